@@ -1,0 +1,162 @@
+// Package delegation decides what one principal may do with another's
+// mailbox: send with its address (Send As, Send on Behalf) or open it (Full
+// Access).
+//
+// It is pure: no I/O, no logging, no globals, and the time is an argument.
+// It imports only the standard library; smtp, imap, admin and `mailgate
+// explain` all ask it, so the same rule answers everywhere.
+package delegation
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ID is a principal's permanent identifier. It is never reused, and grants
+// refer to it, never to an address, so renames keep every grant.
+type ID string
+
+// Kind is the kind of a principal.
+type Kind string
+
+const (
+	KindUser   Kind = "user"
+	KindShared Kind = "shared" // shared mailbox: no password, cannot log in
+	KindGroup  Kind = "group"
+)
+
+// Right is one of the three Exchange mailbox rights. Rights are bits so that
+// a refusal can name "Send As or Send on Behalf" as its missing right.
+type Right uint8
+
+const (
+	FullAccess Right = 1 << iota
+	SendAs
+	SendOnBehalf
+)
+
+// SendRights is what a refused send was missing.
+const SendRights = SendAs | SendOnBehalf
+
+var rightNames = []struct {
+	r          Right
+	flag, name string
+}{
+	{FullAccess, "full-access", "Full Access"},
+	{SendAs, "send-as", "Send As"},
+	{SendOnBehalf, "send-on-behalf", "Send on Behalf"},
+}
+
+// ParseRight parses the CLI spelling of one right: full-access, send-as or
+// send-on-behalf (case-insensitive, '_' accepted for '-').
+func ParseRight(s string) (Right, error) {
+	k := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), "_", "-")
+	for _, n := range rightNames {
+		if k == n.flag {
+			return n.r, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown right %q: use full-access, send-as or send-on-behalf", s)
+}
+
+// String gives the Exchange name ("Send As"), joining several with " or ".
+func (r Right) String() string {
+	var parts []string
+	for _, n := range rightNames {
+		if r&n.r != 0 {
+			parts = append(parts, n.name)
+		}
+	}
+	return strings.Join(parts, " or ")
+}
+
+// Flag gives the CLI spelling of a single right ("send-as").
+func (r Right) Flag() string {
+	for _, n := range rightNames {
+		if r == n.r {
+			return n.flag
+		}
+	}
+	return ""
+}
+
+// MarshalText writes the CLI spelling, so JSON shows "send-as".
+func (r Right) MarshalText() ([]byte, error) {
+	if f := r.Flag(); f != "" || r == 0 {
+		return []byte(f), nil
+	}
+	return []byte(r.String()), nil
+}
+
+// UnmarshalText reads the CLI spelling.
+func (r *Right) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*r = 0
+		return nil
+	}
+	v, err := ParseRight(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+// Tenant is one organisation: a domain and its propagation delay.
+type Tenant struct {
+	Domain      string        `json:"domain"`
+	Propagation time.Duration `json:"propagation"`
+}
+
+// Principal is a user, a shared mailbox or a group.
+type Principal struct {
+	ID      ID       `json:"id"`
+	Kind    Kind     `json:"kind"`
+	Tenant  string   `json:"tenant"`  // the tenant's domain
+	Address string   `json:"address"` // primary address, normalised
+	Aliases []string `json:"aliases,omitempty"`
+	Name    string   `json:"name,omitempty"`
+	Members []ID     `json:"members,omitempty"` // groups only: users or groups
+}
+
+// Grant gives Trustee one Right on Mailbox from EffectiveAt on.
+type Grant struct {
+	ID          string    `json:"id"`
+	Mailbox     ID        `json:"mailbox"`
+	Trustee     ID        `json:"trustee"`
+	Right       Right     `json:"right"`
+	CreatedAt   time.Time `json:"created_at"`
+	EffectiveAt time.Time `json:"effective_at"`
+	CreatedBy   string    `json:"created_by,omitempty"`
+}
+
+// EffectiveAt reports whether the grant counts at now. The boundary is
+// inclusive: a grant is effective from its EffectiveAt instant on.
+func (g *Grant) Effective(now time.Time) bool { return !now.Before(g.EffectiveAt) }
+
+// NormalizeAddress checks an address and returns its canonical form. The
+// whole address is lower-cased: mailgate treats local parts
+// case-insensitively (as Exchange does), so Alice@X and alice@x are one
+// address and cannot belong to two principals.
+func NormalizeAddress(s string) (string, error) {
+	a := strings.ToLower(strings.TrimSpace(s))
+	at := strings.LastIndexByte(a, '@')
+	if at <= 0 || at == len(a)-1 {
+		return "", fmt.Errorf("invalid address %q: want local@domain", s)
+	}
+	for _, c := range a {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune(`<>()[],;:"\`, c) {
+			return "", fmt.Errorf("invalid address %q: contains %q", s, c)
+		}
+	}
+	if strings.Contains(a[:at], "@") || strings.Contains(a[at+1:], "..") || strings.HasPrefix(a[at+1:], ".") {
+		return "", fmt.Errorf("invalid address %q", s)
+	}
+	return a, nil
+}
+
+// Domain returns the domain part of a normalised address.
+func Domain(addr string) string {
+	return addr[strings.LastIndexByte(addr, '@')+1:]
+}

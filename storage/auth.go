@@ -1,0 +1,99 @@
+package storage
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mailgate/mailgate/delegation"
+)
+
+// ErrAuthFailed is the one answer for an unknown login, a wrong password, and
+// a principal that cannot log in (shared mailbox, group).
+var ErrAuthFailed = errors.New("authentication failed")
+
+// HashPassword hashes a password with bcrypt.
+func HashPassword(pw string) (string, error) {
+	if pw == "" {
+		return "", errorf(ErrInvalid, "empty password")
+	}
+	if len(pw) > 72 {
+		return "", errorf(ErrInvalid, "password longer than 72 bytes")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	return string(h), err
+}
+
+// dummyHash makes a failed lookup cost as much as a wrong password.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("mailgate-dummy"), bcrypt.DefaultCost)
+
+// authCache remembers successful verifications so that a client opening many
+// connections does not pay bcrypt each time. It keeps a salted SHA-256 of
+// the password, never the password, and is emptied on every directory
+// change (password change, removal, rename).
+type authCache struct {
+	mu   sync.Mutex
+	salt [32]byte
+	ok   map[delegation.ID][32]byte // guarded by mu
+}
+
+func (c *authCache) sum(pw string) [32]byte {
+	if c.salt == ([32]byte{}) {
+		rand.Read(c.salt[:])
+	}
+	return sha256.Sum256(append(c.salt[:], pw...))
+}
+
+func (c *authCache) check(id delegation.ID, pw string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	want, ok := c.ok[id]
+	got := c.sum(pw)
+	return ok && subtle.ConstantTimeCompare(want[:], got[:]) == 1
+}
+
+func (c *authCache) put(id delegation.ID, pw string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok == nil {
+		c.ok = map[delegation.ID][32]byte{}
+	}
+	c.ok[id] = c.sum(pw)
+}
+
+func (c *authCache) reset() {
+	c.mu.Lock()
+	c.ok = nil
+	c.mu.Unlock()
+}
+
+// Authenticate checks a user's password. login is an address or alias. Every
+// failure returns ErrAuthFailed after the same work.
+func (s *Store) Authenticate(login, password string) (delegation.ID, error) {
+	p, ok := s.Directory().Lookup(login)
+	if !ok || p.Kind != delegation.KindUser {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return "", ErrAuthFailed
+	}
+	if s.auth.check(p.ID, password) {
+		return p.ID, nil
+	}
+	var rec principalRec
+	if err := s.view(func(txn *badger.Txn) error { return getJSON(txn, key(prefPrincipal, string(p.ID)), &rec) }); err != nil {
+		return "", err
+	}
+	hash := []byte(rec.PasswordHash)
+	if len(hash) == 0 {
+		hash = dummyHash
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || rec.PasswordHash == "" {
+		return "", ErrAuthFailed
+	}
+	s.auth.put(p.ID, password)
+	return p.ID, nil
+}

@@ -1,0 +1,440 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/mailgate/mailgate/delegation"
+)
+
+// DefaultPropagation is a new tenant's propagation delay, as Exchange's "up
+// to 60 minutes", made exact.
+const DefaultPropagation = 60 * time.Minute
+
+// MailboxSettings are per-mailbox options (Exchange's
+// MessageCopyForSentAsEnabled and MessageCopyForSendOnBehalfEnabled).
+type MailboxSettings struct {
+	CopySentAs       bool `json:"copy_sent_as"`
+	CopySentOnBehalf bool `json:"copy_sent_on_behalf"`
+}
+
+type principalRec struct {
+	delegation.Principal
+	PasswordHash string          `json:"password_hash,omitempty"`
+	Settings     MailboxSettings `json:"settings"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+// Principal is a principal with its stored attributes (but never its
+// password hash).
+type Principal struct {
+	delegation.Principal
+	Settings    MailboxSettings `json:"settings"`
+	CreatedAt   time.Time       `json:"created_at"`
+	HasPassword bool            `json:"has_password"`
+}
+
+// Directory returns the current snapshot. It is immutable and cheap to get:
+// callers ask for it on every decision so that a change is seen at once.
+func (s *Store) Directory() *delegation.Directory { return s.dir.Load() }
+
+func (s *Store) reloadDirectory() error {
+	var (
+		ts []delegation.Tenant
+		ps []delegation.Principal
+		gs []delegation.Grant
+	)
+	err := s.view(func(txn *badger.Txn) error {
+		if err := scan(txn, prefTenant, func(_, v []byte) error {
+			var t delegation.Tenant
+			ts = append(ts, t)
+			return unmarshal(v, &ts[len(ts)-1])
+		}); err != nil {
+			return err
+		}
+		if err := scan(txn, prefPrincipal, func(_, v []byte) error {
+			var r principalRec
+			if err := unmarshal(v, &r); err != nil {
+				return err
+			}
+			ps = append(ps, r.Principal)
+			return nil
+		}); err != nil {
+			return err
+		}
+		return scan(txn, prefGrant, func(_, v []byte) error {
+			var g delegation.Grant
+			gs = append(gs, g)
+			return unmarshal(v, &gs[len(gs)-1])
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("load directory: %w", err)
+	}
+	d, err := delegation.NewDirectory(ts, ps, gs)
+	if err != nil {
+		return fmt.Errorf("load directory: %w", err)
+	}
+	s.dir.Store(d)
+	return nil
+}
+
+// dirWrite runs one directory change: fn sees the current snapshot and a
+// transaction; afterwards the snapshot is rebuilt. Directory writes are
+// serialised, so fn's checks against the snapshot cannot race.
+func (s *Store) dirWrite(fn func(txn *badger.Txn, d *delegation.Directory) error) error {
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
+	d := s.dir.Load()
+	if err := s.update(func(txn *badger.Txn) error { return fn(txn, d) }); err != nil {
+		return err
+	}
+	if err := s.reloadDirectory(); err != nil {
+		return err
+	}
+	s.auth.reset()
+	return nil
+}
+
+// Resolve finds the principal with an address or alias.
+func (s *Store) Resolve(addr string) (*delegation.Principal, error) {
+	return resolve(s.Directory(), addr)
+}
+
+func resolve(d *delegation.Directory, addr string) (*delegation.Principal, error) {
+	a, err := delegation.NormalizeAddress(addr)
+	if err != nil {
+		return nil, &Error{Kind: ErrInvalid, Msg: err.Error()}
+	}
+	p, ok := d.Lookup(a)
+	if !ok {
+		return nil, errorf(ErrNotFound, "no user, shared mailbox or group has the address %s", a)
+	}
+	return p, nil
+}
+
+// Principal returns a principal's stored attributes.
+func (s *Store) Principal(id delegation.ID) (Principal, error) {
+	var r principalRec
+	err := s.view(func(txn *badger.Txn) error { return getJSON(txn, key(prefPrincipal, string(id)), &r) })
+	if err != nil {
+		if err == ErrNotFound {
+			return Principal{}, errorf(ErrNotFound, "no principal %s", id)
+		}
+		return Principal{}, err
+	}
+	return r.public(), nil
+}
+
+func (r principalRec) public() Principal {
+	return Principal{Principal: r.Principal, Settings: r.Settings, CreatedAt: r.CreatedAt, HasPassword: r.PasswordHash != ""}
+}
+
+// Principals lists principals (all, or one tenant's), sorted by address.
+func (s *Store) Principals(tenant string) ([]Principal, error) {
+	var out []Principal
+	err := s.view(func(txn *badger.Txn) error {
+		return scan(txn, prefPrincipal, func(_, v []byte) error {
+			var r principalRec
+			if err := unmarshal(v, &r); err != nil {
+				return err
+			}
+			if tenant == "" || r.Tenant == tenant {
+				out = append(out, r.public())
+			}
+			return nil
+		})
+	})
+	slices.SortFunc(out, func(a, b Principal) int { return strings.Compare(a.Address, b.Address) })
+	return out, err
+}
+
+// AddTenant creates a tenant for a domain.
+func (s *Store) AddTenant(domain string, propagation time.Duration) (delegation.Tenant, error) {
+	dom, err := normalizeDomain(domain)
+	if err != nil {
+		return delegation.Tenant{}, err
+	}
+	if propagation < 0 {
+		return delegation.Tenant{}, errorf(ErrInvalid, "propagation delay %s is negative", propagation)
+	}
+	t := delegation.Tenant{Domain: dom, Propagation: propagation}
+	err = s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
+		if _, ok := d.Tenant(dom); ok {
+			return errorf(ErrExists, "tenant %s already exists", dom)
+		}
+		return setJSON(txn, key(prefTenant, dom), t)
+	})
+	return t, err
+}
+
+// SetPropagation changes a tenant's propagation delay. Grants made before
+// keep the effective time they were given.
+func (s *Store) SetPropagation(domain string, propagation time.Duration) (delegation.Tenant, error) {
+	dom, err := normalizeDomain(domain)
+	if err != nil {
+		return delegation.Tenant{}, err
+	}
+	if propagation < 0 {
+		return delegation.Tenant{}, errorf(ErrInvalid, "propagation delay %s is negative", propagation)
+	}
+	t := delegation.Tenant{Domain: dom, Propagation: propagation}
+	err = s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
+		if _, ok := d.Tenant(dom); !ok {
+			return errorf(ErrNotFound, "no tenant %s", dom)
+		}
+		return setJSON(txn, key(prefTenant, dom), t)
+	})
+	return t, err
+}
+
+func normalizeDomain(domain string) (string, error) {
+	dom := strings.ToLower(strings.TrimSpace(domain))
+	if _, err := delegation.NormalizeAddress("x@" + dom); err != nil || dom == "" || !strings.Contains(dom, ".") && dom != "localhost" {
+		return "", errorf(ErrInvalid, "invalid domain %q", domain)
+	}
+	return dom, nil
+}
+
+// NewPrincipal describes a principal to create.
+type NewPrincipal struct {
+	Kind         delegation.Kind
+	Address      string
+	Name         string
+	PasswordHash string // users only
+}
+
+// AddPrincipal creates a user, shared mailbox or group. The address's
+// domain must be a tenant's, and no principal may already use it.
+func (s *Store) AddPrincipal(np NewPrincipal) (Principal, error) {
+	addr, err := delegation.NormalizeAddress(np.Address)
+	if err != nil {
+		return Principal{}, &Error{Kind: ErrInvalid, Msg: err.Error()}
+	}
+	if strings.ContainsAny(np.Name, "\r\n\x00") {
+		return Principal{}, errorf(ErrInvalid, "display name contains a line break or NUL")
+	}
+	var rec principalRec
+	err = s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
+		dom := delegation.Domain(addr)
+		if _, ok := d.Tenant(dom); !ok {
+			return errorf(ErrNotFound, "no tenant for %s: add it first with `mailgate tenant add %s`", addr, dom)
+		}
+		if p, ok := d.Lookup(addr); ok {
+			return errorf(ErrExists, "address %s is already used by %s %s", addr, p.Kind, p.Address)
+		}
+		n, err := next(txn, keyNextID)
+		if err != nil {
+			return err
+		}
+		rec = principalRec{
+			Principal: delegation.Principal{
+				ID: delegation.ID(fmt.Sprintf("p%d", n)), Kind: np.Kind, Tenant: dom, Address: addr, Name: np.Name,
+			},
+			CreatedAt: s.now().UTC(),
+		}
+		if np.Kind == delegation.KindUser {
+			rec.PasswordHash = np.PasswordHash
+		}
+		return setJSON(txn, key(prefPrincipal, string(rec.ID)), rec)
+	})
+	return rec.public(), err
+}
+
+// modify loads a principal's record by address, lets fn change it, and
+// stores it.
+func (s *Store) modify(addr string, fn func(txn *badger.Txn, d *delegation.Directory, r *principalRec) error) (Principal, error) {
+	var rec principalRec
+	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
+		p, err := resolve(d, addr)
+		if err != nil {
+			return err
+		}
+		if err := getJSON(txn, key(prefPrincipal, string(p.ID)), &rec); err != nil {
+			return err
+		}
+		if err := fn(txn, d, &rec); err != nil {
+			return err
+		}
+		return setJSON(txn, key(prefPrincipal, string(rec.ID)), rec)
+	})
+	return rec.public(), err
+}
+
+// SetPassword replaces a user's password hash.
+func (s *Store) SetPassword(addr, hash string) (Principal, error) {
+	return s.modify(addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) error {
+		if r.Kind != delegation.KindUser {
+			return errorf(ErrInvalid, "%s is a %s: only users have passwords", r.Address, kindName(r.Kind))
+		}
+		r.PasswordHash = hash
+		return nil
+	})
+}
+
+// SetSettings changes mailbox settings; nil fields are left alone.
+func (s *Store) SetSettings(addr string, copySentAs, copySentOnBehalf *bool) (Principal, error) {
+	return s.modify(addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) error {
+		if r.Kind == delegation.KindGroup {
+			return errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
+		}
+		if copySentAs != nil {
+			r.Settings.CopySentAs = *copySentAs
+		}
+		if copySentOnBehalf != nil {
+			r.Settings.CopySentOnBehalf = *copySentOnBehalf
+		}
+		return nil
+	})
+}
+
+// Rename gives a principal a new primary address. The old one stays as an
+// alias; grants are keyed by ID and so are all kept.
+func (s *Store) Rename(oldAddr, newAddr string) (Principal, error) {
+	na, err := delegation.NormalizeAddress(newAddr)
+	if err != nil {
+		return Principal{}, &Error{Kind: ErrInvalid, Msg: err.Error()}
+	}
+	return s.modify(oldAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) error {
+		if delegation.Domain(na) != r.Tenant {
+			return errorf(ErrInvalid, "%s is not in tenant %s: a principal keeps its tenant", na, r.Tenant)
+		}
+		if p, ok := d.Lookup(na); ok && p.ID != r.ID {
+			return errorf(ErrExists, "address %s is already used by %s %s", na, p.Kind, p.Address)
+		}
+		if na == r.Address {
+			return nil
+		}
+		r.Aliases = slices.DeleteFunc(r.Aliases, func(a string) bool { return a == na })
+		r.Aliases = append(r.Aliases, r.Address)
+		r.Address = na
+		return nil
+	})
+}
+
+// AddAlias gives a principal another address in its tenant.
+func (s *Store) AddAlias(addr, alias string) (Principal, error) {
+	al, err := delegation.NormalizeAddress(alias)
+	if err != nil {
+		return Principal{}, &Error{Kind: ErrInvalid, Msg: err.Error()}
+	}
+	return s.modify(addr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) error {
+		if delegation.Domain(al) != r.Tenant {
+			return errorf(ErrInvalid, "alias %s is not in tenant %s", al, r.Tenant)
+		}
+		if p, ok := d.Lookup(al); ok {
+			return errorf(ErrExists, "address %s is already used by %s %s", al, p.Kind, p.Address)
+		}
+		r.Aliases = append(r.Aliases, al)
+		return nil
+	})
+}
+
+// RemoveAlias removes an alias (never a primary address).
+func (s *Store) RemoveAlias(alias string) (Principal, error) {
+	return s.modify(alias, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) error {
+		al, _ := delegation.NormalizeAddress(alias)
+		if al == r.Address {
+			return errorf(ErrInvalid, "%s is the primary address of %s, not an alias", al, kindName(r.Kind))
+		}
+		r.Aliases = slices.DeleteFunc(r.Aliases, func(a string) bool { return a == al })
+		return nil
+	})
+}
+
+// AddMember adds a user or group to a group in the same tenant. A change
+// that would make a group contain itself is refused.
+func (s *Store) AddMember(groupAddr, memberAddr string) (Principal, error) {
+	return s.modify(groupAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) error {
+		if r.Kind != delegation.KindGroup {
+			return errorf(ErrInvalid, "%s is a %s, not a group", r.Address, kindName(r.Kind))
+		}
+		m, err := resolve(d, memberAddr)
+		if err != nil {
+			return err
+		}
+		if m.Tenant != r.Tenant {
+			return errorf(ErrInvalid, "%s and %s are in different tenants: a group's members must be in its tenant", m.Address, r.Address)
+		}
+		if m.Kind == delegation.KindShared {
+			return errorf(ErrInvalid, "%s is a shared mailbox: group members are users or groups", m.Address)
+		}
+		if m.ID == r.ID || d.Contains(m.ID, r.ID) {
+			return errorf(ErrInvalid, "adding %s to %s would make a group cycle", m.Address, r.Address)
+		}
+		if slices.Contains(r.Members, m.ID) {
+			return errorf(ErrExists, "%s is already a member of %s", m.Address, r.Address)
+		}
+		r.Members = append(r.Members, m.ID)
+		return nil
+	})
+}
+
+// RemoveMember removes a direct member from a group.
+func (s *Store) RemoveMember(groupAddr, memberAddr string) (Principal, error) {
+	return s.modify(groupAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) error {
+		if r.Kind != delegation.KindGroup {
+			return errorf(ErrInvalid, "%s is a %s, not a group", r.Address, kindName(r.Kind))
+		}
+		m, err := resolve(d, memberAddr)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(r.Members, m.ID) {
+			return errorf(ErrNotFound, "%s is not a member of %s", m.Address, r.Address)
+		}
+		r.Members = slices.DeleteFunc(r.Members, func(id delegation.ID) bool { return id == m.ID })
+		return nil
+	})
+}
+
+// RemovePrincipal deletes a principal, every grant to or on it and its group
+// memberships. Its ID is never reused. Its stored mail is left in place.
+func (s *Store) RemovePrincipal(addr string) (Principal, error) {
+	var rec principalRec
+	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
+		p, err := resolve(d, addr)
+		if err != nil {
+			return err
+		}
+		if err := getJSON(txn, key(prefPrincipal, string(p.ID)), &rec); err != nil {
+			return err
+		}
+		for _, g := range d.Grants() {
+			if g.Mailbox == p.ID || g.Trustee == p.ID {
+				if err := txn.Delete(key(prefGrant, g.ID)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, q := range d.Principals() {
+			if q.Kind != delegation.KindGroup || !slices.Contains(q.Members, p.ID) {
+				continue
+			}
+			var gr principalRec
+			if err := getJSON(txn, key(prefPrincipal, string(q.ID)), &gr); err != nil {
+				return err
+			}
+			gr.Members = slices.DeleteFunc(gr.Members, func(id delegation.ID) bool { return id == p.ID })
+			if err := setJSON(txn, key(prefPrincipal, string(q.ID)), gr); err != nil {
+				return err
+			}
+		}
+		return txn.Delete(key(prefPrincipal, string(p.ID)))
+	})
+	return rec.public(), err
+}
+
+func kindName(k delegation.Kind) string {
+	switch k {
+	case delegation.KindShared:
+		return "shared mailbox"
+	case delegation.KindGroup:
+		return "group"
+	}
+	return "user"
+}

@@ -1,0 +1,117 @@
+package storage
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/mailgate/mailgate/delegation"
+)
+
+// AddGrant gives trustee a right on mailbox. It takes effect after the
+// tenant's propagation delay (effective_at = created_at + delay), or at once
+// when immediate. Grants exist only inside one tenant.
+func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right, immediate bool, createdBy string) (delegation.Grant, error) {
+	if right.Flag() == "" {
+		return delegation.Grant{}, errorf(ErrInvalid, "unknown right: use full-access, send-as or send-on-behalf")
+	}
+	var g delegation.Grant
+	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
+		m, err := resolve(d, mailboxAddr)
+		if err != nil {
+			return err
+		}
+		t, err := resolve(d, trusteeAddr)
+		if err != nil {
+			return err
+		}
+		if m.Tenant != t.Tenant {
+			return errorf(ErrInvalid, "%s and %s are in different tenants: rights can only be granted inside one tenant", m.Address, t.Address)
+		}
+		if m.ID == t.ID {
+			return errorf(ErrInvalid, "%s cannot be granted rights on itself", m.Address)
+		}
+		if t.Kind == delegation.KindShared {
+			return errorf(ErrInvalid, "%s is a shared mailbox: rights go to users or groups", t.Address)
+		}
+		for _, old := range d.GrantsOn(m.ID) {
+			if old.Trustee == t.ID && old.Right == right {
+				return errorf(ErrExists, "%s already has %s on %s (grant %s, effective %s)", t.Address, right, m.Address,
+					old.ID, old.EffectiveAt.UTC().Format("2006-01-02T15:04:05Z"))
+			}
+		}
+		tenant, _ := d.Tenant(m.Tenant)
+		n, err := next(txn, keyNextGrant)
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		g = delegation.Grant{
+			ID: fmt.Sprintf("g%d", n), Mailbox: m.ID, Trustee: t.ID, Right: right,
+			CreatedAt: now, EffectiveAt: now.Add(tenant.Propagation), CreatedBy: createdBy,
+		}
+		if immediate {
+			g.EffectiveAt = now
+		}
+		return setJSON(txn, key(prefGrant, g.ID), g)
+	})
+	return g, err
+}
+
+// RemoveGrant revokes a right at once.
+func (s *Store) RemoveGrant(mailboxAddr, trusteeAddr string, right delegation.Right) (delegation.Grant, error) {
+	var g delegation.Grant
+	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
+		m, err := resolve(d, mailboxAddr)
+		if err != nil {
+			return err
+		}
+		t, err := resolve(d, trusteeAddr)
+		if err != nil {
+			return err
+		}
+		for _, old := range d.GrantsOn(m.ID) {
+			if old.Trustee == t.ID && old.Right == right {
+				g = *old
+				return txn.Delete(key(prefGrant, g.ID))
+			}
+		}
+		return errorf(ErrNotFound, "%s has no %s grant on %s", t.Address, right, m.Address)
+	})
+	return g, err
+}
+
+// Grants lists grants, optionally only those on one mailbox and/or to one
+// trustee (addresses; empty means any), ordered by mailbox, then effective
+// time.
+func (s *Store) Grants(mailboxAddr, trusteeAddr string) ([]delegation.Grant, error) {
+	d := s.Directory()
+	var mid, tid delegation.ID
+	if mailboxAddr != "" {
+		m, err := resolve(d, mailboxAddr)
+		if err != nil {
+			return nil, err
+		}
+		mid = m.ID
+	}
+	if trusteeAddr != "" {
+		t, err := resolve(d, trusteeAddr)
+		if err != nil {
+			return nil, err
+		}
+		tid = t.ID
+	}
+	var out []delegation.Grant
+	for _, g := range d.Grants() {
+		if (mid == "" || g.Mailbox == mid) && (tid == "" || g.Trustee == tid) {
+			out = append(out, *g)
+		}
+	}
+	addr := func(id delegation.ID) string { p, _ := d.Principal(id); return p.Address }
+	slices.SortFunc(out, func(a, b delegation.Grant) int {
+		return cmp.Or(cmp.Compare(addr(a.Mailbox), addr(b.Mailbox)), a.EffectiveAt.Compare(b.EffectiveAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}

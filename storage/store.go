@@ -1,0 +1,221 @@
+// Package storage keeps everything mailgate persists in one embedded Badger
+// database: the directory (tenants, principals, addresses), grants, the
+// mailstore, the relay queue and the audit log.
+//
+// It is the only package that imports Badger; callers see ErrNotFound,
+// ErrExists and friends, never Badger's errors. It imports delegation for the
+// directory types and must not import smtp, imap, admin or cmd.
+package storage
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/mailgate/mailgate/delegation"
+)
+
+// SchemaVersion is written under the schema key; Open refuses a newer one.
+const SchemaVersion = 1
+
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrInvalid  = errors.New("invalid")
+	// ErrLocked means another process (normally `mailgate serve`) holds the
+	// database directory.
+	ErrLocked = errors.New("database is in use by another process")
+)
+
+// Error carries a user-facing message and a kind that callers test with
+// errors.Is (ErrNotFound, ErrExists, ErrInvalid).
+type Error struct {
+	Kind error
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.Kind }
+func errorf(kind error, format string, a ...any) error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Options configure Open.
+type Options struct {
+	// InMemory keeps everything in memory (tests). Values over 1 MiB are
+	// refused in this mode, so tests that store large bodies use a temp dir.
+	InMemory bool
+	// NoSync turns off the fsync of every commit. Only for benchmarks that
+	// measure something else; mail is never acknowledged without it.
+	NoSync bool
+	Logger *slog.Logger     // may be nil
+	Now    func() time.Time // the clock; nil means time.Now
+}
+
+// Store is the database. It is safe for concurrent use.
+type Store struct {
+	db  *badger.DB
+	log *slog.Logger
+	now func() time.Time
+
+	dirMu   sync.Mutex                           // serialises directory writes
+	dir     atomic.Pointer[delegation.Directory] // snapshot, rebuilt after each directory write
+	hub     hubState                             // mailbox change listeners
+	folders folderLocks                          // serialises writes per folder
+	seqMu   sync.Mutex                           // guards seqs
+	seqs    map[string]*badger.Sequence          // guarded by seqMu
+	auth    authCache
+}
+
+// Open opens (creating if needed) the database in dir.
+func Open(dir string, o Options) (*Store, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bo := badger.DefaultOptions(dir)
+	if o.InMemory {
+		bo = badger.DefaultOptions("").WithInMemory(true)
+	}
+	// A modest memory profile (notes/libraries.md §4) and every commit
+	// fsynced. Badger batches the commits of concurrent transactions into
+	// one write and one sync, which is the group commit that lets many
+	// SMTP sessions share an fsync.
+	bo = bo.WithSyncWrites(!o.NoSync && !o.InMemory).
+		WithNumMemtables(3).WithMemTableSize(32 << 20).
+		WithBlockCacheSize(32 << 20).WithIndexCacheSize(16 << 20).
+		WithNumCompactors(2).WithValueLogFileSize(256 << 20).
+		WithValueThreshold(64 << 10).
+		WithLoggingLevel(badger.WARNING).WithLogger(badgerSlog{log.With("component", "badger")})
+	db, err := badger.Open(bo)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, ErrLocked
+		}
+		return nil, fmt.Errorf("open database %s: %w", dir, err)
+	}
+	s := &Store{db: db, log: log, now: o.Now, seqs: map[string]*badger.Sequence{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.checkSchema(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.reloadDirectory(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases sequences and closes the database.
+func (s *Store) Close() error {
+	s.seqMu.Lock()
+	for _, q := range s.seqs {
+		q.Release()
+	}
+	s.seqs = nil
+	s.seqMu.Unlock()
+	return s.db.Close()
+}
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.now() }
+
+func (s *Store) checkSchema() error {
+	return s.update(func(txn *badger.Txn) error {
+		item, err := txn.Get(keySchema)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return txn.Set(keySchema, []byte(fmt.Sprint(SchemaVersion)))
+		}
+		if err != nil {
+			return err
+		}
+		v, _ := item.ValueCopy(nil)
+		if string(v) != fmt.Sprint(SchemaVersion) {
+			return fmt.Errorf("database schema version %s, this mailgate knows %d", v, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+// update runs fn in a read-write transaction, retrying on conflict.
+func (s *Store) update(fn func(*badger.Txn) error) error {
+	var err error
+	for range 20 {
+		if err = s.db.Update(fn); !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Store) view(fn func(*badger.Txn) error) error { return s.db.View(fn) }
+
+// Sync flushes everything written so far to disk.
+func (s *Store) Sync() error { return s.db.Sync() }
+
+// next returns the next value of a named counter, starting at 1. It is
+// transactional: a counter kept in the txn, so it can never be reused.
+func next(txn *badger.Txn, key []byte) (uint64, error) {
+	var n uint64
+	item, err := txn.Get(key)
+	switch {
+	case err == nil:
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return 0, err
+		}
+		n = binary.BigEndian.Uint64(v)
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return 0, err
+	}
+	n++
+	return n, txn.Set(key, binary.BigEndian.AppendUint64(nil, n))
+}
+
+func getJSON(txn *badger.Txn, key []byte, v any) error {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+func setJSON(txn *badger.Txn, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return txn.Set(key, b)
+}
+
+// scan calls fn for every key with prefix, in key order.
+func scan(txn *badger.Txn, prefix []byte, fn func(key, val []byte) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 100, Prefix: prefix})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		if err := item.Value(func(v []byte) error { return fn(item.Key(), v) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ = options.None
+
+func unmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
