@@ -160,3 +160,13 @@ func NormalizeAddress(s string) (string, error) {
 func Domain(addr string) string {
 	return addr[strings.LastIndexByte(addr, '@')+1:]
 }
+
+// SplitLogin splits an Exchange-style delegate login "delegate\owner" into
+// its two addresses. ok is false for a plain login.
+func SplitLogin(login string) (delegate, owner string, ok bool) {
+	i := strings.IndexByte(login, '\\')
+	if i < 0 {
+		return login, "", false
+	}
+	return login[:i], login[i+1:], true
+}

@@ -72,9 +72,26 @@ func (c *authCache) reset() {
 	c.mu.Unlock()
 }
 
-// Authenticate checks a user's password. login is an address or alias. Every
-// failure returns ErrAuthFailed after the same work.
-func (s *Store) Authenticate(login, password string) (delegation.ID, error) {
+// Authenticate checks a user's password. login is an address or alias;
+// remoteIP (may be "") is the client's address, for throttling. Every
+// failure returns ErrAuthFailed after the same work; too many recent failures
+// from remoteIP or for the login return ErrThrottled.
+func (s *Store) Authenticate(login, password, remoteIP string) (delegation.ID, error) {
+	account, _ := delegation.NormalizeAddress(login)
+	now := s.now()
+	if s.throttle.blocked(remoteIP, account, now) {
+		return "", ErrThrottled
+	}
+	id, err := s.authenticate(login, password)
+	if err == ErrAuthFailed {
+		s.throttle.fail(remoteIP, account, now)
+	} else if err == nil {
+		s.throttle.succeed(remoteIP)
+	}
+	return id, err
+}
+
+func (s *Store) authenticate(login, password string) (delegation.ID, error) {
 	p, ok := s.Directory().Lookup(login)
 	if !ok || p.Kind != delegation.KindUser {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))

@@ -67,13 +67,14 @@ type Store struct {
 	log *slog.Logger
 	now func() time.Time
 
-	dirMu   sync.Mutex                           // serialises directory writes
-	dir     atomic.Pointer[delegation.Directory] // snapshot, rebuilt after each directory write
-	hub     hubState                             // mailbox change listeners
-	folders folderLocks                          // serialises writes per folder
-	seqMu   sync.Mutex                           // guards seqs
-	seqs    map[string]*badger.Sequence          // guarded by seqMu
-	auth    authCache
+	dirMu    sync.Mutex                           // serialises directory writes
+	dir      atomic.Pointer[delegation.Directory] // snapshot, rebuilt after each directory write
+	hub      hubState                             // mailbox change listeners
+	folders  folderLocks                          // serialises writes per folder
+	seqMu    sync.Mutex                           // guards seqs
+	seqs     map[string]*badger.Sequence          // guarded by seqMu
+	auth     authCache
+	throttle throttle
 }
 
 // Open opens (creating if needed) the database in dir.
