@@ -51,8 +51,8 @@ func (dc Decision) Text() string {
 	case ReasonSendAs, ReasonSendOnBehalf, ReasonFullAccess:
 		return fmt.Sprintf("allowed on %s by %s (grant %s)", dc.Address, dc.Right, dc.GrantID)
 	case ReasonPending:
-		return fmt.Sprintf("%s on %s is not effective until %s", dc.Missing, dc.Address,
-			dc.Pending.UTC().Format(time.RFC3339))
+		return fmt.Sprintf("missing %s on %s: the %s grant is not effective until %s", dc.Missing, dc.Address,
+			dc.Right, dc.Pending.UTC().Format(time.RFC3339))
 	case ReasonOtherTenant:
 		return fmt.Sprintf("%s is in another tenant: missing %s", dc.Address, dc.Missing)
 	case ReasonExternal:
@@ -167,7 +167,7 @@ func (d *Directory) decide(dc Decision, actor, mailbox ID, now time.Time, wanted
 	}
 	switch {
 	case pending != nil:
-		dc.Reason, dc.Pending, dc.GrantID = ReasonPending, pending.EffectiveAt, pending.ID
+		dc.Reason, dc.Pending, dc.GrantID, dc.Right = ReasonPending, pending.EffectiveAt, pending.ID, pending.Right
 	case fullOnly:
 		dc.Reason = ReasonFullOnly
 	default:

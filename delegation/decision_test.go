@@ -67,8 +67,8 @@ func TestSend(t *testing.T) {
 		{"erin", "alice@a.test", at, false, ReasonNoGrant, 0, "", ""},             // no grant
 		{"bob", "info@a.test", at, true, ReasonSendAs, SendAs, "g5", "sales"},     // through a group
 		{"erin", "info@a.test", at, true, ReasonSendAs, SendAs, "g5", "sales"},    // through a nested group
-		{"bob", "carol@a.test", at, false, ReasonPending, 0, "g7", ""},            // pending
-		{"bob", "carol@a.test", t0.Add(time.Hour - time.Nanosecond), false, ReasonPending, 0, "g7", ""},
+		{"bob", "carol@a.test", at, false, ReasonPending, SendAs, "g7", ""},            // pending
+		{"bob", "carol@a.test", t0.Add(time.Hour - time.Nanosecond), false, ReasonPending, SendAs, "g7", ""},
 		{"bob", "carol@a.test", t0.Add(time.Hour), true, ReasonSendAs, SendAs, "g7", ""}, // boundary: effective
 		{"bob", "zed@b.test", at, false, ReasonOtherTenant, 0, "", ""},
 		{"zed", "alice@a.test", at, false, ReasonOtherTenant, 0, "", ""},
@@ -92,7 +92,7 @@ func TestSend(t *testing.T) {
 func TestSendPendingText(t *testing.T) {
 	d := fixture(t)
 	got := d.Send("bob", "carol@a.test", t0)
-	want := "Send As or Send on Behalf on carol@a.test is not effective until 2026-11-25T11:00:00Z"
+	want := "missing Send As or Send on Behalf on carol@a.test: the Send As grant is not effective until 2026-11-25T11:00:00Z"
 	if got.Text() != want || !got.Pending.Equal(t0.Add(time.Hour)) {
 		t.Errorf("Send pending: Text() = %q, Pending %v; want %q", got.Text(), got.Pending, want)
 	}
@@ -270,5 +270,15 @@ func TestParseRightAndAddress(t *testing.T) {
 	}
 	if d, o, ok := SplitLogin(`bob@x.test\alice@x.test`); !ok || d != "bob@x.test" || o != "alice@x.test" {
 		t.Errorf("SplitLogin = %q %q %v", d, o, ok)
+	}
+}
+
+func TestRightText(t *testing.T) {
+	for _, r := range []Right{0, FullAccess, SendAs, SendOnBehalf, SendRights} {
+		b, _ := r.MarshalText()
+		var back Right
+		if err := back.UnmarshalText(b); err != nil || back != r {
+			t.Errorf("Right(%d) → %q → %d, %v", r, b, back, err)
+		}
 	}
 }

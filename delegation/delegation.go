@@ -81,25 +81,31 @@ func (r Right) Flag() string {
 	return ""
 }
 
-// MarshalText writes the CLI spelling, so JSON shows "send-as".
+// MarshalText writes the CLI spelling, so JSON shows "send-as"; a set of
+// rights is joined with "|" ("send-as|send-on-behalf").
 func (r Right) MarshalText() ([]byte, error) {
-	if f := r.Flag(); f != "" || r == 0 {
-		return []byte(f), nil
+	var parts []string
+	for _, n := range rightNames {
+		if r&n.r != 0 {
+			parts = append(parts, n.flag)
+		}
 	}
-	return []byte(r.String()), nil
+	return []byte(strings.Join(parts, "|")), nil
 }
 
-// UnmarshalText reads the CLI spelling.
+// UnmarshalText reads what MarshalText writes.
 func (r *Right) UnmarshalText(b []byte) error {
+	*r = 0
 	if len(b) == 0 {
-		*r = 0
 		return nil
 	}
-	v, err := ParseRight(string(b))
-	if err != nil {
-		return err
+	for _, part := range strings.Split(string(b), "|") {
+		v, err := ParseRight(part)
+		if err != nil {
+			return err
+		}
+		*r |= v
 	}
-	*r = v
 	return nil
 }
 

@@ -1,0 +1,200 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// handler runs one operation from JSON arguments to a JSON-able result.
+type handler func(s *Service, ctx context.Context, args []byte) (any, error)
+
+func op[A, R any](f func(*Service, context.Context, A) (R, error)) handler {
+	return func(s *Service, ctx context.Context, raw []byte) (any, error) {
+		var a A
+		if len(bytes.TrimSpace(raw)) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&a); err != nil {
+				return nil, badRequest("bad arguments: %v", err)
+			}
+		}
+		return f(s, ctx, a)
+	}
+}
+
+// ops is the whole API: the CLI command `mailgate tenant add` calls
+// "tenant.add", in-process or over the socket.
+var ops = map[string]handler{
+	"tenant.add":          op((*Service).TenantAdd),
+	"tenant.set":          op((*Service).TenantSet),
+	"tenant.list":         op((*Service).TenantList),
+	"user.add":            op((*Service).UserAdd),
+	"user.list":           op((*Service).UserList),
+	"user.passwd":         op((*Service).UserPasswd),
+	"user.rename":         op((*Service).UserRename),
+	"user.remove":         op((*Service).UserRemove),
+	"shared.add":          op((*Service).SharedAdd),
+	"group.add":           op((*Service).GroupAdd),
+	"group.member.add":    op((*Service).GroupMemberAdd),
+	"group.member.remove": op((*Service).GroupMemberRemove),
+	"alias.add":           op((*Service).AliasAdd),
+	"alias.remove":        op((*Service).AliasRemove),
+	"grant.add":           op((*Service).GrantAdd),
+	"grant.remove":        op((*Service).GrantRemove),
+	"grant.list":          op((*Service).GrantList),
+	"explain.send":        op((*Service).ExplainSend),
+	"explain.open":        op((*Service).ExplainOpen),
+	"mailbox.set":         op((*Service).MailboxSet),
+	"audit":               op((*Service).Audit),
+	"backup":              op((*Service).Backup),
+}
+
+// Caller runs an operation by name: Service in-process, Client over the
+// socket. out receives the JSON result.
+type Caller interface {
+	Call(ctx context.Context, op string, args, out any) error
+}
+
+// Call runs an operation in-process, through the same JSON path as the
+// socket, so both give identical results.
+func (s *Service) Call(ctx context.Context, name string, args, out any) error {
+	h, ok := ops[name]
+	if !ok {
+		return &Error{Status: http.StatusNotFound, Msg: "unknown operation " + name}
+	}
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	res, err := h(s, ctx, raw)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// Handler serves POST /v1/<op> with JSON arguments; errors are
+// {"error": "..."} with an HTTP status.
+func (s *Service) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		name, ok := strings.CutPrefix(r.URL.Path, "/v1/")
+		h := ops[name]
+		switch {
+		case !ok || h == nil:
+			writeJSON(w, http.StatusNotFound, &Error{Msg: "unknown operation " + r.URL.Path})
+			return
+		case r.Method != http.MethodPost:
+			writeJSON(w, http.StatusMethodNotAllowed, &Error{Msg: "use POST"})
+			return
+		}
+		raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, &Error{Msg: "read request: " + err.Error()})
+			return
+		}
+		res, err := h(s, r.Context(), raw)
+		if err != nil {
+			var ae *Error
+			if !errors.As(err, &ae) {
+				ae = s.apiError(name, err).(*Error)
+			}
+			writeJSON(w, ae.Status, ae)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// Listen opens the admin socket at path with mode 0600, replacing a stale
+// socket file left by a crashed server.
+func Listen(path string) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("admin socket %s: another server is answering on it", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return ln, nil
+}
+
+// Client calls a running server's admin socket.
+type Client struct {
+	hc *http.Client
+}
+
+// Dial returns a client for the socket at path if a server answers there.
+func Dial(path string) (*Client, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c.Close()
+	return &Client{hc: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}}, nil
+}
+
+// Call runs an operation on the server.
+func (c *Client) Call(ctx context.Context, name string, args, out any) error {
+	body, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://mailgate/v1/"+name, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		ae := &Error{Status: resp.StatusCode}
+		if json.Unmarshal(raw, ae) != nil || ae.Msg == "" {
+			ae.Msg = fmt.Sprintf("admin socket: HTTP %d", resp.StatusCode)
+		}
+		return ae
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
