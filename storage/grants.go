@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -47,7 +48,8 @@ func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right
 		if err != nil {
 			return err
 		}
-		now := s.now().UTC()
+		// Whole seconds, so that the effective time shown (RFC 3339) is exact.
+		now := s.now().UTC().Truncate(time.Second)
 		g = delegation.Grant{
 			ID: fmt.Sprintf("g%d", n), Mailbox: m.ID, Trustee: t.ID, Right: right,
 			CreatedAt: now, EffectiveAt: now.Add(tenant.Propagation), CreatedBy: createdBy,

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mailgate-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "mailgate")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build mailgate: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	out, err string
+	code     int
+}
+
+func mailgate(t *testing.T, data, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--data", data}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Env = append(os.Environ(), "MAILGATE_DATA=")
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	r := result{out: o.String(), err: e.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run mailgate %v: %v", args, err)
+	}
+	return r
+}
+
+// ok runs a command that must succeed.
+func ok(t *testing.T, data string, args ...string) string {
+	t.Helper()
+	r := mailgate(t, data, "", args...)
+	if r.code != 0 {
+		t.Fatalf("mailgate %s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.err)
+	}
+	return r.out
+}
+
+// fails runs a command that must fail with one clear line on stderr.
+func fails(t *testing.T, data, want string, args ...string) {
+	t.Helper()
+	r := mailgate(t, data, "", args...)
+	if r.code != 1 {
+		t.Errorf("mailgate %s: exit %d, want 1 (stdout %q)", strings.Join(args, " "), r.code, r.out)
+	}
+	if !strings.HasPrefix(r.err, "mailgate: ") || strings.Count(r.err, "\n") != 1 || !strings.Contains(r.err, want) {
+		t.Errorf("mailgate %s: stderr %q, want one line containing %q", strings.Join(args, " "), r.err, want)
+	}
+}
+
+// scenario runs the whole admin flow against data; it is used offline and
+// with a server running.
+func scenario(t *testing.T, data string) {
+	ok(t, data, "tenant", "add", "a.test")
+	ok(t, data, "tenant", "add", "b.test", "--propagation", "0s")
+	ok(t, data, "user", "add", "alice@a.test", "--name", "Alice", "--password", "pw-alice")
+	if r := mailgate(t, data, "pw-bob\n", "user", "add", "bob@a.test", "--password-stdin"); r.code != 0 {
+		t.Fatalf("user add --password-stdin: %q", r.err)
+	}
+	ok(t, data, "user", "add", "zed@b.test", "--password", "pw-zed")
+	ok(t, data, "shared", "add", "info@a.test", "--name", "Info")
+	ok(t, data, "group", "add", "sales@a.test")
+	ok(t, data, "group", "add", "team@a.test")
+	ok(t, data, "group", "member", "add", "sales@a.test", "team@a.test")
+	ok(t, data, "group", "member", "add", "team@a.test", "bob@a.test")
+	ok(t, data, "alias", "add", "alice@a.test", "al@a.test")
+
+	// Errors: one line, exit 1.
+	fails(t, data, "no user, shared mailbox or group has the address nobody@a.test", "grant", "add", "nobody@a.test", "bob@a.test", "--right", "send-as")
+	fails(t, data, "address alice@a.test is already used", "user", "add", "ALICE@a.test", "--password", "x")
+	fails(t, data, "address al@a.test is already used", "alias", "add", "bob@a.test", "al@a.test")
+	fails(t, data, "alice@a.test and zed@b.test are in different tenants: rights can only be granted inside one tenant",
+		"grant", "add", "alice@a.test", "zed@b.test", "--right", "send-as")
+	fails(t, data, "would make a group cycle", "group", "member", "add", "team@a.test", "sales@a.test")
+	fails(t, data, `unknown right "send-ass"`, "grant", "add", "alice@a.test", "bob@a.test", "--right", "send-ass")
+	fails(t, data, "no tenant for x@c.test", "user", "add", "x@c.test", "--password", "x")
+	fails(t, data, "required flag", "grant", "add", "alice@a.test", "bob@a.test")
+
+	// A grant is pending for exactly the propagation delay.
+	var g struct {
+		ID          string    `json:"id"`
+		Created     time.Time `json:"created"`
+		EffectiveAt time.Time `json:"effective_at"`
+		State       string    `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(ok(t, data, "--json", "grant", "add", "alice@a.test", "bob@a.test", "--right", "send-as")), &g); err != nil {
+		t.Fatal(err)
+	}
+	if g.EffectiveAt.Sub(g.Created) != time.Hour || g.State != "pending" {
+		t.Errorf("grant add: created %v effective %v state %s, want +60m pending", g.Created, g.EffectiveAt, g.State)
+	}
+	out := ok(t, data, "explain", "send", "--as", "bob@a.test", "--from", "al@a.test")
+	if !strings.HasPrefix(out, "refused: ") || !strings.Contains(out, "not effective until "+g.EffectiveAt.UTC().Format(time.RFC3339)) {
+		t.Errorf("explain send while pending: %q", out)
+	}
+	at := g.EffectiveAt.UTC().Format(time.RFC3339)
+	out = ok(t, data, "explain", "send", "--as", "bob@a.test", "--from", "alice@a.test", "--at", at)
+	if !strings.HasPrefix(out, "allowed: ") || !strings.Contains(out, "(send_as)") {
+		t.Errorf("explain send at the effective time: %q", out)
+	}
+	fails(t, data, "--at", "explain", "send", "--as", "bob@a.test", "--from", "alice@a.test", "--at", "tomorrow")
+
+	// Group-granted Full Access on the shared mailbox, answered in JSON.
+	ok(t, data, "grant", "add", "info@a.test", "sales@a.test", "--right", "full-access", "--now")
+	var e struct {
+		Decision struct {
+			Allowed bool   `json:"allowed"`
+			Reason  string `json:"reason"`
+		} `json:"decision"`
+		Via string `json:"via"`
+	}
+	if err := json.Unmarshal([]byte(ok(t, data, "--json", "explain", "open", "--as", "bob@a.test", "--mailbox", "info@a.test")), &e); err != nil {
+		t.Fatal(err)
+	}
+	if !e.Decision.Allowed || e.Via != "sales@a.test" {
+		t.Errorf("explain open through nested group: %+v", e)
+	}
+
+	// Rename keeps grants both ways; the old address stays an alias.
+	ok(t, data, "user", "rename", "bob@a.test", "robert@a.test")
+	ok(t, data, "user", "rename", "alice@a.test", "alice.smith@a.test")
+	out = ok(t, data, "grant", "list", "alice.smith@a.test")
+	if !strings.Contains(out, "robert@a.test") || !strings.Contains(out, "pending") {
+		t.Errorf("grant list after renames:\n%s", out)
+	}
+	var grants []map[string]any
+	json.Unmarshal([]byte(ok(t, data, "--json", "grant", "list", "--trustee", "bob@a.test")), &grants)
+	if len(grants) != 1 || grants[0]["mailbox"] != "alice.smith@a.test" || grants[0]["trustee"] != "robert@a.test" {
+		t.Errorf("grant list --trustee old address: %v", grants)
+	}
+
+	// Revocation is immediate.
+	ok(t, data, "grant", "remove", "alice.smith@a.test", "robert@a.test", "--right", "send-as")
+	out = ok(t, data, "explain", "send", "--as", "robert@a.test", "--from", "alice@a.test", "--at", at)
+	if !strings.Contains(out, "(no_grant)") {
+		t.Errorf("explain after revocation: %q", out)
+	}
+	fails(t, data, "has no Send As grant", "grant", "remove", "alice.smith@a.test", "robert@a.test", "--right", "send-as")
+
+	// Lists.
+	var users []map[string]any
+	json.Unmarshal([]byte(ok(t, data, "--json", "user", "list", "--tenant", "a.test")), &users)
+	if len(users) != 5 {
+		t.Errorf("user list --tenant a.test: %d principals, want 5: %v", len(users), users)
+	}
+	if out := ok(t, data, "tenant", "list"); !strings.Contains(out, "a.test") || !strings.Contains(out, "1h0m0s") {
+		t.Errorf("tenant list:\n%s", out)
+	}
+	ok(t, data, "tenant", "set", "a.test", "--propagation", "5m")
+	ok(t, data, "mailbox", "set", "info@a.test", "--copy-sent-as", "on")
+	fails(t, data, "want on or off", "mailbox", "set", "info@a.test", "--copy-sent-as", "maybe")
+	ok(t, data, "user", "passwd", "robert@a.test", "--password", "new")
+	fails(t, data, "only users have passwords", "user", "passwd", "info@a.test", "--password", "x")
+	ok(t, data, "user", "remove", "robert@a.test")
+	if out := ok(t, data, "grant", "list"); strings.Contains(out, "robert") {
+		t.Errorf("grants of a removed user remain:\n%s", out)
+	}
+	if out := ok(t, data, "--json", "audit"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("audit: %q", out)
+	}
+}
+
+func TestCLIOffline(t *testing.T) {
+	scenario(t, t.TempDir())
+}
+
+func TestCLIThroughServer(t *testing.T) {
+	data := t.TempDir()
+	srv := startServer(t, data)
+	scenario(t, data)
+	// The server holds the database: had the CLI not used the socket, it
+	// could not have opened it.
+	fi, err := os.Stat(filepath.Join(data, "admin.sock"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin.sock: %v, mode %v, want 0600", err, fi.Mode().Perm())
+	}
+	backup := filepath.Join(t.TempDir(), "backup.bak")
+	ok(t, data, "backup", backup)
+	srv.stop(t)
+	if _, err := os.Stat(filepath.Join(data, "admin.sock")); !os.IsNotExist(err) {
+		t.Errorf("admin.sock left after shutdown: %v", err)
+	}
+	// After shutdown the CLI opens the database itself and sees the same.
+	if out := ok(t, data, "grant", "list", "info@a.test"); !strings.Contains(out, "sales@a.test") {
+		t.Errorf("grant list offline after server stop:\n%s", out)
+	}
+	restored := t.TempDir()
+	ok(t, restored, "restore", backup)
+	if out := ok(t, restored, "grant", "list", "info@a.test"); !strings.Contains(out, "sales@a.test") {
+		t.Errorf("grant list on the restored copy:\n%s", out)
+	}
+	fails(t, restored, "not empty", "restore", backup)
+}
+
+type server struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startServer runs `mailgate serve` with every network listener disabled
+// except what the test enables, and waits for its banner.
+func startServer(t *testing.T, data string, extra ...string) *server {
+	t.Helper()
+	args := []string{"--data", data, "serve", "--submission-addr", "", "--submissions-addr", "", "--mx-addr", "",
+		"--imap-addr", "", "--imaps-addr", "", "--metrics-addr", ""}
+	cmd := exec.Command(binary, append(args, extra...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, done: make(chan error, 1)}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "mailgate is running") {
+				ready <- true
+			}
+		}
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case <-ready:
+	case err := <-s.done:
+		t.Fatalf("server exited before it was ready: %v\n%s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server not ready after 30s\n%s", stderr.String())
+	}
+	return s
+}
+
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("server exit after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop within 20s of SIGTERM")
+	}
+}
