@@ -1,0 +1,122 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailgate/mailgate/storage"
+)
+
+func newService(t *testing.T) *Service {
+	t.Helper()
+	st, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return New(st, nil)
+}
+
+func TestHandlerErrors(t *testing.T) {
+	srv := httptest.NewServer(newService(t).Handler())
+	defer srv.Close()
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"POST", "/v1/no.such", "{}", 404, "unknown operation"},
+		{"GET", "/v1/tenant.list", "", 405, "use POST"},
+		{"POST", "/v1/tenant.add", "{not json", 400, "bad arguments"},
+		{"POST", "/v1/tenant.add", `{"domain":"a.test","extra":1}`, 400, "unknown field"},
+		{"POST", "/v1/tenant.add", `{"domain":"a.test","propagation":"soon"}`, 400, "invalid duration"},
+		{"POST", "/v1/tenant.add", `{"domain":"a.test"}`, 200, `"propagation":"1h0m0s"`},
+		{"POST", "/v1/tenant.add", `{"domain":"a.test"}`, 409, "already exists"},
+		{"POST", "/v1/user.add", `{"address":"u@a.test"}`, 400, "empty password"},
+		{"POST", "/v1/grant.add", `{"mailbox":"x@a.test","trustee":"y@a.test","right":"send-as"}`, 404, "x@a.test"},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(buf.String(), tc.want) {
+			t.Errorf("%s %s %s = %d %s, want %d containing %q", tc.method, tc.path, tc.body, resp.StatusCode, buf.String(), tc.status, tc.want)
+		}
+		if tc.status != 200 {
+			var e map[string]string
+			if json.Unmarshal([]byte(buf.String()), &e) != nil || e["error"] == "" {
+				t.Errorf("%s: error body %q is not {\"error\": ...}", tc.path, buf.String())
+			}
+		}
+	}
+}
+
+// The socket client and the in-process Service give the same answers and
+// the same errors.
+func TestClientOverSocket(t *testing.T) {
+	svc := newService(t)
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: svc.Handler()}
+	go hs.Serve(ln)
+	defer hs.Close()
+	if _, err := Listen(sock); err == nil {
+		t.Error("second Listen on a live socket succeeded")
+	}
+	c, err := Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	zero := Duration(0)
+	for _, caller := range []Caller{c, svc} {
+		dom := typeName(caller) + ".test"
+		var tv TenantView
+		if err := caller.Call(ctx, "tenant.add", TenantArgs{Domain: dom, Propagation: &zero}, &tv); err != nil || tv.Domain != dom {
+			t.Fatalf("%s tenant.add = %+v, %v", typeName(caller), tv, err)
+		}
+		err := caller.Call(ctx, "tenant.add", TenantArgs{Domain: dom}, nil)
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Status != 409 {
+			t.Errorf("%s duplicate tenant: %v", typeName(caller), err)
+		}
+	}
+	var ts []TenantView
+	if err := c.Call(ctx, "tenant.list", ListArgs{}, &ts); err != nil || len(ts) != 2 {
+		t.Errorf("tenant.list = %+v, %v", ts, err)
+	}
+}
+
+func typeName(c Caller) string {
+	if _, ok := c.(*Client); ok {
+		return "client"
+	}
+	return "service"
+}
+
+func TestAuditSince(t *testing.T) {
+	svc := newService(t)
+	d := Duration(time.Hour)
+	var recs []storage.AuditRecord
+	if err := svc.Call(context.Background(), "audit", AuditArgs{Since: &d}, &recs); err != nil || len(recs) != 0 {
+		t.Errorf("audit = %v, %v", recs, err)
+	}
+	if err := svc.Call(context.Background(), "audit", AuditArgs{Actor: "ghost@a.test"}, &recs); err == nil {
+		t.Error("audit --actor unknown: no error")
+	}
+}
