@@ -1,0 +1,219 @@
+package smtp
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/textproto"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
+)
+
+// Data receives the message: DATA → parse → delegation → rewrite → commit →
+// 250. The reply is sent only after storage.Deliver has made the message,
+// its queue entry and its audit records durable.
+func (s *session) Data(r io.Reader) error {
+	s.mu.Lock()
+	tx, actor, actorAddr, log := s.tx, s.actor, s.actorAddr, s.log
+	tx.local, tx.relay = slices.Clone(tx.local), slices.Clone(tx.relay)
+	s.mu.Unlock()
+	if !tx.active || len(tx.local)+len(tx.relay) == 0 {
+		return errNeedMail
+	}
+	if s.submission && actor == "" {
+		return errAuthRequired
+	}
+
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		if errors.Is(err, gosmtp.ErrDataTooLarge) {
+			s.countRefused()
+			log.Info("message refused", "decision", KindRefused, "reason", "too_large")
+			return errTooLarge
+		}
+		return s.reply(fmt.Errorf("read message: %w", err))
+	}
+	rd := bytes.NewReader(raw)
+	br := bufio.NewReaderSize(rd, 16<<10)
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		s.countRefused()
+		return headerError("malformed header: %v", err)
+	}
+	body := raw[int(rd.Size())-rd.Len()-br.Buffered():]
+	now := s.srv.now()
+	dir := s.srv.st.Directory()
+
+	d := storage.Delivery{Date: now, Origin: s}
+	kind, msgID := "", ""
+	var owners []string
+	if s.submission {
+		res, serr := Rewrite(RewriteInput{Header: h, Actor: actor, Directory: dir, Now: now, Hostname: s.srv.cfg.Hostname})
+		if serr != nil {
+			if n := len(res.Decisions); n > 0 && !res.Decisions[n-1].Allowed {
+				s.refuse(actor, messageID(h), res.Decisions[n-1], serr, "From header")
+			} else {
+				s.countRefused()
+				s.srv.metrics.submission(KindRefused)
+				log.Info("message refused", "decision", KindRefused, "reason", "bad_header", "err", serr.Error())
+			}
+			return serr
+		}
+		h, kind, msgID = res.Header, res.Kind, res.MessageID
+		for _, dc := range res.Decisions {
+			owners = append(owners, dc.Address)
+			if dc.Right == 0 {
+				continue
+			}
+			d.Audit = append(d.Audit, s.auditRecord(actor, actorAddr, dc, msgID))
+			if s.wantsSentCopy(dc) {
+				d.Targets = append(d.Targets, storage.Target{Owner: dc.Mailbox, Folder: "Sent", Flags: []string{`\Seen`}})
+			}
+		}
+	} else {
+		kind, msgID = "inbound", messageID(h)
+		markInbound(&h, dir, s.srv.cfg.Hostname)
+	}
+
+	d.Targets = append(localTargets(dir, tx.local), d.Targets...)
+	if len(tx.relay) > 0 {
+		d.Queue = []storage.QueueEntry{{From: tx.from, To: tx.relay, Created: now.UTC(), NextAttempt: now.UTC(),
+			MessageID: msgID, Actor: actorAddr}}
+	}
+	if len(d.Targets) == 0 && len(d.Queue) == 0 {
+		// Every local recipient was an empty group: nothing to store.
+		log.Info("message accepted", "decision", kind, "msg_id", msgID, "rcpts", 0)
+		return nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(raw) + 512)
+	s.writeReceived(&buf, now, tx)
+	if err := textproto.WriteHeader(&buf, h); err != nil {
+		return s.reply(fmt.Errorf("write header: %w", err))
+	}
+	buf.Write(body)
+	d.Message = buf.Bytes()
+
+	if _, err := s.srv.st.Deliver(d); err != nil {
+		return s.reply(err)
+	}
+	if len(d.Queue) > 0 {
+		s.srv.pokeQueue()
+	}
+	s.mu.Lock()
+	s.accepted++
+	s.mu.Unlock()
+	if s.submission {
+		s.srv.metrics.submission(kind)
+	}
+	s.srv.metrics.delivered("local", len(d.Targets))
+	s.srv.metrics.delivered("queued", len(tx.relay))
+	attrs := []any{"decision", kind, "msg_id", msgID, "size", len(d.Message),
+		"local", len(d.Targets), "relay", len(tx.relay)}
+	if len(owners) > 0 {
+		attrs = append(attrs, "owner", strings.Join(owners, ","))
+	}
+	if len(d.Audit) > 0 {
+		attrs = append(attrs, "right", d.Audit[0].Right, "grant", d.Audit[0].GrantID)
+	}
+	log.Info("message accepted", attrs...)
+	return nil
+}
+
+func (s *session) countRefused() {
+	s.mu.Lock()
+	s.refused++
+	s.mu.Unlock()
+}
+
+// wantsSentCopy reports whether the owner asked for a copy of what is sent
+// as or on behalf of it (Exchange's MessageCopyForSentAsEnabled and
+// MessageCopyForSendOnBehalfEnabled; off by default).
+func (s *session) wantsSentCopy(dc delegation.Decision) bool {
+	p, err := s.srv.st.Principal(dc.Mailbox)
+	if err != nil || p.Kind == delegation.KindGroup {
+		return false
+	}
+	switch dc.Right {
+	case delegation.SendAs:
+		return p.Settings.CopySentAs
+	case delegation.SendOnBehalf:
+		return p.Settings.CopySentOnBehalf
+	}
+	return false
+}
+
+// localTargets expands the local recipients (groups to their members,
+// nested, deduplicated) into INBOX targets, in order.
+func localTargets(dir *delegation.Directory, rcpts []delegation.ID) []storage.Target {
+	var out []storage.Target
+	seen := map[delegation.ID]bool{}
+	for _, id := range rcpts {
+		for _, m := range dir.Expand(id) {
+			if seen[m] {
+				continue
+			}
+			seen[m] = true
+			out = append(out, storage.Target{Owner: m, Folder: "INBOX"})
+		}
+	}
+	return out
+}
+
+// writeReceived writes the trace field (RFC 5321 §4.4) with the protocol
+// keyword of RFC 3848. Every part is ours or sanitised.
+func (s *session) writeReceived(w *bytes.Buffer, now time.Time, tx transaction) {
+	with := "ESMTP"
+	if s.tls {
+		with += "S"
+	}
+	if s.submission {
+		with += "A"
+	}
+	fmt.Fprintf(w, "Received: from %s ([%s])\r\n\tby %s (mailgate) with %s id %s;\r\n\t%s\r\n",
+		s.helo, safeHost(s.remoteIP), s.srv.cfg.Hostname, with, s.id, now.Format(time.RFC1123Z))
+}
+
+// messageID returns a header's Message-ID for logs and audit, cleaned.
+func messageID(h textproto.Header) string {
+	v := strings.TrimSpace(clean(h.Get("Message-Id")))
+	v = strings.TrimSuffix(strings.TrimPrefix(v, "<"), ">")
+	if len(v) > 200 {
+		v = v[:200]
+	}
+	return v
+}
+
+// markInbound prepares an inbound (MX) header: Authentication-Results
+// fields that claim to come from us are removed (RFC 8601 §5), and when the
+// From names a local domain, which no outside server may legitimately send
+// for, a result saying so is added for clients and filters to act on.
+func markInbound(h *textproto.Header, dir *delegation.Directory, hostname string) {
+	for fs := h.FieldsByKey("Authentication-Results"); fs.Next(); {
+		id, _, _ := strings.Cut(fs.Value(), ";")
+		if strings.EqualFold(strings.TrimSpace(id), hostname) {
+			fs.Del()
+		}
+	}
+	list, err := addressParser.ParseList(h.Get("From"))
+	if err != nil {
+		return
+	}
+	for _, a := range list {
+		norm, err := delegation.NormalizeAddress(a.Address)
+		if err != nil || !dir.IsLocalDomain(delegation.Domain(norm)) {
+			continue
+		}
+		addField(h, "Authentication-Results", hostname+"; x-local-from=fail"+
+			" (local From address received from outside, not authenticated) header.from="+delegation.Domain(norm))
+		return
+	}
+}

@@ -1,0 +1,316 @@
+package smtp
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-message/textproto"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailgate/mailgate/delegation"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/rewrite")
+
+// fixedNow is the clock of the pure rewrite tests.
+var fixedNow = time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+
+// pureDirectory is the fixture of the rewrite tests, built without storage:
+//
+//	alice (alias a.owner@) owns the mailbox; bob: Send As; carol: Send on
+//	Behalf; henry: both; erin: Full Access only; gina: Send As pending until
+//	11:00; frank: Send As on info@ (shared) through the group sales@;
+//	dave: nothing; zed@other.test: other tenant.
+func pureDirectory(tb testing.TB) *delegation.Directory {
+	tb.Helper()
+	u := func(id, addr, name string, aliases ...string) delegation.Principal {
+		return delegation.Principal{ID: delegation.ID(id), Kind: delegation.KindUser, Tenant: delegation.Domain(addr),
+			Address: addr, Name: name, Aliases: aliases}
+	}
+	ps := []delegation.Principal{
+		u("alice", "alice@example.test", "Alice Owner", "a.owner@example.test"),
+		u("bob", "bob@example.test", "Bob Delegate"),
+		u("carol", "carol@example.test", "Carol Ñúñez"),
+		u("dave", "dave@example.test", "Dave"),
+		u("erin", "erin@example.test", "Erin"),
+		u("frank", "frank@example.test", "Frank"),
+		u("gina", "gina@example.test", "Gina"),
+		u("henry", "henry@example.test", "Henry"),
+		u("zed", "zed@other.test", "Zed"),
+		{ID: "info", Kind: delegation.KindShared, Tenant: "example.test", Address: "info@example.test", Name: "Info"},
+		{ID: "sales", Kind: delegation.KindGroup, Tenant: "example.test", Address: "sales@example.test", Members: []delegation.ID{"frank"}},
+	}
+	t0 := fixedNow.Add(-time.Hour)
+	g := func(id, mailbox, trustee string, r delegation.Right, eff time.Time) delegation.Grant {
+		return delegation.Grant{ID: id, Mailbox: delegation.ID(mailbox), Trustee: delegation.ID(trustee), Right: r, CreatedAt: t0, EffectiveAt: eff}
+	}
+	gs := []delegation.Grant{
+		g("g1", "alice", "bob", delegation.SendAs, t0),
+		g("g2", "alice", "carol", delegation.SendOnBehalf, t0),
+		g("g3", "alice", "henry", delegation.SendAs, t0),
+		g("g4", "alice", "henry", delegation.SendOnBehalf, t0),
+		g("g5", "alice", "erin", delegation.FullAccess, t0),
+		g("g6", "alice", "gina", delegation.SendAs, fixedNow.Add(time.Hour)),
+		g("g7", "info", "sales", delegation.SendAs, t0),
+	}
+	d, err := delegation.NewDirectory([]delegation.Tenant{{Domain: "example.test"}, {Domain: "other.test"}}, ps, gs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+func parseHeader(tb testing.TB, msg string) textproto.Header {
+	tb.Helper()
+	h, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(msg)))
+	if err != nil {
+		tb.Fatalf("ReadHeader: %v", err)
+	}
+	return h
+}
+
+func headerBytes(tb testing.TB, h textproto.Header) string {
+	tb.Helper()
+	var b bytes.Buffer
+	if err := textproto.WriteHeader(&b, h); err != nil {
+		tb.Fatalf("WriteHeader: %v", err)
+	}
+	return b.String()
+}
+
+func rewriteAs(d *delegation.Directory, actor string, h textproto.Header) (*RewriteResult, error) {
+	res, serr := Rewrite(RewriteInput{Header: h, Actor: delegation.ID(actor), Directory: d, Now: fixedNow,
+		Hostname: "mail.example.test", MessageID: "generated@mail.example.test"})
+	if serr != nil {
+		return res, serr
+	}
+	return res, nil
+}
+
+// TestRewriteTable runs every row of the send table (DESIGN.md) through the
+// pure function and checks the decision and the From/Sender it leaves.
+func TestRewriteTable(t *testing.T) {
+	d := pureDirectory(t)
+	tests := []struct {
+		name, actor, header string
+		kind                string // "" means refused
+		code                string // enhanced code of a refusal
+		sender              string // Sender value after rewrite, "" for none
+		wantText            []string
+	}{
+		{"own", "alice", "From: Alice <alice@example.test>\r\n", KindOwn, "", "", nil},
+		{"own alias mixed case", "alice", "From: A.Owner@EXAMPLE.test\r\n", KindOwn, "", "", nil},
+		{"own drops foreign sender", "alice", "From: alice@example.test\r\nSender: bob@example.test\r\n", KindOwn, "", "", nil},
+		{"own keeps own sender", "alice", "From: alice@example.test\r\nSender: a.owner@example.test\r\n", KindOwn, "", "a.owner@example.test", nil},
+		{"send as", "bob", "From: Alice <alice@example.test>\r\nSender: bob@example.test\r\n", KindSendAs, "", "", nil},
+		{"send as via alias", "bob", "From: a.owner@example.test\r\n", KindSendAs, "", "", nil},
+		{"send as through group", "frank", "From: Info <info@example.test>\r\n", KindSendAs, "", "", nil},
+		{"send on behalf replaces client sender", "carol", "From: alice@example.test\r\nSender: evil@elsewhere.test\r\n", KindSendOnBehalf, "",
+			"=?utf-8?q?Carol_=C3=91=C3=BA=C3=B1ez?= <carol@example.test>", nil},
+		{"both: send as wins", "henry", "From: alice@example.test\r\n", KindSendAs, "", "", nil},
+		{"full access only", "erin", "From: alice@example.test\r\n", "", "5.7.1", "",
+			[]string{"alice@example.test", "Send As or Send on Behalf", "Full Access does not allow sending"}},
+		{"pending", "gina", "From: alice@example.test\r\n", "", "5.7.1", "", []string{"alice@example.test", "2026-01-02T11:00:00Z"}},
+		{"no grant", "dave", "From: alice@example.test\r\n", "", "5.7.1", "", []string{"not allowed to send as alice@example.test", "missing Send As or Send on Behalf"}},
+		{"other tenant", "zed", "From: alice@example.test\r\n", "", "5.7.1", "", []string{"another tenant"}},
+		{"external", "bob", "From: someone@elsewhere.test\r\n", "", "5.7.1", "", []string{"someone@elsewhere.test", "not a local address"}},
+		{"unknown local", "bob", "From: nobody@example.test\r\n", "", "5.7.1", "", []string{"nobody@example.test"}},
+		{"display name trick", "dave", "From: \"alice@example.test\" <dave@example.test>\r\n", KindOwn, "", "", nil},
+		{"display name trick refused", "dave", "From: \"dave@example.test\" <alice@example.test>\r\n", "", "5.7.1", "", []string{"alice@example.test"}},
+		{"encoded word windows-1252", "bob", "From: =?windows-1252?q?Alice_=80?= <alice@example.test>\r\n", KindSendAs, "", "", nil},
+		{"comment", "bob", "From: alice@example.test (Alice)\r\n", KindSendAs, "", "", nil},
+		{"group syntax", "bob", "From: Team: alice@example.test;\r\n", KindSendAs, "", "", nil},
+		{"two mailboxes need sender", "bob", "From: alice@example.test, bob@example.test\r\n", KindSendAs, "",
+			`"Bob Delegate" <bob@example.test>`, nil},
+		{"two mailboxes one refused", "bob", "From: bob@example.test, info@example.test\r\n", "", "5.7.1", "", []string{"info@example.test"}},
+		{"no From", "bob", "Subject: x\r\n", "", "5.6.0", "", []string{"no From"}},
+		{"two From", "bob", "From: bob@example.test\r\nFrom: alice@example.test\r\n", "", "5.6.0", "", []string{"2 From"}},
+		{"unparsable From", "bob", "From: broken@@example.test\r\n", "", "5.6.0", "", []string{"unparsable From"}},
+		{"empty group", "bob", "From: undisclosed-recipients:;\r\n", "", "5.6.0", "", []string{"names no mailbox"}},
+		{"bare CR", "bob", "From: bob@example.test\rX: y\r\n", "", "5.6.0", "", []string{"bare CR"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := rewriteAs(d, tt.actor, parseHeader(t, tt.header+"\r\n"))
+			if tt.kind == "" {
+				if err == nil {
+					t.Fatalf("Rewrite(%s, %q) accepted (%s), want refusal %s", tt.actor, tt.header, res.Kind, tt.code)
+				}
+				if got := replyText(err); !strings.Contains(got, " "+tt.code+" ") {
+					t.Errorf("Rewrite(%s, %q) = %q, want code %s", tt.actor, tt.header, got, tt.code)
+				}
+				for _, w := range tt.wantText {
+					if !strings.Contains(replyText(err), w) {
+						t.Errorf("Rewrite(%s, %q) = %q, want it to name %q", tt.actor, tt.header, replyText(err), w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Rewrite(%s, %q) = %v, want %s", tt.actor, tt.header, err, tt.kind)
+			}
+			if res.Kind != tt.kind {
+				t.Errorf("Rewrite(%s, %q).Kind = %s, want %s", tt.actor, tt.header, res.Kind, tt.kind)
+			}
+			if got := res.Header.FieldsByKey("Sender").Len(); got > 1 {
+				t.Errorf("%d Sender fields", got)
+			}
+			if got := res.Header.Get("Sender"); got != tt.sender {
+				t.Errorf("Sender = %q, want %q", got, tt.sender)
+			}
+			if res.Header.Get("Message-Id") != "<generated@mail.example.test>" || res.Header.Get("Date") == "" {
+				t.Errorf("Message-ID/Date not added: %q", headerBytes(t, res.Header))
+			}
+		})
+	}
+}
+
+// TestRewriteGolden rewrites testdata/rewrite/<case>.eml as the actor named
+// in its X-Test-Actor field and compares with <case>.golden (-update
+// regenerates them; review the diff like code).
+func TestRewriteGolden(t *testing.T) {
+	d := pureDirectory(t)
+	files, err := filepath.Glob("testdata/rewrite/*.eml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".eml")
+		t.Run(name, func(t *testing.T) {
+			in, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := goldenOutput(t, d, in)
+			gf := strings.TrimSuffix(f, ".eml") + ".golden"
+			if *update {
+				if err := os.WriteFile(gf, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(gf)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("rewrite of %s differs from %s:\n--- got\n%s\n--- want\n%s", f, gf, got, want)
+			}
+		})
+	}
+}
+
+func goldenOutput(t *testing.T, d *delegation.Directory, in []byte) string {
+	br := bufio.NewReader(bytes.NewReader(in))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return fmt.Sprintf("read error: %v\n", err)
+	}
+	actor := h.Get("X-Test-Actor")
+	h.Del("X-Test-Actor")
+	res, rerr := rewriteAs(d, actor, h)
+	var b strings.Builder
+	fmt.Fprintf(&b, "actor: %s\n", actor)
+	for _, dc := range res.Decisions {
+		fmt.Fprintf(&b, "decision: %s allowed=%v reason=%s right=%s grant=%s\n", dc.Address, dc.Allowed, dc.Reason, dc.Right.Flag(), dc.GrantID)
+	}
+	if rerr != nil {
+		fmt.Fprintf(&b, "reply: %s\n", replyText(rerr))
+		return b.String()
+	}
+	fmt.Fprintf(&b, "kind: %s\nsender: %s\nmessage-id: %s\n--- header\n", res.Kind, res.Sender, res.MessageID)
+	b.WriteString(strings.ReplaceAll(headerBytes(t, res.Header), "\r\n", "\n"))
+	return b.String()
+}
+
+// replyText renders an *SMTPError as the reply line go-smtp would send.
+func replyText(err error) string {
+	var se *gosmtp.SMTPError
+	if !errors.As(err, &se) {
+		return "not an SMTPError: " + err.Error()
+	}
+	c := se.EnhancedCode
+	return fmt.Sprintf("%d %d.%d.%d %s", se.Code, c[0], c[1], c[2], se.Message)
+}
+
+// checkRewriteInvariants is the fuzz oracle: for a header the function
+// accepted, the output parses again, has exactly one From and at most one
+// Sender, has no bare CR or LF, every From mailbox is allowed by the engine,
+// and rewriting it again changes nothing.
+func checkRewriteInvariants(t *testing.T, d *delegation.Directory, actor string, res *RewriteResult) {
+	out := headerBytes(t, res.Header)
+	if badBytes([]byte(out)) {
+		t.Fatalf("output has a bare CR/LF or NUL: %q", out)
+	}
+	h2, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(out)))
+	if err != nil {
+		t.Fatalf("output does not parse: %v\n%q", err, out)
+	}
+	if n := h2.FieldsByKey("From").Len(); n != 1 {
+		t.Fatalf("output has %d From fields: %q", n, out)
+	}
+	if n := h2.FieldsByKey("Sender").Len(); n > 1 {
+		t.Fatalf("output has %d Sender fields: %q", n, out)
+	}
+	list, err := addressParser.ParseList(h2.Get("From"))
+	if err != nil || len(list) == 0 {
+		t.Fatalf("output From does not parse: %v %q", err, out)
+	}
+	for _, a := range list {
+		if dc := d.Send(delegation.ID(actor), a.Address, fixedNow); !dc.Allowed {
+			t.Fatalf("accepted From %s that the engine refuses: %+v", a.Address, dc)
+		}
+	}
+	res2, err := rewriteAs(d, actor, h2)
+	if err != nil {
+		t.Fatalf("rewrite of own output refused: %v\n%q", err, out)
+	}
+	if out2 := headerBytes(t, res2.Header); out2 != out || res2.Kind != res.Kind {
+		t.Fatalf("not idempotent:\n%q\n%q", out, out2)
+	}
+}
+
+var fuzzActors = []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina", "henry", "zed", "info", "nobody"}
+
+func FuzzRewrite(f *testing.F) {
+	files, _ := filepath.Glob("testdata/rewrite/*.eml")
+	for i, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b, uint8(i))
+		}
+	}
+	for i, s := range []string{
+		"From: alice@example.test\r\nSender: x@y\r\nSender: z@w\r\n\r\nbody",
+		"From: =?utf-8?b?QWxpY2U=?= <alice@example.test>, bob@example.test\r\n\r\n",
+		"From: \"a\\\"b\" <Alice@Example.Test>\r\nMessage-ID: <a@b>\r\nMessage-ID: <c@d>\r\n\r\n",
+		"From: alice@example.test\r\nSender: Carol\r\n =?utf-8?q?=0D=0A?= <carol@example.test>\r\n\r\n",
+		"From: Team: alice@example.test, (c) bob@example.test;\r\n\r\n",
+	} {
+		f.Add([]byte(s), uint8(i))
+	}
+	d := pureDirectory(f)
+	f.Fuzz(func(t *testing.T, msg []byte, who uint8) {
+		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+		if err != nil {
+			return
+		}
+		actor := fuzzActors[int(who)%len(fuzzActors)]
+		res, rerr := Rewrite(RewriteInput{Header: h, Actor: delegation.ID(actor), Directory: d, Now: fixedNow,
+			Hostname: "mail.example.test", MessageID: "generated@mail.example.test"})
+		if rerr != nil {
+			if strings.ContainsAny(rerr.Message, "\r\n") {
+				t.Fatalf("reply text has a line break: %q", rerr.Message)
+			}
+			return
+		}
+		checkRewriteInvariants(t, d, actor, res)
+	})
+}

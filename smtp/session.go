@@ -1,0 +1,241 @@
+package smtp
+
+import (
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
+)
+
+var (
+	_ gosmtp.Backend     = (*backend)(nil)
+	_ gosmtp.Session     = (*session)(nil)
+	_ gosmtp.AuthSession = (*authSession)(nil)
+)
+
+// backend makes one session per EHLO on one listener.
+type backend struct {
+	srv        *Server
+	kind       string // lnSubmission, lnSubmissions, lnMX
+	submission bool
+}
+
+// NewSession runs at EHLO/HELO (go-smtp), and again after STARTTLS.
+func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	remote := c.Conn().RemoteAddr().String()
+	ip := remote
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		ip = h
+	}
+	_, tls := c.TLSConnectionState()
+	s := &session{
+		srv: b.srv, conn: c, kind: b.kind, submission: b.submission,
+		id: newID(8), remote: remote, remoteIP: ip, helo: safeHost(c.Hostname()), tls: tls,
+		start: b.srv.now(),
+	}
+	s.log = b.srv.log.With("session", s.id, "listener", b.kind, "remote", remote)
+	if b.submission {
+		return &authSession{s}, nil
+	}
+	return s, nil
+}
+
+// session is one SMTP session (from EHLO to QUIT, RSET-able). go-smtp may
+// call Reset and Logout while Data runs (BDAT feeds Data from a pipe), so
+// the transaction state is guarded by mu and Data works on a copy.
+type session struct {
+	srv        *Server
+	conn       *gosmtp.Conn
+	kind       string
+	submission bool
+	id         string // immutable: session ID, in logs and in internal-error replies
+	remote     string // immutable
+	remoteIP   string // immutable
+	helo       string // immutable, sanitised
+	tls        bool   // immutable
+	start      time.Time
+
+	mu        sync.Mutex
+	log       *slog.Logger  // guarded by mu (gets "user" after AUTH)
+	actor     delegation.ID // guarded by mu; "" until AUTH succeeds
+	actorAddr string        // guarded by mu
+	tx        transaction   // guarded by mu
+	accepted  int           // guarded by mu
+	refused   int           // guarded by mu
+}
+
+// transaction is one MAIL..DATA exchange.
+type transaction struct {
+	active bool
+	from   string          // envelope sender, "" for <>
+	local  []delegation.ID // local recipients as addressed (groups expand at DATA)
+	relay  []string        // recipients in other domains, normalised
+}
+
+func (s *session) logger() *slog.Logger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log
+}
+
+// Mail handles MAIL FROM. On submission the envelope sender must be an
+// address the actor may use, or <> (DESIGN.md "The send decision").
+func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
+	s.mu.Lock()
+	actor := s.actor
+	s.mu.Unlock()
+	if s.submission && actor == "" {
+		return errAuthRequired
+	}
+	norm := ""
+	if from != "" {
+		var err error
+		if norm, err = delegation.NormalizeAddress(from); err != nil {
+			return syntaxError("invalid sender address")
+		}
+	}
+	if s.submission && norm != "" {
+		dc := s.srv.st.Directory().Send(actor, norm, s.srv.now())
+		if !dc.Allowed {
+			serr := refusal("use envelope sender", dc)
+			s.refuse(actor, "", dc, serr, "envelope sender")
+			return serr
+		}
+	}
+	s.mu.Lock()
+	s.tx = transaction{active: true, from: norm}
+	s.mu.Unlock()
+	return nil
+}
+
+// Rcpt handles RCPT TO: a local address must exist (groups are accepted
+// and expanded at DATA); another domain needs the relay on submission and
+// is refused on the MX.
+func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	s.mu.Lock()
+	active := s.tx.active
+	s.mu.Unlock()
+	if !active {
+		return errNeedMail
+	}
+	norm, err := delegation.NormalizeAddress(to)
+	if err != nil {
+		return syntaxError("invalid recipient address")
+	}
+	dir := s.srv.st.Directory()
+	if dir.IsLocalDomain(delegation.Domain(norm)) {
+		p, ok := dir.Lookup(norm)
+		if !ok {
+			return noSuchUser(norm)
+		}
+		s.mu.Lock()
+		if !slices.Contains(s.tx.local, p.ID) {
+			s.tx.local = append(s.tx.local, p.ID)
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	if !s.submission {
+		return errRelayDenied
+	}
+	if s.srv.cfg.RelayHost == "" {
+		return errNoRelay
+	}
+	s.mu.Lock()
+	if !slices.Contains(s.tx.relay, norm) {
+		s.tx.relay = append(s.tx.relay, norm)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Reset ends the transaction (RSET, or a new EHLO).
+func (s *session) Reset() {
+	s.mu.Lock()
+	s.tx = transaction{}
+	s.mu.Unlock()
+}
+
+// Logout ends the session (QUIT, disconnect, or STARTTLS, after which
+// go-smtp starts a new session).
+func (s *session) Logout() error {
+	s.mu.Lock()
+	log, acc, ref := s.log, s.accepted, s.refused
+	s.mu.Unlock()
+	log.Info("session end", "tls", s.tls, "accepted", acc, "refused", ref,
+		"duration", s.srv.now().Sub(s.start).Round(time.Millisecond))
+	return nil
+}
+
+// refuse records a refused send: audit (durably), metric and log line.
+func (s *session) refuse(actor delegation.ID, msgID string, dc delegation.Decision, serr *gosmtp.SMTPError, detail string) {
+	s.mu.Lock()
+	s.refused++
+	log, actorAddr := s.log, s.actorAddr
+	s.mu.Unlock()
+	s.srv.metrics.submission(KindRefused)
+	rec := s.auditRecord(actor, actorAddr, dc, msgID)
+	rec.Detail = detail
+	if err := s.srv.st.Audit(rec); err != nil {
+		log.Error("audit refusal", "err", err)
+	}
+	log.Info("message refused", "actor", actorAddr, "owner", dc.Address, "decision", KindRefused,
+		"reason", string(dc.Reason), "grant", dc.GrantID, "msg_id", msgID,
+		"err", serr.Error())
+}
+
+// auditRecord builds the record of one send decision.
+func (s *session) auditRecord(actor delegation.ID, actorAddr string, dc delegation.Decision, msgID string) storage.AuditRecord {
+	rec := storage.AuditRecord{
+		Time: s.srv.now().UTC(), Proto: "smtp", Action: "send",
+		Actor: actorAddr, ActorID: string(actor),
+		Mailbox: dc.Address, MailboxID: string(dc.Mailbox),
+		Decision: "refused", Reason: string(dc.Reason), GrantID: dc.GrantID,
+		MessageID: msgID, Remote: s.remoteIP,
+	}
+	if dc.Allowed {
+		rec.Decision = "allowed"
+		rec.Right = dc.Right.Flag()
+	} else {
+		rec.Right = dc.Missing.Flag()
+		if dc.Missing == delegation.SendRights {
+			rec.Right = "send-as|send-on-behalf"
+		}
+	}
+	if dc.Via != "" {
+		rec.Detail = "via group " + string(dc.Via)
+		if p, ok := s.srv.st.Directory().Principal(dc.Via); ok {
+			rec.Detail = "via group " + p.Address
+		}
+	}
+	return rec
+}
+
+// authSession is a submission session: it offers AUTH.
+type authSession struct{ *session }
+
+// AuthMechanisms offers PLAIN (RFC 4616) and LOGIN (for old clients).
+func (s *authSession) AuthMechanisms() []string { return []string{"PLAIN", "LOGIN"} }
+
+func (s *authSession) setActor(id delegation.ID, addr, login string) {
+	s.mu.Lock()
+	s.actor, s.actorAddr = id, addr
+	s.log = s.log.With("user", login, "actor", addr)
+	s.mu.Unlock()
+}
+
+func (s *authSession) actorAddress(id delegation.ID) string {
+	if p, ok := s.srv.st.Directory().Principal(id); ok {
+		return p.Address
+	}
+	return string(id)
+}
+
+func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
