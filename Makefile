@@ -14,10 +14,15 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/mailgate
 
-## test: the whole test suite (unit, protocol, real clients, CLI) with the race detector
+## test: the whole test suite: Go tests (race detector) then the end-to-end suite
 test:
 	$(GO) vet ./...
 	$(GO) test -race -shuffle=on -timeout 20m ./...
+	$(MAKE) e2e
+
+## e2e: the real binary driven by swaks, curl, imaplib/smtplib, mutt and mbsync
+e2e: build
+	testdata/e2e/run.sh $(BIN)
 
 ## check: formatting and vet
 check:

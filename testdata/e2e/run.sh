@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# End-to-end suite: the real mailgate binary on free loopback ports with a
+# fresh data dir and the demo tenant, driven by real mail programs:
+# swaks, curl, Python's imaplib and smtplib, mutt (under tmux) and mbsync.
+# Each check prints PASS/FAIL with its name; the suite ends with
+# "N passed, N failed" and exits non-zero on any failure.
+#
+# usage: testdata/e2e/run.sh [path/to/mailgate]    (default: builds one)
+# With CI set, a missing client program is a failure, never a skip.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+work=$(mktemp -d /tmp/mailgate-e2e.XXXXXX)
+pass=0 fail=0 skip=0
+server_pid=
+
+cleanup() {
+	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+	tmux -L mailgate-e2e kill-server 2>/dev/null
+	if [ "$fail" -gt 0 ]; then
+		echo "--- server log (last 40 lines) ---"
+		tail -n 40 "$work/server.log" 2>/dev/null
+		echo "(work dir kept: $work)"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+ok()   { echo "PASS $1"; pass=$((pass + 1)); }
+bad()  { echo "FAIL $1: $2"; fail=$((fail + 1)); }
+need() { # need PROGRAM CHECKNAME: true if present; else FAIL in CI, SKIP outside
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if [ -n "${CI:-}" ]; then bad "$2" "$1 is not installed"; else echo "SKIP $2: $1 is not installed"; skip=$((skip + 1)); fi
+	return 1
+}
+
+bin=${1:-}
+if [ -z "$bin" ]; then
+	bin="$work/mailgate"
+	(cd "$root" && go build -o "$bin" ./cmd/mailgate) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+# Free ports: bind to port 0 and release (the server binds them right after).
+read -r P_SUB P_SUBS P_MX P_IMAP P_IMAPS P_METRICS < <(python3 - <<'PY'
+import socket
+socks = [socket.socket() for _ in range(6)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks: s.close()
+PY
+)
+data="$work/data"
+"$bin" serve --demo --data "$data" --insecure-auth --hostname mail.example.test \
+	--submission-addr "127.0.0.1:$P_SUB" --submissions-addr "127.0.0.1:$P_SUBS" --mx-addr "127.0.0.1:$P_MX" \
+	--imap-addr "127.0.0.1:$P_IMAP" --imaps-addr "127.0.0.1:$P_IMAPS" --metrics-addr "127.0.0.1:$P_METRICS" \
+	>"$work/banner.txt" 2>"$work/server.log" &
+server_pid=$!
+for _ in $(seq 1 300); do
+	grep -q '^mailgate is running' "$work/banner.txt" 2>/dev/null && break
+	kill -0 "$server_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if ! grep -q '^mailgate is running' "$work/banner.txt"; then
+	bad "server starts" "no banner within 30s"; echo "$pass passed, $fail failed"; exit 1
+fi
+ok "server starts with --demo and prints its banner"
+
+pw() { awk -v a="$1@example.test" '$1 == a { print $2 }' "$data/demo-logins.txt"; }
+ALICE=$(pw alice) BOB=$(pw bob) CAROL=$(pw carol) DAVE=$(pw dave)
+[ -n "$ALICE" ] && [ -n "$BOB" ] && [ -n "$CAROL" ] && [ -n "$DAVE" ] && ok "demo-logins.txt has the four logins" || bad "demo logins" "missing in $data/demo-logins.txt"
+[ "$(stat -c %a "$data/demo-logins.txt")" = 600 ] && ok "demo-logins.txt is mode 0600" || bad "demo-logins mode" "$(stat -c %a "$data/demo-logins.txt")"
+
+IMAP="imap://127.0.0.1:$P_IMAP"
+DELEG="Other%20Users/alice@example.test/INBOX"
+
+# ---- swaks: the three send rows ------------------------------------------
+send() { # send NAME USER PASS FROM SUBJECT [extra swaks args]
+	local name=$1 user=$2 pass=$3 from=$4 subject=$5; shift 5
+	swaks --server "127.0.0.1:$P_SUB" --auth PLAIN --auth-user "$user" --auth-password "$pass" \
+		--from "$from" --to dave@example.test --header "Subject: $subject" --header "From: $from" \
+		--body "e2e body for $subject" --timeout 20 "$@" >"$work/swaks-$name.log" 2>&1
+}
+find_msg() { # find_msg USER PASS FOLDER SUBJECT → prints the header block of that message
+	local uid
+	uid=$(curl -sS --max-time 20 --user "$1:$2" "$IMAP/$3" -X "UID SEARCH SUBJECT \"$4\"" | tr -d '\r' | awk '/^\* SEARCH/ { print $NF }')
+	[ -n "$uid" ] || return 1
+	curl -sS --max-time 20 --user "$1:$2" "$IMAP/$3;UID=$uid;SECTION=HEADER"
+}
+
+if need swaks "swaks bob sends as alice"; then
+	if send sendas bob@example.test "$BOB" alice@example.test "e2e send-as" && grep -q '<~ 250' "$work/swaks-sendas.log"; then
+		h=$(find_msg dave@example.test "$DAVE" INBOX "e2e send-as")
+		if echo "$h" | grep -qi '^From: alice@example.test' && ! echo "$h" | grep -qi '^Sender:'; then
+			ok "swaks bob sends as alice: delivered From alice, no Sender"
+		else bad "swaks bob sends as alice" "delivered header: $(echo "$h" | grep -iE '^(from|sender):' | tr '\r\n' '  ')"; fi
+	else bad "swaks bob sends as alice" "$(grep -E '<~\*? [45]' "$work/swaks-sendas.log" | tail -1)"; fi
+
+	if send onbehalf carol@example.test "$CAROL" alice@example.test "e2e on-behalf" --header "Sender: mallory@evil.test" && grep -q '<~ 250' "$work/swaks-onbehalf.log"; then
+		h=$(find_msg dave@example.test "$DAVE" INBOX "e2e on-behalf")
+		if echo "$h" | grep -qi '^Sender: carol@example.test' && ! echo "$h" | grep -qi mallory; then
+			ok "swaks carol sends on behalf of alice: delivered with Sender: carol"
+		else bad "swaks carol on behalf" "delivered header: $(echo "$h" | grep -iE '^(from|sender):' | tr '\r\n' '  ')"; fi
+	else bad "swaks carol on behalf" "$(grep -E '<~\*? [45]' "$work/swaks-onbehalf.log" | tail -1)"; fi
+
+	swaks --server "127.0.0.1:$P_SUB" --auth PLAIN --auth-user dave@example.test --auth-password "$DAVE" \
+		--from dave@example.test --to bob@example.test --h-From alice@example.test --header "Subject: e2e refused" \
+		--timeout 20 >"$work/swaks-refused.log" 2>&1
+	if grep -qE '<~\*? 550 5\.7\.1 .*alice@example.test' "$work/swaks-refused.log"; then
+		ok "swaks dave (no rights) is refused with 550 5.7.1 naming alice"
+	else bad "swaks dave refused" "$(grep -E '<~\*? ' "$work/swaks-refused.log" | tail -2 | tr '\n' ' ')"; fi
+
+	if swaks --server "127.0.0.1:$P_SUBS" --tls-on-connect --auth PLAIN --auth-user bob@example.test --auth-password "$BOB" \
+		--from bob@example.test --to alice@example.test --header "Subject: e2e over tls" --timeout 20 >"$work/swaks-tls.log" 2>&1; then
+		ok "swaks over implicit TLS (self-signed certificate)"
+	else bad "swaks implicit TLS" "$(tail -3 "$work/swaks-tls.log" | tr '\n' ' ')"; fi
+fi
+
+# ---- curl: IMAP listing and reading ------------------------------------------
+if need curl "curl lists alice's delegated INBOX"; then
+	list=$(curl -sS --max-time 20 --user "bob@example.test:$BOB" "$IMAP/" 2>&1)
+	if echo "$list" | grep -q '"Other Users/alice@example.test/INBOX"'; then
+		ok "curl: bob's LIST shows Other Users/alice@example.test/INBOX"
+	else bad "curl LIST bob" "$(echo "$list" | tr '\r\n' '  ' | cut -c1-300)"; fi
+	msg=$(curl -sS --max-time 20 --user "bob@example.test:$BOB" "$IMAP/$DELEG;UID=1" 2>&1)
+	if echo "$msg" | grep -q 'Subject: Welcome to mailgate'; then
+		ok "curl: bob reads alice's message in Other Users/alice@example.test/INBOX"
+	else bad "curl read delegated" "$(echo "$msg" | head -5 | tr '\r\n' '  ')"; fi
+	list=$(curl -sS --max-time 20 --user "dave@example.test:$DAVE" "$IMAP/" 2>&1)
+	if echo "$list" | grep -q 'INBOX' && ! echo "$list" | grep -q 'Other Users'; then
+		ok "curl: dave (no rights) sees no Other Users folder"
+	else bad "curl LIST dave" "$(echo "$list" | tr '\r\n' '  ' | cut -c1-300)"; fi
+	out=$(curl -sS --max-time 20 --user "dave@example.test:$DAVE" "$IMAP/$DELEG;UID=1" 2>&1)
+	if [ -z "$(echo "$out" | grep 'Welcome')" ]; then
+		ok "curl: dave cannot read alice's INBOX"
+	else bad "curl dave read" "got the message"; fi
+	out=$(curl -sS --max-time 20 --insecure --user "bob@example.test\\alice@example.test:$BOB" "imaps://127.0.0.1:$P_IMAPS/INBOX;UID=1" 2>&1)
+	if echo "$out" | grep -q 'Subject: Welcome to mailgate'; then
+		ok "curl over IMAPS: delegate login bob\\alice opens alice's INBOX"
+	else bad "curl delegate login" "$(echo "$out" | head -3 | tr '\r\n' '  ')"; fi
+fi
+
+# ---- Python imaplib and smtplib ------------------------------------------
+if need python3 "python imaplib"; then
+	if out=$(python3 "$here/imaplib_check.py" 127.0.0.1 "$P_IMAP" "$BOB" "$DAVE" 2>&1); then
+		echo "$out" | sed 's/^/  /'
+		ok "python imaplib: bob flags and moves alice's message; dave is refused"
+	else bad "python imaplib" "$(echo "$out" | tail -3 | tr '\n' ' ')"; fi
+	if out=$(python3 "$here/smtplib_check.py" 127.0.0.1 "$P_SUB" "$CAROL" "$DAVE" 2>&1); then
+		ok "python smtplib: carol on behalf accepted, dave as alice refused 550 5.7.1"
+	else bad "python smtplib" "$(echo "$out" | tail -3 | tr '\n' ' ')"; fi
+fi
+
+# ---- mutt under tmux: open the delegated INBOX, then send on a right -------
+if need mutt "mutt" && need tmux "mutt"; then
+	mkdir -p "$work/mutt"
+	cat >"$work/mutt/muttrc" <<MUTTRC
+set imap_user = "bob@example.test"
+set imap_pass = "$BOB"
+set smtp_url = "smtp://bob%40example.test@127.0.0.1:$P_SUB/"
+set smtp_pass = "$BOB"
+set ssl_starttls = no
+set ssl_force_tls = no
+set folder = "imap://127.0.0.1:$P_IMAP/"
+set spoolfile = "+Other Users/alice@example.test/INBOX"
+set record = ""
+set header_cache = ""
+set message_cachedir = ""
+set imap_check_subscribed = yes
+set mail_check = 5
+set timeout = 5
+set sort = date
+set confirmappend = no
+set use_from = yes
+set envelope_from = no
+set charset = "utf-8"
+MUTTRC
+	tmux -L mailgate-e2e new-session -d -s mutt -x 200 -y 50 "mutt -n -F $work/mutt/muttrc; sleep 2"
+	seen=
+	for _ in $(seq 1 100); do
+		screen=$(tmux -L mailgate-e2e capture-pane -p -t mutt 2>/dev/null)
+		if echo "$screen" | grep -q 'Welcome to mailgate'; then seen=1; break; fi
+		sleep 0.2
+	done
+	echo "$screen" >"$work/mutt/screen.txt"
+	tmux -L mailgate-e2e send-keys -t mutt q 2>/dev/null; tmux -L mailgate-e2e send-keys -t mutt y 2>/dev/null
+	if [ -n "$seen" ] && echo "$screen" | grep -q 'Other Users/alice@example.test/INBOX'; then
+		ok "mutt (tmux): bob opens Other Users/alice@example.test/INBOX and sees alice's messages"
+	else bad "mutt open delegated INBOX" "screen: $(echo "$screen" | grep -v '^$' | head -5 | tr '\n' '|')"; fi
+	echo "sent by mutt on behalf of a right" | mutt -n -F "$work/mutt/muttrc" -e 'set from="Alice <alice@example.test>"' \
+		-s "e2e mutt send-as" -- dave@example.test >"$work/mutt/send.log" 2>&1
+	h=$(find_msg dave@example.test "$DAVE" INBOX "e2e mutt send-as")
+	if echo "$h" | grep -qi '^From: Alice <alice@example.test>' && ! echo "$h" | grep -qi '^Sender:'; then
+		ok "mutt: bob sends as alice (Send As), delivered without Sender"
+	else bad "mutt send as alice" "$(cat "$work/mutt/send.log" | tail -2 | tr '\n' ' ') header: $(echo "$h" | grep -iE '^(from|sender):' | tr '\r\n' '  ')"; fi
+fi
+
+# ---- mbsync: sync the delegated INBOX to a Maildir -------------------------
+if need mbsync "mbsync"; then
+	mkdir -p "$work/maildir"
+	cat >"$work/mbsyncrc" <<MBSYNC
+IMAPAccount bob
+Host 127.0.0.1
+Port $P_IMAP
+User bob@example.test
+Pass $BOB
+TLSType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account bob
+
+MaildirStore local
+Path $work/maildir/
+Inbox $work/maildir/INBOX
+
+Channel alice-inbox
+Far :remote:"Other Users/alice@example.test/INBOX"
+Near :local:alice-inbox
+Create Near
+Sync Pull
+Expunge None
+MBSYNC
+	if timeout 60 mbsync -c "$work/mbsyncrc" alice-inbox >"$work/mbsync.log" 2>&1; then
+		n=$(ls "$work/maildir/alice-inbox/cur" "$work/maildir/alice-inbox/new" 2>/dev/null | grep -c ',U=')
+		if [ "$n" -ge 1 ] && grep -rq 'Welcome to mailgate' "$work/maildir/alice-inbox"; then
+			ok "mbsync: bob syncs alice's delegated INBOX to a Maildir ($n messages)"
+		else bad "mbsync" "maildir has $n messages"; fi
+	else bad "mbsync" "$(tail -3 "$work/mbsync.log" | tr '\n' ' ')"; fi
+fi
+
+# ---- metrics and health ----------------------------------------------------
+if need curl "metrics"; then
+	m=$(curl -sS --max-time 10 "http://127.0.0.1:$P_METRICS/metrics")
+	if echo "$m" | grep -q 'mailgate_smtp_submissions_total{decision="send_as"}' && echo "$m" | grep -q 'mailgate_imap_'; then
+		ok "metrics: /metrics counts submissions by decision and IMAP activity"
+	else bad "metrics" "$(echo "$m" | grep -c '^mailgate_') mailgate series"; fi
+	[ "$(curl -sS --max-time 10 "http://127.0.0.1:$P_METRICS/healthz")" = ok ] && ok "metrics: /healthz" || bad "healthz" "not ok"
+fi
+
+# ---- audit through the admin socket ---------------------------------------
+a=$("$bin" --data "$data" audit --mailbox alice@example.test --json 2>&1)
+if echo "$a" | grep -q '"send-as"' && echo "$a" | grep -q '"refused"'; then
+	ok "audit: Send As and the refusal are recorded (read through admin.sock)"
+else bad "audit" "$(echo "$a" | head -c 300)"; fi
+
+# ---- logs never carry passwords -------------------------------------------
+if grep -qF -e "$BOB" -e "$CAROL" -e "$DAVE" "$work/server.log"; then
+	bad "logs" "a password appears in the server log"
+else ok "logs: no password in the server log"; fi
+
+# ---- clean shutdown ----------------------------------------------------------
+kill -TERM "$server_pid"
+if timeout 20 tail --pid="$server_pid" -f /dev/null; then
+	wait "$server_pid"; rc=$?
+	server_pid=
+	[ "$rc" = 0 ] && [ ! -e "$data/admin.sock" ] && ok "SIGTERM: clean shutdown, admin.sock removed" || bad "shutdown" "exit $rc"
+else bad "shutdown" "still running 20s after SIGTERM"; fi
+
+echo "$pass passed, $fail failed${skip:+, $skip skipped}"
+[ "$fail" -eq 0 ]
