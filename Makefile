@@ -24,10 +24,11 @@ test:
 e2e: build
 	testdata/e2e/run.sh $(BIN)
 
-## check: formatting and vet
+## check: formatting, vet and staticcheck
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0 ./...
 
 ## bench: benchmarks (bounded)
 bench:

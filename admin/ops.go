@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -333,16 +332,6 @@ func (s *Service) Audit(_ context.Context, a AuditArgs) ([]storage.AuditRecord, 
 		recs = []storage.AuditRecord{}
 	}
 	return recs, s.apiError("audit", err)
-}
-
-// sortedOps lists the operation names, for help and tests.
-func sortedOps() []string {
-	var names []string
-	for n := range ops {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }
 
 // BackupArgs: write a backup to Path (absolute, on the server's machine).

@@ -56,7 +56,7 @@ func TestHandlerErrors(t *testing.T) {
 		}
 		if tc.status != 200 {
 			var e map[string]string
-			if json.Unmarshal([]byte(buf.String()), &e) != nil || e["error"] == "" {
+			if json.Unmarshal(buf.Bytes(), &e) != nil || e["error"] == "" {
 				t.Errorf("%s: error body %q is not {\"error\": ...}", tc.path, buf.String())
 			}
 		}
