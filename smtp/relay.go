@@ -74,12 +74,25 @@ func (s *Server) attemptAll(ctx context.Context, log *slog.Logger, due []storage
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := s.attempt(ctx, e); err != nil {
-				log.Error("relay attempt", "queue_id", e.ID, "msg_id", e.MessageID, "err", err)
+			res := s.attempt(ctx, e)
+			if res.Err != nil {
+				log.Error("relay attempt", "queue_id", e.ID, "msg_id", e.MessageID, "err", res.Err)
+			}
+			if s.onAttempt != nil {
+				s.onAttempt(res)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// attemptResult tells a test what one attempt did.
+type attemptResult struct {
+	ID       uint64
+	Relayed  []string
+	Failed   []string // returned to the sender
+	Deferred []string
+	Err      error
 }
 
 // rcptResult is one recipient's outcome of an attempt.
@@ -95,7 +108,13 @@ func permanent(err error) bool {
 }
 
 // attempt tries one entry once and records the outcome durably.
-func (s *Server) attempt(ctx context.Context, e storage.QueueEntry) error {
+func (s *Server) attempt(ctx context.Context, e storage.QueueEntry) (res attemptResult) {
+	res.ID = e.ID
+	res.Err = s.attemptErr(ctx, e, &res)
+	return res
+}
+
+func (s *Server) attemptErr(ctx context.Context, e storage.QueueEntry, res *attemptResult) error {
 	log := s.log.With("component", "queue", "queue_id", e.ID, "msg_id", e.MessageID)
 	msg, err := s.st.Body(e.Blob)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -114,12 +133,15 @@ func (s *Server) attempt(ctx context.Context, e storage.QueueEntry) error {
 	for _, r := range results {
 		switch {
 		case r.err == nil:
+			res.Relayed = append(res.Relayed, r.rcpt)
 			s.metrics.delivered("relayed", 1)
 			log.Info("relayed", "rcpt", r.rcpt)
 		case permanent(r.err) || giveUp:
 			failed = append(failed, r)
+			res.Failed = append(res.Failed, r.rcpt)
 		default:
 			retry = append(retry, r.rcpt)
+			res.Deferred = append(res.Deferred, r.rcpt)
 			lastErr = clean(r.err.Error())
 		}
 	}

@@ -68,6 +68,9 @@ type Server struct {
 	metrics *metrics
 
 	wake chan struct{} // pokes the queue worker after a relay entry is queued
+	// onAttempt, when set (tests), is called after every relay attempt is
+	// recorded.
+	onAttempt func(attemptResult)
 
 	mu      sync.Mutex
 	servers []*gosmtp.Server // guarded by mu

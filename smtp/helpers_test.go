@@ -1,0 +1,298 @@
+package smtp
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
+)
+
+const testPassword = "secret-pw"
+
+// testHash is computed once: bcrypt is slow, and every fixture user shares it.
+var testHash = sync.OnceValue(func() string {
+	h, err := storage.HashPassword(testPassword)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("MAILGATE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// openStore opens a real Badger store in dir (fsync on), closed at cleanup.
+func openStore(t testing.TB, dir string) *storage.Store {
+	t.Helper()
+	st, err := storage.Open(dir, storage.Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// seed creates the fixture directory in a store:
+//
+//	example.test (propagation 60m) and other.test;
+//	alice "Alice Owner" (alias a.owner@); bob: Send As on alice; carol:
+//	Send on Behalf on alice; henry: both; erin: Full Access only; gina:
+//	Send As pending (60m); ivan: Send As revoked; dave: nothing; frank:
+//	member of sales@, which has Send As on the shared mailbox info@;
+//	team@ = {sales@, dave}; zed@other.test.
+func seed(t testing.TB, st *storage.Store) {
+	t.Helper()
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.AddTenant("example.test", time.Hour))
+	must(st.AddTenant("other.test", time.Hour))
+	user := func(addr, name string) {
+		must(st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: addr, Name: name, PasswordHash: testHash()}))
+	}
+	for _, u := range []string{"bob", "carol", "dave", "erin", "frank", "gina", "henry", "ivan"} {
+		user(u+"@example.test", strings.ToUpper(u[:1])+u[1:])
+	}
+	user("alice@example.test", "Alice Owner")
+	user("zed@other.test", "Zed")
+	must(st.AddAlias("alice@example.test", "a.owner@example.test"))
+	must(st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindShared, Address: "info@example.test", Name: "Info"}))
+	must(st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindGroup, Address: "sales@example.test"}))
+	must(st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindGroup, Address: "team@example.test"}))
+	must(st.AddMember("sales@example.test", "frank@example.test"))
+	must(st.AddMember("team@example.test", "sales@example.test"))
+	must(st.AddMember("team@example.test", "dave@example.test"))
+	grant := func(mailbox, trustee string, r delegation.Right, immediate bool) {
+		must(st.AddGrant(mailbox, trustee, r, immediate, "test"))
+	}
+	grant("alice@example.test", "bob@example.test", delegation.SendAs, true)
+	grant("alice@example.test", "carol@example.test", delegation.SendOnBehalf, true)
+	grant("alice@example.test", "henry@example.test", delegation.SendAs, true)
+	grant("alice@example.test", "henry@example.test", delegation.SendOnBehalf, true)
+	grant("alice@example.test", "erin@example.test", delegation.FullAccess, true)
+	grant("alice@example.test", "gina@example.test", delegation.SendAs, false)
+	grant("alice@example.test", "ivan@example.test", delegation.SendAs, true)
+	must(st.RemoveGrant("alice@example.test", "ivan@example.test", delegation.SendAs))
+	grant("info@example.test", "sales@example.test", delegation.SendAs, true)
+}
+
+// fixture is a seeded store and a running server with a submission and an
+// MX listener on 127.0.0.1:0.
+type fixture struct {
+	st       *storage.Store
+	srv      *Server
+	sub, mx  string
+	attempts chan attemptResult // relay attempts, when the queue runs
+}
+
+func newFixture(t testing.TB, cfg Config) *fixture {
+	t.Helper()
+	st := openStore(t, t.TempDir())
+	seed(t, st)
+	return startServer(t, st, cfg)
+}
+
+func startServer(t testing.TB, st *storage.Store, cfg Config) *fixture {
+	t.Helper()
+	if cfg.Hostname == "" {
+		cfg.Hostname = "mail.example.test"
+	}
+	f := &fixture{st: st, attempts: make(chan attemptResult, 100)}
+	f.srv = New(cfg, st, testLogger(t))
+	f.srv.onAttempt = func(r attemptResult) { f.attempts <- r }
+	f.sub = serveOn(t, f.srv.ServeSubmission)
+	f.mx = serveOn(t, f.srv.ServeMX)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.srv.RunQueue(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		f.srv.Shutdown(sctx)
+	})
+	return f
+}
+
+func serveOn(t testing.TB, serve func(net.Listener) error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serve(ln)
+	return ln.Addr().String()
+}
+
+// dial opens a client and says EHLO.
+func dial(t testing.TB, addr string) *gosmtp.Client {
+	t.Helper()
+	c, err := gosmtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Hello("client.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// login dials the submission listener and authenticates with PLAIN.
+func login(t testing.TB, addr, user string) *gosmtp.Client {
+	t.Helper()
+	c := dial(t, addr)
+	if err := c.Auth(sasl.NewPlainClient("", user, testPassword)); err != nil {
+		t.Fatalf("AUTH PLAIN %s: %v", user, err)
+	}
+	return c
+}
+
+// send runs one transaction and returns the first failing reply.
+func send(c *gosmtp.Client, from string, to []string, msg string) error {
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			c.Reset()
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, msg); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// wantReply checks an error is the SMTP reply code/enhanced code wanted and
+// that its text contains every fragment.
+func wantReply(t testing.TB, what string, err error, code int, ec gosmtp.EnhancedCode, fragments ...string) {
+	t.Helper()
+	var se *gosmtp.SMTPError
+	if !errors.As(err, &se) {
+		t.Fatalf("%s: got %v, want %d %v", what, err, code, ec)
+	}
+	if se.Code != code || se.EnhancedCode != ec {
+		t.Fatalf("%s: got %d %v %q, want %d %v", what, se.Code, se.EnhancedCode, se.Message, code, ec)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(se.Message, f) {
+			t.Errorf("%s: reply %q does not contain %q", what, se.Message, f)
+		}
+	}
+}
+
+// folderMessages returns the bodies stored in a principal's folder, in UID order.
+func folderMessages(t testing.TB, st *storage.Store, addr, folder string) []string {
+	t.Helper()
+	p, ok := st.Directory().Lookup(addr)
+	if !ok {
+		t.Fatalf("no principal %s", addr)
+	}
+	f, err := st.Folder(p.ID, folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := st.Messages(f.ID, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		b, err := st.Body(m.Blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+func inbox(t testing.TB, st *storage.Store, addr string) []string {
+	return folderMessages(t, st, addr, "INBOX")
+}
+
+// headerValues returns the unfolded values of a field in a stored message.
+func headerValues(t testing.TB, msg, key string) []string {
+	t.Helper()
+	h := parseHeader(t, msg)
+	var out []string
+	for fs := h.FieldsByKey(key); fs.Next(); {
+		out = append(out, fs.Value())
+	}
+	return out
+}
+
+// lastAudit returns the newest audit record.
+func lastAudit(t testing.TB, st *storage.Store) storage.AuditRecord {
+	t.Helper()
+	recs, err := st.AuditList(storage.AuditFilter{Limit: 1})
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("no audit record: %v", err)
+	}
+	return recs[0]
+}
+
+// testTLS returns a server config with a fresh self-signed certificate for
+// 127.0.0.1, and a client config that trusts it.
+func testTLS(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mail.example.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"mail.example.test"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+}
+
+func msg(from, extra, subject string) string {
+	return "From: " + from + "\r\n" + extra + "To: dave@example.test\r\nSubject: " + subject + "\r\n\r\nHello.\r\n"
+}
