@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,27 +17,35 @@ import (
 
 // Mailstore layout (all under one Badger DB):
 //
-//	folder/<owner id>/<name>            → Folder (JSON): ID, UIDVALIDITY, UIDNEXT, count
+//	folder/<owner id>/<name>            → folder ID (8 bytes): the name index
+//	fold/<folder id:16x>                → Folder (JSON): name, UIDVALIDITY, UIDNEXT, count, ...
 //	msg/<folder id:16x>/<uid:08x>       → Message (JSON): flags, date, size, blob — never the body
 //	blob/<blob id:16x>                  → the message bytes, stored once however many copies
 //	blobhdr/<blob id:16x>               → the header block alone (ENVELOPE without the body)
-//	blobref/<blob id:16x>               → uint64 count of messages that refer to the blob
+//	blobref/<blob id:16x>               → uint64 count of messages (and queue entries) that refer to the blob
 //
-// Writes to one folder are serialised by an in-process lock held until the
-// commit is durable, so UIDs are committed (and announced) in ascending
-// order. Commits to different folders proceed in parallel and share fsyncs.
+// A folder is known by its ID, which never changes (RENAME rewrites only the
+// name index) and is never reused, so UIDVALIDITY = the ID.
+//
+// Writes to one folder are serialised by an in-process lock keyed by the
+// folder ID and held until the commit is durable and the change has been
+// announced (OnChange), so UIDs are committed and announced in ascending
+// order and a listener sees the same sequence a fresh reader would. Commits
+// to different folders proceed in parallel and share fsyncs (group commit):
+// nothing they write is shared, in particular blob IDs come from an
+// in-process counter, not from a key every delivery would read and write.
 
 var (
 	prefFolder  = []byte("folder/")
+	prefFoldRec = []byte("fold/")
 	prefMsg     = []byte("msg/")
 	prefBlob    = []byte("blob/")
 	prefBlobHdr = []byte("blobhdr/")
 	prefBlobRef = []byte("blobref/")
 	keyNextFold = []byte("meta/next-folder")
-	keyNextBlob = []byte("meta/next-blob")
 )
 
-// Default folders, created on first use, with their SPECIAL-USE attribute
+// DefaultFolders are created on first use, with their SPECIAL-USE attribute
 // (RFC 6154). INBOX has none.
 var DefaultFolders = []struct{ Name, SpecialUse string }{
 	{"INBOX", ""}, {"Sent", `\Sent`}, {"Drafts", `\Drafts`}, {"Trash", `\Trash`}, {"Junk", `\Junk`}, {"Archive", `\Archive`},
@@ -72,20 +81,22 @@ type Target struct {
 
 // Placed tells where a delivered copy went.
 type Placed struct {
-	Owner    delegation.ID
-	FolderID uint64
-	Folder   string
-	UID      uint32
+	Owner       delegation.ID
+	FolderID    uint64
+	Folder      string
+	UID         uint32
+	UIDValidity uint32
 }
 
 // ChangeKind says what happened in a folder.
 type ChangeKind int
 
 const (
-	ChangeAppend  ChangeKind = iota + 1 // a message was added (UID)
+	ChangeAppend  ChangeKind = iota + 1 // a message was added (UID, Message)
 	ChangeExpunge                       // a message was removed (UID)
 	ChangeFlags                         // a message's flags changed (UID, Flags)
-	ChangeFolder                        // a folder was created, deleted or renamed
+	ChangeFolder                        // a folder was created or renamed (Folder)
+	ChangeDelete                        // a folder was deleted with all its messages
 )
 
 // Change is a notification for live sessions. Changes to one folder are
@@ -97,8 +108,10 @@ type Change struct {
 	FolderID uint64
 	UID      uint32
 	Flags    []string
-	Count    uint32 // folder's message count after the change
-	Origin   any    // the session that caused it (may be nil)
+	Message  Message // ChangeAppend: the new message's metadata
+	Folder   string  // the folder's name after the change
+	Count    uint32  // folder's message count after the change
+	Origin   any     // the session that caused it (may be nil)
 }
 
 type hubState struct {
@@ -115,18 +128,24 @@ func (s *Store) OnChange(fn func(Change)) {
 	s.hub.mu.Unlock()
 }
 
-func (s *Store) notify(c Change) {
+func (s *Store) notify(cs ...Change) {
 	s.hub.mu.RLock()
 	defer s.hub.mu.RUnlock()
-	for _, fn := range s.hub.listeners {
-		fn(c)
+	for _, c := range cs {
+		for _, fn := range s.hub.listeners {
+			fn(c)
+		}
 	}
 }
 
-// folderLocks serialises writers per folder key.
+// folderLocks serialises writers per folder (and per owner's namespace for
+// create/rename/delete), and hands out blob IDs.
 type folderLocks struct {
 	mu sync.Mutex
-	m  map[string]*sync.Mutex
+	m  map[string]*sync.Mutex // guarded by mu
+
+	blobMu   sync.Mutex
+	nextBlob uint64 // guarded by blobMu; 0 until seeded from the database
 }
 
 func (l *folderLocks) lock(keys []string) func() {
@@ -155,19 +174,70 @@ func (l *folderLocks) lock(keys []string) func() {
 	}
 }
 
+func lockID(id uint64) string              { return fmt.Sprintf("f%016x", id) }
+func lockNamespace(o delegation.ID) string { return "n" + string(o) }
+
+func (s *Store) lockFolders(ids ...uint64) func() {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = lockID(id)
+	}
+	return s.folders.lock(keys)
+}
+
+// newBlobID returns a fresh blob ID. Only one process opens the database
+// (Badger's directory lock), so an in-process counter seeded from the
+// highest stored blob is unique; an ID freed by a deleted blob may be
+// handed out again after a restart, which is harmless since nothing refers
+// to it any more.
+func (s *Store) newBlobID() (uint64, error) {
+	l := &s.folders
+	l.blobMu.Lock()
+	defer l.blobMu.Unlock()
+	if l.nextBlob == 0 {
+		var max uint64
+		err := s.view(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Reverse: true, Prefix: prefBlobRef})
+			defer it.Close()
+			it.Seek(blobKey(prefBlobRef, ^uint64(0)))
+			if it.Valid() {
+				_, err := fmt.Sscanf(string(it.Item().Key()[len(prefBlobRef):]), "%x", &max)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("seed blob ids: %w", err)
+		}
+		l.nextBlob = max + 1
+	}
+	id := l.nextBlob
+	l.nextBlob++
+	return id, nil
+}
+
 // NormalizeFolder cleans a folder name: INBOX in any case is "INBOX" (also
-// as the first level of a path), empty levels and "." / ".." are refused.
+// as the first level of a path); empty levels, "." and "..", control
+// characters and the LIST wildcards are refused.
 func NormalizeFolder(name string) (string, error) {
 	if name == "" {
 		return "INBOX", nil
+	}
+	if len(name) > 1000 {
+		return "", errorf(ErrInvalid, "folder name too long")
 	}
 	parts := strings.Split(name, "/")
 	if strings.EqualFold(parts[0], "INBOX") {
 		parts[0] = "INBOX"
 	}
 	for _, p := range parts {
-		if p == "" || p == "." || p == ".." || strings.ContainsAny(p, "\x00\r\n*%") {
+		if p == "" || p == "." || p == ".." || strings.ContainsAny(p, "*%") {
 			return "", errorf(ErrInvalid, "invalid folder name %q", name)
+		}
+		for _, c := range p {
+			if c < ' ' || c == 0x7f {
+				return "", errorf(ErrInvalid, "invalid folder name %q", name)
+			}
 		}
 	}
 	return strings.Join(parts, "/"), nil
@@ -175,6 +245,10 @@ func NormalizeFolder(name string) (string, error) {
 
 func folderKey(owner delegation.ID, name string) []byte {
 	return key(prefFolder, string(owner), name)
+}
+
+func foldRecKey(id uint64) []byte {
+	return fmt.Appendf(append([]byte(nil), prefFoldRec...), "%016x", id)
 }
 
 func msgKey(folder uint64, uid uint32) []byte {
@@ -189,32 +263,74 @@ func blobKey(prefix []byte, id uint64) []byte {
 	return fmt.Appendf(append([]byte(nil), prefix...), "%016x", id)
 }
 
+func specialUseOf(name string) (string, bool) {
+	for _, d := range DefaultFolders {
+		if d.Name == name {
+			return d.SpecialUse, true
+		}
+	}
+	return "", false
+}
+
+// folderByNameTxn reads a folder through the name index.
+func folderByNameTxn(txn *badger.Txn, owner delegation.ID, name string) (Folder, error) {
+	item, err := txn.Get(folderKey(owner, name))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return Folder{}, errorf(ErrNotFound, "no folder %s", name)
+	}
+	if err != nil {
+		return Folder{}, err
+	}
+	var id uint64
+	if err := item.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("folder index %s: bad value", name)
+		}
+		id = binary.BigEndian.Uint64(v)
+		return nil
+	}); err != nil {
+		return Folder{}, err
+	}
+	return folderByIDTxn(txn, id)
+}
+
+func folderByIDTxn(txn *badger.Txn, id uint64) (Folder, error) {
+	var f Folder
+	err := getJSON(txn, foldRecKey(id), &f)
+	if errors.Is(err, ErrNotFound) {
+		return f, errorf(ErrNotFound, "no folder %d", id)
+	}
+	return f, err
+}
+
+func putFolderTxn(txn *badger.Txn, f *Folder) error { return setJSON(txn, foldRecKey(f.ID), f) }
+
+// createFolderTxn creates a folder record and its name index entry.
+func createFolderTxn(txn *badger.Txn, owner delegation.ID, name, specialUse string) (Folder, error) {
+	id, err := next(txn, keyNextFold)
+	if err != nil {
+		return Folder{}, err
+	}
+	f := Folder{ID: id, Owner: owner, Name: name, UIDValidity: uint32(id), UIDNext: 1, Subscribed: true, SpecialUse: specialUse}
+	if err := txn.Set(folderKey(owner, name), binary.BigEndian.AppendUint64(nil, id)); err != nil {
+		return f, err
+	}
+	return f, putFolderTxn(txn, &f)
+}
+
 // getOrCreateFolderTxn returns a folder, creating it when it is one of the
 // default folders (created on first use) or create is true.
 func getOrCreateFolderTxn(txn *badger.Txn, owner delegation.ID, name string, create bool) (Folder, bool, error) {
-	var f Folder
-	err := getJSON(txn, folderKey(owner, name), &f)
-	if err == nil {
-		return f, false, nil
-	}
-	if err != ErrNotFound {
+	f, err := folderByNameTxn(txn, owner, name)
+	if err == nil || !errors.Is(err, ErrNotFound) {
 		return f, false, err
 	}
-	special, isDefault := "", false
-	for _, d := range DefaultFolders {
-		if d.Name == name {
-			special, isDefault = d.SpecialUse, true
-		}
-	}
+	special, isDefault := specialUseOf(name)
 	if !isDefault && !create {
-		return f, false, errorf(ErrNotFound, "no folder %s", name)
-	}
-	id, err := next(txn, keyNextFold)
-	if err != nil {
 		return f, false, err
 	}
-	f = Folder{ID: id, Owner: owner, Name: name, UIDValidity: uint32(id), UIDNext: 1, Subscribed: true, SpecialUse: special}
-	return f, true, setJSON(txn, folderKey(owner, name), f)
+	f, err = createFolderTxn(txn, owner, name, special)
+	return f, true, err
 }
 
 // EnsureDefaultFolders creates the default folders a principal lacks.
@@ -241,116 +357,31 @@ func headerBlock(msg []byte) []byte {
 	return msg
 }
 
-// Delivery is one message stored atomically into several folders, together
-// with the relay-queue entries and audit records that belong with it.
-type Delivery struct {
-	Message []byte
-	Date    time.Time // internal date; zero means now
-	Targets []Target
-	Queue   []QueueEntry
-	Audit   []AuditRecord
-	Origin  any // passed through to Change.Origin
-}
-
-// Deliver stores a delivery durably: when it returns nil, the message, its
-// copies, queue entries and audit records are fsynced. The body is stored
-// once. It returns where each copy went, in Targets order.
-func (s *Store) Deliver(d Delivery) ([]Placed, error) {
-	if d.Date.IsZero() {
-		d.Date = s.now()
-	}
-	targets := make([]Target, len(d.Targets))
-	lockKeys := make([]string, len(d.Targets))
-	for i, t := range d.Targets {
-		name, err := NormalizeFolder(t.Folder)
-		if err != nil {
-			return nil, err
-		}
-		t.Folder = name
-		targets[i] = t
-		lockKeys[i] = string(folderKey(t.Owner, name))
-	}
-	unlock := s.folders.lock(lockKeys)
-	defer unlock()
-
-	var placed []Placed
-	var changes []Change
-	err := s.update(func(txn *badger.Txn) error {
-		placed, changes = placed[:0], changes[:0]
-		blob, err := next(txn, keyNextBlob)
-		if err != nil {
-			return err
-		}
-		refs := uint64(len(targets))
-		if len(d.Queue) > 0 {
-			refs++ // the queue holds a reference until the entries are done
-		}
-		if refs > 0 {
-			if err := txn.Set(blobKey(prefBlob, blob), d.Message); err != nil {
-				return err
-			}
-			if err := txn.Set(blobKey(prefBlobHdr, blob), headerBlock(d.Message)); err != nil {
-				return err
-			}
-			if err := txn.Set(blobKey(prefBlobRef, blob), binary.BigEndian.AppendUint64(nil, refs)); err != nil {
-				return err
-			}
-		}
-		folders := map[string]*Folder{}
-		for _, t := range targets {
-			fk := string(folderKey(t.Owner, t.Folder))
-			f := folders[fk]
-			if f == nil {
-				nf, _, err := getOrCreateFolderTxn(txn, t.Owner, t.Folder, false)
-				if err != nil {
-					return err
-				}
-				f = &nf
-				folders[fk] = f
-			}
-			m := Message{UID: f.UIDNext, Flags: t.Flags, InternalDate: d.Date.UTC(), Size: int64(len(d.Message)), Blob: blob}
-			if err := setJSON(txn, msgKey(f.ID, m.UID), m); err != nil {
-				return err
-			}
-			f.UIDNext++
-			f.Count++
-			if err := setJSON(txn, fk2(f), f); err != nil {
-				return err
-			}
-			placed = append(placed, Placed{Owner: t.Owner, FolderID: f.ID, Folder: f.Name, UID: m.UID})
-			changes = append(changes, Change{Kind: ChangeAppend, Owner: t.Owner, FolderID: f.ID, UID: m.UID, Flags: t.Flags, Count: f.Count, Origin: d.Origin})
-		}
-		for i := range d.Queue {
-			d.Queue[i].Blob = blob
-			if err := putQueueTxn(txn, &d.Queue[i]); err != nil {
-				return err
-			}
-		}
-		return auditTxn(txn, s.now(), d.Audit)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("deliver: %w", err)
-	}
-	for _, c := range changes {
-		s.notify(c)
-	}
-	return placed, nil
-}
-
-func fk2(f *Folder) []byte { return folderKey(f.Owner, f.Name) }
-
 // Folders lists a principal's folders, sorted by name, INBOX first.
 func (s *Store) Folders(owner delegation.ID) ([]Folder, error) {
 	var out []Folder
 	err := s.view(func(txn *badger.Txn) error {
-		return scan(txn, key(prefFolder, string(owner), ""), func(_, v []byte) error {
-			var f Folder
-			if err := unmarshal(v, &f); err != nil {
+		out = out[:0]
+		var ids []uint64
+		if err := scan(txn, key(prefFolder, string(owner), ""), func(_, v []byte) error {
+			if len(v) == 8 {
+				ids = append(ids, binary.BigEndian.Uint64(v))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			f, err := folderByIDTxn(txn, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
 				return err
 			}
 			out = append(out, f)
-			return nil
-		})
+		}
+		return nil
 	})
 	slices.SortFunc(out, func(a, b Folder) int {
 		if (a.Name == "INBOX") != (b.Name == "INBOX") {
@@ -364,25 +395,37 @@ func (s *Store) Folders(owner delegation.ID) ([]Folder, error) {
 	return out, err
 }
 
-// Folder returns one folder; default folders are created on first use.
+// Folder returns one folder by name; default folders are created on first
+// use.
 func (s *Store) Folder(owner delegation.ID, name string) (Folder, error) {
 	name, err := NormalizeFolder(name)
 	if err != nil {
 		return Folder{}, err
 	}
 	var f Folder
-	err = s.view(func(txn *badger.Txn) error { return getJSON(txn, folderKey(owner, name), &f) })
-	if err == ErrNotFound {
-		for _, d := range DefaultFolders {
-			if d.Name == name {
-				if err := s.EnsureDefaultFolders(owner); err != nil {
-					return f, err
-				}
-				return s.Folder(owner, name)
-			}
+	err = s.view(func(txn *badger.Txn) error {
+		f, err = folderByNameTxn(txn, owner, name)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		if _, isDefault := specialUseOf(name); isDefault {
+			err = s.update(func(txn *badger.Txn) error {
+				f, _, err = getOrCreateFolderTxn(txn, owner, name, false)
+				return err
+			})
 		}
-		return f, errorf(ErrNotFound, "no folder %s", name)
 	}
+	return f, err
+}
+
+// FolderByID returns a folder by its ID (ErrNotFound once deleted).
+func (s *Store) FolderByID(id uint64) (Folder, error) {
+	var f Folder
+	err := s.view(func(txn *badger.Txn) error {
+		var err error
+		f, err = folderByIDTxn(txn, id)
+		return err
+	})
 	return f, err
 }
 
@@ -392,21 +435,52 @@ func (s *Store) Folder(owner delegation.ID, name string) (Folder, error) {
 func (s *Store) Messages(folderID uint64, from, to uint32) ([]Message, error) {
 	var out []Message
 	err := s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256, Prefix: msgPrefix(folderID)})
-		defer it.Close()
-		for it.Seek(msgKey(folderID, from)); it.Valid(); it.Next() {
-			var m Message
-			if err := it.Item().Value(func(v []byte) error { return unmarshal(v, &m) }); err != nil {
-				return err
-			}
-			if to != 0 && m.UID > to {
-				break
-			}
-			out = append(out, m)
-		}
-		return nil
+		var err error
+		out, err = messagesTxn(txn, folderID, from, to)
+		return err
 	})
 	return out, err
+}
+
+func messagesTxn(txn *badger.Txn, folderID uint64, from, to uint32) ([]Message, error) {
+	var out []Message
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256, Prefix: msgPrefix(folderID)})
+	defer it.Close()
+	for it.Seek(msgKey(folderID, from)); it.Valid(); it.Next() {
+		var m Message
+		if err := it.Item().Value(func(v []byte) error { return unmarshal(v, &m) }); err != nil {
+			return nil, err
+		}
+		if to != 0 && m.UID > to {
+			break
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Snapshot reads a folder and all its messages' metadata and calls fn with
+// them while holding the folder's write lock, so that fn's view is exactly
+// the state before the next Change of that folder. IMAP uses it to build
+// its in-memory index without missing or doubling a concurrent change.
+func (s *Store) Snapshot(folderID uint64, fn func(Folder, []Message)) error {
+	unlock := s.lockFolders(folderID)
+	defer unlock()
+	var f Folder
+	var msgs []Message
+	err := s.view(func(txn *badger.Txn) error {
+		var err error
+		if f, err = folderByIDTxn(txn, folderID); err != nil {
+			return err
+		}
+		msgs, err = messagesTxn(txn, folderID, 0, 0)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fn(f, msgs)
+	return nil
 }
 
 // Body returns a message's full bytes.
@@ -415,11 +489,33 @@ func (s *Store) Body(blob uint64) ([]byte, error) { return s.blobPart(prefBlob, 
 // Header returns a message's header block (with the final blank line).
 func (s *Store) Header(blob uint64) ([]byte, error) { return s.blobPart(prefBlobHdr, blob) }
 
+// Headers reads the header blocks of several blobs in one transaction and
+// calls fn for each, in order. The slice passed to fn is valid only during
+// the call. A missing blob is passed as nil.
+func (s *Store) Headers(blobs []uint64, fn func(i int, hdr []byte)) error {
+	return s.view(func(txn *badger.Txn) error {
+		for i, b := range blobs {
+			item, err := txn.Get(blobKey(prefBlobHdr, b))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				fn(i, nil)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := item.Value(func(v []byte) error { fn(i, v); return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func (s *Store) blobPart(prefix []byte, blob uint64) ([]byte, error) {
 	var b []byte
 	err := s.view(func(txn *badger.Txn) error {
 		item, err := txn.Get(blobKey(prefix, blob))
-		if err == badger.ErrKeyNotFound {
+		if errors.Is(err, badger.ErrKeyNotFound) {
 			return ErrNotFound
 		}
 		if err != nil {
@@ -431,10 +527,21 @@ func (s *Store) blobPart(prefix []byte, blob uint64) ([]byte, error) {
 	return b, err
 }
 
+// putBlobTxn stores a new blob with refs references.
+func putBlobTxn(txn *badger.Txn, blob uint64, msg []byte, refs uint64) error {
+	if err := txn.Set(blobKey(prefBlob, blob), msg); err != nil {
+		return err
+	}
+	if err := txn.Set(blobKey(prefBlobHdr, blob), headerBlock(msg)); err != nil {
+		return err
+	}
+	return txn.Set(blobKey(prefBlobRef, blob), binary.BigEndian.AppendUint64(nil, refs))
+}
+
 // unrefBlobTxn drops one reference to a blob and deletes it at zero.
 func unrefBlobTxn(txn *badger.Txn, blob uint64) error {
 	item, err := txn.Get(blobKey(prefBlobRef, blob))
-	if err == badger.ErrKeyNotFound {
+	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -466,8 +573,25 @@ func refBlobTxn(txn *badger.Txn, blob uint64) error {
 			return err
 		}
 		n = binary.BigEndian.Uint64(v)
-	} else if err != badger.ErrKeyNotFound {
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
 	return txn.Set(blobKey(prefBlobRef, blob), binary.BigEndian.AppendUint64(nil, n+1))
+}
+
+// BlobRefs returns a blob's reference count (0 when it is gone). For tests
+// and the admin CLI.
+func (s *Store) BlobRefs(blob uint64) (uint64, error) {
+	var n uint64
+	err := s.view(func(txn *badger.Txn) error {
+		item, err := txn.Get(blobKey(prefBlobRef, blob))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { n = binary.BigEndian.Uint64(v); return nil })
+	})
+	return n, err
 }

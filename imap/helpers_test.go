@@ -1,0 +1,243 @@
+package imap
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
+)
+
+const (
+	pw     = "correct horse"
+	domain = "example.test"
+)
+
+// One bcrypt hash for every test user: bcrypt is slow on purpose.
+var (
+	hashOnce sync.Once
+	pwHash   string
+)
+
+func passwordHash(t testing.TB) string {
+	hashOnce.Do(func() {
+		h, err := storage.HashPassword(pw)
+		if err != nil {
+			panic(err)
+		}
+		pwHash = h
+	})
+	return pwHash
+}
+
+// clock is an adjustable time source shared by the store and the server.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is a store with the example tenant and a running server:
+//
+//	alice  owner
+//	bob    Full Access on alice (direct), Full Access on info@ (shared)
+//	carol  Send As on alice only
+//	dave   no rights
+//	erin   member of sales@, which has Full Access on alice
+//	frank  Full Access on alice, pending for an hour
+type env struct {
+	t     testing.TB
+	st    *storage.Store
+	clk   *clock
+	srv   *Server
+	addr  string
+	ids   map[string]delegation.ID
+	audit func() []storage.AuditRecord
+}
+
+func addr(name string) string { return name + "@" + domain }
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("IMAP_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	st, err := storage.Open(t.TempDir(), storage.Options{Now: clk.Now, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &env{t: t, st: st, clk: clk, ids: map[string]delegation.ID{}}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = st.AddTenant(domain, time.Hour)
+	must(err)
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank"} {
+		p, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: addr(u), Name: strings.ToUpper(u[:1]) + u[1:], PasswordHash: passwordHash(t)})
+		must(err)
+		e.ids[u] = p.ID
+	}
+	p, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindShared, Address: addr("info"), Name: "Info"})
+	must(err)
+	e.ids["info"] = p.ID
+	p, err = st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindGroup, Address: addr("sales"), Name: "Sales"})
+	must(err)
+	e.ids["sales"] = p.ID
+	_, err = st.AddMember(addr("sales"), addr("erin"))
+	must(err)
+	for _, g := range []struct {
+		mailbox, trustee string
+		right            delegation.Right
+		now              bool
+	}{
+		{"alice", "bob", delegation.FullAccess, true},
+		{"info", "bob", delegation.FullAccess, true},
+		{"alice", "carol", delegation.SendAs, true},
+		{"alice", "sales", delegation.FullAccess, true},
+		{"alice", "frank", delegation.FullAccess, false},
+	} {
+		_, err := st.AddGrant(addr(g.mailbox), addr(g.trustee), g.right, g.now, "test")
+		must(err)
+	}
+	e.startServer(Config{Hostname: "mail.example.test", InsecureAuth: true})
+	return e
+}
+
+func (e *env) startServer(cfg Config) {
+	e.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	srv := New(cfg, e.st, testLogger(e.t))
+	go srv.Serve(ln)
+	e.t.Cleanup(func() { srv.Close() })
+	e.srv, e.addr = srv, ln.Addr().String()
+}
+
+// dial connects without logging in.
+func (e *env) dial(opts *imapclient.Options) *imapclient.Client {
+	e.t.Helper()
+	c, err := imapclient.DialInsecure(e.addr, opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// login connects and logs in as user (a name like "bob", or a full login
+// string containing '@').
+func (e *env) login(user string, opts *imapclient.Options) *imapclient.Client {
+	e.t.Helper()
+	c := e.dial(opts)
+	if !strings.Contains(user, "@") {
+		user = addr(user)
+	}
+	if err := c.Login(user, pw).Wait(); err != nil {
+		e.t.Fatalf("LOGIN %s: %v", user, err)
+	}
+	return c
+}
+
+// deliver stores a message into owner's folder as SMTP would.
+func (e *env) deliver(owner, folder, subject string, flags ...string) storage.Placed {
+	e.t.Helper()
+	p, err := e.st.Deliver(storage.Delivery{Message: testMessage(subject), Targets: []storage.Target{{Owner: e.ids[owner], Folder: folder, Flags: flags}}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p[0]
+}
+
+func testMessage(subject string) []byte {
+	return []byte("From: Sender <sender@example.org>\r\nTo: alice@example.test\r\nSubject: " + subject +
+		"\r\nDate: Wed, 25 Nov 2026 09:00:00 +0000\r\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@example.org>\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\nHello, this is " + subject + ".\r\n")
+}
+
+func (e *env) auditActions(actorName string) []string {
+	e.t.Helper()
+	recs, err := e.st.AuditList(storage.AuditFilter{ActorID: string(e.ids[actorName])})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.Action+" "+r.Decision+" "+r.Mailbox+" "+r.Folder)
+	}
+	return out
+}
+
+// imapErr returns the server's status response behind a command error.
+func imapErr(t testing.TB, err error) *goimap.Error {
+	t.Helper()
+	var ie *goimap.Error
+	if !errors.As(err, &ie) {
+		t.Fatalf("want an IMAP status error, got %v", err)
+	}
+	return ie
+}
+
+// wantCode checks that err is a NO with the given response code.
+func wantCode(t testing.TB, what string, err error, code goimap.ResponseCode) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: got OK, want NO [%s]", what, code)
+	}
+	ie := imapErr(t, err)
+	if ie.Type != goimap.StatusResponseTypeNo || ie.Code != code {
+		t.Fatalf("%s: got %s [%s] %s, want NO [%s]", what, ie.Type, ie.Code, ie.Text, code)
+	}
+}
+
+func listNames(t testing.TB, c *imapclient.Client, ref, pattern string, opts *goimap.ListOptions) []string {
+	t.Helper()
+	l, err := c.List(ref, pattern, opts).Collect()
+	if err != nil {
+		t.Fatalf("LIST %q %q: %v", ref, pattern, err)
+	}
+	var out []string
+	for _, d := range l {
+		out = append(out, d.Mailbox)
+	}
+	return out
+}
+
+func fmtList(l []*goimap.ListData) string {
+	var b strings.Builder
+	for _, d := range l {
+		fmt.Fprintf(&b, "%s %v\n", d.Mailbox, d.Attrs)
+	}
+	return b.String()
+}

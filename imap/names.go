@@ -1,0 +1,108 @@
+package imap
+
+import (
+	"strings"
+	"time"
+
+	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
+)
+
+// otherUsers is the RFC 2342 "other users" namespace prefix (without its
+// delimiter). Its first level is reserved in any letter case: nobody can
+// create a personal folder that looks like it.
+const (
+	otherUsers = "Other Users"
+	delim      = '/'
+)
+
+// place is a client mailbox name resolved to a principal's folder.
+type place struct {
+	owner     delegation.ID
+	folder    string // normalised storage folder name
+	delegated bool   // owner is not the actor
+	via       string // "other_users" or "delegate_login" when delegated
+	name      string // the name as this session shows it
+	ownerAddr string
+	dc        delegation.Decision // the Open decision that allowed it
+}
+
+// area classifies a name that did not resolve, so that every command can
+// give one answer for "does not exist" whatever the reason (no such user,
+// no right, pending right, bad syntax).
+type area int
+
+const (
+	areaPersonal area = iota // the actor's (or logged-in owner's) own namespace
+	areaOther                // under "Other Users/": not resolvable
+)
+
+// resolver turns names into places for one actor at one time. It is pure
+// apart from the directory snapshot it is given, so the fuzz test drives
+// it directly.
+type resolver struct {
+	dir      *delegation.Directory
+	actor    delegation.ID
+	owner    delegation.ID // personal namespace owner: actor, or the owner of a delegate login
+	now      time.Time
+	ownerAdr string
+}
+
+// isOtherUsers reports whether a name lies in the Other Users namespace
+// (first level "Other Users" in any case).
+func isOtherUsers(name string) bool {
+	first, _, _ := strings.Cut(name, string(delim))
+	return strings.EqualFold(first, otherUsers)
+}
+
+// resolve maps a client mailbox name to a folder. ok is false for anything
+// that must look nonexistent: a bad name, an unknown owner, an owner the
+// actor may not open (now), or the owner's bare node. It never looks at
+// whether the folder itself exists.
+func (r resolver) resolve(name string) (place, area, bool) {
+	if isOtherUsers(name) {
+		if r.owner != r.actor {
+			return place{}, areaOther, false // a delegate login sees only the owner's mailbox
+		}
+		rest := name[len(otherUsers):]
+		if !strings.HasPrefix(rest, string(delim)) {
+			return place{}, areaOther, false
+		}
+		addr, folder, ok := strings.Cut(rest[1:], string(delim))
+		if !ok || folder == "" {
+			return place{}, areaOther, false
+		}
+		p, found := r.dir.Lookup(addr)
+		if !found || p.ID == r.actor {
+			return place{}, areaOther, false
+		}
+		dc := r.dir.Open(r.actor, p.ID, r.now)
+		if !dc.Allowed {
+			return place{}, areaOther, false
+		}
+		norm, err := storage.NormalizeFolder(folder)
+		if err != nil {
+			return place{}, areaOther, false
+		}
+		return place{owner: p.ID, folder: norm, delegated: true, via: "other_users", ownerAddr: p.Address, dc: dc,
+			name: otherUsers + string(delim) + p.Address + string(delim) + norm}, areaOther, true
+	}
+	norm, err := storage.NormalizeFolder(name)
+	if err != nil || name == "" {
+		return place{}, areaPersonal, false
+	}
+	pl := place{owner: r.owner, folder: norm, name: norm, ownerAddr: r.ownerAdr}
+	if r.owner != r.actor {
+		dc := r.dir.Open(r.actor, r.owner, r.now)
+		if !dc.Allowed {
+			return place{}, areaPersonal, false
+		}
+		pl.delegated, pl.via, pl.dc = true, "delegate_login", dc
+	}
+	return pl, areaPersonal, true
+}
+
+// otherName is how a delegated folder is listed.
+func otherName(ownerAddr, folder string) string {
+	return otherUsers + string(delim) + ownerAddr + string(delim) + folder
+}

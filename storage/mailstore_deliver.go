@@ -1,0 +1,198 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/mailgate/mailgate/delegation"
+)
+
+// Delivery is one message stored atomically into several folders, together
+// with the relay-queue entries and audit records that belong with it.
+type Delivery struct {
+	Message []byte
+	Date    time.Time // internal date; zero means now
+	Targets []Target
+	Queue   []QueueEntry
+	Audit   []AuditRecord
+	Origin  any // passed through to Change.Origin
+}
+
+// errFolderMoved means a folder was renamed or deleted between resolving
+// its name and taking its lock; the caller resolves again.
+var errFolderMoved = errors.New("folder renamed or deleted meanwhile")
+
+// Deliver stores a delivery durably: when it returns nil, the message, its
+// copies, queue entries and audit records are fsynced. The body is stored
+// once. It returns where each copy went, in Targets order. A target folder
+// that does not exist is created when it is a default folder (INBOX, Sent,
+// ...); otherwise Deliver fails with ErrNotFound.
+func (s *Store) Deliver(d Delivery) ([]Placed, error) {
+	if d.Date.IsZero() {
+		d.Date = s.now()
+	}
+	targets := make([]Target, len(d.Targets))
+	for i, t := range d.Targets {
+		name, err := NormalizeFolder(t.Folder)
+		if err != nil {
+			return nil, err
+		}
+		t.Folder = name
+		t.Flags = NormalizeFlags(t.Flags)
+		targets[i] = t
+	}
+	blob, err := s.newBlobID()
+	if err != nil {
+		return nil, err
+	}
+	for range 10 {
+		placed, err := s.deliverOnce(d, targets, blob)
+		if errors.Is(err, errFolderMoved) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("deliver: %w", err)
+		}
+		return placed, nil
+	}
+	return nil, fmt.Errorf("deliver: target folders keep changing")
+}
+
+func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed, error) {
+	ids := make([]uint64, len(targets))
+	err := s.update(func(txn *badger.Txn) error {
+		for i, t := range targets {
+			f, _, err := getOrCreateFolderTxn(txn, t.Owner, t.Folder, false)
+			if err != nil {
+				return err
+			}
+			ids[i] = f.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.lockFolders(ids...)
+	defer unlock()
+
+	var placed []Placed
+	var changes []Change
+	err = s.update(func(txn *badger.Txn) error {
+		placed, changes = placed[:0], changes[:0]
+		refs := uint64(len(targets))
+		if len(d.Queue) > 0 {
+			refs++ // the queue holds a reference until its entries are done
+		}
+		if refs > 0 {
+			if err := putBlobTxn(txn, blob, d.Message, refs); err != nil {
+				return err
+			}
+		}
+		folders := map[uint64]*Folder{}
+		for i, t := range targets {
+			f := folders[ids[i]]
+			if f == nil {
+				nf, err := folderByIDTxn(txn, ids[i])
+				if errors.Is(err, ErrNotFound) {
+					return errFolderMoved
+				}
+				if err != nil {
+					return err
+				}
+				if nf.Owner != t.Owner || nf.Name != t.Folder {
+					return errFolderMoved
+				}
+				f = &nf
+				folders[ids[i]] = f
+			}
+			m := Message{UID: f.UIDNext, Flags: t.Flags, InternalDate: d.Date.UTC(), Size: int64(len(d.Message)), Blob: blob}
+			if err := setJSON(txn, msgKey(f.ID, m.UID), m); err != nil {
+				return err
+			}
+			f.UIDNext++
+			f.Count++
+			placed = append(placed, Placed{Owner: t.Owner, FolderID: f.ID, Folder: f.Name, UID: m.UID, UIDValidity: f.UIDValidity})
+			changes = append(changes, Change{Kind: ChangeAppend, Owner: t.Owner, FolderID: f.ID, UID: m.UID,
+				Flags: m.Flags, Message: m, Folder: f.Name, Count: f.Count, Origin: d.Origin})
+		}
+		for _, f := range folders {
+			if err := putFolderTxn(txn, f); err != nil {
+				return err
+			}
+		}
+		for i := range d.Queue {
+			d.Queue[i].Blob = blob
+			if err := putQueueTxn(txn, &d.Queue[i]); err != nil {
+				return err
+			}
+		}
+		return auditTxn(txn, s.now(), d.Audit)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(changes...)
+	return placed, nil
+}
+
+// Append stores one message into one existing folder (IMAP APPEND): a
+// Deliver with a single target. It fails with ErrNotFound when the folder
+// does not exist and is not a default folder.
+func (s *Store) Append(owner delegation.ID, folder string, msg []byte, flags []string, date time.Time, origin any) (Placed, error) {
+	p, err := s.Deliver(Delivery{Message: msg, Date: date, Targets: []Target{{Owner: owner, Folder: folder, Flags: flags}}, Origin: origin})
+	if err != nil {
+		return Placed{}, err
+	}
+	return p[0], nil
+}
+
+// systemFlags are the RFC 3501 §2.3.2 system flags in their canonical case.
+var systemFlags = []string{`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`}
+
+// NormalizeFlags puts system flags in canonical case, drops \Recent (it is
+// not stored, RFC 3501 §2.3.2: the server sets it) and duplicates
+// (keywords compare case-insensitively; the first spelling is kept), and
+// refuses nothing: the IMAP parser has already checked the syntax.
+func NormalizeFlags(flags []string) []string {
+	if len(flags) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(flags))
+outer:
+	for _, f := range flags {
+		if f == "" || strings.EqualFold(f, `\Recent`) {
+			continue
+		}
+		for _, sf := range systemFlags {
+			if strings.EqualFold(f, sf) {
+				f = sf
+				break
+			}
+		}
+		for _, o := range out {
+			if strings.EqualFold(o, f) {
+				continue outer
+			}
+		}
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// HasFlag reports whether flags contains flag (case-insensitively).
+func HasFlag(flags []string, flag string) bool {
+	for _, f := range flags {
+		if strings.EqualFold(f, flag) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,261 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/mailgate/mailgate/delegation"
+)
+
+// ErrHasChildren refuses to delete a folder that has subfolders (RFC 5530
+// HASCHILDREN): mailgate keeps no \Noselect placeholders.
+var ErrHasChildren = errors.New("folder has subfolders")
+
+// parents returns the ancestors of a "/" path, shortest first.
+func parents(name string) []string {
+	var out []string
+	for i := 0; i < len(name); i++ {
+		if name[i] == '/' {
+			out = append(out, name[:i])
+		}
+	}
+	return out
+}
+
+// CreateFolder creates a folder and any missing parent (RFC 3501 §6.3.3).
+// specialUse ("" or one RFC 6154 attribute such as \Sent) is stored with
+// it. A folder that exists gives ErrExists.
+func (s *Store) CreateFolder(owner delegation.ID, name, specialUse string) (Folder, error) {
+	name, err := NormalizeFolder(name)
+	if err != nil {
+		return Folder{}, err
+	}
+	unlock := s.folders.lock([]string{lockNamespace(owner)})
+	defer unlock()
+	var f Folder
+	var created []Folder
+	err = s.update(func(txn *badger.Txn) error {
+		created = created[:0]
+		if _, err := folderByNameTxn(txn, owner, name); err == nil {
+			return errorf(ErrExists, "folder %s already exists", name)
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		for _, p := range parents(name) {
+			pf, isNew, err := getOrCreateFolderTxn(txn, owner, p, true)
+			if err != nil {
+				return err
+			}
+			if isNew {
+				created = append(created, pf)
+			}
+		}
+		if specialUse == "" {
+			specialUse, _ = specialUseOf(name)
+		}
+		f, err = createFolderTxn(txn, owner, name, specialUse)
+		created = append(created, f)
+		return err
+	})
+	if err != nil {
+		return Folder{}, err
+	}
+	for _, c := range created {
+		s.notify(Change{Kind: ChangeFolder, Owner: owner, FolderID: c.ID, Folder: c.Name})
+	}
+	return f, nil
+}
+
+// DeleteFolder deletes a folder and its messages (RFC 3501 §6.3.4). INBOX
+// cannot be deleted (ErrInvalid); a folder with subfolders gives
+// ErrHasChildren. Sessions are told with ChangeDelete.
+func (s *Store) DeleteFolder(owner delegation.ID, name string) (Folder, error) {
+	name, err := NormalizeFolder(name)
+	if err != nil {
+		return Folder{}, err
+	}
+	if name == "INBOX" {
+		return Folder{}, errorf(ErrInvalid, "INBOX cannot be deleted")
+	}
+	unlockNS := s.folders.lock([]string{lockNamespace(owner)})
+	defer unlockNS()
+	all, err := s.Folders(owner)
+	if err != nil {
+		return Folder{}, err
+	}
+	var f *Folder
+	for i := range all {
+		if all[i].Name == name {
+			f = &all[i]
+		}
+		if strings.HasPrefix(all[i].Name, name+"/") {
+			return Folder{}, errorf(ErrHasChildren, "folder %s has subfolders", name)
+		}
+	}
+	if f == nil {
+		return Folder{}, errorf(ErrNotFound, "no folder %s", name)
+	}
+	unlock := s.lockFolders(f.ID)
+	defer unlock()
+	if err := s.update(func(txn *badger.Txn) error {
+		if err := txn.Delete(folderKey(owner, name)); err != nil {
+			return err
+		}
+		return txn.Delete(foldRecKey(f.ID))
+	}); err != nil {
+		return Folder{}, err
+	}
+	s.notify(Change{Kind: ChangeDelete, Owner: owner, FolderID: f.ID, Folder: name})
+	// The folder is gone for every reader; its messages go in batches.
+	for {
+		var msgs []Message
+		err := s.view(func(txn *badger.Txn) error {
+			var err error
+			msgs, err = messagesTxn(txn, f.ID, 0, 0)
+			return err
+		})
+		if err != nil {
+			return *f, err
+		}
+		if len(msgs) == 0 {
+			return *f, nil
+		}
+		for len(msgs) > 0 {
+			batch := msgs[:min(len(msgs), batchSize)]
+			msgs = msgs[len(batch):]
+			if err := s.update(func(txn *badger.Txn) error {
+				for _, m := range batch {
+					if err := txn.Delete(msgKey(f.ID, m.UID)); err != nil {
+						return err
+					}
+					if err := unrefBlobTxn(txn, m.Blob); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return *f, err
+			}
+		}
+	}
+}
+
+// RenameFolder renames a folder and its subfolders (RFC 3501 §6.3.5),
+// creating missing parents of the new name. Folder IDs, and so UIDVALIDITY
+// and UIDs, are kept. Renaming INBOX moves its messages to a new folder
+// and leaves INBOX empty, as the RFC asks.
+func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string) error {
+	oldName, err := NormalizeFolder(oldName)
+	if err != nil {
+		return err
+	}
+	newName, err = NormalizeFolder(newName)
+	if err != nil {
+		return err
+	}
+	if oldName == newName || strings.HasPrefix(newName, oldName+"/") {
+		return errorf(ErrInvalid, "cannot rename %s to %s", oldName, newName)
+	}
+	if oldName == "INBOX" {
+		return s.renameInbox(owner, newName)
+	}
+	unlock := s.folders.lock([]string{lockNamespace(owner)})
+	defer unlock()
+	all, err := s.Folders(owner)
+	if err != nil {
+		return err
+	}
+	var moving []Folder
+	for _, f := range all {
+		if f.Name == newName || strings.HasPrefix(f.Name, newName+"/") {
+			return errorf(ErrExists, "folder %s already exists", newName)
+		}
+		if f.Name == oldName || strings.HasPrefix(f.Name, oldName+"/") {
+			moving = append(moving, f)
+		}
+	}
+	if len(moving) == 0 {
+		return errorf(ErrNotFound, "no folder %s", oldName)
+	}
+	var changed []Folder
+	err = s.update(func(txn *badger.Txn) error {
+		changed = changed[:0]
+		for _, p := range parents(newName) {
+			pf, isNew, err := getOrCreateFolderTxn(txn, owner, p, true)
+			if err != nil {
+				return err
+			}
+			if isNew {
+				changed = append(changed, pf)
+			}
+		}
+		for _, m := range moving {
+			f, err := folderByIDTxn(txn, m.ID)
+			if err != nil {
+				return err
+			}
+			if err := txn.Delete(folderKey(owner, f.Name)); err != nil {
+				return err
+			}
+			f.Name = newName + strings.TrimPrefix(f.Name, oldName)
+			if err := txn.Set(folderKey(owner, f.Name), binary.BigEndian.AppendUint64(nil, f.ID)); err != nil {
+				return err
+			}
+			if err := putFolderTxn(txn, &f); err != nil {
+				return err
+			}
+			changed = append(changed, f)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range changed {
+		s.notify(Change{Kind: ChangeFolder, Owner: owner, FolderID: f.ID, Folder: f.Name})
+	}
+	return nil
+}
+
+func (s *Store) renameInbox(owner delegation.ID, newName string) error {
+	dst, err := s.CreateFolder(owner, newName, "")
+	if err != nil {
+		return err
+	}
+	inbox, err := s.Folder(owner, "INBOX")
+	if err != nil {
+		return err
+	}
+	msgs, err := s.Messages(inbox.ID, 0, 0)
+	if err != nil {
+		return err
+	}
+	uids := make([]uint32, len(msgs))
+	for i, m := range msgs {
+		uids[i] = m.UID
+	}
+	_, err = s.Move(inbox.ID, uids, dst.ID, nil)
+	return err
+}
+
+// SetSubscribed changes a folder's subscription (RFC 3501 §6.3.6).
+func (s *Store) SetSubscribed(owner delegation.ID, name string, subscribed bool) error {
+	name, err := NormalizeFolder(name)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Folder(owner, name); err != nil {
+		return err
+	}
+	return s.update(func(txn *badger.Txn) error {
+		f, err := folderByNameTxn(txn, owner, name)
+		if err != nil {
+			return err
+		}
+		f.Subscribed = subscribed
+		return putFolderTxn(txn, &f)
+	})
+}
