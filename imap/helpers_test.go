@@ -241,3 +241,7 @@ func fmtList(l []*goimap.ListData) string {
 	}
 	return b.String()
 }
+
+func storageFilter(e *env, actor string) storage.AuditFilter {
+	return storage.AuditFilter{ActorID: string(e.ids[actor])}
+}
