@@ -72,8 +72,8 @@ func TestRawProbing(t *testing.T) {
 	}
 	for _, form := range []string{
 		`SELECT "Other Users/%s/INBOX"`,
-		`SELECT "Other Users/%s/&AEkATgBCAE8AWA-"`,     // "INBOX" in modified UTF-7
-		`SELECT "&AE8-ther Users/%s/INBOX"`,              // "Other" with an encoded O
+		`SELECT "Other Users/%s/&AEkATgBCAE8AWA-"`,        // "INBOX" in modified UTF-7
+		`SELECT "&AE8-ther Users/%s/INBOX"`,               // "Other" with an encoded O
 		`EXAMINE {%d+}` + "\r\n" + `Other Users/%s/INBOX`, // literal
 		`STATUS "Other Users/%s/INBOX" (MESSAGES UIDNEXT)`,
 		`STATUS "Other Users/%s/&-INBOX" (MESSAGES)`,
