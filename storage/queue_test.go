@@ -1,0 +1,60 @@
+package storage
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestQueue(t *testing.T) {
+	st, err := Open("", Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t0 := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	var ids []uint64
+	for i, at := range []time.Time{t0.Add(time.Minute), t0} {
+		_, err := st.Deliver(Delivery{Message: []byte("Subject: q\r\n\r\nbody\r\n"),
+			Queue: []QueueEntry{{From: "a@x.test", To: []string{"b@y.test"}, Created: t0, NextAttempt: at, MessageID: string(rune('a' + i))}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := st.QueueList()
+	if err != nil || len(all) != 2 || all[0].MessageID != "b" || all[0].ID == 0 || all[0].ID == all[1].ID {
+		t.Fatalf("QueueList = %+v, %v; want two entries, the earlier due first", all, err)
+	}
+	for _, e := range all {
+		ids = append(ids, e.ID)
+	}
+	due, next, err := st.QueueDue(t0, 10)
+	if err != nil || len(due) != 1 || due[0].MessageID != "b" || !next.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("QueueDue(t0) = %+v, next %v, %v", due, next, err)
+	}
+	if n, oldest, err := st.QueueStats(); n != 2 || !oldest.Equal(t0) || err != nil {
+		t.Errorf("QueueStats = %d, %v, %v", n, oldest, err)
+	}
+	e := due[0]
+	e.Attempts, e.NextAttempt, e.LastError = 1, t0.Add(time.Hour), "451 later"
+	if err := st.QueueRetry(e); err != nil {
+		t.Fatal(err)
+	}
+	if due, _, _ := st.QueueDue(t0.Add(2*time.Minute), 10); len(due) != 1 || due[0].MessageID != "a" {
+		t.Errorf("after retry, due = %+v", due)
+	}
+	for _, id := range ids {
+		if err := st.QueueDone(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Body(e.Blob); !errors.Is(err, ErrNotFound) {
+		t.Errorf("blob of a finished queue-only message still there: %v", err)
+	}
+	if err := st.QueueDone(ids[0]); err != nil {
+		t.Errorf("QueueDone twice: %v", err)
+	}
+	if err := st.QueueRetry(e); !errors.Is(err, ErrNotFound) {
+		t.Errorf("QueueRetry of a removed entry = %v, want ErrNotFound", err)
+	}
+}
