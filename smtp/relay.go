@@ -229,8 +229,9 @@ func (s *Server) relay(ctx context.Context, e storage.QueueEntry, msg []byte) []
 }
 
 // dialRelay connects to the smarthost: implicit TLS on port 465 (RFC 8314),
-// STARTTLS when RelayTLS is set, plain otherwise (a loopback smarthost);
-// then AUTH PLAIN when a relay user is configured.
+// STARTTLS when RelayTLS is set or a relay user is configured for a host
+// that is not loopback, plain otherwise; then AUTH PLAIN when a relay user
+// is configured.
 func (s *Server) dialRelay(ctx context.Context) (*gosmtp.Client, error) {
 	host, port, err := net.SplitHostPort(s.cfg.RelayHost)
 	if err != nil {
@@ -242,8 +243,8 @@ func (s *Server) dialRelay(ctx context.Context) (*gosmtp.Client, error) {
 		return nil, err
 	}
 	tcfg := s.cfg.RelayTLS
-	if tcfg == nil && port == "465" {
-		tcfg = &tls.Config{}
+	if tcfg == nil && (port == "465" || (s.cfg.RelayUser != "" && !loopback(host))) {
+		tcfg = &tls.Config{} // never send the relay password in clear over a network
 	}
 	if tcfg != nil && tcfg.ServerName == "" {
 		tcfg = tcfg.Clone()
@@ -274,6 +275,11 @@ func (s *Server) dialRelay(ctx context.Context) (*gosmtp.Client, error) {
 		}
 	}
 	return c, nil
+}
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // diagnostic renders an error for a DSN's Diagnostic-Code (RFC 3464

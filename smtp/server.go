@@ -46,7 +46,11 @@ type Config struct {
 	RelayHost     string // host:port of the smarthost; "" refuses other domains at RCPT
 	RelayUser     string // "" means no AUTH to the smarthost
 	RelayPassword string
-	RelayTLS      *tls.Config // for STARTTLS to the smarthost; nil verifies the host name with system roots
+	// RelayTLS, when set, makes STARTTLS to the smarthost mandatory (its
+	// ServerName defaults to the relay host). When nil: implicit TLS on port
+	// 465, mandatory STARTTLS verified with the system roots when RelayUser is
+	// set and the host is not loopback, plain SMTP otherwise.
+	RelayTLS      *tls.Config
 	RelayGiveUp   time.Duration
 	RelayRetryMin time.Duration // first retry delay, doubled each attempt
 	RelayRetryMax time.Duration // cap on the retry delay
