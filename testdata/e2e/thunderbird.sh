@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# Thunderbird end to end: a real Thunderbird, headless under Xvfb, logs in to an IMAP
+# server as a delegate and must discover the owner's delegated INBOX under
+# "Other Users/<owner>/" by itself (NAMESPACE + LIST/LSUB, no manual subscription).
+#
+# usage: IMAP_HOST=127.0.0.1 IMAP_PORT=1143 IMAP_TLS=none USER=bob@example.test PASS=... \
+#        OWNER=alice@example.test testdata/e2e/thunderbird.sh
+#
+# Env (required): IMAP_HOST IMAP_PORT IMAP_TLS (none|ssl|starttls) USER PASS OWNER
+# Env (optional):
+#   EXPECT_FOLDER   IMAP name of the delegated folder (default "Other Users/$OWNER/INBOX";
+#                   for the Dovecot peer in bench/peers: "Other Users/alice")
+#   EXPECT_MESSAGES also require at least this many messages of that folder in
+#                   Thunderbird's local cache (its .msf database) (default 1: the demo
+#                   tenant has two in alice's INBOX); 0: the folder list alone is the test
+#   TLS_CERT        PEM certificate of a self-signed server (ssl/starttls): written to the
+#                   profile's cert_override.txt, so no "security exception" dialog appears
+#   SUBSCRIBED_ONLY 1 (default, Thunderbird's own default): Thunderbird shows only
+#                   subscribed folders, which tests the server's automatic subscription;
+#                   0: show every listed folder (needed for servers that do not subscribe)
+#   SCREENSHOT      PNG path: also select the delegated folder in the main window, wait
+#                   until its messages are listed and capture the Xvfb screen
+#   PROXY_PORT      HTTP(S) proxy port for Thunderbird (default: a dead port, see below)
+#   IMAP_LOG=1      write Thunderbird's IMAP protocol log to <work dir>/imap.log*
+#   VERBOSE=1       also print the folders Thunderbird created (stderr)
+#   TB_TIMEOUT      overall limit in seconds (default 120); KEEP=1 keeps the work dir
+#   THUNDERBIRD     the binary (default /usr/lib/thunderbird/thunderbird)
+#
+# Prints one line "PASS thunderbird: ..." or "FAIL thunderbird: ..." and exits 0 or 1
+# (2 for a usage error or a missing program). Needs: thunderbird xvfb python3;
+# with SCREENSHOT also imagemagick (import).
+#
+# How it avoids every interactive step:
+# - password: thunderbird_helper.py creates the profile's NSS key store (key4.db) with an
+#   empty primary password and stores the login in logins.json, encrypted with that key
+#   store, the way Thunderbird's own password manager does; Thunderbird never prompts.
+# - first-run wizards, telemetry, updates, add-on/remote-settings fetches, start page,
+#   default-client check, donation/in-app notifications: switched off in user.js; every
+#   HTTP(S) request is sent to a dead local proxy port so nothing waits on the network.
+# - self-signed TLS: cert_override.txt (TLS_CERT); plain IMAP on loopback needs the
+#   server's --insecure-auth and no certificate at all.
+# - selecting a folder for the screenshot: Thunderbird's own Marionette remote protocol
+#   (started with --marionette on a free loopback port) runs chrome JavaScript that
+#   displays the folder; no fragile key presses.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+helper="$here/thunderbird_helper.py"
+TB_TIMEOUT=${TB_TIMEOUT:-120}
+THUNDERBIRD=${THUNDERBIRD:-/usr/lib/thunderbird/thunderbird}
+SUBSCRIBED_ONLY=${SUBSCRIBED_ONLY:-1}
+EXPECT_MESSAGES=${EXPECT_MESSAGES:-1}
+SCREENSHOT=${SCREENSHOT:-}
+start=$(date +%s)
+
+say()  { echo "$1 thunderbird: $2 ($(($(date +%s) - start))s)"; }
+usage() { echo "FAIL thunderbird: $1" >&2; exit 2; }
+for v in IMAP_HOST IMAP_PORT IMAP_TLS USER PASS OWNER; do
+	[ -n "${!v:-}" ] || usage "missing env $v (need IMAP_HOST IMAP_PORT IMAP_TLS USER PASS OWNER)"
+done
+EXPECT_FOLDER=${EXPECT_FOLDER:-Other Users/$OWNER/INBOX}
+case "$IMAP_TLS" in
+	none) socket_type=0 ;;
+	starttls) socket_type=2 ;;
+	ssl) socket_type=3 ;;
+	*) usage "IMAP_TLS must be none, ssl or starttls" ;;
+esac
+[ -x "$THUNDERBIRD" ] || usage "$THUNDERBIRD not found (apt-get install thunderbird)"
+command -v Xvfb >/dev/null || usage "Xvfb not found (apt-get install xvfb)"
+command -v python3 >/dev/null || usage "python3 not found"
+if [ -n "$SCREENSHOT" ]; then command -v import >/dev/null || usage "import not found (apt-get install imagemagick)"; fi
+
+work=$(mktemp -d /tmp/thunderbird-e2e.XXXXXX)
+profile="$work/profile"
+mkdir -p "$profile" "$work/home" "$work/tmp"
+xvfb_pid= tb_pid=
+
+cleanup() {
+	local p
+	for p in $tb_pid $xvfb_pid; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for _ in $(seq 1 30); do
+		{ [ -n "$tb_pid" ] && kill -0 "$tb_pid" 2>/dev/null; } || { [ -n "$xvfb_pid" ] && kill -0 "$xvfb_pid" 2>/dev/null; } || break
+		sleep 0.1
+	done
+	for p in $tb_pid $xvfb_pid; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	# Thunderbird's content/utility child processes: in their own process group (setsid).
+	[ -n "$tb_pid" ] && kill -KILL -- "-$tb_pid" 2>/dev/null
+	wait 2>/dev/null
+	if [ "${KEEP:-0}" = 1 ] || [ "${result:-FAIL}" = FAIL ]; then
+		echo "(work dir kept: $work; Thunderbird's output in $work/thunderbird.log)" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+deadline=$((start + TB_TIMEOUT - 5))
+left() { echo $((deadline - $(date +%s))); }
+
+# ---- profile -----------------------------------------------------------------
+host_dir=$IMAP_HOST
+# Nothing listens on dead_port: every HTTP(S) request Thunderbird still makes fails at once.
+# (Set PROXY_PORT to a logging proxy of your own to see whether there are any.)
+dead_port=${PROXY_PORT:-$(free_port)}
+marionette_port=$(free_port)
+jsstr() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
+
+cat >"$profile/user.js" <<EOF
+// ---- the account: $USER on $IMAP_HOST:$IMAP_PORT ($IMAP_TLS) ----
+user_pref("mail.accountmanager.accounts", "account1,account2");
+user_pref("mail.accountmanager.defaultaccount", "account1");
+user_pref("mail.accountmanager.localfoldersserver", "server2");
+user_pref("mail.account.account1.server", "server1");
+user_pref("mail.account.account1.identities", "id1");
+user_pref("mail.account.account2.server", "server2");
+user_pref("mail.identity.id1.useremail", $(jsstr "$USER"));
+user_pref("mail.identity.id1.fullName", $(jsstr "${USER%%@*}"));
+user_pref("mail.identity.id1.valid", true);
+user_pref("mail.identity.id1.fcc_folder_picker_mode", "0");
+user_pref("mail.server.server1.type", "imap");
+user_pref("mail.server.server1.hostname", $(jsstr "$IMAP_HOST"));
+user_pref("mail.server.server1.port", $IMAP_PORT);
+user_pref("mail.server.server1.socketType", $socket_type);
+user_pref("mail.server.server1.authMethod", 3);
+user_pref("mail.server.server1.userName", $(jsstr "$USER"));
+user_pref("mail.server.server1.name", $(jsstr "$USER"));
+user_pref("mail.server.server1.directory-rel", $(jsstr "[ProfD]ImapMail/$host_dir"));
+user_pref("mail.server.server1.login_at_startup", true);
+user_pref("mail.server.server1.check_new_mail", true);
+user_pref("mail.server.server1.check_time", 1);
+user_pref("mail.server.server1.check_all_folders_for_new", true);
+user_pref("mail.server.server1.using_subscription", $([ "$SUBSCRIBED_ONLY" = 1 ] && echo true || echo false));
+user_pref("mail.server.server1.offline_download", true);
+user_pref("mail.server.server1.autosync_offline_stores", true);
+user_pref("mail.server.server1.use_idle", true);
+user_pref("mail.server.server1.max_cached_connections", 2);
+user_pref("mail.server.server2.type", "none");
+user_pref("mail.server.server2.hostname", "Local Folders");
+user_pref("mail.server.server2.name", "Local Folders");
+user_pref("mail.server.server2.userName", "nobody");
+user_pref("mail.server.server2.directory-rel", "[ProfD]Mail/Local Folders");
+user_pref("mail.check_all_imap_folders_for_new", true);
+user_pref("mail.imap.use_status_for_biff", true);
+
+// ---- no first-run UI, no prompts ----
+user_pref("mail.provider.enabled", false);
+user_pref("mail.shell.checkDefaultClient", false);
+user_pref("mail.shell.checkDefaultMail", false);
+user_pref("mail.rights.version", 1);
+user_pref("mail.rights.override", true);
+user_pref("mailnews.start_page.enabled", false);
+user_pref("mailnews.start_page.url", "about:blank");
+user_pref("mailnews.start_page.override_url", "");
+user_pref("mailnews.start_page_override.mstone", "ignore");
+user_pref("mail.spotlight.firstRunDone", true);
+user_pref("mail.winsearch.firstRunDone", true);
+user_pref("mail.ui.migration.version", 999);
+user_pref("app.donation.eoy.version.viewed", 999);
+user_pref("mail.inappnotifications.enabled", false);
+user_pref("mail.inappnotifications.url", "");
+user_pref("mail.biff.show_alert", false);
+user_pref("mail.biff.play_sound", false);
+user_pref("mail.biff.show_tray_icon", false);
+user_pref("mail.biff.use_system_alert", false);
+user_pref("mail.tabs.warnOnClose", false);
+user_pref("mail.warn_on_collapsed_thread_operation", false);
+user_pref("mail.showCondensedAddresses", false);
+user_pref("mail.openMessageBehavior.version", 1);
+user_pref("mail.folder.views.version", 1);
+user_pref("calendar.timezone.local", "UTC");
+user_pref("calendar.timezone.useSystemTimezone", false);
+user_pref("calendar.integration.notify", false);
+user_pref("calendar.alarms.show", false);
+user_pref("calendar.alarms.showmissed", false);
+user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("browser.tabs.warnOnClose", false);
+user_pref("browser.sessionstore.resume_from_crash", false);
+user_pref("toolkit.startup.max_resumed_crashes", -1);
+user_pref("signon.rememberSignons", true);
+user_pref("signon.management.page.breach-alerts.enabled", false);
+user_pref("security.default_personal_cert", "Select Automatically");
+user_pref("mail.openpgp.fetch_pubkeys_from_wkd", false);
+user_pref("mail.e2ee.auto_enable", false);
+user_pref("mail.dark-reader.enabled", false);
+// ---- the look of the screenshot: classic layout, message list as a table; reading a
+// message does not mark it \Seen (the test must not change the owner's mailbox) ----
+user_pref("mail.pane_config.dynamic", 0);
+user_pref("mail.threadpane.listview", 1);
+user_pref("mailnews.mark_message_read.auto", false);
+user_pref("mail.uidensity", 1);
+
+// ---- nothing phones home (the network is closed; also do not wait for it) ----
+user_pref("app.update.enabled", false);
+user_pref("app.update.auto", false);
+user_pref("app.update.staging.enabled", false);
+user_pref("app.update.disabledForTesting", true);
+user_pref("app.update.checkInstallTime", false);
+user_pref("app.update.service.enabled", false);
+user_pref("app.update.url", "");
+user_pref("app.normandy.enabled", false);
+user_pref("app.shield.optoutstudies.enabled", false);
+user_pref("toolkit.telemetry.enabled", false);
+user_pref("toolkit.telemetry.unified", false);
+user_pref("toolkit.telemetry.archive.enabled", false);
+user_pref("toolkit.telemetry.server", "");
+user_pref("toolkit.telemetry.shutdownPingSender.enabled", false);
+user_pref("toolkit.telemetry.firstShutdownPing.enabled", false);
+user_pref("toolkit.telemetry.newProfilePing.enabled", false);
+user_pref("toolkit.telemetry.updatePing.enabled", false);
+user_pref("toolkit.telemetry.bhrPing.enabled", false);
+user_pref("toolkit.crashreporter.infoURL", "");
+user_pref("datareporting.healthreport.uploadEnabled", false);
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("datareporting.policy.dataSubmissionPolicyBypassNotification", true);
+user_pref("datareporting.policy.firstRunURL", "");
+user_pref("datareporting.usage.uploadEnabled", false);
+user_pref("extensions.update.enabled", false);
+user_pref("extensions.update.autoUpdateDefault", false);
+user_pref("extensions.getAddons.cache.enabled", false);
+user_pref("extensions.blocklist.enabled", false);
+user_pref("extensions.systemAddon.update.enabled", false);
+user_pref("extensions.systemAddon.update.url", "");
+user_pref("extensions.webservice.discoverURL", "");
+user_pref("extensions.getAddons.discovery.api_url", "");
+user_pref("services.settings.server", "data:,#remote-settings-dummy/v1");
+user_pref("services.sync.enabled", false);
+user_pref("identity.fxaccounts.enabled", false);
+user_pref("messaging-system.rsexperimentloader.enabled", false);
+user_pref("browser.safebrowsing.malware.enabled", false);
+user_pref("browser.safebrowsing.phishing.enabled", false);
+user_pref("browser.safebrowsing.downloads.enabled", false);
+user_pref("browser.safebrowsing.blockedURIs.enabled", false);
+user_pref("browser.safebrowsing.provider.google4.updateURL", "");
+user_pref("browser.safebrowsing.provider.google.updateURL", "");
+user_pref("browser.safebrowsing.provider.mozilla.updateURL", "");
+user_pref("browser.region.network.url", "");
+user_pref("browser.region.update.enabled", false);
+user_pref("browser.search.update", false);
+user_pref("browser.search.geoip.url", "");
+user_pref("geo.enabled", false);
+user_pref("geo.provider.network.url", "");
+user_pref("media.gmp-manager.url", "");
+user_pref("media.gmp-manager.updateEnabled", false);
+user_pref("media.gmp-gmpopenh264.enabled", false);
+user_pref("media.gmp-gmpopenh264.autoupdate", false);
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("network.connectivity-service.enabled", false);
+user_pref("network.trr.mode", 5);
+user_pref("network.dns.disablePrefetch", true);
+user_pref("network.prefetch-next", false);
+user_pref("network.predictor.enabled", false);
+user_pref("network.http.speculative-parallel-limit", 0);
+user_pref("network.proxy.type", 1);
+user_pref("network.proxy.http", "127.0.0.1");
+user_pref("network.proxy.http_port", $dead_port);
+user_pref("network.proxy.ssl", "127.0.0.1");
+user_pref("network.proxy.ssl_port", $dead_port);
+user_pref("network.proxy.share_proxy_settings", false);
+user_pref("network.proxy.no_proxies_on", "");
+user_pref("network.proxy.allow_hijacking_localhost", true);
+user_pref("security.OCSP.enabled", 0);
+user_pref("security.remote_settings.crlite_filters.enabled", false);
+user_pref("security.remote_settings.intermediates.enabled", false);
+user_pref("security.certerrors.recordEventTelemetry", false);
+user_pref("mailnews.auto_config_url", "");
+user_pref("mailnews.auto_config.fetchFromISP.enabled", false);
+user_pref("mailnews.auto_config.fetchFromExchange.enabled", false);
+user_pref("mailnews.auto_config.guess.enabled", false);
+user_pref("mail.cloud_files.enabled", false);
+user_pref("mailnews.ui.junk.firstuse", false);
+user_pref("mail.spam.manualMark", false);
+user_pref("mail.server.default.spamLevel", 0);
+user_pref("mail.phishing.detection.enabled", false);
+user_pref("browser.contentblocking.report.lockwise.enabled", false);
+user_pref("captivedetect.canonicalURL", "");
+user_pref("network.connectivity-service.IPv4.url", "");
+user_pref("network.connectivity-service.IPv6.url", "");
+
+// ---- remote control, for the screenshot ----
+user_pref("marionette.port", $marionette_port);
+EOF
+
+# The login, encrypted in the profile's own key store (empty primary password).
+if ! python3 "$helper" login "$profile" "imap://$IMAP_HOST" "$USER" "$PASS" >"$work/helper.log" 2>&1; then
+	result=FAIL; say FAIL "could not write the saved login: $(tail -1 "$work/helper.log")"; exit 1
+fi
+if [ -n "${TLS_CERT:-}" ]; then
+	python3 "$helper" certoverride "$profile" "$IMAP_HOST" "$IMAP_PORT" "$TLS_CERT" >>"$work/helper.log" 2>&1 ||
+		{ result=FAIL; say FAIL "could not write cert_override.txt from $TLS_CERT"; exit 1; }
+fi
+
+# ---- Xvfb ----------------------------------------------------------------------
+exec 3>"$work/display"
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+xvfb_pid=$!
+exec 3>&-
+for _ in $(seq 1 100); do [ -s "$work/display" ] && break; sleep 0.1; done
+[ -s "$work/display" ] || { result=FAIL; say FAIL "Xvfb did not start: $(tail -1 "$work/xvfb.log")"; exit 1; }
+export DISPLAY=":$(head -1 "$work/display")"
+
+# ---- Thunderbird ------------------------------------------------------------------
+# Its own HOME/TMPDIR: nothing is read from or written to the caller's ~/.thunderbird.
+tb_args=(--profile "$profile" --no-remote)
+use_marionette=0
+{ [ -n "$SCREENSHOT" ] || [ "$EXPECT_MESSAGES" -gt 0 ]; } && use_marionette=1
+[ "$use_marionette" = 1 ] && tb_args+=(--marionette --remote-allow-system-access)
+imap_log=()
+[ "${IMAP_LOG:-0}" = 1 ] && imap_log=(MOZ_LOG=IMAP:5 MOZ_LOG_FILE="$work/imap.log")
+env "${imap_log[@]}" HOME="$work/home" TMPDIR="$work/tmp" XDG_CONFIG_HOME="$work/home/.config" XDG_CACHE_HOME="$work/home/.cache" \
+	MOZ_CRASHREPORTER_DISABLE=1 MOZ_DISABLE_AUTO_SAFE_MODE=1 MOZ_DISABLE_CONTENT_SANDBOX=1 \
+	MOZ_SANDBOX_LOGGING=0 NO_AT_BRIDGE=1 GTK_A11Y=none \
+	setsid "$THUNDERBIRD" "${tb_args[@]}" >"$work/thunderbird.log" 2>&1 &
+tb_pid=$!
+
+# ---- wait for the delegated folder in Thunderbird's local folder cache ---------------
+# IMAP "Other Users/alice@example.test/INBOX" is stored as
+# ImapMail/<host>/Other Users.sbd/alice@example.test.sbd/INBOX.msf (each parent level a .sbd dir).
+imap_root="$profile/ImapMail/$host_dir"
+rel=""
+IFS=/ read -r -a parts <<<"$EXPECT_FOLDER"
+for ((i = 0; i < ${#parts[@]} - 1; i++)); do rel+="${parts[i]}.sbd/"; done
+rel+="${parts[${#parts[@]} - 1]}"
+msf="$imap_root/$rel.msf"
+
+found=
+while [ "$(left)" -gt 0 ]; do
+	[ -f "$msf" ] && { found=1; break; }
+	kill -0 "$tb_pid" 2>/dev/null || break
+	sleep 0.5
+done
+folders=$(cd "$imap_root" 2>/dev/null && find . -name '*.msf' | sed 's|^\./||' | sort | tr '\n' ' ')
+if [ -z "$found" ]; then
+	result=FAIL
+	# What is on the screen (a password prompt? a certificate error?) helps the most.
+	command -v import >/dev/null && import -display "$DISPLAY" -window root "png:$work/failure.png" 2>/dev/null &&
+		echo "(screen at the time of failure: $work/failure.png)" >&2
+	if ! kill -0 "$tb_pid" 2>/dev/null; then
+		say FAIL "Thunderbird exited before $EXPECT_FOLDER appeared: $(tail -1 "$work/thunderbird.log")"
+	else
+		wins=$(xwininfo -display "$DISPLAY" -root -children 2>/dev/null | grep -o '"[^"]*"' | sort -u | tr '\n' ' ')
+		say FAIL "no $rel.msf in time; folders seen: ${folders:-none}; windows: ${wins:-?}"
+	fi
+	exit 1
+fi
+[ "${VERBOSE:-0}" = 1 ] && say INFO "found $rel.msf; folders: $folders" >&2
+nfolders=$(find "$imap_root" -name '*.msf' | wc -l)
+
+# ---- messages and screenshot: chrome JavaScript through Marionette ------------------
+detail=""
+if [ "$use_marionette" = 1 ]; then
+	jsfile="$work/drive.js"
+	{
+		echo "const WANT = $(jsstr "$EXPECT_FOLDER"), MIN = $EXPECT_MESSAGES, SELECT = $([ -n "$SCREENSHOT" ] && echo true || echo false);"
+		echo "const LIMIT = Date.now() + $(($(left) - 3)) * 1000;"
+		cat <<'JS'
+const done = arguments[arguments.length - 1];
+(async () => {
+  const { setTimeout } = ChromeUtils.importESModule("resource://gre/modules/Timer.sys.mjs");
+  const { MailServices } = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const until = async (what, f) => {
+    for (;;) {
+      const v = f();
+      if (v) return v;
+      if (Date.now() > LIMIT) break;
+      await sleep(250);
+    }
+    throw new Error("timed out waiting for " + what);
+  };
+  const win = await until("the main window", () => {
+    const w = Services.wm.getMostRecentWindow("mail:3pane");
+    return w?.gTabmail?.currentAbout3Pane?.folderPane && w.gTabmail.currentAbout3Pane.displayFolder ? w : null;
+  });
+  const server = MailServices.accounts.defaultAccount.incomingServer;
+  const folder = await until("folder " + WANT, () => server.rootFolder.descendants.find(
+    f => f instanceof Ci.nsIMsgImapMailFolder && f.onlineName == WANT));
+  const about3Pane = win.gTabmail.currentAbout3Pane;
+  if (SELECT) {
+    win.moveTo(0, 0);
+    win.resizeTo(win.screen.availWidth, win.screen.availHeight);
+    await until("the folder row", () => about3Pane.folderPane.getRowForFolder(folder.URI));
+    about3Pane.displayFolder(folder.URI);
+    await until("the folder to be displayed", () => about3Pane.gFolder?.URI == folder.URI);
+    await until(Math.max(MIN, 1) + " listed messages",
+      () => about3Pane.gDBView && about3Pane.gDBView.rowCount >= Math.max(MIN, 1));
+    // Show the message in the top row (whatever the sort order).
+    about3Pane.threadTree.selectedIndex = 0;
+    await until("the message to be shown", () => about3Pane.messageBrowser?.contentWindow
+      ?.getMessagePaneBrowser?.()?.contentDocument?.body?.textContent?.trim());
+  } else if (MIN > 0) {
+    folder.updateFolder(null);
+    await until(MIN + " messages in the local cache", () => folder.getTotalMessages(false) >= MIN);
+  }
+  if (SELECT) {
+    // Let the panes paint, and let "Connecting to ..." leave the status bar (best effort).
+    const status = win.document.getElementById("statusText");
+    for (let i = 0; i < 24 && /…|\.\.\.$/.test(status?.value || ""); i++) await sleep(250);
+    await sleep(1000);
+  }
+  done({ ok: true, uri: folder.URI, messages: folder.getTotalMessages(false),
+        listed: SELECT ? about3Pane.gDBView.rowCount : null,
+        subjects: SELECT ? [...Array(Math.min(about3Pane.gDBView.rowCount, 5)).keys()].map(
+          i => about3Pane.gDBView.getMsgHdrAt(i).mime2DecodedSubject) : [] });
+})().catch(e => done({ ok: false, error: String(e) }));
+JS
+	} >"$jsfile"
+	if ! python3 "$helper" marionette "$marionette_port" "$jsfile" "$(($(left) > 5 ? $(left) : 5))" >"$work/marionette.json" 2>"$work/marionette.log"; then
+		result=FAIL; say FAIL "$rel.msf found, but Marionette failed: $(tail -1 "$work/marionette.log")"; exit 1
+	fi
+	read -r ok messages listed < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r.get("ok"), r.get("messages"), r.get("listed"))' "$work/marionette.json")
+	if [ "$ok" != True ]; then
+		result=FAIL; say FAIL "$rel.msf found, but: $(cat "$work/marionette.json")"; exit 1
+	fi
+	detail=", $messages messages cached"
+	if [ -n "$SCREENSHOT" ]; then
+		mkdir -p "$(dirname "$SCREENSHOT")"
+		if ! timeout 20 import -display "$DISPLAY" -window root -depth 8 -colors 256 "png:$SCREENSHOT" 2>"$work/import.log"; then
+			result=FAIL; say FAIL "screenshot failed: $(tail -1 "$work/import.log")"; exit 1
+		fi
+		detail+=", $listed listed, screenshot $SCREENSHOT ($(($(stat -c %s "$SCREENSHOT") / 1024)) KB)"
+	fi
+fi
+result=PASS
+say PASS "$USER sees $EXPECT_FOLDER (ImapMail/$host_dir/$rel.msf among $nfolders folders$detail)"
+exit 0
