@@ -72,7 +72,7 @@ An empty address disables that listener.`,
 	f.StringVar(&c.relayHost, "relay-host", "", "smarthost host:port for other domains (none: such recipients are refused)")
 	f.StringVar(&c.relayUser, "relay-user", "", "smarthost AUTH user")
 	f.StringVar(&c.relayPassword, "relay-password", "", "smarthost AUTH password")
-	f.DurationVar(&c.relayGiveUp, "relay-give-up", 48*time.Hour, "bounce a queued message after this long")
+	f.DurationVar(&c.relayGiveUp, "relay-give-up", 5*24*time.Hour, "bounce a queued message after this long")
 	f.Int64Var(&c.maxMessageSize, "max-message-size", 35<<20, "largest message accepted, in bytes")
 	f.IntVar(&c.maxRecipients, "max-recipients", 100, "most recipients per message")
 	f.StringVar(&c.logFormat, "log-format", "text", "text or json")
