@@ -31,30 +31,60 @@ func (l bufListener) Accept() (net.Conn, error) {
 type bufConn struct {
 	net.Conn
 	mu      sync.Mutex
-	buf     []byte // guarded by mu
-	reading bool   // guarded by mu: a Read is blocked on the socket
+	buf     []byte    // guarded by mu
+	reading bool      // guarded by mu: a Read is blocked on the socket
+	wdl     time.Time // guarded by mu: the write deadline the library asked for
+	applied time.Time // guarded by mu: the one set on the socket
+}
+
+// SetWriteDeadline is called by imapserver around every response line;
+// it only matters when bytes go to the socket, so it is applied then.
+func (c *bufConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.wdl = t
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *bufConn) SetDeadline(t time.Time) error {
+	c.SetWriteDeadline(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// writeLocked writes to the socket under the current write deadline (or
+// def when the library has none set).
+func (c *bufConn) writeLocked(p []byte, def time.Duration) (int, error) {
+	dl := c.wdl
+	if dl.IsZero() && def > 0 {
+		dl = time.Now().Add(def)
+	}
+	if !dl.Equal(c.applied) {
+		c.Conn.SetWriteDeadline(dl)
+		c.applied = dl
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *bufConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.reading || len(c.buf)+len(p) > bufConnMax {
-		if err := c.flushLocked(); err != nil {
+		if err := c.flushLocked(flushDeadline); err != nil {
 			return 0, err
 		}
 		if c.reading || len(p) > bufConnMax/2 {
-			return c.Conn.Write(p)
+			return c.writeLocked(p, flushDeadline)
 		}
 	}
 	c.buf = append(c.buf, p...)
 	return len(p), nil
 }
 
-func (c *bufConn) flushLocked() error {
+func (c *bufConn) flushLocked(def time.Duration) error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.buf)
+	_, err := c.writeLocked(c.buf, def)
 	c.buf = c.buf[:0]
 	if cap(c.buf) > 4*bufConnMax {
 		c.buf = nil
@@ -62,18 +92,14 @@ func (c *bufConn) flushLocked() error {
 	return err
 }
 
-// flushDeadline bounds a flush done on behalf of Read or Close, when no
-// write deadline of the library applies any more.
+// flushDeadline bounds a socket write when the library has no write
+// deadline set (its deadlines cover only the time it spends writing a
+// response into the buffer).
 const flushDeadline = time.Minute
 
 func (c *bufConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	var err error
-	if len(c.buf) > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(flushDeadline))
-		err = c.flushLocked()
-		c.Conn.SetWriteDeadline(time.Time{})
-	}
+	err := c.flushLocked(flushDeadline)
 	c.reading = err == nil
 	c.mu.Unlock()
 	if err != nil {
@@ -88,10 +114,8 @@ func (c *bufConn) Read(p []byte) (int, error) {
 
 func (c *bufConn) Close() error {
 	c.mu.Lock()
-	if len(c.buf) > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		c.flushLocked()
-	}
+	c.wdl = time.Time{}
+	c.flushLocked(5 * time.Second)
 	c.mu.Unlock()
 	return c.Conn.Close()
 }

@@ -266,25 +266,32 @@ func (m *candidate) match(c *goimap.SearchCriteria) bool {
 
 func (m *candidate) matchHeader(key, value string) bool {
 	if env := m.it.e.env.Load(); env != nil && envelopeField(key) {
-		var hay []string
-		var present bool
+		var addrs []goimap.Address
 		switch strings.ToLower(key) {
 		case "subject":
-			hay, present = []string{env.Subject}, env.Subject != ""
+			if value == "" {
+				return env.Subject != ""
+			}
+			return containsFold(env.Subject, value)
 		case "from":
-			hay, present = addrStrings(env.From), len(env.From) > 0
+			addrs = env.From
 		case "to":
-			hay, present = addrStrings(env.To), len(env.To) > 0
+			addrs = env.To
 		case "cc":
-			hay, present = addrStrings(env.Cc), len(env.Cc) > 0
+			addrs = env.Cc
 		case "bcc":
-			hay, present = addrStrings(env.Bcc), len(env.Bcc) > 0
+			addrs = env.Bcc
 		}
 		if value == "" {
-			return present
+			return len(addrs) > 0
 		}
-		for _, h := range hay {
-			if containsFold(h, value) {
+		whole := strings.ContainsAny(value, "<>@ ")
+		for _, a := range addrs {
+			if whole {
+				if containsFold(a.Name+" <"+a.Addr()+">", value) {
+					return true
+				}
+			} else if containsFold(a.Name, value) || containsFold(a.Mailbox, value) || containsFold(a.Host, value) {
 				return true
 			}
 		}
@@ -307,16 +314,32 @@ func (m *candidate) matchHeader(key, value string) bool {
 	return false
 }
 
-func addrStrings(l []goimap.Address) []string {
-	out := make([]string, len(l))
-	for i, a := range l {
-		out[i] = a.Name + " <" + a.Addr() + ">"
+// containsFold reports whether sub occurs in s, ignoring case (Unicode
+// simple folding), without allocating.
+func containsFold(s, sub string) bool {
+	if sub == "" {
+		return true
 	}
-	return out
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	// Folding can change byte lengths (e.g. "K" vs the Kelvin sign): be
+	// exact for non-ASCII text.
+	if !isASCII(s) || !isASCII(sub) {
+		return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+	}
+	return false
 }
 
-func containsFold(s, sub string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func hasFlagFold(flags []goimap.Flag, f goimap.Flag) bool {

@@ -1,0 +1,166 @@
+package imap
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // the load harness's profiler (test binary only)
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goimap "github.com/emersion/go-imap/v2"
+
+	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
+)
+
+// benchMessage is a plausible message of about size bytes.
+func benchMessage(i, size int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: \"Sender %d\" <sender%d@example.org>\r\nTo: alice@example.test\r\nCc: bob@example.test, \"Carol\" <carol@example.test>\r\n", i%97, i%97)
+	fmt.Fprintf(&b, "Subject: =?utf-8?q?Invoice_n=C2=B0_%d?= about project %d\r\nDate: Mon, 2 Mar 2026 10:%02d:00 +0100\r\n", i, i%13, i%60)
+	fmt.Fprintf(&b, "Message-ID: <m%d@example.org>\r\nIn-Reply-To: <m%d@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", i, i-1)
+	for b.Len() < size {
+		b.WriteString("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n")
+	}
+	return []byte(b.String())
+}
+
+// seed fills alice's INBOX with n messages (NoSync store: seeding speed is
+// not what is measured).
+func seedEnv(b testing.TB, n int, noSync bool) *env {
+	clk := &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
+	st, err := storage.Open(b.TempDir(), storage.Options{NoSync: noSync, Now: clk.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	e := &env{t: b, st: st, clk: clk, ids: map[string]delegation.ID{}}
+	if _, err := st.AddTenant(domain, 0); err != nil {
+		b.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		p, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: addr(u), PasswordHash: passwordHash(b)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.ids[u] = p.ID
+	}
+	if _, err := st.AddGrant(addr("alice"), addr("bob"), delegation.FullAccess, true, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	ch := make(chan int)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ch {
+				r := rand.New(rand.NewPCG(uint64(i), 1))
+				size := 1000 + r.IntN(8000)
+				var flags []string
+				if i%3 == 0 {
+					flags = []string{`\Seen`}
+				}
+				if _, err := st.Deliver(storage.Delivery{Message: benchMessage(i, size), Targets: []storage.Target{{Owner: e.ids["alice"], Flags: flags}}}); err != nil {
+					panic(err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		ch <- i
+	}
+	close(ch)
+	wg.Wait()
+	e.startServer(Config{InsecureAuth: true})
+	return e
+}
+
+// BenchmarkSelectFetchHeaders10k: SELECT a 10,000-message INBOX and
+// FETCH 1:* (FLAGS ENVELOPE UID RFC822.SIZE), a non-caching client's
+// full sync, as imapload does it.
+func BenchmarkSelectFetchHeaders10k(b *testing.B) {
+	e := seedEnv(b, 10000, true)
+	c := e.login("alice", nil)
+	// The first sync parses the envelopes; later ones come from memory.
+	b.ResetTimer()
+	for b.Loop() {
+		sd, err := c.Select("INBOX", nil).Wait()
+		if err != nil || sd.NumMessages != 10000 {
+			b.Fatalf("SELECT: %+v %v", sd, err)
+		}
+		msgs, err := c.Fetch(goimap.SeqSet{{Start: 1, Stop: 0}}, &goimap.FetchOptions{Flags: true, Envelope: true, UID: true, RFC822Size: true}).Collect()
+		if err != nil || len(msgs) != 10000 {
+			b.Fatalf("FETCH: %d %v", len(msgs), err)
+		}
+	}
+}
+
+// BenchmarkAppend: APPEND of a 5 KB message, fsynced before OK (the real
+// durability setting), one client.
+func BenchmarkAppend(b *testing.B) {
+	e := seedEnv(b, 0, false)
+	c := e.login("alice", nil)
+	msg := benchMessage(1, 5000)
+	for b.Loop() {
+		ac := c.Append("INBOX", int64(len(msg)), nil)
+		ac.Write(msg)
+		ac.Close()
+		if _, err := ac.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendParallel: the same with 8 clients, which share fsyncs.
+func BenchmarkAppendParallel(b *testing.B) {
+	e := seedEnv(b, 0, false)
+	msg := benchMessage(1, 5000)
+	b.SetParallelism(4) // × GOMAXPROCS clients
+	b.RunParallel(func(pb *testing.PB) {
+		c := e.login("alice", nil)
+		for pb.Next() {
+			ac := c.Append("INBOX", int64(len(msg)), nil)
+			ac.Write(msg)
+			ac.Close()
+			if _, err := ac.Wait(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// TestServeForLoad runs a seeded server for the shared bench tools
+// (bench/imapload) when MAILGATE_IMAP_LOAD_ADDR is set, e.g.
+//
+//	MAILGATE_IMAP_LOAD_ADDR=127.0.0.1:11143 MAILGATE_IMAP_LOAD_FOR=10m go test -run TestServeForLoad -timeout 0 ./imap/
+//
+// Users alice@ and bob@example.test (Full Access on alice), password
+// "correct horse"; alice's INBOX is empty: seed it with imapseed.
+func TestServeForLoad(t *testing.T) {
+	a := os.Getenv("MAILGATE_IMAP_LOAD_ADDR")
+	if a == "" {
+		t.Skip("MAILGATE_IMAP_LOAD_ADDR not set")
+	}
+	d, err := time.ParseDuration(os.Getenv("MAILGATE_IMAP_LOAD_FOR"))
+	if err != nil {
+		d = 10 * time.Minute
+	}
+	e := seedEnv(t, 0, false)
+	ln, err := net.Listen("tcp", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.srv.Serve(ln)
+	if p := os.Getenv("MAILGATE_IMAP_LOAD_PPROF"); p != "" {
+		go http.ListenAndServe(p, nil) // e.g. 127.0.0.1:6060
+	}
+	t.Logf("serving on %s for %v", a, d)
+	time.Sleep(d) // a manual harness, not a test: it serves until the time is up
+}
