@@ -186,7 +186,7 @@ func (s *session) refuse(actor delegation.ID, msgID string, dc delegation.Decisi
 	if err := s.srv.st.Audit(rec); err != nil {
 		log.Error("audit refusal", "err", err)
 	}
-	log.Info("message refused", "actor", actorAddr, "owner", dc.Address, "decision", KindRefused,
+	log.Info("message refused", "owner", dc.Address, "decision", KindRefused, // actor is on the session logger
 		"reason", string(dc.Reason), "grant", dc.GrantID, "msg_id", msgID,
 		"err", serr.Error())
 }
