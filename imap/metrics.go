@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"command"}),
 		delegated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailgate_imap_delegated_opens_total",
-			Help: "Folders of another principal opened (SELECT/EXAMINE), and delegate logins.",
+			Help: "Delegated access: via=other_users or delegate_login for folders of another principal opened (SELECT/EXAMINE), via=login for delegate logins.",
 		}, []string{"via"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailgate_imap_auth_failures_total", Help: "Failed IMAP logins, by reason.",

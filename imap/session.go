@@ -177,7 +177,7 @@ func (s *session) login(authzid, authcid, password string) error {
 				s.log.Info("delegate login refused", "user", actor.Address, "owner", o.Address, "reason", dc.Reason, "decision", dc.Text())
 				return imapserver.ErrAuthFailed
 			}
-			s.srv.metrics.delegated.WithLabelValues("delegate_login").Inc()
+			s.srv.metrics.delegated.WithLabelValues("login").Inc()
 			s.log.Info("delegate login", "user", actor.Address, "owner", o.Address, "right", dc.Right.Flag(), "grant", dc.GrantID)
 			ownerID, ownerAddr = o.ID, o.Address
 		}
