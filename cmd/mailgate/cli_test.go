@@ -274,3 +274,36 @@ func (s *server) stop(t *testing.T) {
 		t.Fatal("server did not stop within 20s of SIGTERM")
 	}
 }
+
+// --demo seeds once; a second start reuses the tenant and prints the same
+// logins, and the demo grants are effective at once.
+func TestDemoIdempotent(t *testing.T) {
+	data := t.TempDir()
+	srv := startServer(t, data, "--demo")
+	srv.stop(t)
+	first, err := os.ReadFile(filepath.Join(data, "demo-logins.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(data, "demo-logins.txt")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("demo-logins.txt mode %v", fi.Mode().Perm())
+	}
+	srv = startServer(t, data, "--demo")
+	srv.stop(t)
+	second, _ := os.ReadFile(filepath.Join(data, "demo-logins.txt"))
+	if string(first) != string(second) || strings.Count(string(first), "@example.test") != 4 {
+		t.Errorf("demo logins changed or wrong:\n%s\n---\n%s", first, second)
+	}
+	out := ok(t, data, "grant", "list")
+	for _, want := range []string{"alice@example.test  full-access     bob@example.test", "send-on-behalf  carol@example.test", "info@example.test   send-as         sales@example.test"} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("demo grants lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "pending") {
+		t.Errorf("demo grants pending:\n%s", out)
+	}
+	if n := strings.Count(ok(t, data, "user", "list"), "\n") - 1; n != 6 {
+		t.Errorf("demo principals: %d, want 6", n)
+	}
+}

@@ -62,10 +62,10 @@ func startProtocols(ctx context.Context, c *serveConfig, st *storage.Store, log 
 
 	all := []listener{
 		{"submission", c.submissionAddr, "SMTP submission (STARTTLS)", ss.ServeSubmission},
-		{"submissions", c.submissionsAddr, "SMTP submission (TLS)     ", ss.ServeSubmissions},
-		{"mx", c.mxAddr, "SMTP inbound (MX)         ", ss.ServeMX},
-		{"imap", c.imapAddr, "IMAP (STARTTLS)           ", is.Serve},
-		{"imaps", c.imapsAddr, "IMAPS (TLS)               ", is.ServeTLS},
+		{"submissions", c.submissionsAddr, "SMTP submission (TLS)", ss.ServeSubmissions},
+		{"mx", c.mxAddr, "SMTP inbound (MX)", ss.ServeMX},
+		{"imap", c.imapAddr, "IMAP (STARTTLS)", is.Serve},
+		{"imaps", c.imapsAddr, "IMAPS (TLS)", is.ServeTLS},
 	}
 	type bound struct {
 		l  listener
@@ -79,7 +79,7 @@ func startProtocols(ctx context.Context, c *serveConfig, st *storage.Store, log 
 		}
 		if ln != nil {
 			ready = append(ready, bound{l, ln})
-			p.banner = append(p.banner, fmt.Sprintf("%s %s", l.banner, ln.Addr()))
+			p.banner = append(p.banner, fmt.Sprintf("%-27s %s", l.banner, ln.Addr()))
 		}
 	}
 	for _, b := range ready {
@@ -89,7 +89,7 @@ func startProtocols(ctx context.Context, c *serveConfig, st *storage.Store, log 
 	qdone := make(chan struct{})
 	go func() { ss.RunQueue(qctx); close(qdone) }()
 	if c.relayHost != "" {
-		p.banner = append(p.banner, "relay (smarthost)          "+c.relayHost)
+		p.banner = append(p.banner, fmt.Sprintf("%-27s %s", "relay (smarthost)", c.relayHost))
 	}
 	p.closers = append(p.closers, func(ctx context.Context) {
 		is.Close()

@@ -174,7 +174,7 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- ignoreClosed(ms.Serve(ln)) }()
 		closers = append(closers, func(ctx context.Context) { ms.Shutdown(ctx) })
-		banner = append(banner, fmt.Sprintf("metrics      http://%s/metrics", ln.Addr()))
+		banner = append(banner, fmt.Sprintf("%-27s http://%s/metrics", "metrics", ln.Addr()))
 	}
 
 	p, err := startProtocols(ctx, c, st, log, reg, tlsCfg, errc)
@@ -219,8 +219,8 @@ func printBanner(w io.Writer, data, cert, sock string, lines []string, logins []
 	for _, l := range lines {
 		fmt.Fprintln(w, "  "+l)
 	}
-	fmt.Fprintf(w, "  admin        %s (try: mailgate --data %s grant list)\n", sock, data)
-	fmt.Fprintf(w, "  certificate  %s (self-signed unless you gave --tls-cert: accept it in your client)\n", cert)
+	fmt.Fprintf(w, "  %-27s %s (try: mailgate --data %s grant list)\n", "admin socket", sock, data)
+	fmt.Fprintf(w, "  %-27s %s (self-signed unless you gave --tls-cert: accept it in your client)\n", "TLS certificate", cert)
 	if insecure {
 		fmt.Fprintln(w, "  WARNING: --insecure-auth: passwords accepted without TLS")
 	}
@@ -229,8 +229,8 @@ func printBanner(w io.Writer, data, cert, sock string, lines []string, logins []
 		for _, l := range logins {
 			fmt.Fprintf(w, "  %-22s %-18s %s\n", l.Address, l.Password, l.Role)
 		}
-		fmt.Fprintln(w, `connect a client: IMAP 127.0.0.1:1993 (TLS) or :1143 (STARTTLS), SMTP :1465 (TLS) or :1587 (STARTTLS);
-  bob sees alice's mailbox under "Other Users/alice@example.test/"; or log in as bob@example.test\alice@example.test`)
+		fmt.Fprintln(w, `connect a mail client to the IMAP and SMTP ports above as bob: alice's mailbox appears under
+  "Other Users/alice@example.test/"; or log in as bob@example.test\alice@example.test to open it directly`)
 	}
 	fmt.Fprintln(w, "stop with Ctrl-C (SIGINT) or SIGTERM")
 }
