@@ -112,10 +112,13 @@ func (c *bufConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close flushes what is pending, unless a write is stuck on a client that
+// does not read: then it closes at once, which also unblocks that write.
 func (c *bufConn) Close() error {
-	c.mu.Lock()
-	c.wdl = time.Time{}
-	c.flushLocked(5 * time.Second)
-	c.mu.Unlock()
+	if c.mu.TryLock() {
+		c.wdl = time.Time{}
+		c.flushLocked(5 * time.Second)
+		c.mu.Unlock()
+	}
 	return c.Conn.Close()
 }

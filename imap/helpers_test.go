@@ -67,13 +67,12 @@ func (c *clock) Advance(d time.Duration) {
 //	erin   member of sales@, which has Full Access on alice
 //	frank  Full Access on alice, pending for an hour
 type env struct {
-	t     testing.TB
-	st    *storage.Store
-	clk   *clock
-	srv   *Server
-	addr  string
-	ids   map[string]delegation.ID
-	audit func() []storage.AuditRecord
+	t    testing.TB
+	st   *storage.Store
+	clk  *clock
+	srv  *Server
+	addr string
+	ids  map[string]delegation.ID
 }
 
 func addr(name string) string { return name + "@" + domain }

@@ -206,10 +206,3 @@ func (r *registry) release(mb *mailbox) {
 		delete(r.m, x.id)
 	}
 }
-
-// has reports whether uid is loaded in the mailbox (tests).
-func (mb *mailbox) count() int {
-	mb.mu.RLock()
-	defer mb.mu.RUnlock()
-	return len(mb.msgs)
-}
