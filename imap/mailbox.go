@@ -39,6 +39,7 @@ type mailbox struct {
 	msgs        []*msgEntry                // guarded by mu; sorted by UID
 	tracker     *imapserver.MailboxTracker // guarded by mu for Queue* calls
 	envMu       sync.Mutex                 // one envelope parser at a time (see ensureEnvelopes)
+	changed     chan struct{}              // guarded by mu; closed and replaced at every change
 
 	refs     int       // guarded by registry.mu
 	lastUsed time.Time // guarded by registry.mu
@@ -92,6 +93,8 @@ func (mb *mailbox) apply(c storage.Change) {
 	if !mb.loaded || mb.deleted {
 		return // not loaded yet: the snapshot (taken later) includes it
 	}
+	close(mb.changed)
+	mb.changed = make(chan struct{})
 	switch c.Kind {
 	case storage.ChangeAppend:
 		if goimap.UID(c.UID) < mb.uidNext {
@@ -164,6 +167,7 @@ func (r *registry) acquire(f storage.Folder) (*mailbox, error) {
 			}
 			mb.uidValidity, mb.uidNext = f.UIDValidity, goimap.UID(f.UIDNext)
 			mb.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
+			mb.changed = make(chan struct{})
 			mb.loaded = true
 			mb.mu.Unlock()
 		})

@@ -10,6 +10,8 @@ import (
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailgate/mailgate/delegation"
 )
 
 // raw is a line-level IMAP client for sending exactly the bytes a test
@@ -234,6 +236,78 @@ func TestIdleAcrossSessions(t *testing.T) {
 	wait("bob", dch, update{"exists", 2})
 	didle.Close()
 	if err := didle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIdleRevoked: once bob's right on alice is revoked, his IDLE on her
+// INBOX pushes nothing more, and DONE is answered NO [NOPERM].
+func TestIdleRevoked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", "INBOX", "first")
+	bobSaw := make(chan uint32, 8)
+	bob := e.login("bob", &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				bobSaw <- *d.NumMessages
+			}
+		},
+	}})
+	aliceSaw := make(chan uint32, 8)
+	alice := e.login("alice", &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				aliceSaw <- *d.NumMessages
+			}
+		},
+	}})
+	if _, err := bob.Select("Other Users/alice@example.test/INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	bidle, err := bob.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	aidle, err := alice.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.deliver("alice", "INBOX", "while allowed")
+	for _, ch := range []chan uint32{bobSaw, aliceSaw} {
+		select {
+		case n := <-ch:
+			if n != 2 {
+				t.Fatalf("EXISTS %d, want 2", n)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no EXISTS while allowed")
+		}
+	}
+	if _, err := e.st.RemoveGrant(addr("alice"), addr("bob"), delegation.FullAccess); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver("alice", "INBOX", "after revocation")
+	select {
+	case n := <-aliceSaw: // the change has been pushed to the sessions
+		if n != 3 {
+			t.Fatalf("alice EXISTS %d, want 3", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("alice got no EXISTS")
+	}
+	bidle.Close()
+	wantCode(t, "DONE after revocation", bidle.Wait(), goimap.ResponseCodeNoPerm)
+	select {
+	case n := <-bobSaw:
+		t.Fatalf("bob was told EXISTS %d after revocation", n)
+	default:
+	}
+	aidle.Close()
+	if err := aidle.Wait(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -168,14 +168,10 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	return sel.t.Poll(w, allowExpunge)
 }
 
-// revocationCheck is how often IDLE on a folder under Other Users asks
-// whether the right is still there (there is no command to hang it on).
-const revocationCheck = 2 * time.Second
-
 // Idle answers IDLE (RFC 2177): changes made by any session (the owner's
 // and the delegates') are pushed as they commit. On a folder under Other
-// Users, updates stop as soon as the right is found revoked, and DONE then
-// gets NO [NOPERM].
+// Users the right is checked before every push, so once it is revoked
+// nothing more is sent, and DONE gets NO [NOPERM].
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	sel := s.sel
 	if sel == nil {
@@ -185,29 +181,25 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	if sel.pl.via != "other_users" {
 		return sel.t.Idle(w, stop)
 	}
-	if !s.allowed(sel) {
-		<-stop
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeNoPerm, Text: "access to this mailbox has been revoked"}
-	}
-	inner := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- sel.t.Idle(w, inner) }()
-	tick := time.NewTicker(revocationCheck)
-	defer tick.Stop()
+	revoked := &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeNoPerm, Text: "access to this mailbox has been revoked"}
 	for {
+		sel.mb.mu.RLock()
+		changed := sel.mb.changed
+		sel.mb.mu.RUnlock()
+		if !s.allowed(sel) {
+			<-stop
+			return revoked
+		}
+		if err := sel.t.Poll(w, true); err != nil {
+			return err
+		}
 		select {
 		case <-stop:
-			close(inner)
-			return <-done
-		case err := <-done:
-			return err
-		case <-tick.C:
 			if !s.allowed(sel) {
-				close(inner)
-				<-done
-				<-stop
-				return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeNoPerm, Text: "access to this mailbox has been revoked"}
+				return revoked
 			}
+			return nil
+		case <-changed:
 		}
 	}
 }
