@@ -4,7 +4,7 @@ DATA     ?= ./data
 BIN      := bin/mailgate
 FUZZTIME ?= 20s
 
-.PHONY: run build test check bench fuzz e2e clean
+.PHONY: run build test check bench fuzz e2e screenshot clean
 
 ## run: start the server on the default ports with the demo tenant (data in ./data)
 run: build
@@ -45,3 +45,13 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+## screenshot: redo docs/thunderbird-delegated-inbox.png (real Thunderbird under Xvfb against serve --demo)
+screenshot: build
+	@d=$$(mktemp -d); $(BIN) serve --demo --data $$d/data --insecure-auth --submission-addr "" --submissions-addr "" \
+	  --mx-addr "" --imaps-addr "" --metrics-addr "" --imap-addr 127.0.0.1:21143 >$$d/banner 2>$$d/log & pid=$$!; \
+	for i in $$(seq 50); do grep -q '^mailgate is running' $$d/banner 2>/dev/null && break; sleep 0.2; done; \
+	IMAP_HOST=127.0.0.1 IMAP_PORT=21143 IMAP_TLS=none USER=bob@example.test OWNER=alice@example.test \
+	  PASS=$$(awk '$$1=="bob@example.test"{print $$2}' $$d/data/demo-logins.txt) \
+	  SCREENSHOT=docs/thunderbird-delegated-inbox.png testdata/e2e/thunderbird.sh; rc=$$?; \
+	kill $$pid; wait $$pid; rm -rf $$d; exit $$rc

@@ -231,6 +231,16 @@ MBSYNC
 	else bad "mbsync" "$(tail -3 "$work/mbsync.log" | tr '\n' ' ')"; fi
 fi
 
+# ---- Thunderbird (headless, under Xvfb): alice's INBOX under Other Users --------
+if need Xvfb "thunderbird" && need thunderbird "thunderbird" && need import "thunderbird"; then
+	out=$(IMAP_HOST=127.0.0.1 IMAP_PORT=$P_IMAPS IMAP_TLS=ssl TLS_CERT="$data/tls/cert.pem" USER=bob@example.test \
+		PASS="$BOB" OWNER=alice@example.test "$here/thunderbird.sh" 2>"$work/thunderbird.log" | head -1)
+	case $out in
+	PASS*) ok "${out#PASS }" ;;
+	*) bad thunderbird "${out#FAIL thunderbird: }" ;;
+	esac
+fi
+
 # ---- metrics and health ----------------------------------------------------
 if need curl "metrics"; then
 	m=$(curl -sS --max-time 10 "http://127.0.0.1:$P_METRICS/metrics")
