@@ -62,12 +62,12 @@ func TestSend(t *testing.T) {
 		{"bob", "alice@a.test", at, true, ReasonSendAs, SendAs, "g1", ""},
 		{"bob", "al@a.test", at, true, ReasonSendAs, SendAs, "g1", ""}, // alias of the owner
 		{"carol", "alice@a.test", at, true, ReasonSendOnBehalf, SendOnBehalf, "g3", ""},
-		{"erin", "carol@a.test", at, true, ReasonSendAs, SendAs, "g8", ""},         // both: Send As wins
-		{"dave", "alice@a.test", at, false, ReasonFullOnly, 0, "", ""},            // Full Access only
-		{"erin", "alice@a.test", at, false, ReasonNoGrant, 0, "", ""},             // no grant
-		{"bob", "info@a.test", at, true, ReasonSendAs, SendAs, "g5", "sales"},     // through a group
-		{"erin", "info@a.test", at, true, ReasonSendAs, SendAs, "g5", "sales"},    // through a nested group
-		{"bob", "carol@a.test", at, false, ReasonPending, SendAs, "g7", ""},            // pending
+		{"erin", "carol@a.test", at, true, ReasonSendAs, SendAs, "g8", ""},     // both: Send As wins
+		{"dave", "alice@a.test", at, false, ReasonFullOnly, 0, "", ""},         // Full Access only
+		{"erin", "alice@a.test", at, false, ReasonNoGrant, 0, "", ""},          // no grant
+		{"bob", "info@a.test", at, true, ReasonSendAs, SendAs, "g5", "sales"},  // through a group
+		{"erin", "info@a.test", at, true, ReasonSendAs, SendAs, "g5", "sales"}, // through a nested group
+		{"bob", "carol@a.test", at, false, ReasonPending, SendAs, "g7", ""},    // pending
 		{"bob", "carol@a.test", t0.Add(time.Hour - time.Nanosecond), false, ReasonPending, SendAs, "g7", ""},
 		{"bob", "carol@a.test", t0.Add(time.Hour), true, ReasonSendAs, SendAs, "g7", ""}, // boundary: effective
 		{"bob", "zed@b.test", at, false, ReasonOtherTenant, 0, "", ""},
