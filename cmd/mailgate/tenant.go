@@ -12,43 +12,34 @@ import (
 
 func newTenant(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "tenant", Short: "manage tenants (one domain each)"}
-	var prop time.Duration
-	add := &cobra.Command{
-		Use: "add DOMAIN", Short: "add a tenant", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a := admin.TenantArgs{Domain: args[0]}
-			if cmd.Flags().Changed("propagation") {
-				d := admin.Duration(prop)
-				a.Propagation = &d
-			}
-			var t admin.TenantView
-			if err := g.call(cmd.Context(), "tenant.add", a, &t); err != nil {
-				return err
-			}
-			return g.emit(cmd, t, func(w io.Writer) {
-				fmt.Fprintf(w, "added tenant %s (propagation delay %s)\n", t.Domain, time.Duration(t.Propagation))
-			})
-		},
+	// tenantCmd is `tenant add` and `tenant set`: both send a domain and,
+	// when given, a propagation delay.
+	tenantCmd := func(use, short, op string, say func(t admin.TenantView) string) *cobra.Command {
+		var prop time.Duration
+		cmd := &cobra.Command{
+			Use: use, Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				a := admin.TenantArgs{Domain: args[0]}
+				if cmd.Flags().Changed("propagation") {
+					d := admin.Duration(prop)
+					a.Propagation = &d
+				}
+				var t admin.TenantView
+				if err := g.call(cmd.Context(), op, a, &t); err != nil {
+					return err
+				}
+				return g.emit(cmd, t, func(w io.Writer) { fmt.Fprintln(w, say(t)) })
+			},
+		}
+		cmd.Flags().DurationVar(&prop, "propagation", 60*time.Minute, "delay before a new grant takes effect (0s for at once)")
+		return cmd
 	}
-	add.Flags().DurationVar(&prop, "propagation", 60*time.Minute, "delay before a new grant takes effect (0s for at once)")
-	set := &cobra.Command{
-		Use: "set DOMAIN --propagation D", Short: "change a tenant's propagation delay", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a := admin.TenantArgs{Domain: args[0]}
-			if cmd.Flags().Changed("propagation") {
-				d := admin.Duration(prop)
-				a.Propagation = &d
-			}
-			var t admin.TenantView
-			if err := g.call(cmd.Context(), "tenant.set", a, &t); err != nil {
-				return err
-			}
-			return g.emit(cmd, t, func(w io.Writer) {
-				fmt.Fprintf(w, "tenant %s: propagation delay %s (existing grants keep their effective time)\n", t.Domain, time.Duration(t.Propagation))
-			})
-		},
-	}
-	set.Flags().DurationVar(&prop, "propagation", 60*time.Minute, "delay before a new grant takes effect")
+	add := tenantCmd("add DOMAIN [--propagation 60m]", "add a tenant", "tenant.add", func(t admin.TenantView) string {
+		return fmt.Sprintf("added tenant %s (propagation delay %s)", t.Domain, time.Duration(t.Propagation))
+	})
+	set := tenantCmd("set DOMAIN --propagation D", "change a tenant's propagation delay", "tenant.set", func(t admin.TenantView) string {
+		return fmt.Sprintf("tenant %s: propagation delay %s (existing grants keep their effective time)", t.Domain, time.Duration(t.Propagation))
+	})
 	list := &cobra.Command{
 		Use: "list", Short: "list tenants", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
