@@ -307,3 +307,12 @@ func TestDemoIdempotent(t *testing.T) {
 		t.Errorf("demo principals: %d, want 6", n)
 	}
 }
+
+func TestInsecureAuthOnlyOnLoopback(t *testing.T) {
+	data := t.TempDir()
+	r := mailgate(t, data, "", "serve", "--insecure-auth", "--imap-addr", "0.0.0.0:0", "--submission-addr", "",
+		"--submissions-addr", "", "--mx-addr", "", "--imaps-addr", "", "--metrics-addr", "")
+	if r.code != 1 || !strings.Contains(r.err, "every listener must be on a loopback address (0.0.0.0:0 is not)") {
+		t.Errorf("serve --insecure-auth on 0.0.0.0: exit %d, stderr %q", r.code, r.err)
+	}
+}

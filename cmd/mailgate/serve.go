@@ -120,6 +120,9 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 	if err != nil {
 		return err
 	}
+	if err := c.checkInsecureAuth(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(g.data, 0o700); err != nil {
 		return err
 	}
@@ -205,6 +208,28 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 		closers[i](sctx)
 	}
 	return err
+}
+
+// checkInsecureAuth allows --insecure-auth only when every SMTP and IMAP
+// listener is bound to a loopback address, so that a password can never
+// cross a network in clear text.
+func (c *serveConfig) checkInsecureAuth() error {
+	if !c.insecureAuth {
+		return nil
+	}
+	for _, addr := range []string{c.submissionAddr, c.submissionsAddr, c.mxAddr, c.imapAddr, c.imapsAddr} {
+		if addr == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("listener address %q: %v", addr, err)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("--insecure-auth allows passwords without TLS, so every listener must be on a loopback address (%s is not)", addr)
+		}
+	}
+	return nil
 }
 
 func ignoreClosed(err error) error {
