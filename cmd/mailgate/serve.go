@@ -244,7 +244,7 @@ func printBanner(w io.Writer, data, cert, sock string, lines []string, logins []
 	for _, l := range lines {
 		fmt.Fprintln(w, "  "+l)
 	}
-	fmt.Fprintf(w, "  %-27s %s (try: mailgate --data %s grant list)\n", "admin socket", sock, data)
+	fmt.Fprintf(w, "  %-27s %s (try: %s --data %s grant list)\n", "admin socket", sock, os.Args[0], data)
 	fmt.Fprintf(w, "  %-27s %s (self-signed unless you gave --tls-cert: accept it in your client)\n", "TLS certificate", cert)
 	if insecure {
 		fmt.Fprintln(w, "  WARNING: --insecure-auth: passwords accepted without TLS")
