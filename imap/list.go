@@ -156,13 +156,9 @@ func (s *session) Status(name string, opts *goimap.StatusOptions) (_ *goimap.Sta
 	if err := s.checkSession(); err != nil {
 		return nil, err
 	}
-	pl, _, ok := s.resolver().resolve(name)
-	if !ok {
-		return nil, errNoMailbox
-	}
-	f, err := s.srv.st.Folder(pl.owner, pl.folder)
+	pl, f, err := s.openFolder(name, errNoMailbox)
 	if err != nil {
-		return nil, s.reply(err)
+		return nil, err
 	}
 	return s.statusOf(f, pl.name, opts)
 }

@@ -35,13 +35,9 @@ func (s *session) Select(name string, opts *goimap.SelectOptions) (_ *goimap.Sel
 	if err := s.checkSession(); err != nil {
 		return nil, err
 	}
-	pl, _, ok := s.resolver().resolve(name)
-	if !ok {
-		return nil, errNoMailbox
-	}
-	f, err := s.srv.st.Folder(pl.owner, pl.folder)
+	pl, f, err := s.openFolder(name, errNoMailbox)
 	if err != nil {
-		return nil, s.reply(err)
+		return nil, err
 	}
 	mb, err := s.srv.boxes.acquire(f)
 	if err != nil {

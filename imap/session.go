@@ -94,6 +94,24 @@ func oneLine(s string) string {
 
 func (s *session) now() time.Time { return s.srv.now() }
 
+// openFolder resolves a client mailbox name and loads its folder. A name the
+// user may not see and a folder that does not exist give the same answer,
+// missing (NONEXISTENT or TRYCREATE, depending on the command).
+func (s *session) openFolder(name string, missing error) (place, storage.Folder, error) {
+	pl, _, ok := s.resolver().resolve(name)
+	if !ok {
+		return pl, storage.Folder{}, missing
+	}
+	f, err := s.srv.st.Folder(pl.owner, pl.folder)
+	if errors.Is(err, storage.ErrNotFound) {
+		return pl, f, missing
+	}
+	if err != nil {
+		return pl, f, s.reply(err)
+	}
+	return pl, f, nil
+}
+
 func (s *session) resolver() resolver {
 	return resolver{dir: s.srv.st.Directory(), actor: s.actor, owner: s.owner, now: s.now(), ownerAdr: s.ownerAddr}
 }

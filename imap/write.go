@@ -139,16 +139,9 @@ func (s *session) Move(w *imapserver.MoveWriter, set goimap.NumSet, dest string)
 }
 
 func (s *session) copyMove(sel *selected, set goimap.NumSet, dest string, move bool) (storage.CopyResult, place, error) {
-	pl, _, ok := s.resolver().resolve(dest)
-	if !ok {
-		return storage.CopyResult{}, pl, errTryCreate
-	}
-	f, err := s.srv.st.Folder(pl.owner, pl.folder)
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.CopyResult{}, pl, errTryCreate
-	}
+	pl, f, err := s.openFolder(dest, errTryCreate)
 	if err != nil {
-		return storage.CopyResult{}, pl, s.reply(err)
+		return storage.CopyResult{}, pl, err
 	}
 	items := sel.resolveSet(set)
 	if len(items) == 0 {
