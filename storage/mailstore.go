@@ -42,6 +42,7 @@ var (
 	prefBlob    = []byte("blob/")
 	prefBlobHdr = []byte("blobhdr/")
 	prefBlobRef = []byte("blobref/")
+	prefPurge   = []byte("purge/") // purge/<folder id:16x>: a deleted folder whose messages may remain
 	keyNextFold = []byte("meta/next-folder")
 )
 

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -104,31 +105,41 @@ func (s *Store) DeleteFolder(owner delegation.ID, name string) (Folder, error) {
 		if err := txn.Delete(folderKey(owner, name)); err != nil {
 			return err
 		}
-		return txn.Delete(foldRecKey(f.ID))
+		if err := txn.Delete(foldRecKey(f.ID)); err != nil {
+			return err
+		}
+		// A purge marker in the same commit: if the process dies before
+		// the messages are gone, Open finishes the job.
+		return txn.Set(purgeKey(f.ID), []byte{1})
 	}); err != nil {
 		return Folder{}, err
 	}
 	s.notify(Change{Kind: ChangeDelete, Owner: owner, FolderID: f.ID, Folder: name})
-	// The folder is gone for every reader; its messages go in batches.
+	return *f, s.purgeFolder(f.ID)
+}
+
+// purgeFolder removes a deleted folder's messages (and their blob
+// references) in batches, then its purge marker.
+func (s *Store) purgeFolder(id uint64) error {
 	for {
 		var msgs []Message
 		err := s.view(func(txn *badger.Txn) error {
 			var err error
-			msgs, err = messagesTxn(txn, f.ID, 0, 0)
+			msgs, err = messagesTxn(txn, id, 0, 0)
 			return err
 		})
 		if err != nil {
-			return *f, err
+			return err
 		}
 		if len(msgs) == 0 {
-			return *f, nil
+			return s.update(func(txn *badger.Txn) error { return txn.Delete(purgeKey(id)) })
 		}
 		for len(msgs) > 0 {
 			batch := msgs[:min(len(msgs), batchSize)]
 			msgs = msgs[len(batch):]
 			if err := s.update(func(txn *badger.Txn) error {
 				for _, m := range batch {
-					if err := txn.Delete(msgKey(f.ID, m.UID)); err != nil {
+					if err := txn.Delete(msgKey(id, m.UID)); err != nil {
 						return err
 					}
 					if err := unrefBlobTxn(txn, m.Blob); err != nil {
@@ -137,10 +148,40 @@ func (s *Store) DeleteFolder(owner delegation.ID, name string) (Folder, error) {
 				}
 				return nil
 			}); err != nil {
-				return *f, err
+				return err
 			}
 		}
 	}
+}
+
+// purgeKey marks a deleted folder whose messages may remain.
+func purgeKey(id uint64) []byte {
+	return fmt.Appendf(append([]byte(nil), prefPurge...), "%016x", id)
+}
+
+// finishPurges completes folder deletions a crash interrupted.
+func (s *Store) finishPurges() error {
+	var ids []uint64
+	err := s.view(func(txn *badger.Txn) error {
+		return scan(txn, prefPurge, func(k, _ []byte) error {
+			var id uint64
+			if _, err := fmt.Sscanf(string(k[len(prefPurge):]), "%016x", &id); err != nil {
+				return fmt.Errorf("bad purge key %q: %w", k, err)
+			}
+			ids = append(ids, id)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		s.log.Info("finishing an interrupted folder deletion", "folder_id", id)
+		if err := s.purgeFolder(id); err != nil {
+			return fmt.Errorf("purge folder %d: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // RenameFolder renames a folder and its subfolders (RFC 3501 §6.3.5),

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/mailgate/mailgate/delegation"
 )
 
@@ -277,4 +279,67 @@ func TestSnapshotConsistent(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// A crash between a folder's deletion and the removal of its messages is
+// finished by the next Open: no message record or blob reference is left.
+func TestInterruptedFolderDeleteIsFinishedOnOpen(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const alice = delegation.ID("p1")
+	f, err := st.CreateFolder(alice, "Projects", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blobs []uint64
+	for i := range 3 {
+		placed, err := st.Deliver(Delivery{Message: msgOf(fmt.Sprint("p", i)), Targets: []Target{{Owner: alice, Folder: "Projects"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, _ := st.Messages(f.ID, placed[0].UID, placed[0].UID)
+		blobs = append(blobs, ms[0].Blob)
+	}
+	// What DeleteFolder commits first, then "the process dies".
+	if err := st.update(func(txn *badger.Txn) error {
+		if err := txn.Delete(folderKey(alice, "Projects")); err != nil {
+			return err
+		}
+		if err := txn.Delete(foldRecKey(f.ID)); err != nil {
+			return err
+		}
+		return txn.Set(purgeKey(f.ID), []byte{1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := st.Messages(f.ID, 0, 0); len(ms) != 3 {
+		t.Fatalf("before reopen: %d message records, want 3 (the crash window)", len(ms))
+	}
+	st.Close()
+
+	st, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if ms, _ := st.Messages(f.ID, 0, 0); len(ms) != 0 {
+		t.Errorf("after reopen: %d message records of the deleted folder remain", len(ms))
+	}
+	for _, b := range blobs {
+		if n, _ := st.BlobRefs(b); n != 0 {
+			t.Errorf("blob %d still has %d references", b, n)
+		}
+		if _, err := st.Body(b); !errors.Is(err, ErrNotFound) {
+			t.Errorf("blob %d body still stored: %v", b, err)
+		}
+	}
+	st.view(func(txn *badger.Txn) error {
+		if _, err := txn.Get(purgeKey(f.ID)); err == nil {
+			t.Error("purge marker left after the purge")
+		}
+		return nil
+	})
 }

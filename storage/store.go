@@ -116,6 +116,10 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.finishPurges(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
