@@ -56,7 +56,12 @@ func newRestore(g *globals) *cobra.Command {
 			if empty, err := st.Empty(); err != nil || !empty {
 				return fmt.Errorf("the database in %s is not empty: restore into a new data directory", g.data)
 			}
-			if err := st.Restore(f); err != nil {
+			fi, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			pr := &progressReader{r: f, total: fi.Size(), w: cmd.ErrOrStderr(), what: "restore"}
+			if err := st.Restore(pr); err != nil {
 				return fmt.Errorf("restore %s: %w", a[0], err)
 			}
 			d := st.Directory()
@@ -64,4 +69,25 @@ func newRestore(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// progressReader reports how far a long read has got, on stderr, every 10%.
+type progressReader struct {
+	r           io.Reader
+	total, done int64
+	next        int64 // percent at which to report next
+	w           io.Writer
+	what        string
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if p.total > 0 {
+		if pct := p.done * 100 / p.total; pct >= p.next && p.next <= 100 {
+			fmt.Fprintf(p.w, "%s: %d%% (%d of %d bytes)\n", p.what, pct, p.done, p.total)
+			p.next = pct/10*10 + 10
+		}
+	}
+	return n, err
 }

@@ -212,7 +212,9 @@ func TestCLIThroughServer(t *testing.T) {
 		t.Errorf("grant list offline after server stop:\n%s", out)
 	}
 	restored := t.TempDir()
-	ok(t, restored, "restore", backup)
+	if r := mailgate(t, restored, "", "restore", backup); r.code != 0 || !strings.Contains(r.err, "restore: 100% (") {
+		t.Fatalf("restore: exit %d, stderr %q (want progress up to 100%%)", r.code, r.err)
+	}
 	if out := ok(t, restored, "grant", "list", "info@a.test"); !strings.Contains(out, "sales@a.test") {
 		t.Errorf("grant list on the restored copy:\n%s", out)
 	}
