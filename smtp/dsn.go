@@ -12,14 +12,16 @@ import (
 // bounce returns a delivery status notification (RFC 3464) for the failed
 // recipients of e to its envelope sender: into the sender's INBOX when it
 // is local, else through the queue with a null sender. A bounce is never
-// bounced (e.From == "": RFC 5321 §4.5.5, §6.1).
-func (s *Server) bounce(e storage.QueueEntry, orig []byte, failed []rcptResult, expired bool, now time.Time) error {
+// bounced (e.From == "": RFC 5321 §4.5.5, §6.1). The DSN's commit also
+// settles the queue entry (settle); settled is false when no DSN was stored
+// and the caller must settle the entry itself.
+func (s *Server) bounce(e storage.QueueEntry, orig []byte, failed []rcptResult, expired bool, now time.Time, settle *storage.QueueEntry) (settled bool, err error) {
 	if e.From == "" {
 		s.log.Warn("bounce of a bounce dropped", "queue_id", e.ID, "msg_id", e.MessageID)
-		return nil
+		return false, nil
 	}
 	msg := s.dsnMessage(e, orig, failed, expired, now)
-	d := storage.Delivery{Message: msg, Date: now}
+	d := storage.Delivery{Message: msg, Date: now, Settle: settle}
 	dir := s.st.Directory()
 	if p, ok := dir.Lookup(e.From); ok {
 		d.Targets = localTargets(dir, []delegation.ID{p.ID})
@@ -27,23 +29,22 @@ func (s *Server) bounce(e storage.QueueEntry, orig []byte, failed []rcptResult, 
 	if len(d.Targets) == 0 {
 		if dir.IsLocalDomain(delegation.Domain(e.From)) {
 			s.log.Warn("bounce to a vanished local sender dropped", "queue_id", e.ID, "owner", e.From)
-			return nil
+			return false, nil
 		}
 		d.Queue = []storage.QueueEntry{{From: "", To: []string{e.From}, Created: now.UTC(), NextAttempt: now.UTC(),
 			MessageID: dsnID(e, s.cfg.Hostname)}}
 	}
 	if _, err := s.st.Deliver(d); err != nil {
-		return err
+		return false, err
 	}
 	if len(d.Queue) > 0 {
 		s.pokeQueue()
 	}
-	return nil
+	return true, nil
 }
 
-// dsnID is the DSN's Message-ID. It is derived from the queue entry, so a
-// DSN repeated after a crash has the same ID and clients can see the
-// duplicate for what it is.
+// dsnID is the DSN's Message-ID, derived from the queue entry and attempt,
+// so that the report of one attempt always has one ID.
 func dsnID(e storage.QueueEntry, host string) string {
 	return fmt.Sprintf("dsn-%x-%d@%s", e.ID, e.Attempts, host)
 }

@@ -145,30 +145,36 @@ func (s *Server) attemptErr(ctx context.Context, e storage.QueueEntry, res *atte
 			lastErr = clean(r.err.Error())
 		}
 	}
+	// settle is what becomes of the entry: the recipients to retry, or
+	// none (then it is removed).
+	settle := e
+	settle.To = retry
+	if len(retry) > 0 {
+		s.metrics.delivered("deferred", len(retry))
+		settle.Attempts++
+		settle.LastError = lastErr
+		settle.NextAttempt = now.Add(s.backoff(settle.Attempts))
+		if end := e.Created.Add(s.cfg.RelayGiveUp); settle.NextAttempt.After(end) {
+			settle.NextAttempt = end // the last try is at the give-up time, so the DSN is on time
+		}
+		log.Info("relay deferred", "rcpts", len(retry), "attempts", settle.Attempts, "next", settle.NextAttempt.UTC(), "err", lastErr)
+	}
 	if len(failed) > 0 {
-		// The DSN is committed before the entry changes, so a crash in
-		// between repeats the attempt rather than losing the report.
 		s.metrics.delivered("bounced", len(failed))
 		for _, f := range failed {
 			log.Info("relay failed, returning to sender", "rcpt", f.rcpt, "err", clean(f.err.Error()), "expired", giveUp)
 		}
-		if err := s.bounce(e, msg, failed, giveUp, now); err != nil {
+		// The DSN and the entry's new state commit together: a crash can
+		// neither lose the report nor send it twice.
+		settled, err := s.bounce(e, msg, failed, giveUp, now, &settle)
+		if err != nil {
 			return fmt.Errorf("bounce: %w", err)
 		}
+		if settled {
+			return nil
+		}
 	}
-	if len(retry) == 0 {
-		return s.st.QueueDone(e.ID)
-	}
-	s.metrics.delivered("deferred", len(retry))
-	e.To = retry
-	e.Attempts++
-	e.LastError = lastErr
-	e.NextAttempt = now.Add(s.backoff(e.Attempts))
-	if end := e.Created.Add(s.cfg.RelayGiveUp); e.NextAttempt.After(end) {
-		e.NextAttempt = end // the last try is at the give-up time, so the DSN is on time
-	}
-	log.Info("relay deferred", "rcpts", len(retry), "attempts", e.Attempts, "next", e.NextAttempt.UTC(), "err", lastErr)
-	return s.st.QueueRetry(e)
+	return s.st.QueueRetry(settle)
 }
 
 // backoff is RelayRetryMin doubled per attempt, capped at RelayRetryMax.

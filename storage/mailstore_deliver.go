@@ -20,6 +20,11 @@ type Delivery struct {
 	Queue   []QueueEntry
 	Audit   []AuditRecord
 	Origin  any // passed through to Change.Origin
+	// Settle, when set, is an existing relay-queue entry that this delivery
+	// (a DSN) settles in the same commit, as QueueRetry would: rewritten with
+	// the recipients still to try, or removed when none remain. So a crash
+	// can neither lose the DSN nor send it twice.
+	Settle *QueueEntry
 }
 
 // errFolderMoved means a folder was renamed or deleted between resolving
@@ -128,6 +133,11 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 		for i := range d.Queue {
 			d.Queue[i].Blob = blob
 			if err := putQueueTxn(txn, &d.Queue[i]); err != nil {
+				return err
+			}
+		}
+		if d.Settle != nil {
+			if err := queueSettleTxn(txn, *d.Settle); err != nil {
 				return err
 			}
 		}

@@ -126,37 +126,42 @@ func (s *Store) QueueStats() (n int, oldest time.Time, err error) {
 }
 
 // QueueRetry rewrites an existing entry after a failed or partial attempt
-// (fewer recipients, later NextAttempt, LastError). It fails with ErrNotFound
-// when the entry is gone.
+// (fewer recipients, later NextAttempt, LastError), or removes it when no
+// recipient is left. It fails with ErrNotFound when the entry is gone.
 func (s *Store) QueueRetry(e QueueEntry) error {
-	if len(e.To) == 0 {
-		return s.QueueDone(e.ID)
-	}
-	return s.update(func(txn *badger.Txn) error {
-		if _, err := txn.Get(queueKey(e.ID)); err != nil {
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				return errorf(ErrNotFound, "no queue entry %d", e.ID)
-			}
-			return err
-		}
-		return setJSON(txn, queueKey(e.ID), e)
-	})
+	return s.update(func(txn *badger.Txn) error { return queueSettleTxn(txn, e) })
 }
 
 // QueueDone removes an entry and drops its reference to the message blob.
 // Removing an entry that is already gone is not an error.
 func (s *Store) QueueDone(id uint64) error {
-	return s.update(func(txn *badger.Txn) error {
-		var e QueueEntry
-		switch err := getJSON(txn, queueKey(id), &e); {
-		case errors.Is(err, ErrNotFound):
-			return nil
-		case err != nil:
-			return err
+	return s.update(func(txn *badger.Txn) error { return queueDoneTxn(txn, id) })
+}
+
+// queueSettleTxn is QueueRetry inside a transaction.
+func queueSettleTxn(txn *badger.Txn, e QueueEntry) error {
+	if len(e.To) == 0 {
+		return queueDoneTxn(txn, e.ID)
+	}
+	if _, err := txn.Get(queueKey(e.ID)); err != nil {
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return errorf(ErrNotFound, "no queue entry %d", e.ID)
 		}
-		if err := txn.Delete(queueKey(id)); err != nil {
-			return err
-		}
-		return unrefBlobTxn(txn, e.Blob)
-	})
+		return err
+	}
+	return setJSON(txn, queueKey(e.ID), e)
+}
+
+func queueDoneTxn(txn *badger.Txn, id uint64) error {
+	var e QueueEntry
+	switch err := getJSON(txn, queueKey(id), &e); {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	if err := txn.Delete(queueKey(id)); err != nil {
+		return err
+	}
+	return unrefBlobTxn(txn, e.Blob)
 }

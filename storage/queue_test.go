@@ -58,3 +58,54 @@ func TestQueue(t *testing.T) {
 		t.Errorf("QueueRetry of a removed entry = %v, want ErrNotFound", err)
 	}
 }
+
+// A DSN's Deliver settles its queue entry in the same commit: removed when
+// no recipient is left (dropping the blob reference), rewritten otherwise.
+func TestDeliverSettlesQueueEntry(t *testing.T) {
+	st, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t0 := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	for range 2 {
+		if _, err := st.Deliver(Delivery{Message: []byte("Subject: q\r\n\r\nbody\r\n"),
+			Queue: []QueueEntry{{From: "a@x.test", To: []string{"b@y.test", "c@y.test"}, Created: t0, NextAttempt: t0}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, _ := st.QueueList()
+	if len(all) != 2 {
+		t.Fatalf("queue has %d entries, want 2", len(all))
+	}
+	done, partial := all[0], all[1]
+	done.To = nil
+	partial.To, partial.Attempts = []string{"c@y.test"}, 1
+	for _, settle := range []QueueEntry{done, partial} {
+		dsn := Delivery{Message: []byte("Subject: dsn\r\n\r\nreport\r\n"), Settle: &settle,
+			Queue: []QueueEntry{{From: "", To: []string{"a@x.test"}, Created: t0, NextAttempt: t0}}}
+		if _, err := st.Deliver(dsn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, _ = st.QueueList()
+	var got []string
+	for _, e := range all {
+		got = append(got, e.From+">"+e.To[0])
+		if e.ID == done.ID {
+			t.Errorf("settled entry %d still queued", e.ID)
+		}
+		if e.ID == partial.ID && (len(e.To) != 1 || e.Attempts != 1) {
+			t.Errorf("partially settled entry = %+v", e)
+		}
+	}
+	if len(all) != 3 { // the partial entry and two DSNs
+		t.Errorf("queue after settling = %v, want the partial entry and two DSNs", got)
+	}
+	if n, _ := st.BlobRefs(done.Blob); n != 0 {
+		t.Errorf("settled entry's blob still has %d references", n)
+	}
+	if n, _ := st.BlobRefs(partial.Blob); n != 1 {
+		t.Errorf("partial entry's blob has %d references, want 1", n)
+	}
+}
