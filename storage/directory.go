@@ -100,11 +100,6 @@ func (s *Store) dirWrite(fn func(txn *badger.Txn, d *delegation.Directory) error
 	return nil
 }
 
-// Resolve finds the principal with an address or alias.
-func (s *Store) Resolve(addr string) (*delegation.Principal, error) {
-	return resolve(s.Directory(), addr)
-}
-
 func resolve(d *delegation.Directory, addr string) (*delegation.Principal, error) {
 	a, err := delegation.NormalizeAddress(addr)
 	if err != nil {

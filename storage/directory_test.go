@@ -138,8 +138,8 @@ func TestGroupsAndCycles(t *testing.T) {
 		t.Errorf("AddMember to a user: %v", err)
 	}
 	g := must[delegation.Grant](t)(st.AddGrant("u2@a.test", "g1@a.test", delegation.FullAccess, false, ""))
-	u1, _ := st.Resolve("u1@a.test")
-	u2, _ := st.Resolve("u2@a.test")
+	u1, _ := st.Directory().Lookup("u1@a.test")
+	u2, _ := st.Directory().Lookup("u2@a.test")
 	if dc := st.Directory().Open(u1.ID, u2.ID, now); !dc.Allowed || dc.GrantID != g.ID {
 		t.Errorf("nested group Open = %+v", dc)
 	}

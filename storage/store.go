@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/mailgate/mailgate/delegation"
 )
@@ -71,8 +70,6 @@ type Store struct {
 	dir      atomic.Pointer[delegation.Directory] // snapshot, rebuilt after each directory write
 	hub      hubState                             // mailbox change listeners
 	folders  folderLocks                          // serialises writes per folder
-	seqMu    sync.Mutex                           // guards seqs
-	seqs     map[string]*badger.Sequence          // guarded by seqMu
 	auth     authCache
 	throttle throttle
 }
@@ -104,7 +101,7 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open database %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, now: o.Now, seqs: map[string]*badger.Sequence{}}
+	s := &Store{db: db, log: log, now: o.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -123,14 +120,8 @@ func Open(dir string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// Close releases sequences and closes the database.
+// Close closes the database.
 func (s *Store) Close() error {
-	s.seqMu.Lock()
-	for _, q := range s.seqs {
-		q.Release()
-	}
-	s.seqs = nil
-	s.seqMu.Unlock()
 	return s.db.Close()
 }
 
@@ -166,9 +157,6 @@ func (s *Store) update(fn func(*badger.Txn) error) error {
 }
 
 func (s *Store) view(fn func(*badger.Txn) error) error { return s.db.View(fn) }
-
-// Sync flushes everything written so far to disk.
-func (s *Store) Sync() error { return s.db.Sync() }
 
 // next returns the next value of a named counter, starting at 1. It is
 // transactional: a counter kept in the txn, so it can never be reused.
@@ -220,7 +208,5 @@ func scan(txn *badger.Txn, prefix []byte, fn func(key, val []byte) error) error 
 	}
 	return nil
 }
-
-var _ = options.None
 
 func unmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
