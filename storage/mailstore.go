@@ -111,7 +111,6 @@ type Change struct {
 	Flags    []string
 	Message  Message // ChangeAppend: the new message's metadata
 	Folder   string  // the folder's name after the change
-	Count    uint32  // folder's message count after the change
 	Origin   any     // the session that caused it (may be nil)
 }
 
@@ -313,10 +312,40 @@ func createFolderTxn(txn *badger.Txn, owner delegation.ID, name, specialUse stri
 		return Folder{}, err
 	}
 	f := Folder{ID: id, Owner: owner, Name: name, UIDValidity: uint32(id), UIDNext: 1, Subscribed: true, SpecialUse: specialUse}
-	if err := txn.Set(folderKey(owner, name), binary.BigEndian.AppendUint64(nil, id)); err != nil {
+	if err := putFolderIndexTxn(txn, &f); err != nil {
 		return f, err
 	}
 	return f, putFolderTxn(txn, &f)
+}
+
+// putFolderIndexTxn points the folder's name at its ID.
+func putFolderIndexTxn(txn *badger.Txn, f *Folder) error {
+	return txn.Set(folderKey(f.Owner, f.Name), binary.BigEndian.AppendUint64(nil, f.ID))
+}
+
+// createParentsTxn creates the missing ancestors of a folder name and
+// returns the ones it created.
+func createParentsTxn(txn *badger.Txn, owner delegation.ID, name string) ([]Folder, error) {
+	var created []Folder
+	for _, p := range parents(name) {
+		pf, isNew, err := getOrCreateFolderTxn(txn, owner, p, true)
+		if err != nil {
+			return nil, err
+		}
+		if isNew {
+			created = append(created, pf)
+		}
+	}
+	return created, nil
+}
+
+// getMessageTxn reads one message's metadata; ok is false when it is gone.
+func getMessageTxn(txn *badger.Txn, folderID uint64, uid uint32) (m Message, ok bool, err error) {
+	err = getJSON(txn, msgKey(folderID, uid), &m)
+	if errors.Is(err, ErrNotFound) {
+		return m, false, nil
+	}
+	return m, err == nil, err
 }
 
 // getOrCreateFolderTxn returns a folder, creating it when it is one of the
@@ -539,20 +568,26 @@ func putBlobTxn(txn *badger.Txn, blob uint64, msg []byte, refs uint64) error {
 	return txn.Set(blobKey(prefBlobRef, blob), binary.BigEndian.AppendUint64(nil, refs))
 }
 
-// unrefBlobTxn drops one reference to a blob and deletes it at zero.
-func unrefBlobTxn(txn *badger.Txn, blob uint64) error {
+// blobRefsTxn reads a blob's reference count (0 when it is gone).
+func blobRefsTxn(txn *badger.Txn, blob uint64) (uint64, error) {
 	item, err := txn.Get(blobKey(prefBlobRef, blob))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	err = item.Value(func(v []byte) error { n = binary.BigEndian.Uint64(v); return nil })
+	return n, err
+}
+
+// unrefBlobTxn drops one reference to a blob and deletes it at zero.
+func unrefBlobTxn(txn *badger.Txn, blob uint64) error {
+	n, err := blobRefsTxn(txn, blob)
+	if err != nil || n == 0 {
 		return err
 	}
-	v, err := item.ValueCopy(nil)
-	if err != nil {
-		return err
-	}
-	n := binary.BigEndian.Uint64(v)
 	if n > 1 {
 		return txn.Set(blobKey(prefBlobRef, blob), binary.BigEndian.AppendUint64(nil, n-1))
 	}
@@ -566,33 +601,21 @@ func unrefBlobTxn(txn *badger.Txn, blob uint64) error {
 
 // refBlobTxn adds a reference to a blob (COPY).
 func refBlobTxn(txn *badger.Txn, blob uint64) error {
-	var n uint64
-	item, err := txn.Get(blobKey(prefBlobRef, blob))
-	if err == nil {
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		n = binary.BigEndian.Uint64(v)
-	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+	n, err := blobRefsTxn(txn, blob)
+	if err != nil {
 		return err
 	}
 	return txn.Set(blobKey(prefBlobRef, blob), binary.BigEndian.AppendUint64(nil, n+1))
 }
 
-// BlobRefs returns a blob's reference count (0 when it is gone). For tests
-// and the admin CLI.
+// BlobRefs returns a blob's reference count (0 when it is gone), for
+// tests that check that copies, moves and deletions keep the count right.
 func (s *Store) BlobRefs(blob uint64) (uint64, error) {
 	var n uint64
 	err := s.view(func(txn *badger.Txn) error {
-		item, err := txn.Get(blobKey(prefBlobRef, blob))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error { n = binary.BigEndian.Uint64(v); return nil })
+		var err error
+		n, err = blobRefsTxn(txn, blob)
+		return err
 	})
 	return n, err
 }

@@ -123,7 +123,7 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 			f.Count++
 			placed = append(placed, Placed{Owner: t.Owner, FolderID: f.ID, Folder: f.Name, UID: m.UID, UIDValidity: f.UIDValidity})
 			changes = append(changes, Change{Kind: ChangeAppend, Owner: t.Owner, FolderID: f.ID, UID: m.UID,
-				Flags: m.Flags, Message: m, Folder: f.Name, Count: f.Count, Origin: d.Origin})
+				Flags: m.Flags, Message: m, Folder: f.Name, Origin: d.Origin})
 		}
 		for _, f := range folders {
 			if err := putFolderTxn(txn, f); err != nil {
@@ -173,20 +173,14 @@ func NormalizeFlags(flags []string) []string {
 		return nil
 	}
 	out := make([]string, 0, len(flags))
-outer:
 	for _, f := range flags {
-		if f == "" || strings.EqualFold(f, `\Recent`) {
+		if f == "" || strings.EqualFold(f, `\Recent`) || HasFlag(out, f) {
 			continue
 		}
 		for _, sf := range systemFlags {
 			if strings.EqualFold(f, sf) {
 				f = sf
 				break
-			}
-		}
-		for _, o := range out {
-			if strings.EqualFold(o, f) {
-				continue outer
 			}
 		}
 		out = append(out, f)

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,20 +38,13 @@ func (s *Store) CreateFolder(owner delegation.ID, name, specialUse string) (Fold
 	var f Folder
 	var created []Folder
 	err = s.update(func(txn *badger.Txn) error {
-		created = created[:0]
 		if _, err := folderByNameTxn(txn, owner, name); err == nil {
 			return errorf(ErrExists, "folder %s already exists", name)
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		for _, p := range parents(name) {
-			pf, isNew, err := getOrCreateFolderTxn(txn, owner, p, true)
-			if err != nil {
-				return err
-			}
-			if isNew {
-				created = append(created, pf)
-			}
+		if created, err = createParentsTxn(txn, owner, name); err != nil {
+			return err
 		}
 		if specialUse == "" {
 			specialUse, _ = specialUseOf(name)
@@ -134,22 +126,17 @@ func (s *Store) purgeFolder(id uint64) error {
 		if len(msgs) == 0 {
 			return s.update(func(txn *badger.Txn) error { return txn.Delete(purgeKey(id)) })
 		}
-		for len(msgs) > 0 {
-			batch := msgs[:min(len(msgs), batchSize)]
-			msgs = msgs[len(batch):]
-			if err := s.update(func(txn *badger.Txn) error {
+		if err := inBatches(msgs, func(batch []Message) error {
+			return s.update(func(txn *badger.Txn) error {
 				for _, m := range batch {
-					if err := txn.Delete(msgKey(id, m.UID)); err != nil {
-						return err
-					}
-					if err := unrefBlobTxn(txn, m.Blob); err != nil {
+					if err := deleteMessageTxn(txn, id, m); err != nil {
 						return err
 					}
 				}
 				return nil
-			}); err != nil {
-				return err
-			}
+			})
+		}); err != nil {
+			return err
 		}
 	}
 }
@@ -223,15 +210,9 @@ func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string) error
 	}
 	var changed []Folder
 	err = s.update(func(txn *badger.Txn) error {
-		changed = changed[:0]
-		for _, p := range parents(newName) {
-			pf, isNew, err := getOrCreateFolderTxn(txn, owner, p, true)
-			if err != nil {
-				return err
-			}
-			if isNew {
-				changed = append(changed, pf)
-			}
+		var err error
+		if changed, err = createParentsTxn(txn, owner, newName); err != nil {
+			return err
 		}
 		for _, m := range moving {
 			f, err := folderByIDTxn(txn, m.ID)
@@ -242,7 +223,7 @@ func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string) error
 				return err
 			}
 			f.Name = newName + strings.TrimPrefix(f.Name, oldName)
-			if err := txn.Set(folderKey(owner, f.Name), binary.BigEndian.AppendUint64(nil, f.ID)); err != nil {
+			if err := putFolderIndexTxn(txn, &f); err != nil {
 				return err
 			}
 			if err := putFolderTxn(txn, &f); err != nil {

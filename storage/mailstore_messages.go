@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"errors"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
@@ -11,6 +10,19 @@ import (
 // ErrTxnTooBig. An operation on more messages commits in several batches;
 // each batch is atomic and announced before the next one starts.
 const batchSize = 1000
+
+// inBatches calls fn on consecutive runs of at most batchSize items, in
+// order, and stops at the first error.
+func inBatches[T any](items []T, fn func(batch []T) error) error {
+	for len(items) > 0 {
+		batch := items[:min(len(items), batchSize)]
+		items = items[len(batch):]
+		if err := fn(batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // FlagOp is a STORE operation (RFC 3501 §6.4.6).
 type FlagOp int
@@ -59,21 +71,18 @@ func (s *Store) StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []st
 	unlock := s.lockFolders(folderID)
 	defer unlock()
 	var out []Message
-	for len(uids) > 0 {
-		batch := uids[:min(len(uids), batchSize)]
-		uids = uids[len(batch):]
+	err := inBatches(uids, func(batch []uint32) error {
 		var found []Message
 		var changes []Change
 		err := s.update(func(txn *badger.Txn) error {
 			found, changes = found[:0], changes[:0]
 			for _, uid := range batch {
-				var m Message
-				err := getJSON(txn, msgKey(folderID, uid), &m)
-				if errors.Is(err, ErrNotFound) {
-					continue
-				}
+				m, ok, err := getMessageTxn(txn, folderID, uid)
 				if err != nil {
 					return err
+				}
+				if !ok {
+					continue
 				}
 				nf := applyFlags(m.Flags, op, flags)
 				if !sameFlags(nf, m.Flags) {
@@ -88,12 +97,13 @@ func (s *Store) StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []st
 			return nil
 		})
 		if err != nil {
-			return out, err
+			return err
 		}
 		s.notify(changes...)
 		out = append(out, found...)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func sortedUIDs(uids []uint32) []uint32 {
@@ -121,15 +131,11 @@ func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, e
 			return err
 		}
 		for _, uid := range sortedUIDs(uids) {
-			var m Message
-			err := getJSON(txn, msgKey(folderID, uid), &m)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
+			m, ok, err := getMessageTxn(txn, folderID, uid)
 			if err != nil {
 				return err
 			}
-			if HasFlag(m.Flags, `\Deleted`) {
+			if ok && HasFlag(m.Flags, `\Deleted`) {
 				cand = append(cand, uid)
 			}
 		}
@@ -139,11 +145,8 @@ func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, e
 		return nil, err
 	}
 	var out []uint32
-	for len(cand) > 0 {
-		batch := cand[:min(len(cand), batchSize)]
-		cand = cand[len(batch):]
+	err = inBatches(cand, func(batch []uint32) error {
 		var gone []uint32
-		var count uint32
 		err := s.update(func(txn *badger.Txn) error {
 			gone = gone[:0]
 			f, err := folderByIDTxn(txn, folderID)
@@ -151,37 +154,41 @@ func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, e
 				return err
 			}
 			for _, uid := range batch {
-				var m Message
-				err := getJSON(txn, msgKey(folderID, uid), &m)
-				if errors.Is(err, ErrNotFound) {
-					continue
-				}
+				m, ok, err := getMessageTxn(txn, folderID, uid)
 				if err != nil {
 					return err
 				}
-				if err := txn.Delete(msgKey(folderID, uid)); err != nil {
-					return err
+				if !ok {
+					continue
 				}
-				if err := unrefBlobTxn(txn, m.Blob); err != nil {
+				if err := deleteMessageTxn(txn, folderID, m); err != nil {
 					return err
 				}
 				gone = append(gone, uid)
 			}
 			f.Count -= min(f.Count, uint32(len(gone)))
-			count = f.Count
 			return putFolderTxn(txn, &f)
 		})
 		if err != nil {
-			return out, err
+			return err
 		}
 		changes := make([]Change, len(gone))
 		for i, uid := range gone {
-			changes[i] = Change{Kind: ChangeExpunge, FolderID: folderID, UID: uid, Count: count + uint32(len(gone)-1-i), Origin: origin}
+			changes[i] = Change{Kind: ChangeExpunge, FolderID: folderID, UID: uid, Origin: origin}
 		}
 		s.notify(changes...)
 		out = append(out, gone...)
+		return nil
+	})
+	return out, err
+}
+
+// deleteMessageTxn removes a message and drops its blob reference.
+func deleteMessageTxn(txn *badger.Txn, folderID uint64, m Message) error {
+	if err := txn.Delete(msgKey(folderID, m.UID)); err != nil {
+		return err
 	}
-	return out, nil
+	return unrefBlobTxn(txn, m.Blob)
 }
 
 // CopyResult maps source UIDs to the UIDs of the new copies (RFC 4315
@@ -210,9 +217,7 @@ func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, o
 	unlock := s.lockFolders(srcID, dstID)
 	defer unlock()
 	var res CopyResult
-	for len(uids) > 0 {
-		batch := uids[:min(len(uids), batchSize)]
-		uids = uids[len(batch):]
+	err := inBatches(uids, func(batch []uint32) error {
 		var src, dst []uint32
 		var adds, dels []Change
 		err := s.update(func(txn *badger.Txn) error {
@@ -231,13 +236,12 @@ func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, o
 			}
 			res.UIDValidity = df.UIDValidity
 			for _, uid := range batch {
-				var m Message
-				err := getJSON(txn, msgKey(srcID, uid), &m)
-				if errors.Is(err, ErrNotFound) {
-					continue
-				}
+				m, ok, err := getMessageTxn(txn, srcID, uid)
 				if err != nil {
 					return err
+				}
+				if !ok {
+					continue
 				}
 				nm := m
 				nm.UID = df.UIDNext
@@ -256,7 +260,7 @@ func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, o
 				}
 				src, dst = append(src, uid), append(dst, nm.UID)
 				adds = append(adds, Change{Kind: ChangeAppend, Owner: df.Owner, FolderID: dstID, UID: nm.UID,
-					Flags: nm.Flags, Message: nm, Folder: df.Name, Count: df.Count, Origin: origin})
+					Flags: nm.Flags, Message: nm, Folder: df.Name, Origin: origin})
 				if move {
 					dels = append(dels, Change{Kind: ChangeExpunge, Owner: sf.Owner, FolderID: srcID, UID: uid, Origin: origin})
 				}
@@ -270,12 +274,13 @@ func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, o
 			return nil
 		})
 		if err != nil {
-			return res, err
+			return err
 		}
 		s.notify(adds...)
 		s.notify(dels...)
 		res.Src = append(res.Src, src...)
 		res.Dst = append(res.Dst, dst...)
-	}
-	return res, nil
+		return nil
+	})
+	return res, err
 }

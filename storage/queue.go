@@ -109,20 +109,13 @@ func (s *Store) QueueDue(now time.Time, limit int) (due []QueueEntry, next time.
 // QueueStats reports the number of entries and the creation time of the
 // oldest (zero when the queue is empty).
 func (s *Store) QueueStats() (n int, oldest time.Time, err error) {
-	err = s.view(func(txn *badger.Txn) error {
-		return scan(txn, prefQueue, func(_, v []byte) error {
-			var e QueueEntry
-			if err := unmarshal(v, &e); err != nil {
-				return err
-			}
-			n++
-			if oldest.IsZero() || e.Created.Before(oldest) {
-				oldest = e.Created
-			}
-			return nil
-		})
-	})
-	return n, oldest, err
+	all, err := s.QueueList()
+	for _, e := range all {
+		if oldest.IsZero() || e.Created.Before(oldest) {
+			oldest = e.Created
+		}
+	}
+	return len(all), oldest, err
 }
 
 // QueueRetry rewrites an existing entry after a failed or partial attempt
