@@ -224,7 +224,7 @@ func (s *Service) GrantAdd(_ context.Context, a GrantArgs) (GrantView, error) {
 	if err != nil {
 		return GrantView{}, s.apiError("grant add", err)
 	}
-	s.log.Info("grant added", "grant", g.ID, "mailbox", a.Mailbox, "trustee", a.Trustee, "right", r.Flag(), "effective_at", g.EffectiveAt)
+	s.log.Info("grant added", "grant", g.ID, "mailbox", a.Mailbox, "trustee", a.Trustee, "right", r.Flags(), "effective_at", g.EffectiveAt)
 	return s.grantView(g, s.now()), nil
 }
 
@@ -238,7 +238,7 @@ func (s *Service) GrantRemove(_ context.Context, a GrantArgs) (GrantView, error)
 	if err != nil {
 		return GrantView{}, s.apiError("grant remove", err)
 	}
-	s.log.Info("grant removed", "grant", g.ID, "mailbox", a.Mailbox, "trustee", a.Trustee, "right", r.Flag())
+	s.log.Info("grant removed", "grant", g.ID, "mailbox", a.Mailbox, "trustee", a.Trustee, "right", r.Flags())
 	v := s.grantView(g, s.now())
 	v.State = "revoked"
 	return v, nil

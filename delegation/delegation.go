@@ -71,27 +71,20 @@ func (r Right) String() string {
 	return strings.Join(parts, " or ")
 }
 
-// Flag gives the CLI spelling of a single right ("send-as").
-func (r Right) Flag() string {
-	for _, n := range rightNames {
-		if r == n.r {
-			return n.flag
-		}
-	}
-	return ""
-}
-
-// MarshalText writes the CLI spelling, so JSON shows "send-as"; a set of
-// rights is joined with "|" ("send-as|send-on-behalf").
-func (r Right) MarshalText() ([]byte, error) {
+// Flags gives the CLI spelling of a right or a set of rights, joined with
+// "|" ("send-as|send-on-behalf"); "" for none.
+func (r Right) Flags() string {
 	var parts []string
 	for _, n := range rightNames {
 		if r&n.r != 0 {
 			parts = append(parts, n.flag)
 		}
 	}
-	return []byte(strings.Join(parts, "|")), nil
+	return strings.Join(parts, "|")
 }
+
+// MarshalText writes Flags, so JSON shows "send-as".
+func (r Right) MarshalText() ([]byte, error) { return []byte(r.Flags()), nil }
 
 // UnmarshalText reads what MarshalText writes.
 func (r *Right) UnmarshalText(b []byte) error {

@@ -196,7 +196,7 @@ func (s *session) login(authzid, authcid, password string) error {
 				return imapserver.ErrAuthFailed
 			}
 			s.srv.metrics.delegated.WithLabelValues("login").Inc()
-			s.log.Info("delegate login", "user", actor.Address, "owner", o.Address, "right", dc.Right.Flag(), "grant", dc.GrantID)
+			s.log.Info("delegate login", "user", actor.Address, "owner", o.Address, "right", dc.Right.Flags(), "grant", dc.GrantID)
 			ownerID, ownerAddr = o.ID, o.Address
 		}
 	}
@@ -258,7 +258,7 @@ func (s *session) auditRec(action string, actor, owner *delegation.Principal, fo
 		GrantID: dc.GrantID, Folder: folder, Remote: s.ip,
 	}
 	if dc.Right != 0 {
-		rec.Right = dc.Right.Flag()
+		rec.Right = dc.Right.Flags()
 	}
 	if err := s.srv.st.Audit(rec); err != nil {
 		s.log.Error("audit", "err", err)
@@ -278,7 +278,7 @@ func (s *session) audit(action string, pl place, detail string) {
 	}
 	rec := storage.AuditRecord{
 		Proto: "imap", Action: action, Actor: a.Address, ActorID: string(a.ID),
-		Mailbox: o.Address, MailboxID: string(o.ID), Right: pl.dc.Right.Flag(), Decision: "allowed",
+		Mailbox: o.Address, MailboxID: string(o.ID), Right: pl.dc.Right.Flags(), Decision: "allowed",
 		Reason: string(pl.dc.Reason), GrantID: pl.dc.GrantID, Folder: pl.folder, Remote: s.ip, Detail: detail,
 	}
 	if err := s.srv.st.Audit(rec); err != nil {

@@ -201,7 +201,7 @@ func (s *session) Append(name string, r goimap.LiteralReader, opts *goimap.Appen
 		return nil, s.reply(err)
 	}
 	if pl.delegated {
-		s.log.Debug("delegated append", "owner", pl.ownerAddr, "right", pl.dc.Right.Flag(), "grant", pl.dc.GrantID)
+		s.log.Debug("delegated append", "owner", pl.ownerAddr, "right", pl.dc.Right.Flags(), "grant", pl.dc.GrantID)
 	}
 	return &goimap.AppendData{UID: goimap.UID(p.UID), UIDValidity: p.UIDValidity}, nil
 }

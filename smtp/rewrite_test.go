@@ -220,7 +220,7 @@ func goldenOutput(t *testing.T, d *delegation.Directory, in []byte) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "actor: %s\n", actor)
 	for _, dc := range res.Decisions {
-		fmt.Fprintf(&b, "decision: %s allowed=%v reason=%s right=%s grant=%s\n", dc.Address, dc.Allowed, dc.Reason, dc.Right.Flag(), dc.GrantID)
+		fmt.Fprintf(&b, "decision: %s allowed=%v reason=%s right=%s grant=%s\n", dc.Address, dc.Allowed, dc.Reason, dc.Right.Flags(), dc.GrantID)
 	}
 	if rerr != nil {
 		fmt.Fprintf(&b, "reply: %s\n", replyText(rerr))

@@ -200,14 +200,10 @@ func (s *session) auditRecord(actor delegation.ID, actorAddr string, dc delegati
 		Decision: "refused", Reason: string(dc.Reason), GrantID: dc.GrantID,
 		MessageID: msgID, Remote: s.remoteIP,
 	}
+	rec.Right = dc.Missing.Flags()
 	if dc.Allowed {
 		rec.Decision = "allowed"
-		rec.Right = dc.Right.Flag()
-	} else {
-		rec.Right = dc.Missing.Flag()
-		if dc.Missing == delegation.SendRights {
-			rec.Right = "send-as|send-on-behalf"
-		}
+		rec.Right = dc.Right.Flags()
 	}
 	if dc.Via != "" {
 		rec.Detail = "via group " + string(dc.Via)

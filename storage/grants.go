@@ -15,7 +15,7 @@ import (
 // tenant's propagation delay (effective_at = created_at + delay), or at once
 // when immediate. Grants exist only inside one tenant.
 func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right, immediate bool, createdBy string) (delegation.Grant, error) {
-	if right.Flag() == "" {
+	if right != delegation.FullAccess && right != delegation.SendAs && right != delegation.SendOnBehalf {
 		return delegation.Grant{}, errorf(ErrInvalid, "unknown right: use full-access, send-as or send-on-behalf")
 	}
 	var g delegation.Grant

@@ -67,7 +67,7 @@ func newGrant(g *globals) *cobra.Command {
 			return g.emit(cmd, gs, func(w io.Writer) {
 				var rows [][]string
 				for _, v := range gs {
-					rows = append(rows, []string{v.Mailbox, v.Right.Flag(), v.Trustee, ts(v.Created), ts(v.EffectiveAt), v.State, v.ID})
+					rows = append(rows, []string{v.Mailbox, v.Right.Flags(), v.Trustee, ts(v.Created), ts(v.EffectiveAt), v.State, v.ID})
 				}
 				table(w, []string{"MAILBOX", "RIGHT", "TRUSTEE", "CREATED", "EFFECTIVE AT", "STATE", "GRANT"}, rows)
 			})
