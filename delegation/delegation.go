@@ -61,26 +61,20 @@ func ParseRight(s string) (Right, error) {
 }
 
 // String gives the Exchange name ("Send As"), joining several with " or ".
-func (r Right) String() string {
-	var parts []string
-	for _, n := range rightNames {
-		if r&n.r != 0 {
-			parts = append(parts, n.name)
-		}
-	}
-	return strings.Join(parts, " or ")
-}
+func (r Right) String() string { return r.join(func(flag, name string) string { return name }, " or ") }
 
 // Flags gives the CLI spelling of a right or a set of rights, joined with
 // "|" ("send-as|send-on-behalf"); "" for none.
-func (r Right) Flags() string {
+func (r Right) Flags() string { return r.join(func(flag, name string) string { return flag }, "|") }
+
+func (r Right) join(pick func(flag, name string) string, sep string) string {
 	var parts []string
 	for _, n := range rightNames {
 		if r&n.r != 0 {
-			parts = append(parts, n.flag)
+			parts = append(parts, pick(n.flag, n.name))
 		}
 	}
-	return strings.Join(parts, "|")
+	return strings.Join(parts, sep)
 }
 
 // MarshalText writes Flags, so JSON shows "send-as".
