@@ -100,13 +100,7 @@ func staticCriteria(c *goimap.SearchCriteria, clientMax uint32, maxUID goimap.UI
 			continue
 		}
 		for i := range set {
-			r := &set[i]
-			if r.Start == 0 {
-				r.Start = clientMax
-			}
-			if r.Stop == 0 {
-				r.Stop = clientMax
-			}
+			set[i].Start, set[i].Stop = bounds(set[i].Start, set[i].Stop, clientMax)
 		}
 		seqs = append(seqs, set)
 	}
@@ -117,13 +111,7 @@ func staticCriteria(c *goimap.SearchCriteria, clientMax uint32, maxUID goimap.UI
 			continue
 		}
 		for j := range set {
-			r := &set[j]
-			if r.Start == 0 {
-				r.Start = maxUID
-			}
-			if r.Stop == 0 {
-				r.Stop = maxUID
-			}
+			set[j].Start, set[j].Stop = bounds(set[j].Start, set[j].Stop, maxUID)
 		}
 	}
 	for i := range c.Not {

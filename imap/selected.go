@@ -227,16 +227,7 @@ func (sel *selected) resolveSet(set goimap.NumSet) []item {
 			seen = map[int]bool{}
 		}
 		for _, r := range set {
-			start, stop := r.Start, r.Stop
-			if start == 0 {
-				start = maxUID
-			}
-			if stop == 0 {
-				stop = maxUID
-			}
-			if start > stop {
-				start, stop = stop, start
-			}
+			start, stop := bounds(r.Start, r.Stop, maxUID)
 			i := sort.Search(len(mb.msgs), func(i int) bool { return mb.msgs[i].uid >= start })
 			for ; i < len(mb.msgs) && mb.msgs[i].uid <= stop; i++ {
 				if seen != nil {
@@ -260,16 +251,7 @@ func (sel *selected) resolveSet(set goimap.NumSet) []item {
 			seen = map[uint32]bool{}
 		}
 		for _, r := range set {
-			start, stop := r.Start, r.Stop
-			if start == 0 {
-				start = clientMax
-			}
-			if stop == 0 {
-				stop = clientMax
-			}
-			if start > stop {
-				start, stop = stop, start
-			}
+			start, stop := bounds(r.Start, r.Stop, clientMax)
 			stop = min(stop, clientMax)
 			for c := start; c >= 1 && c <= stop; c++ {
 				if seen != nil {
@@ -291,6 +273,18 @@ func (sel *selected) resolveSet(set goimap.NumSet) []item {
 		}
 	}
 	return out
+}
+
+// bounds resolves "*" (0) in a range to star and puts the ends in order
+// (RFC 3501 §9: "2:4" and "4:2" are the same set).
+func bounds[T ~uint32](start, stop, star T) (T, T) {
+	if start == 0 {
+		start = star
+	}
+	if stop == 0 {
+		stop = star
+	}
+	return min(start, stop), max(start, stop)
 }
 
 // clientMaxLocked is the highest sequence number of a live message in the
