@@ -222,8 +222,10 @@ func TestCLIThroughServer(t *testing.T) {
 }
 
 type server struct {
-	cmd  *exec.Cmd
-	done chan error
+	cmd    *exec.Cmd
+	done   chan error
+	banner string       // what serve printed up to its last banner line
+	stderr bytes.Buffer // the log; read it only after stop
 }
 
 // startServer runs `mailgate serve` with every network listener disabled
@@ -232,34 +234,41 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	t.Helper()
 	args := []string{"--data", data, "serve", "--submission-addr", "", "--submissions-addr", "", "--mx-addr", "",
 		"--imap-addr", "", "--imaps-addr", "", "--metrics-addr", ""}
-	cmd := exec.Command(binary, append(args, extra...)...)
+	return runServer(t, exec.Command(binary, append(args, extra...)...))
+}
+
+// runServer starts a prepared `mailgate serve` command and waits until its
+// banner is complete.
+func runServer(t *testing.T, cmd *exec.Cmd) *server {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	s := &server{cmd: cmd, done: make(chan error, 1)}
+	cmd.Stderr = &s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, done: make(chan error, 1)}
-	ready := make(chan bool, 1)
+	ready := make(chan string, 1)
 	go func() {
+		var banner strings.Builder
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "mailgate is running") {
-				ready <- true
+			banner.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(sc.Text(), "stop with") { // the banner's last line
+				ready <- banner.String()
 			}
 		}
 		s.done <- cmd.Wait()
 	}()
 	t.Cleanup(func() { cmd.Process.Kill() })
 	select {
-	case <-ready:
+	case s.banner = <-ready:
 	case err := <-s.done:
-		t.Fatalf("server exited before it was ready: %v\n%s", err, stderr.String())
+		t.Fatalf("server exited before it was ready: %v\n%s", err, s.stderr.String())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("server not ready after 30s\n%s", stderr.String())
+		t.Fatal("server not ready after 30s")
 	}
 	return s
 }
@@ -316,5 +325,41 @@ func TestInsecureAuthOnlyOnLoopback(t *testing.T) {
 		"--submissions-addr", "", "--mx-addr", "", "--imaps-addr", "", "--metrics-addr", "")
 	if r.code != 1 || !strings.Contains(r.err, "every listener must be on a loopback address (0.0.0.0:0 is not)") {
 		t.Errorf("serve --insecure-auth on 0.0.0.0: exit %d, stderr %q", r.code, r.err)
+	}
+}
+
+// Flags fall back to MAILGATE_* variables (an empty one disables a
+// listener), a flag on the command line wins, and MAILGATE_LOG_FORMAT=json
+// gives one JSON object per log line.
+func TestServeEnvironment(t *testing.T) {
+	data := t.TempDir()
+	cmd := exec.Command(binary, "serve", "--mx-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "MAILGATE_DATA="+data, "MAILGATE_SUBMISSION_ADDR=127.0.0.1:0",
+		"MAILGATE_SUBMISSIONS_ADDR=", "MAILGATE_MX_ADDR=", "MAILGATE_IMAP_ADDR=", "MAILGATE_IMAPS_ADDR=",
+		"MAILGATE_METRICS_ADDR=", "MAILGATE_LOG_FORMAT=json", "MAILGATE_DEMO=true")
+	srv := runServer(t, cmd)
+	srv.stop(t)
+	for _, want := range []string{"data dir " + data, "SMTP submission (STARTTLS)  127.0.0.1:", "SMTP inbound (MX)           127.0.0.1:", "demo logins"} {
+		if !strings.Contains(srv.banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, srv.banner)
+		}
+	}
+	for _, unwanted := range []string{"IMAP (STARTTLS)", "IMAPS (TLS)", "metrics ", "SMTP submission (TLS)"} {
+		if strings.Contains(srv.banner, unwanted) {
+			t.Errorf("banner shows %q, disabled by an empty MAILGATE_ variable:\n%s", unwanted, srv.banner)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(srv.stderr.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("log has %d lines", len(lines))
+	}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["msg"] == nil {
+			t.Errorf("log line is not a JSON record: %q", l)
+		}
+	}
+	if r := mailgate(t, data, "", "serve", "--log-format", "xml"); r.code != 1 || !strings.Contains(r.err, "want text or json") {
+		t.Errorf("serve --log-format xml: exit %d, %q", r.code, r.err)
 	}
 }
