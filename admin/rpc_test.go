@@ -7,7 +7,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +120,18 @@ func TestAuditSince(t *testing.T) {
 	}
 	if err := svc.Call(context.Background(), "audit", AuditArgs{Actor: "ghost@a.test"}, &recs); err == nil {
 		t.Error("audit --actor unknown: no error")
+	}
+}
+
+// The README's Admin API section names every operation.
+func TestREADMEListsOperations(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range ops {
+		if !regexp.MustCompile(`[\s` + "`" + `]` + regexp.QuoteMeta(name) + `[\s` + "`" + `]`).Match(readme) {
+			t.Errorf("README.md does not list the admin operation %q", name)
+		}
 	}
 }
