@@ -141,29 +141,21 @@ func (s *Service) GroupAdd(_ context.Context, a PrincipalArgs) (PrincipalView, e
 	return s.addPrincipal("group add", delegation.KindGroup, a)
 }
 
-// PrincipalList lists users, shared mailboxes and groups (kind "" = all).
-func (s *Service) principalList(op string, kind delegation.Kind, a ListArgs) ([]PrincipalView, error) {
-	ps, err := s.st.Principals(strings.ToLower(a.Tenant))
-	if err != nil {
-		return nil, s.apiError(op, err)
+// UserList lists users, shared mailboxes and groups of one or all tenants.
+func (s *Service) UserList(_ context.Context, a ListArgs) ([]PrincipalView, error) {
+	tenant := strings.ToLower(a.Tenant)
+	if _, ok := s.st.Directory().Tenant(tenant); tenant != "" && !ok {
+		return nil, &Error{Status: 404, Msg: "no tenant " + a.Tenant}
 	}
-	if a.Tenant != "" {
-		if _, ok := s.st.Directory().Tenant(strings.ToLower(a.Tenant)); !ok {
-			return nil, &Error{Status: 404, Msg: "no tenant " + a.Tenant}
-		}
+	ps, err := s.st.Principals(tenant)
+	if err != nil {
+		return nil, s.apiError("user list", err)
 	}
 	out := []PrincipalView{}
 	for _, p := range ps {
-		if kind == "" || p.Kind == kind {
-			out = append(out, s.view(p))
-		}
+		out = append(out, s.view(p))
 	}
 	return out, nil
-}
-
-// UserList lists users, shared mailboxes and groups of one or all tenants.
-func (s *Service) UserList(_ context.Context, a ListArgs) ([]PrincipalView, error) {
-	return s.principalList("user list", "", a)
 }
 
 // UserPasswd sets a user's password.

@@ -170,6 +170,7 @@ func scenario(t *testing.T, data string) {
 	if len(users) != 5 {
 		t.Errorf("user list --tenant a.test: %d principals, want 5: %v", len(users), users)
 	}
+	fails(t, data, "no tenant c.test", "user", "list", "--tenant", "c.test")
 	if out := ok(t, data, "tenant", "list"); !strings.Contains(out, "a.test") || !strings.Contains(out, "1h0m0s") {
 		t.Errorf("tenant list:\n%s", out)
 	}
