@@ -97,7 +97,34 @@ func (s *Store) dirWrite(fn func(txn *badger.Txn, d *delegation.Directory) error
 		return err
 	}
 	s.auth.reset()
+	s.dirNotify(DirChange{})
 	return nil
+}
+
+// DirChange tells directory listeners what changed. Every directory write
+// is announced (then both lists may be empty: a grant, a member, a rename);
+// a password change or a removal also names the principals, so that
+// servers can end their sessions.
+type DirChange struct {
+	PasswordChanged []delegation.ID
+	Removed         []delegation.ID
+}
+
+// OnDirectoryChange registers a listener called after each directory write,
+// once the new snapshot is in place. It must be quick and must not write
+// to the directory.
+func (s *Store) OnDirectoryChange(fn func(DirChange)) {
+	s.hub.mu.Lock()
+	s.hub.dirListeners = append(s.hub.dirListeners, fn)
+	s.hub.mu.Unlock()
+}
+
+func (s *Store) dirNotify(c DirChange) {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	for _, fn := range s.hub.dirListeners {
+		fn(c)
+	}
 }
 
 func resolve(d *delegation.Directory, addr string) (*delegation.Principal, error) {
@@ -261,14 +288,20 @@ func (s *Store) modify(addr string, fn func(txn *badger.Txn, d *delegation.Direc
 }
 
 // SetPassword replaces a user's password hash.
+// Listeners are told (DirChange.PasswordChanged), so that open sessions
+// logged in with the old password can be ended.
 func (s *Store) SetPassword(addr, hash string) (Principal, error) {
-	return s.modify(addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) error {
+	p, err := s.modify(addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) error {
 		if r.Kind != delegation.KindUser {
 			return errorf(ErrInvalid, "%s is a %s: only users have passwords", r.Address, kindName(r.Kind))
 		}
 		r.PasswordHash = hash
 		return nil
 	})
+	if err == nil {
+		s.dirNotify(DirChange{PasswordChanged: []delegation.ID{p.ID}})
+	}
+	return p, err
 }
 
 // SetSettings changes mailbox settings; nil fields are left alone.
@@ -421,6 +454,9 @@ func (s *Store) RemovePrincipal(addr string) (Principal, error) {
 		}
 		return txn.Delete(key(prefPrincipal, string(p.ID)))
 	})
+	if err == nil {
+		s.dirNotify(DirChange{Removed: []delegation.ID{rec.ID}})
+	}
 	return rec.public(), err
 }
 

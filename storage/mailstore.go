@@ -115,8 +115,9 @@ type Change struct {
 }
 
 type hubState struct {
-	mu        sync.RWMutex
-	listeners []func(Change)
+	mu           sync.RWMutex
+	listeners    []func(Change)
+	dirListeners []func(DirChange)
 }
 
 // OnChange registers a listener. It is called synchronously, with the
