@@ -1,40 +1,115 @@
 package imap
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"time"
+	"strings"
 
 	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	_ "github.com/emersion/go-message/charset" // RFC 2047 words in any charset, for ENVELOPE and SEARCH
-	"github.com/emersion/go-message/textproto"
 
+	"github.com/mailgate/mailgate/imap/message"
+	"github.com/mailgate/mailgate/imap/wire"
 	"github.com/mailgate/mailgate/storage"
 )
 
-// Fetch answers FETCH and UID FETCH (RFC 3501 §6.4.5). FLAGS, UID,
-// INTERNALDATE and RFC822.SIZE come from the in-memory index, ENVELOPE
-// from envelopes parsed once from the stored header block, BODY[HEADER...]
-// from the header block alone; only BODYSTRUCTURE and body sections read
-// the message body.
-func (s *session) Fetch(w *imapserver.FetchWriter, set goimap.NumSet, opts *goimap.FetchOptions) (err error) {
-	defer s.srv.metrics.observe("fetch", time.Now(), &err)
-	sel, err := s.checkSelected()
+// mimeLimits bound MIME parsing for FETCH and SEARCH: a message nested
+// 10,000 levels deep costs linear time and shows as opaque below the limit.
+var mimeLimits = message.Limits{MaxDepth: 64, MaxParts: 10000}
+
+// needs says what of a message a FETCH must read.
+type needs struct{ env, header, body, tree bool }
+
+func fetchNeeds(atts []wire.FetchAtt) needs {
+	var n needs
+	for _, a := range atts {
+		switch a.Kind {
+		case wire.FetchEnvelope:
+			n.env = true
+		case wire.FetchBody, wire.FetchBodyStructure, wire.FetchBinary, wire.FetchBinarySize:
+			n.body, n.tree = true, true
+		case wire.FetchRFC822, wire.FetchRFC822Text:
+			n.body = true
+		case wire.FetchRFC822Header:
+			n.header = true
+		case wire.FetchSection:
+			s := a.Section
+			if len(s.Part) == 0 && (s.Specifier == "HEADER" || s.Specifier == "HEADER.FIELDS" || s.Specifier == "HEADER.FIELDS.NOT") {
+				n.header = true
+			} else {
+				n.body = true
+				if len(s.Part) > 0 || s.Specifier == "TEXT" {
+					n.tree = true
+				}
+			}
+		}
+	}
+	return n
+}
+
+// marksSeen: BODY[...] without PEEK, BINARY[...], RFC822 and RFC822.TEXT
+// set \Seen (RFC 9051 §6.4.5).
+func marksSeen(atts []wire.FetchAtt) bool {
+	for _, a := range atts {
+		switch a.Kind {
+		case wire.FetchSection, wire.FetchBinary:
+			if !a.Section.Peek {
+				return true
+			}
+		case wire.FetchRFC822, wire.FetchRFC822Text:
+			return true
+		}
+	}
+	return false
+}
+
+// cmdFetch answers FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY,
+// RFC 7162 CHANGEDSINCE/VANISHED). FLAGS, UID, INTERNALDATE, RFC822.SIZE
+// and MODSEQ come from the in-memory index, ENVELOPE from envelopes
+// rendered once from the stored header block, header sections from the
+// header block alone; only structure and body sections read the body.
+func (c *session) cmdFetch(p *wire.Parser) error {
+	uid := c.cmdName == "UID FETCH"
+	if err := p.SP(); err != nil {
+		return err
+	}
+	set, req, err := p.Fetch(uid)
 	if err != nil {
 		return err
 	}
+	sel := c.sel
+	if req.Vanished && (!uid || !c.qresync || req.ChangedSince == 0) {
+		return errBad(goimap.ResponseCodeClientBug, "VANISHED needs UID FETCH, ENABLE QRESYNC and CHANGEDSINCE")
+	}
+	withModSeq := req.ChangedSince > 0
+	for _, a := range req.Atts {
+		withModSeq = withModSeq || a.Kind == wire.FetchModSeq
+	}
+	if withModSeq {
+		c.enableCondstore()
+	}
 	items := sel.resolveSet(set)
-	if opts.Envelope {
-		if err := s.ensureEnvelopes(sel.mb, items); err != nil {
-			return s.reply(err)
+	if req.Vanished {
+		if err := c.writeVanishedEarlier(set, req.ChangedSince); err != nil {
+			return err
 		}
 	}
-	changed := map[goimap.UID]bool{}
-	if !sel.readOnly && marksSeen(opts) {
-		// RFC 3501 §6.4.5: BODY[...] (not PEEK) sets \Seen, and the FETCH
-		// response then carries the new FLAGS.
+	if req.ChangedSince > 0 {
+		kept := items[:0]
+		for _, it := range items {
+			if it.modseq > req.ChangedSince {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
+	}
+	n := fetchNeeds(req.Atts)
+	if n.env {
+		if err := c.ensureEnvelopes(sel.v.mb, items); err != nil {
+			return err
+		}
+	}
+	flagsChanged := map[goimap.UID]bool{}
+	if !sel.readOnly && !sel.deleted && marksSeen(req.Atts) {
 		var need []uint32
 		for _, it := range items {
 			if !hasFlag(it.flags, goimap.FlagSeen) {
@@ -42,154 +117,249 @@ func (s *session) Fetch(w *imapserver.FetchWriter, set goimap.NumSet, opts *goim
 			}
 		}
 		if len(need) > 0 {
-			msgs, err := s.srv.st.StoreFlags(sel.mb.id, need, storage.FlagsAdd, []string{string(goimap.FlagSeen)}, sel.t)
+			msgs, err := c.srv.st.StoreFlags(sel.v.mb.id, need, storage.FlagsAdd, []string{string(goimap.FlagSeen)}, sel.v)
 			if err != nil {
-				return s.reply(err)
+				return err
 			}
-			byUID := map[goimap.UID][]goimap.Flag{}
+			byUID := map[goimap.UID]storage.Message{}
 			for _, m := range msgs {
-				byUID[goimap.UID(m.UID)] = toFlags(m.Flags)
+				byUID[goimap.UID(m.UID)] = m
 			}
 			for i := range items {
-				if f, ok := byUID[items[i].e.uid]; ok {
-					items[i].flags = f
-					changed[items[i].e.uid] = true
+				if m, ok := byUID[items[i].e.uid]; ok {
+					items[i].flags, items[i].modseq = toFlags(m.Flags), m.ModSeq
+					flagsChanged[items[i].e.uid] = true
 				}
 			}
 		}
 	}
-	needBody := opts.BodyStructure != nil || len(opts.BinarySection) > 0 || len(opts.BinarySectionSize) > 0
-	needHeader := false
-	for _, bs := range opts.BodySection {
-		if headerOnly(bs) {
-			needHeader = true
-		} else {
-			needBody = true
-		}
-	}
 	for _, it := range items {
-		var body, header []byte
-		if needBody {
-			body, err = s.srv.st.Body(it.e.blob)
-		} else if needHeader {
-			header, err = s.srv.st.Header(it.e.blob)
-		}
-		if errors.Is(err, storage.ErrNotFound) {
-			continue // expunged meanwhile by another session
-		}
-		if err != nil {
-			return s.reply(err)
-		}
-		if header == nil {
-			header = body
-		}
-		if err := writeMessage(w, it, opts, changed[it.e.uid], body, header); err != nil {
+		if err := c.fetchOne(it, req.Atts, n, uid, withModSeq, flagsChanged[it.e.uid]); err != nil {
 			return err
+		}
+		if err := c.enc.Err(); err != nil {
+			return &errBye{text: "write failed"} // the client went away: stop working for it
 		}
 	}
 	return nil
 }
 
-func writeMessage(w *imapserver.FetchWriter, it item, opts *goimap.FetchOptions, flagsChanged bool, body, header []byte) error {
-	rw := w.CreateMessage(it.seq)
-	if opts.UID {
-		rw.WriteUID(it.e.uid)
+// writeVanishedEarlier answers UID FETCH ... (CHANGEDSINCE m VANISHED)
+// (RFC 7162 §3.2.6): the UIDs of the set expunged since m.
+func (c *session) writeVanishedEarlier(set goimap.NumSet, since uint64) error {
+	gone, err := c.srv.st.Vanished(c.sel.v.mb.id, since)
+	if err != nil {
+		return err
 	}
-	if opts.Flags || flagsChanged {
-		rw.WriteFlags(it.flags)
-	}
-	if opts.InternalDate {
-		rw.WriteInternalDate(it.e.date)
-	}
-	if opts.RFC822Size {
-		rw.WriteRFC822Size(it.e.size)
-	}
-	if opts.Envelope {
-		rw.WriteEnvelope(it.e.env.Load())
-	}
-	if opts.BodyStructure != nil {
-		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(body)))
-	}
-	for _, bs := range opts.BodySection {
-		src := body
-		if headerOnly(bs) {
-			src = header
-		}
-		var buf []byte
-		if len(bs.Part) == 0 && bs.Specifier == goimap.PartSpecifierNone && bs.Partial == nil {
-			buf = src // BODY[]: the stored bytes as they are
-		} else {
-			buf = imapserver.ExtractBodySection(bytes.NewReader(src), bs)
-		}
-		if err := writeLiteral(rw.WriteBodySection(bs, int64(len(buf))), buf); err != nil {
-			return err
+	us, _ := set.(goimap.UIDSet)
+	var out goimap.UIDSet
+	for _, u := range gone {
+		if us == nil || uidSetContains(us, goimap.UID(u)) {
+			out.AddNum(goimap.UID(u))
 		}
 	}
-	for _, bs := range opts.BinarySection {
-		buf := imapserver.ExtractBinarySection(bytes.NewReader(body), bs)
-		if err := writeLiteral(rw.WriteBinarySection(bs, int64(len(buf))), buf); err != nil {
-			return err
-		}
+	if len(out) > 0 {
+		c.enc.RawString("* VANISHED (EARLIER) ").RawString(out.String()).CRLF()
 	}
-	for _, bss := range opts.BinarySectionSize {
-		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(body), bss))
-	}
-	return rw.Close()
+	return nil
 }
 
-func writeLiteral(wc interface {
-	Write([]byte) (int, error)
-	Close() error
-}, b []byte) error {
-	_, werr := wc.Write(b)
-	cerr := wc.Close()
-	if werr != nil {
-		return werr
-	}
-	return cerr
-}
-
-// headerOnly reports whether a section needs only the top-level header
-// block (BODY[HEADER], BODY[HEADER.FIELDS (...)], BODY[HEADER.FIELDS.NOT
-// (...)]), which is stored apart from the body.
-func headerOnly(bs *goimap.FetchItemBodySection) bool {
-	if len(bs.Part) != 0 {
-		return false
-	}
-	switch bs.Specifier {
-	case goimap.PartSpecifierHeader:
-		return true
-	}
-	return false
-}
-
-func marksSeen(opts *goimap.FetchOptions) bool {
-	for _, bs := range opts.BodySection {
-		if !bs.Peek {
-			return true
+// uidSetContains is UIDSet.Contains with "*" meaning "no upper bound".
+func uidSetContains(s goimap.UIDSet, u goimap.UID) bool {
+	for _, r := range s {
+		lo, hi := r.Start, r.Stop
+		if hi == 0 {
+			hi = ^goimap.UID(0)
 		}
-	}
-	for _, bs := range opts.BinarySection {
-		if !bs.Peek {
+		if lo == 0 {
+			lo = ^goimap.UID(0)
+		}
+		if min(lo, hi) <= u && u <= max(lo, hi) {
 			return true
 		}
 	}
 	return false
 }
 
-func hasFlag(flags []goimap.Flag, f goimap.Flag) bool {
-	for _, x := range flags {
-		if x == f {
-			return true
+func (c *session) fetchOne(it item, atts []wire.FetchAtt, n needs, uid, withModSeq, flagsChanged bool) error {
+	var body, header []byte
+	var err error
+	if n.body {
+		body, err = c.srv.st.Body(it.e.blob)
+	} else if n.header {
+		header, err = c.srv.st.Header(it.e.blob)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil // expunged meanwhile by another session
+	}
+	if err != nil {
+		return err
+	}
+	if header == nil {
+		header = body
+	}
+	var root *message.Part
+	if n.tree {
+		root = message.Parse(body, mimeLimits)
+	}
+	e := c.enc
+	e.RawString("* ").Number(it.seq).RawString(" FETCH (")
+	first := true
+	sp := func() {
+		if !first {
+			e.SP()
+		}
+		first = false
+	}
+	wroteUID, wroteFlags, wroteModSeq := false, false, false
+	for _, a := range atts {
+		switch a.Kind {
+		case wire.FetchUID:
+			if wroteUID {
+				continue
+			}
+			sp()
+			e.RawString("UID ").Number(uint32(it.e.uid))
+			wroteUID = true
+		case wire.FetchFlags:
+			if wroteFlags {
+				continue
+			}
+			sp()
+			e.RawString("FLAGS ").Flags(c.flagsOf(it))
+			wroteFlags = true
+		case wire.FetchModSeq:
+			if wroteModSeq {
+				continue
+			}
+			sp()
+			e.RawString("MODSEQ (").Number64(it.modseq).Byte(')')
+			wroteModSeq = true
+		case wire.FetchInternalDate:
+			sp()
+			e.RawString("INTERNALDATE ").DateTime(it.e.date)
+		case wire.FetchRFC822Size:
+			sp()
+			e.RawString("RFC822.SIZE ").Number64(uint64(it.e.size))
+		case wire.FetchEnvelope:
+			sp()
+			e.RawString("ENVELOPE ")
+			if env := it.e.env.Load(); env != nil {
+				e.Raw(*env)
+			} else {
+				e.Raw(message.AppendEnvelope(nil, header))
+			}
+		case wire.FetchBody, wire.FetchBodyStructure:
+			sp()
+			e.RawString(a.Name()).SP().Raw(message.AppendBodyStructure(nil, body, root, a.Kind == wire.FetchBodyStructure))
+		case wire.FetchRFC822:
+			sp()
+			e.RawString("RFC822 ").Literal(body)
+		case wire.FetchRFC822Header:
+			sp()
+			e.RawString("RFC822.HEADER ").Literal(headerOf(header))
+		case wire.FetchRFC822Text:
+			sp()
+			b, _ := message.Section(body, message.Parse(body, mimeLimits), nil, "TEXT", nil)
+			e.RawString("RFC822.TEXT ").Literal(b)
+		case wire.FetchSection:
+			sp()
+			var b []byte
+			s := a.Section
+			switch {
+			case len(s.Part) == 0 && s.Specifier == "":
+				b = body
+			case len(s.Part) == 0 && strings.HasPrefix(s.Specifier, "HEADER"):
+				b, _ = message.Section(header, message.Parse(headerOf(header), mimeLimits), nil, s.Specifier, s.Fields)
+			default:
+				if root == nil {
+					root = message.Parse(body, mimeLimits)
+				}
+				b, _ = message.Section(body, root, s.Part, s.Specifier, s.Fields)
+			}
+			e.RawString(a.Name()).SP().Literal(partial(b, s.Partial))
+		case wire.FetchBinary:
+			sp()
+			b, ok, err := message.Binary(body, root, a.Section.Part)
+			if errors.Is(err, message.ErrUnknownCTE) {
+				return errNo("UNKNOWN-CTE", "unknown content-transfer-encoding in the requested part")
+			}
+			if !ok {
+				e.RawString(a.Name()).SP().NIL()
+				continue
+			}
+			b = partial(b, a.Section.Partial)
+			e.RawString(a.Name()).SP()
+			if bytes.IndexByte(b, 0) >= 0 {
+				e.Literal8(b)
+			} else {
+				e.Literal(b)
+			}
+		case wire.FetchBinarySize:
+			sp()
+			b, ok, err := message.Binary(body, root, a.Section.Part)
+			if errors.Is(err, message.ErrUnknownCTE) {
+				return errNo("UNKNOWN-CTE", "unknown content-transfer-encoding in the requested part")
+			}
+			if !ok {
+				b = nil
+			}
+			e.RawString(a.Name()).SP().Number(uint32(len(b)))
 		}
 	}
-	return false
+	if uid && !wroteUID {
+		sp()
+		e.RawString("UID ").Number(uint32(it.e.uid))
+	}
+	if flagsChanged && !wroteFlags {
+		sp()
+		e.RawString("FLAGS ").Flags(c.flagsOf(it))
+	}
+	if withModSeq && !wroteModSeq {
+		sp()
+		e.RawString("MODSEQ (").Number64(it.modseq).Byte(')')
+	}
+	e.RawString(")\r\n")
+	return nil
 }
 
-// ensureEnvelopes parses the envelopes the items lack, reading their header
-// blocks in one transaction. One session at a time per mailbox does the
-// parsing, so ten clients syncing a fresh folder parse it once.
-func (s *session) ensureEnvelopes(mb *mailbox, items []item) error {
+// headerOf is the header block of a message (or the block itself).
+func headerOf(b []byte) []byte {
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		return b[:i+4]
+	}
+	if i := bytes.Index(b, []byte("\n\n")); i >= 0 {
+		return b[:i+2]
+	}
+	return b
+}
+
+// partial applies <offset.count> (RFC 9051 §6.4.5).
+func partial(b []byte, p *wire.Partial) []byte {
+	if p == nil {
+		return b
+	}
+	off := int64(p.Offset)
+	if off >= int64(len(b)) {
+		return nil
+	}
+	end := min(off+int64(p.Count), int64(len(b)))
+	return b[off:end]
+}
+
+// flagsOf is a message's flags as this session shows them: \Recent added
+// for the messages this session holds as recent (RFC 3501 §2.3.2).
+func (c *session) flagsOf(it item) []goimap.Flag {
+	if c.sel != nil && c.sel.recent[it.e.uid] {
+		return append(append([]goimap.Flag(nil), it.flags...), goimap.Flag(`\Recent`))
+	}
+	return it.flags
+}
+
+// ensureEnvelopes renders the envelopes the items lack, reading their
+// header blocks in one transaction. One session at a time per mailbox does
+// the work, so ten clients syncing a fresh folder render it once.
+func (c *session) ensureEnvelopes(mb *mailbox, items []item) error {
 	missing := func() []*msgEntry {
 		var out []*msgEntry
 		for _, it := range items {
@@ -209,21 +379,12 @@ func (s *session) ensureEnvelopes(mb *mailbox, items []item) error {
 	for i, e := range todo {
 		blobs[i] = e.blob
 	}
-	return s.srv.st.Headers(blobs, func(i int, hdr []byte) {
-		todo[i].env.Store(parseEnvelope(hdr))
+	err := c.srv.st.Headers(blobs, func(i int, hdr []byte) {
+		env := message.AppendEnvelope(nil, hdr)
+		todo[i].env.Store(&env)
 	})
-}
-
-// parseEnvelope builds an ENVELOPE (RFC 3501 §7.4.2) from a header block.
-// A header that does not parse gives an empty envelope, never an error.
-func parseEnvelope(hdr []byte) *goimap.Envelope {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(hdr)))
-	if err != nil && h.Len() == 0 {
-		return &goimap.Envelope{}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
 	}
-	env := imapserver.ExtractEnvelope(h)
-	if env == nil {
-		return &goimap.Envelope{}
-	}
-	return env
+	return err
 }

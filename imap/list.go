@@ -2,12 +2,12 @@ package imap
 
 import (
 	"errors"
+	"fmt"
 	"strings"
-	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/mailgate/mailgate/imap/wire"
 	"github.com/mailgate/mailgate/storage"
 )
 
@@ -23,7 +23,8 @@ type listEntry struct {
 // folders, then for each mailbox it has effective Full Access to (now) the
 // owner's folders under Other Users/<owner address>/. Only these names
 // exist for the session, so no LIST pattern can reach anything else.
-func (s *session) visible() ([]listEntry, error) {
+func (c *session) visible() ([]listEntry, error) {
+	s := c
 	own, err := s.srv.st.Folders(s.owner)
 	if err != nil {
 		return nil, err
@@ -62,76 +63,138 @@ func (s *session) visible() ([]listEntry, error) {
 	return out, nil
 }
 
-// List answers LIST and LSUB (RFC 3501 §6.3.8-9, RFC 5258 LIST-EXTENDED,
-// RFC 5819 LIST-STATUS, RFC 6154 SPECIAL-USE).
-func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, opts *goimap.ListOptions) (err error) {
-	defer s.srv.metrics.observe("list", time.Now(), &err)
-	if err := s.checkSession(); err != nil {
+// cmdList answers LIST (RFC 9051 §6.3.9, RFC 5258 LIST-EXTENDED, RFC 5819
+// LIST-STATUS, RFC 6154 SPECIAL-USE).
+func (c *session) cmdList(p *wire.Parser) error {
+	if err := p.SP(); err != nil {
 		return err
 	}
-	all, err := s.visible()
+	req, err := p.List()
 	if err != nil {
-		return s.reply(err)
+		return err
+	}
+	return c.list(req, false)
+}
+
+// cmdLsub answers LSUB (RFC 3501 §6.3.9): subscribed names, and a parent
+// of subscribed names matched by a trailing "%" as \Noselect.
+func (c *session) cmdLsub(p *wire.Parser) error {
+	if err := p.SP(); err != nil {
+		return err
+	}
+	ref, err := p.Mailbox()
+	if err != nil {
+		return err
+	}
+	if err := p.SP(); err != nil {
+		return err
+	}
+	pat, err := p.AString()
+	if err != nil {
+		return err
+	}
+	if err := p.End(); err != nil {
+		return err
+	}
+	if !c.utf8 {
+		if d, err := wire.DecodeMUTF7(pat); err == nil {
+			pat = d
+		}
+	}
+	return c.list(&wire.ListRequest{Ref: ref, Patterns: []string{pat}, Options: goimap.ListOptions{SelectSubscribed: true}}, true)
+}
+
+func (c *session) list(req *wire.ListRequest, lsub bool) error {
+	opts := req.Options
+	all, err := c.visible()
+	if err != nil {
+		return err
 	}
 	hasChildren := map[string]bool{}
+	subChildren := map[string]bool{}
 	for _, e := range all {
 		for _, p := range parents(e.name) {
 			hasChildren[p] = true
+			if e.subscribed {
+				subChildren[p] = true
+			}
 		}
 	}
+	resp := "LIST"
+	if lsub {
+		resp = "LSUB"
+	}
 	done := map[string]bool{}
-	for _, pat := range patterns {
-		if pat == "" {
-			// RFC 3501 §6.3.8: the hierarchy delimiter and the root of ref.
-			root, _, _ := strings.Cut(ref, string(delim))
-			if err := w.WriteList(&goimap.ListData{Attrs: []goimap.MailboxAttr{goimap.MailboxAttrNoSelect}, Delim: delim, Mailbox: root}); err != nil {
-				return err
-			}
+	for _, pat := range req.Patterns {
+		if pat == "" && !req.Extended {
+			// RFC 9051 §6.3.9: the hierarchy delimiter and the root of ref.
+			root, _, _ := strings.Cut(req.Ref, string(delim))
+			c.enc.RawString("* " + resp + ` (\Noselect) "/" `).Mailbox(root).CRLF()
 			continue
 		}
-		r, p := ref, pat
-		if r == "" && strings.EqualFold(firstLevel(p), "INBOX") {
-			p = "INBOX" + p[len("INBOX"):]
+		full := joinRef(req.Ref, pat)
+		if strings.EqualFold(firstLevel(full), "INBOX") {
+			full = "INBOX" + full[len("INBOX"):]
 		}
+		m := newMatcher(full)
 		for _, e := range all {
-			if done[e.name] || !imapserver.MatchList(e.name, delim, r, p) {
+			if done[e.name] || !m.match(e.name) {
 				continue
 			}
+			noselect := e.folder == nil
 			if opts.SelectSubscribed && !e.subscribed {
-				continue
+				// LSUB: a parent with subscribed children matched by a
+				// trailing %; LIST-EXTENDED RECURSIVEMATCH: CHILDINFO.
+				if !(lsub && subChildren[e.name] && strings.HasSuffix(full, "%")) && !(opts.SelectRecursiveMatch && subChildren[e.name]) {
+					continue
+				}
+				noselect = lsub || noselect
 			}
 			if opts.SelectSpecialUse && (e.folder == nil || e.folder.SpecialUse == "") {
 				continue
 			}
 			done[e.name] = true
-			data := &goimap.ListData{Delim: delim, Mailbox: e.name}
-			if e.folder == nil {
-				data.Attrs = append(data.Attrs, goimap.MailboxAttrNoSelect)
+			var attrs []string
+			if noselect {
+				attrs = append(attrs, `\Noselect`)
 			}
-			if hasChildren[e.name] {
-				data.Attrs = append(data.Attrs, goimap.MailboxAttrHasChildren)
-			} else {
-				data.Attrs = append(data.Attrs, goimap.MailboxAttrHasNoChildren)
-			}
-			if e.subscribed && (opts.ReturnSubscribed || opts.SelectSubscribed) {
-				data.Attrs = append(data.Attrs, goimap.MailboxAttrSubscribed)
-			}
-			if e.folder != nil && e.folder.SpecialUse != "" {
-				data.Attrs = append(data.Attrs, goimap.MailboxAttr(e.folder.SpecialUse))
-			}
-			if opts.ReturnStatus != nil && e.folder != nil {
-				st, err := s.statusOf(*e.folder, e.name, opts.ReturnStatus)
-				if err != nil {
-					return s.reply(err)
+			if !lsub {
+				if hasChildren[e.name] {
+					attrs = append(attrs, `\HasChildren`)
+				} else {
+					attrs = append(attrs, `\HasNoChildren`)
 				}
-				data.Status = st
+				if e.subscribed && (opts.ReturnSubscribed || opts.SelectSubscribed) {
+					attrs = append(attrs, `\Subscribed`)
+				}
+				if e.folder != nil && e.folder.SpecialUse != "" {
+					attrs = append(attrs, e.folder.SpecialUse)
+				}
 			}
-			if err := w.WriteList(data); err != nil {
-				return err
+			c.enc.RawString("* " + resp + " (" + strings.Join(attrs, " ") + `) "/" `).Mailbox(e.name)
+			if opts.SelectRecursiveMatch && subChildren[e.name] {
+				c.enc.RawString(` ("CHILDINFO" ("SUBSCRIBED"))`)
+			}
+			c.enc.CRLF()
+			if opts.ReturnStatus != nil && e.folder != nil {
+				if err := c.writeStatus(*e.folder, e.name, opts.ReturnStatus); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// joinRef combines LIST's reference and pattern (RFC 3501 §6.3.8).
+func joinRef(ref, pat string) string {
+	if ref == "" || strings.HasPrefix(pat, string(delim)) {
+		return pat
+	}
+	if strings.HasSuffix(ref, string(delim)) {
+		return ref + pat
+	}
+	return ref + string(delim) + pat
 }
 
 func firstLevel(name string) string {
@@ -150,117 +213,163 @@ func parents(name string) []string {
 	return out
 }
 
-// Status answers STATUS (RFC 3501 §6.3.10, RFC 8438 STATUS=SIZE).
-func (s *session) Status(name string, opts *goimap.StatusOptions) (_ *goimap.StatusData, err error) {
-	defer s.srv.metrics.observe("status", time.Now(), &err)
-	if err := s.checkSession(); err != nil {
-		return nil, err
+// cmdStatus answers STATUS (RFC 9051 §6.3.11, RFC 8438 STATUS=SIZE, RFC
+// 7162 HIGHESTMODSEQ, RFC 7889 APPENDLIMIT).
+func (c *session) cmdStatus(p *wire.Parser) error {
+	if err := p.SP(); err != nil {
+		return err
 	}
-	pl, f, err := s.openFolder(name, errNoMailbox)
+	name, opts, err := p.Status()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return s.statusOf(f, pl.name, opts)
+	pl, f, err := c.openFolder(name, errNoMailbox)
+	if err != nil {
+		return err
+	}
+	return c.writeStatus(f, pl.name, opts)
 }
 
-// statusOf counts from the folder record where it can, and from the
-// in-memory index (never the bodies) for UNSEEN, DELETED and SIZE.
-func (s *session) statusOf(f storage.Folder, name string, opts *goimap.StatusOptions) (*goimap.StatusData, error) {
-	data := &goimap.StatusData{Mailbox: name, UIDNext: goimap.UID(f.UIDNext), UIDValidity: f.UIDValidity}
-	n := f.Count
-	var zero uint32
-	if opts.NumRecent {
-		data.NumRecent = &zero
-	}
-	if opts.NumUnseen || opts.NumDeleted || opts.Size {
-		mb, err := s.srv.boxes.acquire(f)
+// writeStatus counts from the folder record where it can, and from the
+// in-memory index (never the bodies) for UNSEEN, DELETED, SIZE and RECENT.
+func (c *session) writeStatus(f storage.Folder, name string, opts *goimap.StatusOptions) error {
+	n, uidNext, hms := f.Count, f.UIDNext, max(f.HighestModSeq, 1)
+	var unseen, deleted, recent uint32
+	var size int64
+	if opts.NumUnseen || opts.NumDeleted || opts.Size || opts.NumRecent || opts.HighestModSeq {
+		mb, err := c.srv.boxes.acquire(f)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		var unseen, deleted uint32
-		var size int64
+		from := c.srv.recentFrom(f.ID)
 		mb.mu.RLock()
-		n = uint32(len(mb.msgs))
-		data.UIDNext = mb.uidNext
+		n, uidNext, hms = uint32(len(mb.msgs)), uint32(mb.uidNext), mb.highestModSeq
 		for _, e := range mb.msgs {
-			seen, del := false, false
-			for _, fl := range e.flags {
-				seen = seen || fl == goimap.FlagSeen
-				del = del || fl == goimap.FlagDeleted
-			}
-			if !seen {
+			if !hasFlag(e.flags, goimap.FlagSeen) {
 				unseen++
 			}
-			if del {
+			if hasFlag(e.flags, goimap.FlagDeleted) {
 				deleted++
+			}
+			if e.uid >= from {
+				recent++
 			}
 			size += e.size
 		}
 		mb.mu.RUnlock()
-		s.srv.boxes.release(mb)
-		if opts.NumUnseen {
-			data.NumUnseen = &unseen
-		}
-		if opts.NumDeleted {
-			data.NumDeleted = &deleted
-		}
-		if opts.Size {
-			data.Size = &size
-		}
+		c.srv.boxes.release(mb)
 	}
+	var items []string
+	add := func(k string, v any) { items = append(items, fmt.Sprintf("%s %v", k, v)) }
 	if opts.NumMessages {
-		data.NumMessages = &n
+		add("MESSAGES", n)
 	}
-	return data, nil
+	if opts.NumRecent {
+		add("RECENT", recent)
+	}
+	if opts.UIDNext {
+		add("UIDNEXT", uidNext)
+	}
+	if opts.UIDValidity {
+		add("UIDVALIDITY", f.UIDValidity)
+	}
+	if opts.NumUnseen {
+		add("UNSEEN", unseen)
+	}
+	if opts.NumDeleted {
+		add("DELETED", deleted)
+	}
+	if opts.Size {
+		add("SIZE", size)
+	}
+	if opts.HighestModSeq {
+		add("HIGHESTMODSEQ", hms)
+	}
+	if opts.AppendLimit {
+		add("APPENDLIMIT", c.srv.cfg.AppendLimit)
+	}
+	c.enc.RawString("* STATUS ").Mailbox(name).RawString(" (" + strings.Join(items, " ") + ")").CRLF()
+	return nil
 }
 
-// Create answers CREATE (RFC 3501 §6.3.3). Under Other Users it works in a
+// mailboxArg reads " mailbox" to the end of the command.
+func mailboxArg(p *wire.Parser) (string, error) {
+	if err := p.SP(); err != nil {
+		return "", err
+	}
+	name, err := p.Mailbox()
+	if err != nil {
+		return "", err
+	}
+	return name, p.End()
+}
+
+// cmdCreate answers CREATE (RFC 9051 §6.3.4). Under Other Users it works in a
 // mailbox the user has Full Access to; anywhere else there it answers one
 // NO [NOPERM], whether the owner exists or not.
-func (s *session) Create(name string, _ *goimap.CreateOptions) (err error) {
-	defer s.srv.metrics.observe("create", time.Now(), &err)
-	if err := s.checkSession(); err != nil {
+func (c *session) cmdCreate(p *wire.Parser) error {
+	if err := p.SP(); err != nil {
 		return err
 	}
-	name = strings.TrimSuffix(name, string(delim)) // RFC 3501: a trailing delimiter only declares intent
-	pl, area, ok := s.resolver().resolve(name)
+	name, err := p.Mailbox()
+	if err != nil {
+		return err
+	}
+	// RFC 6154 CREATE-SPECIAL-USE and other parameters are not offered.
+	if err := p.End(); err != nil {
+		return err
+	}
+	name = strings.TrimSuffix(name, string(delim)) // a trailing delimiter only declares intent
+	pl, area, ok := c.resolver().resolve(name)
 	if !ok {
 		if area == areaOther {
 			return errCannotCreate
 		}
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeCannot, Text: "invalid mailbox name"}
+		return errNo(goimap.ResponseCodeCannot, "invalid mailbox name")
 	}
-	if _, err := s.srv.st.CreateFolder(pl.owner, pl.folder, ""); err != nil {
-		return s.reply(err)
+	if _, err := c.srv.st.CreateFolder(pl.owner, pl.folder, ""); err != nil {
+		return err
 	}
-	s.audit("create_folder", pl, "")
+	c.audit("create_folder", pl, "")
 	return nil
 }
 
-// Delete answers DELETE (RFC 3501 §6.3.4).
-func (s *session) Delete(name string) (err error) {
-	defer s.srv.metrics.observe("delete", time.Now(), &err)
-	if err := s.checkSession(); err != nil {
+// cmdDelete answers DELETE (RFC 9051 §6.3.5).
+func (c *session) cmdDelete(p *wire.Parser) error {
+	name, err := mailboxArg(p)
+	if err != nil {
 		return err
 	}
-	pl, _, ok := s.resolver().resolve(name)
+	pl, _, ok := c.resolver().resolve(name)
 	if !ok {
 		return errNoMailbox
 	}
-	if _, err := s.srv.st.DeleteFolder(pl.owner, pl.folder); err != nil {
-		return s.reply(err)
+	if c.sel != nil && c.sel.v.mb.owner == pl.owner {
+		if f, err := c.srv.st.Folder(pl.owner, pl.folder); err == nil && f.ID == c.sel.v.mb.id {
+			c.unselect() // RFC 9051 §6.3.5: deleting the selected mailbox unselects it
+		}
 	}
-	s.audit("delete_folder", pl, "")
+	if _, err := c.srv.st.DeleteFolder(pl.owner, pl.folder); err != nil {
+		return err
+	}
+	c.audit("delete_folder", pl, "")
 	return nil
 }
 
-// Rename answers RENAME (RFC 3501 §6.3.5) inside one principal's mailbox.
-func (s *session) Rename(oldName, newName string, _ *goimap.RenameOptions) (err error) {
-	defer s.srv.metrics.observe("rename", time.Now(), &err)
-	if err := s.checkSession(); err != nil {
+// cmdRename answers RENAME (RFC 9051 §6.3.6) inside one principal's mailbox.
+func (c *session) cmdRename(p *wire.Parser) error {
+	if err := p.SP(); err != nil {
 		return err
 	}
-	res := s.resolver()
+	oldName, err := p.Mailbox()
+	if err != nil {
+		return err
+	}
+	newName, err := mailboxArg(p)
+	if err != nil {
+		return err
+	}
+	res := c.resolver()
 	src, _, ok := res.resolve(oldName)
 	if !ok {
 		return errNoMailbox
@@ -270,49 +379,102 @@ func (s *session) Rename(oldName, newName string, _ *goimap.RenameOptions) (err 
 		if area == areaOther {
 			return errCannotCreate
 		}
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeCannot, Text: "invalid mailbox name"}
+		return errNo(goimap.ResponseCodeCannot, "invalid mailbox name")
 	}
 	if src.owner != dst.owner {
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeCannot, Text: "cannot move a mailbox to another user's mailbox"}
+		return errNo(goimap.ResponseCodeCannot, "cannot move a mailbox to another user's mailbox")
 	}
-	if err := s.srv.st.RenameFolder(src.owner, src.folder, dst.folder); err != nil {
-		return s.reply(err)
+	if err := c.srv.st.RenameFolder(src.owner, src.folder, dst.folder); err != nil {
+		return err
 	}
-	s.audit("rename_folder", src, "to "+dst.folder)
+	c.audit("rename_folder", src, "to "+dst.folder)
 	return nil
 }
 
-// Subscribe answers SUBSCRIBE (RFC 3501 §6.3.6). Folders under Other Users
-// are always subscribed (automapping), so there it changes nothing.
-func (s *session) Subscribe(name string) (err error) {
-	defer s.srv.metrics.observe("subscribe", time.Now(), &err)
-	return s.setSubscribed(name, true)
-}
-
-// Unsubscribe answers UNSUBSCRIBE (RFC 3501 §6.3.7); a no-op under Other
-// Users, whose folders stay subscribed.
-func (s *session) Unsubscribe(name string) (err error) {
-	defer s.srv.metrics.observe("unsubscribe", time.Now(), &err)
-	return s.setSubscribed(name, false)
-}
-
-func (s *session) setSubscribed(name string, on bool) error {
-	if err := s.checkSession(); err != nil {
+// cmdSubscribe answers SUBSCRIBE (RFC 9051 §6.3.7). Folders under Other
+// Users are always subscribed (automapping), so there it changes nothing.
+func (c *session) cmdSubscribe(p *wire.Parser) error {
+	name, err := mailboxArg(p)
+	if err != nil {
 		return err
 	}
-	pl, _, ok := s.resolver().resolve(name)
+	return c.setSubscribed(name, true)
+}
+
+// cmdUnsubscribe answers UNSUBSCRIBE (RFC 9051 §6.3.8); a no-op under Other
+// Users, whose folders stay subscribed.
+func (c *session) cmdUnsubscribe(p *wire.Parser) error {
+	name, err := mailboxArg(p)
+	if err != nil {
+		return err
+	}
+	return c.setSubscribed(name, false)
+}
+
+func (c *session) setSubscribed(name string, on bool) error {
+	pl, _, ok := c.resolver().resolve(name)
 	if !ok {
 		return errNoMailbox
 	}
 	if pl.via == "other_users" {
-		if _, err := s.srv.st.Folder(pl.owner, pl.folder); err != nil {
-			return s.reply(err)
-		}
-		return nil
+		_, err := c.srv.st.Folder(pl.owner, pl.folder)
+		return err
 	}
-	err := s.srv.st.SetSubscribed(pl.owner, pl.folder, on)
+	err := c.srv.st.SetSubscribed(pl.owner, pl.folder, on)
 	if errors.Is(err, storage.ErrNotFound) {
 		return errNoMailbox
 	}
-	return s.reply(err)
+	return err
+}
+
+// openFolder resolves a client mailbox name and loads its folder. A name the
+// user may not see and a folder that does not exist give the same answer,
+// missing (NONEXISTENT or TRYCREATE, depending on the command).
+func (c *session) openFolder(name string, missing error) (place, storage.Folder, error) {
+	pl, _, ok := c.resolver().resolve(name)
+	if !ok {
+		return pl, storage.Folder{}, missing
+	}
+	f, err := c.srv.st.Folder(pl.owner, pl.folder)
+	if errors.Is(err, storage.ErrNotFound) {
+		return pl, f, missing
+	}
+	return pl, f, err
+}
+
+func (c *session) resolver() resolver {
+	return resolver{dir: c.srv.st.Directory(), actor: c.actor, owner: c.owner, now: c.now(), ownerAdr: c.ownerAddr}
+}
+
+// matcher matches mailbox names against a LIST pattern (RFC 9051 §6.3.9:
+// "*" matches anything, "%" anything but the delimiter), in time linear in
+// name × pattern (no backtracking blow-up on hostile patterns).
+type matcher struct{ pat string }
+
+func newMatcher(pat string) matcher { return matcher{pat: pat} }
+
+func (m matcher) match(name string) bool {
+	p := m.pat
+	// prev[j]: pattern p[:j] matches the name prefix so far.
+	prev := make([]bool, len(p)+1)
+	cur := make([]bool, len(p)+1)
+	prev[0] = true
+	for j := 1; j <= len(p); j++ {
+		prev[j] = prev[j-1] && (p[j-1] == '*' || p[j-1] == '%')
+	}
+	for i := 0; i < len(name); i++ {
+		cur[0] = false
+		for j := 1; j <= len(p); j++ {
+			switch p[j-1] {
+			case '*':
+				cur[j] = cur[j-1] || prev[j]
+			case '%':
+				cur[j] = cur[j-1] || (prev[j] && name[i] != delim)
+			default:
+				cur[j] = prev[j-1] && p[j-1] == name[i]
+			}
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(p)]
 }

@@ -3,57 +3,78 @@ package imap
 import (
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
 )
 
 // mailbox is the in-memory index of one folder, shared by every session
-// that has it selected (owner and delegates alike): UIDs in order with
-// their metadata, parsed envelopes (filled lazily), and the go-imap
-// MailboxTracker that turns changes into EXISTS/EXPUNGE/FETCH updates.
+// that has it selected (owner and delegates alike): messages in UID order
+// with their metadata, the keywords in use, and the views of the sessions
+// that have it selected, to which every change is fanned out.
 //
-// It is built from storage.Snapshot and then kept current by the store's
-// change notifications, which arrive in commit order while the folder's
-// storage lock is held. mu covers msgs and the tracker together, so a
-// session translating sequence numbers (tracker) and indexing msgs always
-// sees the two agree. Nothing holding mu may call into storage for the
-// same folder (the notifier holds the folder lock and waits for mu).
+// It is built from storage.Snapshot and kept current by the store's change
+// notifications, which arrive in commit order while the folder's storage
+// lock is held. Nothing holding mu may call into storage for the same
+// folder (the notifier holds the folder lock and waits for mu).
 type mailbox struct {
 	id    uint64
 	owner delegation.ID
 	ready chan struct{} // closed when loaded (or failed: err)
 	err   error         // set before ready is closed
 
-	mu          sync.RWMutex
-	loaded      bool                       // guarded by mu
-	deleted     bool                       // guarded by mu
-	uidValidity uint32                     // guarded by mu
-	uidNext     goimap.UID                 // guarded by mu
-	msgs        []*msgEntry                // guarded by mu; sorted by UID
-	tracker     *imapserver.MailboxTracker // guarded by mu for Queue* calls
-	envMu       sync.Mutex                 // one envelope parser at a time (see ensureEnvelopes)
-	changed     chan struct{}              // guarded by mu; closed and replaced at every change
+	mu            sync.RWMutex
+	loaded        bool               // guarded by mu
+	deleted       bool               // guarded by mu
+	uidValidity   uint32             // guarded by mu
+	uidNext       goimap.UID         // guarded by mu
+	highestModSeq uint64             // guarded by mu
+	msgs          []*msgEntry        // guarded by mu; sorted by UID
+	keywords      []goimap.Flag      // guarded by mu; in first-seen order, only grows
+	kwSet         map[string]bool    // guarded by mu; lower-cased keywords
+	views         map[*view]struct{} // guarded by mu
+	envMu         sync.Mutex         // one envelope renderer at a time (see ensureEnvelopes)
 
 	refs     int       // guarded by registry.mu
 	lastUsed time.Time // guarded by registry.mu
 }
 
-// msgEntry is one message's metadata. Fields other than flags are
-// immutable; flags is replaced (never modified in place) under mailbox.mu.
+// msgEntry is one message's metadata. uid, date, size and blob are
+// immutable; flags (replaced, never modified in place) and modseq are
+// guarded by mailbox.mu.
 type msgEntry struct {
-	uid   goimap.UID
-	date  time.Time
-	size  int64
-	blob  uint64
-	flags []goimap.Flag
-	env   atomic.Pointer[goimap.Envelope] // parsed lazily from the header block
+	uid    goimap.UID
+	date   time.Time
+	size   int64
+	blob   uint64
+	flags  []goimap.Flag
+	modseq uint64
+	env    atomic.Pointer[[]byte] // the rendered ENVELOPE, made lazily from the header block
+}
+
+// event is one change as a view receives it.
+type event struct {
+	kind   storage.ChangeKind
+	e      *msgEntry  // append, flags
+	uid    goimap.UID // expunge
+	origin any        // the view that caused it, if any
+}
+
+// view is one session's picture of a selected mailbox: the messages it has
+// been told of, in sequence-number order, and the changes not yet
+// reported to it.
+type view struct {
+	mb      *mailbox
+	msgs    []*msgEntry   // owned by the session goroutine
+	kwSent  int           // owned by the session: keywords already announced in FLAGS
+	pending []event       // guarded by mb.mu
+	notify  chan struct{} // buffered 1: pending grew
 }
 
 func toFlags(fs []string) []goimap.Flag {
@@ -73,51 +94,91 @@ func fromFlags(fs []goimap.Flag) []string {
 }
 
 func newEntry(m storage.Message) *msgEntry {
-	return &msgEntry{uid: goimap.UID(m.UID), date: m.InternalDate, size: m.Size, blob: m.Blob, flags: toFlags(m.Flags)}
+	return &msgEntry{uid: goimap.UID(m.UID), date: m.InternalDate, size: m.Size, blob: m.Blob, flags: toFlags(m.Flags), modseq: m.ModSeq}
 }
 
-// indexLocked returns the position of uid in msgs, or -1.
-func (mb *mailbox) indexLocked(uid goimap.UID) int {
-	i := sort.Search(len(mb.msgs), func(i int) bool { return mb.msgs[i].uid >= uid })
-	if i < len(mb.msgs) && mb.msgs[i].uid == uid {
+// indexOf returns the position of uid in a UID-sorted list, or -1.
+func indexOf(msgs []*msgEntry, uid goimap.UID) int {
+	i := sort.Search(len(msgs), func(i int) bool { return msgs[i].uid >= uid })
+	if i < len(msgs) && msgs[i].uid == uid {
 		return i
 	}
 	return -1
 }
 
-// apply mirrors one storage change and queues the matching update for the
-// sessions (RFC 3501 §7.3.1 EXISTS, §7.4.1 EXPUNGE, §7.4.2 FETCH).
+func (mb *mailbox) addKeywordsLocked(flags []goimap.Flag) {
+	for _, f := range flags {
+		if len(f) == 0 || f[0] == '\\' {
+			continue
+		}
+		k := strings.ToLower(string(f))
+		if !mb.kwSet[k] {
+			mb.kwSet[k] = true
+			mb.keywords = append(mb.keywords, f)
+		}
+	}
+}
+
+// apply mirrors one storage change and hands it to every view.
 func (mb *mailbox) apply(c storage.Change) {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if !mb.loaded || mb.deleted {
 		return // not loaded yet: the snapshot (taken later) includes it
 	}
-	close(mb.changed)
-	mb.changed = make(chan struct{})
+	ev := event{kind: c.Kind, uid: goimap.UID(c.UID), origin: c.Origin}
 	switch c.Kind {
 	case storage.ChangeAppend:
 		if goimap.UID(c.UID) < mb.uidNext {
 			return // already known
 		}
-		mb.msgs = append(mb.msgs, newEntry(c.Message))
+		ev.e = newEntry(c.Message)
+		mb.msgs = append(mb.msgs, ev.e)
 		mb.uidNext = goimap.UID(c.UID + 1)
-		mb.tracker.QueueNumMessages(uint32(len(mb.msgs)))
+		mb.addKeywordsLocked(ev.e.flags)
 	case storage.ChangeExpunge:
-		if i := mb.indexLocked(goimap.UID(c.UID)); i >= 0 {
-			mb.msgs = slices.Delete(mb.msgs, i, i+1)
-			mb.tracker.QueueExpunge(uint32(i + 1))
+		i := indexOf(mb.msgs, goimap.UID(c.UID))
+		if i < 0 {
+			return
 		}
+		mb.msgs = slices.Delete(mb.msgs, i, i+1)
 	case storage.ChangeFlags:
-		if i := mb.indexLocked(goimap.UID(c.UID)); i >= 0 {
-			e := mb.msgs[i]
-			e.flags = toFlags(c.Flags)
-			src, _ := c.Origin.(*imapserver.SessionTracker)
-			mb.tracker.QueueMessageFlags(uint32(i+1), e.uid, e.flags, src)
+		i := indexOf(mb.msgs, goimap.UID(c.UID))
+		if i < 0 {
+			return
 		}
+		ev.e = mb.msgs[i]
+		ev.e.flags = toFlags(c.Flags)
+		ev.e.modseq = max(ev.e.modseq, c.ModSeq)
+		mb.addKeywordsLocked(ev.e.flags)
 	case storage.ChangeDelete:
 		mb.deleted = true
+	default:
+		return
 	}
+	mb.highestModSeq = max(mb.highestModSeq, c.ModSeq)
+	for v := range mb.views {
+		v.pending = append(v.pending, ev)
+		select {
+		case v.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// attach makes a view of the mailbox as it is now.
+func (mb *mailbox) attach() *view {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	v := &view{mb: mb, msgs: slices.Clone(mb.msgs), kwSent: len(mb.keywords), notify: make(chan struct{}, 1)}
+	mb.views[v] = struct{}{}
+	return v
+}
+
+func (mb *mailbox) detach(v *view) {
+	mb.mu.Lock()
+	delete(mb.views, v)
+	mb.mu.Unlock()
 }
 
 // registry holds the loaded mailboxes by folder ID. A mailbox stays loaded
@@ -162,12 +223,15 @@ func (r *registry) acquire(f storage.Folder) (*mailbox, error) {
 		mb.err = r.st.Snapshot(f.ID, func(f storage.Folder, msgs []storage.Message) {
 			mb.mu.Lock()
 			mb.msgs = make([]*msgEntry, len(msgs))
+			mb.kwSet = map[string]bool{}
+			mb.views = map[*view]struct{}{}
 			for i, m := range msgs {
 				mb.msgs[i] = newEntry(m)
+				mb.addKeywordsLocked(mb.msgs[i].flags)
+				mb.highestModSeq = max(mb.highestModSeq, m.ModSeq)
 			}
 			mb.uidValidity, mb.uidNext = f.UIDValidity, goimap.UID(f.UIDNext)
-			mb.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
-			mb.changed = make(chan struct{})
+			mb.highestModSeq = max(mb.highestModSeq, f.HighestModSeq, 1)
 			mb.loaded = true
 			mb.mu.Unlock()
 		})

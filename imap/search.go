@@ -1,93 +1,211 @@
 package imap
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"io"
+	"fmt"
+	"net/mail"
 	"strings"
 	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	gomessage "github.com/emersion/go-message"
-	"github.com/emersion/go-message/textproto"
 
+	"github.com/mailgate/mailgate/imap/message"
+	"github.com/mailgate/mailgate/imap/wire"
 	"github.com/mailgate/mailgate/storage"
 )
 
-// Search answers SEARCH and UID SEARCH (RFC 3501 §6.4.4, RFC 4731 ESEARCH,
-// RFC 5182 SEARCHRES). Flags, sizes, dates and UIDs are matched in memory;
-// FROM/TO/CC/BCC/SUBJECT and SENTBEFORE/SENTSINCE use the cached envelopes
-// (RFC 3501 defines them on the envelope structure); other HEADER keys read
-// the header block; only BODY and TEXT read bodies.
-func (s *session) Search(kind imapserver.NumKind, c *goimap.SearchCriteria, opts *goimap.SearchOptions) (_ *goimap.SearchData, err error) {
-	defer s.srv.metrics.observe("search", time.Now(), &err)
-	sel, err := s.checkSelected()
-	if err != nil {
-		return nil, err
+// checkCharset accepts the charsets SEARCH, SORT and THREAD understand
+// (RFC 9051 §6.4.4: US-ASCII and UTF-8 at least).
+func checkCharset(cs string) error {
+	switch strings.ToUpper(cs) {
+	case "", "US-ASCII", "UTF-8", "UTF8":
+		return nil
 	}
-	mb := sel.mb
-	mb.mu.RLock()
-	items := make([]item, 0, len(mb.msgs))
-	for i, e := range mb.msgs {
-		if cs := sel.t.EncodeSeqNum(uint32(i + 1)); cs != 0 {
-			items = append(items, item{seq: cs, e: e, flags: e.flags})
-		}
-	}
-	clientMax := sel.clientMaxLocked()
-	var maxUID goimap.UID
-	if n := len(mb.msgs); n > 0 {
-		maxUID = mb.msgs[n-1].uid
-	}
-	mb.mu.RUnlock()
-	staticCriteria(c, clientMax, maxUID, sel.searchRes)
+	return errNo("BADCHARSET (US-ASCII UTF-8)", "unsupported charset "+oneLine(cs))
+}
 
-	var need searchNeeds
-	need.of(c)
-	if need.env {
-		if err := s.ensureEnvelopes(mb, items); err != nil {
-			return nil, s.reply(err)
-		}
+// cmdSearch answers SEARCH and UID SEARCH (RFC 9051 §6.4.4, RFC 4731
+// ESEARCH, RFC 5182 SEARCHRES, RFC 5267 PARTIAL, RFC 7162 MODSEQ).
+func (c *session) cmdSearch(p *wire.Parser) error {
+	uid := c.cmdName == "UID SEARCH"
+	if err := p.SP(); err != nil {
+		return err
 	}
-	var (
-		data   goimap.SearchData
-		seqSet goimap.SeqSet
-		uidSet goimap.UIDSet
-	)
-	for _, it := range items {
-		m := &candidate{it: it, s: s}
-		ok := m.match(c)
+	req, err := p.Search(uid)
+	if err != nil {
+		return err
+	}
+	if err := checkCharset(req.Charset); err != nil {
+		return err
+	}
+	if hasModSeq(&req.Criteria) {
+		c.enableCondstore()
+	}
+	items, err := c.searchItems(&req.Criteria)
+	if err != nil {
+		return err
+	}
+	c.writeSearch(items, req.Return, uid, hasModSeq(&req.Criteria), "SEARCH")
+	return nil
+}
+
+// searchItems returns the selected mailbox's messages matching crit, in
+// sequence order.
+func (c *session) searchItems(crit *goimap.SearchCriteria) ([]item, error) {
+	sel := c.sel
+	all := sel.resolveSet(goimap.SeqSet{{Start: 1, Stop: 0}})
+	var maxUID goimap.UID
+	if n := len(all); n > 0 {
+		maxUID = all[n-1].e.uid
+	}
+	staticCriteria(crit, uint32(len(all)), maxUID, sel.searchRes)
+	var out []item
+	for _, it := range all {
+		m := &candidate{it: it, c: c}
+		ok := m.match(crit, 0)
 		if m.err != nil && !errors.Is(m.err, storage.ErrNotFound) {
-			return nil, s.reply(m.err)
+			return nil, m.err
 		}
-		if !ok {
-			continue // (a message expunged meanwhile matches nothing)
+		if ok {
+			out = append(out, it)
 		}
-		uidSet.AddNum(it.e.uid)
-		num := it.seq
-		if kind == imapserver.NumKindUID {
-			num = uint32(it.e.uid)
+		if err := c.enc.Err(); err != nil {
+			return nil, &errBye{text: "write failed"}
+		}
+	}
+	return out, nil
+}
+
+// writeSearch answers with SEARCH or, with RETURN, ESEARCH, and saves the
+// result for "$" when asked.
+func (c *session) writeSearch(items []item, ret *wire.SearchReturn, uid, modseq bool, name string) {
+	num := func(it item) uint32 {
+		if uid {
+			return uint32(it.e.uid)
+		}
+		return it.seq
+	}
+	var highest uint64
+	for _, it := range items {
+		highest = max(highest, it.modseq)
+	}
+	if ret == nil {
+		c.enc.RawString("* " + name)
+		for _, it := range items {
+			c.enc.SP().Number(num(it))
+		}
+		if modseq && len(items) > 0 {
+			c.enc.RawString(fmt.Sprintf(" (MODSEQ %d)", highest))
+		}
+		c.enc.CRLF()
+		return
+	}
+	if ret.Save {
+		var saved goimap.UIDSet
+		switch {
+		case !ret.Min && !ret.Max || ret.All || ret.Count:
+			for _, it := range items {
+				saved.AddNum(it.e.uid)
+			}
+		case len(items) > 0:
+			if ret.Min {
+				saved.AddNum(items[0].e.uid)
+			}
+			if ret.Max {
+				saved.AddNum(items[len(items)-1].e.uid)
+			}
+		}
+		c.sel.searchRes = saved
+		if !ret.Min && !ret.Max && !ret.All && !ret.Count && ret.Partial == nil {
+			return // RFC 5182 §2.1: SAVE alone answers no ESEARCH
+		}
+	}
+	e := c.enc
+	e.RawString("* ESEARCH (TAG ").String(c.tag).Byte(')')
+	if uid {
+		e.RawString(" UID")
+	}
+	if len(items) > 0 {
+		if ret.Min {
+			e.RawString(" MIN ").Number(num(items[0]))
+		}
+		if ret.Max {
+			e.RawString(" MAX ").Number(num(items[len(items)-1]))
+		}
+	}
+	if ret.All && len(items) > 0 {
+		e.RawString(" ALL ").RawString(numSet(items, num))
+	}
+	if ret.Count {
+		e.RawString(" COUNT ").Number(uint32(len(items)))
+	}
+	if pr := ret.Partial; pr != nil {
+		lo, hi := int(pr.Lo), int(pr.Hi)
+		n := len(items)
+		if lo < 0 {
+			lo, hi = n+1+hi, n+1+lo // -1 is the last
+			lo, hi = min(lo, hi), max(lo, hi)
+		}
+		e.RawString(" PARTIAL (" + partialName(pr) + " ")
+		lo, hi = max(lo, 1), min(hi, n)
+		if lo > hi {
+			e.RawString("NIL)")
 		} else {
-			seqSet.AddNum(it.seq)
+			e.RawString(numSetOrdered(items[lo-1:hi], num)).Byte(')')
 		}
-		if data.Min == 0 || num < data.Min {
-			data.Min = num
+	}
+	if modseq && len(items) > 0 {
+		e.RawString(fmt.Sprintf(" MODSEQ %d", highest))
+	}
+	e.CRLF()
+}
+
+// numSet renders numbers as a compact set (ascending input).
+func numSet(items []item, num func(item) uint32) string {
+	var s goimap.SeqSet
+	for _, it := range items {
+		s.AddNum(num(it))
+	}
+	return s.String()
+}
+
+// numSetOrdered renders numbers in the given order, merging only runs
+// that ascend by one (ESORT results keep their order).
+func numSetOrdered(items []item, num func(item) uint32) string {
+	var b strings.Builder
+	for i := 0; i < len(items); {
+		j := i
+		for j+1 < len(items) && num(items[j+1]) == num(items[j])+1 {
+			j++
 		}
-		if num > data.Max {
-			data.Max = num
+		if b.Len() > 0 {
+			b.WriteByte(',')
 		}
-		data.Count++
+		if j > i {
+			fmt.Fprintf(&b, "%d:%d", num(items[i]), num(items[j]))
+		} else {
+			fmt.Fprintf(&b, "%d", num(items[i]))
+		}
+		i = j + 1
 	}
-	if kind == imapserver.NumKindUID {
-		data.All = uidSet
-	} else {
-		data.All = seqSet
+	return b.String()
+}
+
+func hasModSeq(c *goimap.SearchCriteria) bool {
+	if c.ModSeq != nil {
+		return true
 	}
-	if opts.ReturnSave {
-		sel.searchRes = uidSet
+	for i := range c.Not {
+		if hasModSeq(&c.Not[i]) {
+			return true
+		}
 	}
-	return &data, nil
+	for i := range c.Or {
+		if hasModSeq(&c.Or[i][0]) || hasModSeq(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // staticCriteria replaces "*" by the current maximum and "$" by the saved
@@ -123,71 +241,47 @@ func staticCriteria(c *goimap.SearchCriteria, clientMax uint32, maxUID goimap.UI
 	}
 }
 
-type searchNeeds struct{ env bool }
-
-func (n *searchNeeds) of(c *goimap.SearchCriteria) {
-	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		n.env = true
-	}
-	for _, h := range c.Header {
-		if envelopeField(h.Key) {
-			n.env = true
-		}
-	}
-	for i := range c.Not {
-		n.of(&c.Not[i])
-	}
-	for i := range c.Or {
-		n.of(&c.Or[i][0])
-		n.of(&c.Or[i][1])
-	}
-}
-
-func envelopeField(key string) bool {
-	switch strings.ToLower(key) {
-	case "from", "to", "cc", "bcc", "subject":
-		return true
-	}
-	return false
-}
-
 // candidate is one message under test, loading its header block and body
 // at most once, and only when a criterion needs them.
 type candidate struct {
 	it     item
-	s      *session
-	header *textproto.Header
+	c      *session
+	header []byte
 	body   []byte
+	root   *message.Part
 	err    error
 }
 
-func (m *candidate) loadHeader() *textproto.Header {
+func (m *candidate) loadHeader() []byte {
 	if m.header == nil {
-		hdr, err := m.s.srv.st.Header(m.it.e.blob)
+		hdr, err := m.c.srv.st.Header(m.it.e.blob)
 		if err != nil {
 			m.err = err
 		}
-		h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(hdr)))
-		m.header = &h
+		m.header = append(hdr, []byte{}...)
 	}
 	return m.header
 }
 
-func (m *candidate) loadBody() []byte {
+func (m *candidate) loadBody() ([]byte, *message.Part) {
 	if m.body == nil {
-		b, err := m.s.srv.st.Body(m.it.e.blob)
+		b, err := m.c.srv.st.Body(m.it.e.blob)
 		if err != nil {
 			m.err = err
 		}
-		m.body = b
-		if m.body == nil {
-			m.body = []byte{}
-		}
+		m.body = append(b, []byte{}...)
+		m.root = message.Parse(m.body, mimeLimits)
 	}
-	return m.body
+	return m.body, m.root
 }
 
-func (m *candidate) match(c *goimap.SearchCriteria) bool {
+// maxSearchDepth bounds NOT/OR nesting (the parser bounds it too).
+const maxSearchDepth = 200
+
+func (m *candidate) match(c *goimap.SearchCriteria, depth int) bool {
+	if depth > maxSearchDepth {
+		return false
+	}
 	e := m.it.e
 	for _, set := range c.SeqNum {
 		if !set.Contains(m.it.seq) {
@@ -202,13 +296,14 @@ func (m *candidate) match(c *goimap.SearchCriteria) bool {
 	if !matchDate(e.date, c.Since, c.Before) {
 		return false
 	}
+	flags := m.c.flagsOf(m.it)
 	for _, f := range c.Flag {
-		if !hasFlagFold(m.it.flags, f) {
+		if !hasFlagFold(flags, f) {
 			return false
 		}
 	}
 	for _, f := range c.NotFlag {
-		if hasFlagFold(m.it.flags, f) {
+		if hasFlagFold(flags, f) {
 			return false
 		}
 	}
@@ -218,9 +313,12 @@ func (m *candidate) match(c *goimap.SearchCriteria) bool {
 	if c.Smaller != 0 && e.size >= c.Smaller {
 		return false
 	}
+	if c.ModSeq != nil && m.it.modseq < c.ModSeq.ModSeq {
+		return false
+	}
 	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		env := e.env.Load()
-		if env == nil || env.Date.IsZero() || !matchDate(env.Date, c.SentSince, c.SentBefore) {
+		d, ok := sentDate(m.loadHeader())
+		if !ok || !matchDate(d, c.SentSince, c.SentBefore) {
 			return false
 		}
 	}
@@ -230,95 +328,68 @@ func (m *candidate) match(c *goimap.SearchCriteria) bool {
 		}
 	}
 	for _, t := range c.Body {
-		if !matchEntity(m.loadBody(), t, false) {
+		body, root := m.loadBody()
+		if !message.TextContains(body, root, t, false) {
 			return false
 		}
 	}
 	for _, t := range c.Text {
-		if !matchEntity(m.loadBody(), t, true) {
+		body, root := m.loadBody()
+		if !message.TextContains(body, root, t, true) {
 			return false
 		}
 	}
 	for i := range c.Not {
-		if m.match(&c.Not[i]) {
+		if m.match(&c.Not[i], depth+1) {
 			return false
 		}
 	}
 	for i := range c.Or {
-		if !m.match(&c.Or[i][0]) && !m.match(&c.Or[i][1]) {
+		if !m.match(&c.Or[i][0], depth+1) && !m.match(&c.Or[i][1], depth+1) {
 			return false
 		}
 	}
 	return true
 }
 
+// sentDate is the message's Date header (RFC 9051 §6.4.4 SENTBEFORE etc.).
+func sentDate(header []byte) (time.Time, bool) {
+	vs := message.HeaderValues(header, "Date")
+	if len(vs) == 0 {
+		return time.Time{}, false
+	}
+	t, err := mail.ParseDate(strings.TrimSpace(vs[0]))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// matchHeader: the field exists (empty value) or its decoded value
+// contains value, case-insensitively (RFC 9051 §6.4.4 HEADER, FROM, ...).
 func (m *candidate) matchHeader(key, value string) bool {
-	if env := m.it.e.env.Load(); env != nil && envelopeField(key) {
-		var addrs []goimap.Address
-		switch strings.ToLower(key) {
-		case "subject":
-			if value == "" {
-				return env.Subject != ""
-			}
-			return containsFold(env.Subject, value)
-		case "from":
-			addrs = env.From
-		case "to":
-			addrs = env.To
-		case "cc":
-			addrs = env.Cc
-		case "bcc":
-			addrs = env.Bcc
-		}
-		if value == "" {
-			return len(addrs) > 0
-		}
-		whole := strings.ContainsAny(value, "<>@ ")
-		for _, a := range addrs {
-			if whole {
-				if containsFold(a.Name+" <"+a.Addr()+">", value) {
-					return true
-				}
-			} else if containsFold(a.Name, value) || containsFold(a.Mailbox, value) || containsFold(a.Host, value) {
-				return true
-			}
-		}
-		return false
-	}
-	h := gomessage.Header{Header: *m.loadHeader()}
-	fields := h.FieldsByKey(key)
-	if value == "" {
-		return fields.Len() > 0
-	}
-	for fields.Next() {
-		v, err := fields.Text()
-		if err != nil {
-			v = fields.Value()
-		}
-		if containsFold(v, value) {
+	for _, v := range message.HeaderValues(m.loadHeader(), key) {
+		if value == "" || containsFold(message.DecodeHeader(v), value) {
 			return true
 		}
 	}
 	return false
 }
 
-// containsFold reports whether sub occurs in s, ignoring case (Unicode
-// simple folding), without allocating.
+// containsFold reports whether sub occurs in s, ignoring case.
 func containsFold(s, sub string) bool {
 	if sub == "" {
 		return true
 	}
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
+	if isASCII(s) && isASCII(sub) {
+		for i := 0; i+len(sub) <= len(s); i++ {
+			if strings.EqualFold(s[i:i+len(sub)], sub) {
+				return true
+			}
 		}
+		return false
 	}
-	// Folding can change byte lengths (e.g. "K" vs the Kelvin sign): be
-	// exact for non-ASCII text.
-	if !isASCII(s) || !isASCII(sub) {
-		return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
-	}
-	return false
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
 func isASCII(s string) bool {
@@ -339,7 +410,7 @@ func hasFlagFold(flags []goimap.Flag, f goimap.Flag) bool {
 	return false
 }
 
-// matchDate compares dates only, ignoring time and zone (RFC 3501 §6.4.4).
+// matchDate compares dates only, ignoring time and zone (RFC 9051 §6.4.4).
 func matchDate(t, since, before time.Time) bool {
 	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 	if !since.IsZero() && d.Before(since) {
@@ -349,50 +420,4 @@ func matchDate(t, since, before time.Time) bool {
 		return false
 	}
 	return true
-}
-
-// matchEntity looks for text in the decoded text parts of a message (and
-// in its header fields too for TEXT).
-func matchEntity(raw []byte, text string, withHeader bool) bool {
-	if text == "" {
-		return true
-	}
-	e, err := gomessage.Read(bytes.NewReader(raw))
-	if e == nil {
-		return bytes.Contains(bytes.ToLower(raw), bytes.ToLower([]byte(text)))
-	}
-	_ = err // unknown charset or encoding: search what decodes
-	return matchPart(e, strings.ToLower(text), withHeader)
-}
-
-func matchPart(e *gomessage.Entity, text string, withHeader bool) bool {
-	if withHeader {
-		fields := e.Header.Fields()
-		for fields.Next() {
-			v, err := fields.Text()
-			if err != nil {
-				v = fields.Value()
-			}
-			if strings.Contains(strings.ToLower(v), text) {
-				return true
-			}
-		}
-	}
-	if mr := e.MultipartReader(); mr != nil {
-		for {
-			p, err := mr.NextPart()
-			if err != nil {
-				return false
-			}
-			if matchPart(p, text, withHeader) {
-				return true
-			}
-		}
-	}
-	t, _, _ := e.Header.ContentType()
-	if t != "" && !strings.HasPrefix(t, "text/") && !strings.HasPrefix(t, "message/") {
-		return false
-	}
-	b, _ := io.ReadAll(io.LimitReader(e.Body, 64<<20))
-	return bytes.Contains(bytes.ToLower(b), []byte(text))
 }

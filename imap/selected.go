@@ -1,152 +1,254 @@
 package imap
 
 import (
+	"fmt"
 	"sort"
-	"time"
+	"strings"
 
 	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/mailgate/mailgate/imap/wire"
+	"github.com/mailgate/mailgate/storage"
 )
 
-// selected is the session's view of its selected mailbox.
+// selected is the session's selected mailbox.
 type selected struct {
-	mb        *mailbox
-	t         *imapserver.SessionTracker
+	v         *view
 	pl        place
 	readOnly  bool
-	searchRes goimap.UIDSet // SEARCHRES "$" (RFC 5182)
+	searchRes goimap.UIDSet       // SEARCHRES "$" (RFC 5182)
+	deleted   bool                // the folder was deleted by someone else
+	recent    map[goimap.UID]bool // messages this session holds as \Recent
+	nRecent   int                 // the RECENT count last reported
 }
 
-// item is one message of a command's set: its number as the client knows
-// it, and the entry with the flags it had when the set was resolved.
+// item is one message of a command's set: its sequence number in the
+// client's view, the entry, and its flags and modseq when the set was
+// resolved.
 type item struct {
-	seq   uint32
-	e     *msgEntry
-	flags []goimap.Flag
+	seq    uint32
+	e      *msgEntry
+	flags  []goimap.Flag
+	modseq uint64
 }
 
-var systemFlagList = []goimap.Flag{goimap.FlagSeen, goimap.FlagAnswered, goimap.FlagFlagged, goimap.FlagDeleted, goimap.FlagDraft}
+var systemFlagList = []goimap.Flag{goimap.FlagAnswered, goimap.FlagFlagged, goimap.FlagDeleted, goimap.FlagSeen, goimap.FlagDraft}
 
-// Select answers SELECT and EXAMINE (RFC 3501 §6.3.1-2). Opening a folder
-// of another principal is audited (Exchange "FolderBind").
-func (s *session) Select(name string, opts *goimap.SelectOptions) (_ *goimap.SelectData, err error) {
-	defer s.srv.metrics.observe("select", time.Now(), &err)
-	s.unselect()
-	if err := s.checkSession(); err != nil {
-		return nil, err
+func (sel *selected) highestModSeq() uint64 {
+	sel.v.mb.mu.RLock()
+	defer sel.v.mb.mu.RUnlock()
+	return sel.v.mb.highestModSeq
+}
+
+// cmdSelect answers SELECT and EXAMINE (RFC 9051 §6.3.2-3, RFC 7162
+// CONDSTORE and QRESYNC parameters). Opening a folder of another principal
+// is audited (Exchange "FolderBind").
+func (c *session) cmdSelect(p *wire.Parser) error {
+	readOnly := c.cmdName == "EXAMINE"
+	if err := p.SP(); err != nil {
+		return err
 	}
-	pl, f, err := s.openFolder(name, errNoMailbox)
+	name, params, err := p.Select()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	mb, err := s.srv.boxes.acquire(f)
+	if params.QResync != nil && !c.qresync {
+		return errBad(goimap.ResponseCodeClientBug, "QRESYNC parameter without ENABLE QRESYNC")
+	}
+	if c.sel != nil {
+		c.unselect()
+		if c.qresync {
+			c.enc.Status("*", "OK", "CLOSED", "previous mailbox closed")
+		}
+	}
+	if params.CondStore {
+		c.condstore = true
+	}
+	pl, f, err := c.openFolder(name, errNoMailbox)
 	if err != nil {
-		return nil, s.reply(err)
+		return err
 	}
+	mb, err := c.srv.boxes.acquire(f)
+	if err != nil {
+		return err
+	}
+	v := mb.attach()
 	mb.mu.RLock()
-	if mb.deleted {
-		mb.mu.RUnlock()
-		s.srv.boxes.release(mb)
-		return nil, errNoMailbox
+	deleted := mb.deleted
+	uidValidity, uidNext, hms := mb.uidValidity, mb.uidNext, mb.highestModSeq
+	kws := append([]goimap.Flag(nil), mb.keywords...)
+	var firstUnseen uint32
+	for i, e := range v.msgs {
+		if !hasFlag(e.flags, goimap.FlagSeen) {
+			firstUnseen = uint32(i + 1)
+			break
+		}
 	}
-	data := &goimap.SelectData{
-		NumMessages: uint32(len(mb.msgs)),
-		UIDNext:     mb.uidNext,
-		UIDValidity: mb.uidValidity,
+	mb.mu.RUnlock()
+	if deleted {
+		mb.detach(v)
+		c.srv.boxes.release(mb)
+		return errNoMailbox
 	}
-	keywords := map[goimap.Flag]bool{}
-	for i, e := range mb.msgs {
-		seen := false
-		for _, fl := range e.flags {
-			if fl == goimap.FlagSeen {
-				seen = true
-			} else if len(fl) > 0 && fl[0] != '\\' {
-				keywords[fl] = true
+	c.sel = &selected{v: v, pl: pl, readOnly: readOnly, recent: map[goimap.UID]bool{}}
+	var recent int
+	if readOnly {
+		from := c.srv.recentFrom(mb.id)
+		for _, e := range v.msgs {
+			if e.uid >= from {
+				recent++
 			}
 		}
-		if !seen && data.FirstUnseenSeqNum == 0 {
-			data.FirstUnseenSeqNum = uint32(i + 1)
+	} else {
+		from := c.srv.claimRecent(mb.id, uidNext)
+		for _, e := range v.msgs {
+			if e.uid >= from {
+				c.sel.recent[e.uid] = true
+			}
+		}
+		recent = len(c.sel.recent)
+	}
+	c.sel.nRecent = recent
+	flags := append(append([]goimap.Flag(nil), systemFlagList...), kws...)
+	c.enc.RawString("* FLAGS ").Flags(flags).CRLF()
+	perm := "PERMANENTFLAGS ()"
+	if !readOnly {
+		perm = "PERMANENTFLAGS " + flagString(append(flags, goimap.FlagWildcard))
+	}
+	c.enc.Status("*", "OK", perm, "limited")
+	c.enc.RawString(fmt.Sprintf("* %d EXISTS\r\n* %d RECENT\r\n", len(v.msgs), recent))
+	if firstUnseen > 0 {
+		c.enc.Status("*", "OK", fmt.Sprintf("UNSEEN %d", firstUnseen), "first unseen")
+	}
+	c.enc.Status("*", "OK", fmt.Sprintf("UIDVALIDITY %d", uidValidity), "UIDs valid")
+	c.enc.Status("*", "OK", fmt.Sprintf("UIDNEXT %d", uidNext), "predicted next UID")
+	if c.condstore {
+		c.enc.Status("*", "OK", fmt.Sprintf("HIGHESTMODSEQ %d", hms), "highest")
+	}
+	if q := params.QResync; q != nil && q.UIDValidity == uidValidity {
+		if err := c.qresyncSelect(q); err != nil {
+			return err
 		}
 	}
-	t := mb.tracker.NewSession()
-	mb.mu.RUnlock()
-
-	data.Flags = append([]goimap.Flag(nil), systemFlagList...)
-	kws := make([]goimap.Flag, 0, len(keywords))
-	for k := range keywords {
-		kws = append(kws, k)
-	}
-	sort.Slice(kws, func(i, j int) bool { return kws[i] < kws[j] })
-	data.Flags = append(data.Flags, kws...)
-	if opts.ReadOnly {
-		data.PermanentFlags = []goimap.Flag{}
+	if readOnly {
+		c.okCode, c.okText = "READ-ONLY", "EXAMINE completed"
 	} else {
-		data.PermanentFlags = append(append([]goimap.Flag(nil), data.Flags...), goimap.FlagWildcard)
+		c.okCode, c.okText = "READ-WRITE", "SELECT completed"
 	}
-	s.sel = &selected{mb: mb, t: t, pl: pl, readOnly: opts.ReadOnly}
 	if pl.delegated {
-		s.srv.metrics.delegated.WithLabelValues(pl.via).Inc()
-		action := "folder_bind"
-		s.audit(action, pl, map[bool]string{true: "EXAMINE", false: "SELECT"}[opts.ReadOnly])
+		c.srv.metrics.delegated.WithLabelValues(pl.via).Inc()
+		c.audit("folder_bind", pl, map[bool]string{true: "EXAMINE", false: "SELECT"}[readOnly])
 	}
-	return data, nil
-}
-
-// Unselect answers UNSELECT and the end of CLOSE (RFC 3691).
-func (s *session) Unselect() error {
-	s.unselect()
 	return nil
 }
 
-func (s *session) unselect() {
-	if s.sel == nil {
-		return
+func flagString(fs []goimap.Flag) string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = string(f)
 	}
-	s.sel.t.Close()
-	s.srv.boxes.release(s.sel.mb)
-	s.sel = nil
+	return "(" + strings.Join(parts, " ") + ")"
 }
 
-// checkSelected is the first step of every selected-state command: the
-// session is alive, a mailbox is selected, and for a folder under Other
-// Users the actor still has Full Access now. A revoked right answers
-// NO [NOPERM] to every command on that folder (the session and its own
-// folders stay usable; SELECT another folder or LOGOUT).
-func (s *session) checkSelected() (*selected, error) {
-	if err := s.checkSession(); err != nil {
-		return nil, err
+// qresyncSelect sends what changed since the client's known modseq (RFC
+// 7162 §3.2.5.2): VANISHED (EARLIER) for UIDs expunged since, then FETCH
+// for messages changed since.
+func (c *session) qresyncSelect(q *wire.QResync) error {
+	sel := c.sel
+	known := q.KnownUIDs
+	gone, err := c.srv.st.Vanished(sel.v.mb.id, q.ModSeq)
+	if err != nil {
+		return err
 	}
-	sel := s.sel
-	if sel == nil {
-		return nil, errNoSelection
+	var vs goimap.UIDSet
+	for _, u := range gone {
+		if known == nil || known.Contains(goimap.UID(u)) {
+			vs.AddNum(goimap.UID(u))
+		}
 	}
-	if !s.allowed(sel) {
-		return nil, &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeNoPerm,
-			Text: "access to this mailbox has been revoked: select another mailbox"}
+	if len(vs) > 0 {
+		c.enc.RawString("* VANISHED (EARLIER) ").RawString(vs.String()).CRLF()
 	}
-	sel.mb.mu.RLock()
-	deleted := sel.mb.deleted
-	sel.mb.mu.RUnlock()
-	if deleted {
-		return nil, &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeNonExistent,
-			Text: "this mailbox has been deleted: select another mailbox"}
+	mb := sel.v.mb
+	mb.mu.RLock()
+	var items []item
+	for i, e := range sel.v.msgs {
+		if e.modseq > q.ModSeq && (known == nil || known.Contains(e.uid)) {
+			items = append(items, item{seq: uint32(i + 1), e: e, flags: e.flags, modseq: e.modseq})
+		}
 	}
-	return sel, nil
+	mb.mu.RUnlock()
+	for _, it := range items {
+		c.writeFlagsFetch(it, true)
+	}
+	return nil
+}
+
+// writeFlagsFetch writes "* n FETCH (UID u FLAGS (...) [MODSEQ (m)])".
+func (c *session) writeFlagsFetch(it item, withUID bool) {
+	c.enc.RawString("* ").Number(it.seq).RawString(" FETCH (")
+	if withUID {
+		c.enc.RawString("UID ").Number(uint32(it.e.uid)).SP()
+	}
+	c.enc.RawString("FLAGS ").Flags(it.flags)
+	if c.condstore {
+		c.enc.RawString(" MODSEQ (").Number64(it.modseq).Byte(')')
+	}
+	c.enc.RawString(")\r\n")
+}
+
+// cmdUnselect answers UNSELECT (RFC 3691).
+func (c *session) cmdUnselect(p *wire.Parser) error {
+	if err := p.End(); err != nil {
+		return err
+	}
+	c.unselect()
+	return nil
+}
+
+// cmdClose answers CLOSE (RFC 9051 §6.4.1): expunge silently (not in an
+// EXAMINEd mailbox), then unselect.
+func (c *session) cmdClose(p *wire.Parser) error {
+	if err := p.End(); err != nil {
+		return err
+	}
+	sel := c.sel
+	if !sel.readOnly && c.allowed(sel) && !sel.deleted {
+		gone, err := c.srv.st.Expunge(sel.v.mb.id, nil, sel.v)
+		if err != nil {
+			c.unselect()
+			return err
+		}
+		if len(gone) > 0 {
+			c.audit("expunge", sel.pl, uidList(gone))
+		}
+	}
+	c.unselect()
+	return nil
+}
+
+func (c *session) unselect() {
+	if c.sel == nil {
+		return
+	}
+	c.sel.v.mb.detach(c.sel.v)
+	c.srv.boxes.release(c.sel.v.mb)
+	c.sel = nil
 }
 
 // allowed asks the directory, now, whether the selected folder may still
-// be used.
-func (s *session) allowed(sel *selected) bool {
+// be used (own folders always; a delegate login is checked per session).
+func (c *session) allowed(sel *selected) bool {
 	if sel.pl.via != "other_users" {
-		return true // own folder, or a delegate login (checkSession)
+		return true
 	}
-	return s.srv.st.Directory().Open(s.actor, sel.pl.owner, s.now()).Allowed
+	return c.srv.st.Directory().Open(c.actor, sel.pl.owner, c.now()).Allowed
 }
 
-func (s *session) checkWritable() (*selected, error) {
-	sel, err := s.checkSelected()
-	if err != nil {
-		return nil, err
+func (c *session) checkWritable() (*selected, error) {
+	sel := c.sel
+	if sel.deleted {
+		return nil, errNo(goimap.ResponseCodeNonExistent, "this mailbox has been deleted: select another mailbox")
 	}
 	if sel.readOnly {
 		return nil, errReadOnly
@@ -154,129 +256,171 @@ func (s *session) checkWritable() (*selected, error) {
 	return sel, nil
 }
 
-// Poll writes pending updates after a command (RFC 3501 §7: untagged
-// EXISTS/EXPUNGE/FETCH). A folder whose right was revoked gets none.
-func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	sel := s.sel
-	if sel == nil || !s.allowed(sel) {
-		return nil
+// poll reports what changed in the selected mailbox since the last time
+// (RFC 9051 §7: FLAGS for new keywords, EXPUNGE or VANISHED, EXISTS,
+// FETCH FLAGS). Without allowExpunge the changes from the first expunge on
+// wait for a later command. A folder whose right was revoked gets nothing.
+func (c *session) poll(allowExpunge bool) {
+	sel := c.sel
+	if sel == nil || !c.allowed(sel) {
+		return
 	}
-	return sel.t.Poll(w, allowExpunge)
-}
-
-// Idle answers IDLE (RFC 2177): changes made by any session (the owner's
-// and the delegates') are pushed as they commit. On a folder under Other
-// Users the right is checked before every push, so once it is revoked
-// nothing more is sent, and DONE gets NO [NOPERM].
-func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	sel := s.sel
-	if sel == nil {
-		<-stop
-		return nil
+	v := sel.v
+	mb := v.mb
+	mb.mu.Lock()
+	evs := v.pending
+	v.pending = nil
+	var kws []goimap.Flag
+	if len(mb.keywords) > v.kwSent {
+		kws = append([]goimap.Flag(nil), mb.keywords...)
 	}
-	if sel.pl.via != "other_users" {
-		return sel.t.Idle(w, stop)
-	}
-	revoked := &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeNoPerm, Text: "access to this mailbox has been revoked"}
-	for {
-		sel.mb.mu.RLock()
-		changed := sel.mb.changed
-		sel.mb.mu.RUnlock()
-		if !s.allowed(sel) {
-			<-stop
-			return revoked
+	mb.mu.Unlock()
+	if kws != nil {
+		v.kwSent = len(kws)
+		flags := append(append([]goimap.Flag(nil), systemFlagList...), kws...)
+		c.enc.RawString("* FLAGS ").Flags(flags).CRLF()
+		if !sel.readOnly {
+			c.enc.Status("*", "OK", "PERMANENTFLAGS "+flagString(append(flags, goimap.FlagWildcard)), "limited")
 		}
-		if err := sel.t.Poll(w, true); err != nil {
-			return err
-		}
-		select {
-		case <-stop:
-			if !s.allowed(sel) {
-				return revoked
+	}
+	existsDue := false
+	var vanished goimap.UIDSet
+	changed := map[*msgEntry]bool{}
+	var order []*msgEntry
+	for i, ev := range evs {
+		switch ev.kind {
+		case storage.ChangeAppend:
+			if n := len(v.msgs); n == 0 || v.msgs[n-1].uid < ev.e.uid {
+				v.msgs = append(v.msgs, ev.e)
+				existsDue = true
+				if !sel.readOnly && c.srv.claimRecent(mb.id, ev.e.uid+1) <= ev.e.uid {
+					sel.recent[ev.e.uid] = true
+				}
 			}
-			return nil
-		case <-changed:
+		case storage.ChangeExpunge:
+			if !allowExpunge {
+				mb.mu.Lock()
+				v.pending = append(append([]event(nil), evs[i:]...), v.pending...)
+				mb.mu.Unlock()
+				evs = nil
+				break
+			}
+			j := indexOf(v.msgs, ev.uid)
+			if j < 0 {
+				continue
+			}
+			if existsDue {
+				c.enc.RawString(fmt.Sprintf("* %d EXISTS\r\n", len(v.msgs)))
+				existsDue = false
+			}
+			delete(changed, v.msgs[j])
+			delete(sel.recent, ev.uid)
+			v.msgs = append(v.msgs[:j], v.msgs[j+1:]...)
+			if c.qresync {
+				vanished.AddNum(ev.uid)
+			} else {
+				c.enc.RawString(fmt.Sprintf("* %d EXPUNGE\r\n", j+1))
+			}
+		case storage.ChangeFlags:
+			if ev.origin == v && !c.condstore {
+				continue // the STORE answered it already
+			}
+			if !changed[ev.e] {
+				changed[ev.e] = true
+				order = append(order, ev.e)
+			}
+		case storage.ChangeDelete:
+			sel.deleted = true
 		}
+		if evs == nil {
+			break
+		}
+	}
+	if len(vanished) > 0 {
+		c.enc.RawString("* VANISHED ").RawString(vanished.String()).CRLF()
+	}
+	if existsDue {
+		c.enc.RawString(fmt.Sprintf("* %d EXISTS\r\n", len(v.msgs)))
+		c.enc.RawString(fmt.Sprintf("* %d RECENT\r\n", len(sel.recent)))
+		sel.nRecent = len(sel.recent)
+	}
+	if len(order) == 0 {
+		return
+	}
+	mb.mu.RLock()
+	var items []item
+	for _, e := range order {
+		if !changed[e] {
+			continue
+		}
+		if j := indexOf(v.msgs, e.uid); j >= 0 {
+			items = append(items, item{seq: uint32(j + 1), e: e, flags: e.flags, modseq: e.modseq})
+		}
+	}
+	mb.mu.RUnlock()
+	for _, it := range items {
+		c.writeFlagsFetch(it, true)
 	}
 }
 
 // resolveSet turns a sequence set or UID set (with "*" and "$") into the
-// messages the client means, in ascending order, under the mailbox lock.
-// Messages the client does not know yet (no sequence number in its view)
-// are left out.
+// messages the client means, in ascending order, with their flags as of
+// now. Messages the client has not been told of are left out.
 func (sel *selected) resolveSet(set goimap.NumSet) []item {
-	mb := sel.mb
-	mb.mu.RLock()
-	defer mb.mu.RUnlock()
-	var out []item
-	add := func(serverSeq uint32, clientSeq uint32) {
-		e := mb.msgs[serverSeq-1]
-		out = append(out, item{seq: clientSeq, e: e, flags: e.flags})
-	}
+	v := sel.v
 	if goimap.IsSearchRes(set) {
 		set = sel.searchRes
 	}
+	var idx []int
 	switch set := set.(type) {
 	case goimap.UIDSet:
 		var maxUID goimap.UID
-		if n := len(mb.msgs); n > 0 {
-			maxUID = mb.msgs[n-1].uid
-		}
-		var seen map[int]bool // only a set of several ranges can name a message twice
-		if len(set) > 1 {
-			seen = map[int]bool{}
+		if n := len(v.msgs); n > 0 {
+			maxUID = v.msgs[n-1].uid
 		}
 		for _, r := range set {
 			start, stop := bounds(r.Start, r.Stop, maxUID)
-			i := sort.Search(len(mb.msgs), func(i int) bool { return mb.msgs[i].uid >= start })
-			for ; i < len(mb.msgs) && mb.msgs[i].uid <= stop; i++ {
-				if seen != nil {
-					if seen[i] {
-						continue
-					}
-					seen[i] = true
-				}
-				if c := sel.t.EncodeSeqNum(uint32(i + 1)); c != 0 {
-					add(uint32(i+1), c)
-				}
+			i := sort.Search(len(v.msgs), func(i int) bool { return v.msgs[i].uid >= start })
+			for ; i < len(v.msgs) && v.msgs[i].uid <= stop; i++ {
+				idx = append(idx, i)
 			}
-		}
-		if len(set) > 1 {
-			sort.Slice(out, func(a, b int) bool { return out[a].e.uid < out[b].e.uid })
 		}
 	case goimap.SeqSet:
-		clientMax := sel.clientMaxLocked()
-		var seen map[uint32]bool
-		if len(set) > 1 {
-			seen = map[uint32]bool{}
-		}
+		n := uint32(len(v.msgs))
 		for _, r := range set {
-			start, stop := bounds(r.Start, r.Stop, clientMax)
-			stop = min(stop, clientMax)
-			for c := start; c >= 1 && c <= stop; c++ {
-				if seen != nil {
-					if seen[c] {
-						continue
-					}
-					seen[c] = true
-				}
-				if srv := sel.t.DecodeSeqNum(c); srv != 0 && int(srv) <= len(mb.msgs) {
-					add(srv, c)
-				}
-				if c == ^uint32(0) {
-					break
-				}
+			start, stop := bounds(r.Start, r.Stop, n)
+			for s := start; s >= 1 && s <= min(stop, n); s++ {
+				idx = append(idx, int(s-1))
 			}
 		}
-		if len(set) > 1 {
-			sort.Slice(out, func(a, b int) bool { return out[a].seq < out[b].seq })
+	}
+	sort.Ints(idx)
+	idx = compactInts(idx)
+	out := make([]item, len(idx))
+	v.mb.mu.RLock()
+	for k, i := range idx {
+		e := v.msgs[i]
+		out[k] = item{seq: uint32(i + 1), e: e, flags: e.flags, modseq: e.modseq}
+	}
+	v.mb.mu.RUnlock()
+	return out
+}
+
+func compactInts(s []int) []int {
+	if len(s) < 2 {
+		return s
+	}
+	out := s[:1]
+	for _, x := range s[1:] {
+		if x != out[len(out)-1] {
+			out = append(out, x)
 		}
 	}
 	return out
 }
 
 // bounds resolves "*" (0) in a range to star and puts the ends in order
-// (RFC 3501 §9: "2:4" and "4:2" are the same set).
+// (RFC 9051 §9: "2:4" and "4:2" are the same set).
 func bounds[T ~uint32](start, stop, star T) (T, T) {
 	if start == 0 {
 		start = star
@@ -287,21 +431,19 @@ func bounds[T ~uint32](start, stop, star T) (T, T) {
 	return min(start, stop), max(start, stop)
 }
 
-// clientMaxLocked is the highest sequence number of a live message in the
-// client's view ("*").
-func (sel *selected) clientMaxLocked() uint32 {
-	for n := uint32(len(sel.mb.msgs)); n > 0; n-- {
-		if c := sel.t.EncodeSeqNum(n); c != 0 {
-			return c
-		}
-	}
-	return 0
-}
-
 func uidsOf(items []item) []uint32 {
 	out := make([]uint32, len(items))
 	for i, it := range items {
 		out[i] = uint32(it.e.uid)
 	}
 	return out
+}
+
+func hasFlag(flags []goimap.Flag, f goimap.Flag) bool {
+	for _, x := range flags {
+		if x == f {
+			return true
+		}
+	}
+	return false
 }

@@ -1,31 +1,34 @@
-// Package imap is mailgate's IMAP server: a go-imap/v2 imapserver backend
-// over the storage mailstore that shows each user its own folders in the
-// personal namespace and, under "Other Users/<owner address>/", every
-// mailbox it has effective Full Access to (RFC 2342 NAMESPACE), and lets a
-// delegate log straight into the owner's mailbox ("delegate\owner" or
-// SASL PLAIN with authzid = owner).
+// Package imap is mailgate's IMAP server, protocol layer included: one
+// connection loop and a dispatch table keyed by connection state (RFC 9051
+// §3), over imap/wire for the syntax, imap/message for what a message
+// shows, imap/sorting for SORT/THREAD and the storage mailstore.
 //
-// Every command that touches another principal's folder asks
-// delegation.Directory.Open with the current time, so grants that become
-// effective or are revoked count at the next command. A folder the user may
-// not open answers exactly as one that does not exist.
+// Each user sees its own folders in the personal namespace and, under
+// "Other Users/<owner address>/", every mailbox it has effective Full
+// Access to (RFC 2342 NAMESPACE); a delegate may log straight into the
+// owner's mailbox ("delegate\owner" or SASL PLAIN with authzid = owner).
+// Every command, and every update pushed to a session, asks
+// delegation.Directory.Open as of now, so a grant that becomes effective or
+// is revoked counts at once. A folder the user may not open answers
+// exactly as one that does not exist.
 //
 // It imports storage and delegation; it must not import smtp, admin or cmd.
 package imap
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
 )
 
@@ -44,6 +47,15 @@ type Config struct {
 	// AppendLimit is the largest message APPEND accepts (APPENDLIMIT,
 	// RFC 7889); 0 means 50 MiB.
 	AppendLimit uint32
+	// MaxLine is the longest command line (literals excluded); 0 means 64 KiB.
+	MaxLine int
+	// MaxConnsPerIP caps simultaneous connections from one address; 0
+	// means 50, negative means no cap.
+	MaxConnsPerIP int
+	// PreAuthTimeout and IdleTimeout end a connection that sends nothing:
+	// before login (0 means 60 s) and after (0 means 30 min, the least RFC
+	// 9051 §5.4 allows). IDLE is exempt.
+	PreAuthTimeout, IdleTimeout time.Duration
 }
 
 // Server is the IMAP server. Serve and ServeTLS may run at the same time
@@ -53,36 +65,23 @@ type Server struct {
 	st      *storage.Store
 	log     *slog.Logger
 	now     func() time.Time
-	imap    *imapserver.Server
 	boxes   *registry
 	metrics *metrics
 	nextID  atomic.Uint64
+
+	mu     sync.Mutex
+	lns    map[net.Listener]struct{}    // guarded by mu
+	conns  map[*session]struct{}        // guarded by mu
+	perIP  map[string]int               // guarded by mu
+	byUser map[delegation.ID][]*session // guarded by mu: logged-in sessions by actor
+	closed bool                         // guarded by mu
+
+	recentMu sync.Mutex
+	recent   map[uint64]goimap.UID // guarded by recentMu: folder ID → first UID not yet claimed as \Recent (absent: 1)
 }
 
-// Capabilities: IMAP4rev1 and IMAP4rev2 with the extensions the library
-// implements and this backend supports. No ACL/MYRIGHTS (go-imap has no
-// hook for extra commands and the team decided not to fork it; rights are
-// enforced by the backend instead) and no CONDSTORE/QRESYNC (the library
-// does not parse them).
-var caps = goimap.CapSet{
-	goimap.CapIMAP4rev1:    {},
-	goimap.CapIMAP4rev2:    {},
-	goimap.CapNamespace:    {},
-	goimap.CapUIDPlus:      {},
-	goimap.CapMove:         {},
-	goimap.CapSpecialUse:   {},
-	goimap.CapListExtended: {},
-	goimap.CapListStatus:   {},
-	goimap.CapStatusSize:   {},
-	goimap.CapChildren:     {},
-	goimap.CapESearch:      {},
-	goimap.CapSearchRes:    {},
-	goimap.CapBinary:       {},
-	goimap.CapLiteralPlus:  {},
-}
-
-// New builds a server over st. It registers one storage change listener,
-// so build one Server per Store.
+// New builds a server over st. It registers storage change listeners, so
+// build one Server per Store.
 func New(cfg Config, st *storage.Store, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -90,70 +89,207 @@ func New(cfg Config, st *storage.Store, log *slog.Logger) *Server {
 	if cfg.AppendLimit == 0 {
 		cfg.AppendLimit = 50 << 20
 	}
-	s := &Server{cfg: cfg, st: st, log: log, now: cfg.Now, metrics: newMetrics(cfg.Registerer)}
+	if cfg.MaxLine == 0 {
+		cfg.MaxLine = 64 << 10
+	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = 50
+	}
+	if cfg.PreAuthTimeout == 0 {
+		cfg.PreAuthTimeout = 60 * time.Second
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 30 * time.Minute
+	}
+	s := &Server{
+		cfg: cfg, st: st, log: log, now: cfg.Now, metrics: newMetrics(cfg.Registerer),
+		lns: map[net.Listener]struct{}{}, conns: map[*session]struct{}{}, perIP: map[string]int{},
+		byUser: map[delegation.ID][]*session{}, recent: map[uint64]goimap.UID{},
+	}
 	if s.now == nil {
 		s.now = st.Now
 	}
 	s.boxes = newRegistry(st)
 	st.OnChange(s.boxes.onChange)
-	s.imap = imapserver.New(&imapserver.Options{
-		NewSession:   s.newSession,
-		Caps:         caps,
-		Logger:       libLogger{log},
-		TLSConfig:    cfg.TLS,
-		InsecureAuth: cfg.InsecureAuth,
-	})
+	st.OnDirectoryChange(s.onDirectoryChange)
 	return s
 }
 
 // Serve accepts plain connections that may upgrade with STARTTLS.
-func (s *Server) Serve(ln net.Listener) error {
-	return s.imap.Serve(bufListener{ln})
-}
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
 
 // ServeTLS accepts implicit-TLS connections (IMAPS, RFC 8314).
 func (s *Server) ServeTLS(ln net.Listener) error {
 	if s.cfg.TLS == nil {
 		return fmt.Errorf("imaps: no TLS configuration")
 	}
-	return s.imap.Serve(tls.NewListener(bufListener{ln}, s.cfg.TLS))
+	return s.serve(ln, true)
+}
+
+func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, ln)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		delay = 0
+		go s.handle(nc, implicitTLS)
+	}
 }
 
 // Close closes the listeners and every connection at once.
-func (s *Server) Close() error { return s.imap.Close() }
-
-func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	id := fmt.Sprintf("i%x", s.nextID.Add(1))
-	remote := ""
-	if a := c.NetConn().RemoteAddr(); a != nil {
-		remote = a.String()
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	lns := make([]net.Listener, 0, len(s.lns))
+	for ln := range s.lns {
+		lns = append(lns, ln)
 	}
-	ip := remote
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		ip = h
+	conns := make([]*session, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
 	}
-	sess := &session{
-		srv:    s,
-		conn:   c,
-		id:     id,
-		remote: remote,
-		ip:     ip,
-		log:    s.log.With("proto", "imap", "session", id, "remote", remote),
+	s.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
 	}
-	s.metrics.sessionStart()
-	sess.log.Debug("connected")
-	return sess, nil, nil
+	for _, c := range conns {
+		c.kill()
+	}
+	return nil
 }
 
-// libLogger sends imapserver's own messages (mostly closed connections) to
-// slog: panics recovered by the library at Error, the rest at Debug.
-type libLogger struct{ l *slog.Logger }
+// admit counts a new connection against the per-IP cap.
+func (s *Server) admit(c *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.cfg.MaxConnsPerIP > 0 && s.perIP[c.ip] >= s.cfg.MaxConnsPerIP {
+		return false
+	}
+	s.perIP[c.ip]++
+	s.conns[c] = struct{}{}
+	return true
+}
 
-func (l libLogger) Printf(format string, args ...any) {
-	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
-	if strings.Contains(msg, "panic") {
-		l.l.Error("imap library", "err", msg)
+func (s *Server) leave(c *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; !ok {
 		return
 	}
-	l.l.Debug("imap library", "err", msg)
+	delete(s.conns, c)
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
+	if c.actor != "" {
+		list := s.byUser[c.actor]
+		for i, x := range list {
+			if x == c {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(s.byUser, c.actor)
+		} else {
+			s.byUser[c.actor] = list
+		}
+	}
+}
+
+func (s *Server) loggedIn(c *session) {
+	s.mu.Lock()
+	s.byUser[c.actor] = append(s.byUser[c.actor], c)
+	s.mu.Unlock()
+}
+
+// onDirectoryChange ends the sessions of a removed user or one whose
+// password changed, and wakes every session so that those waiting in IDLE
+// re-check their rights at once.
+func (s *Server) onDirectoryChange(ch storage.DirChange) {
+	s.mu.Lock()
+	var end []*session
+	reason := map[*session]string{}
+	for _, id := range ch.Removed {
+		for _, c := range s.byUser[id] {
+			end = append(end, c)
+			reason[c] = "your account has been removed"
+		}
+	}
+	for _, id := range ch.PasswordChanged {
+		for _, c := range s.byUser[id] {
+			end = append(end, c)
+			reason[c] = "your password has been changed: log in again"
+		}
+	}
+	all := make([]*session, 0, len(s.conns))
+	for c := range s.conns {
+		all = append(all, c)
+	}
+	s.mu.Unlock()
+	for _, c := range end {
+		c.endSession(reason[c])
+	}
+	for _, c := range all {
+		c.wake()
+	}
+}
+
+// \Recent (RFC 3501 §2.3.2) is kept in memory: a message is recent for the
+// first session that selects its folder read-write after it arrived (or
+// that has the folder selected when it arrives). After a restart every
+// message is recent once more, which the flag's loose definition allows;
+// IMAP4rev2 dropped it.
+
+// recentFrom is the first UID of a folder no session has claimed.
+func (s *Server) recentFrom(folder uint64) goimap.UID {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	if u, ok := s.recent[folder]; ok {
+		return u
+	}
+	return 1
+}
+
+// claimRecent claims the UIDs from the first unclaimed one up to uidNext
+// (exclusive) and returns where the claim starts.
+func (s *Server) claimRecent(folder uint64, uidNext goimap.UID) goimap.UID {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	from, ok := s.recent[folder]
+	if !ok {
+		from = 1
+	}
+	if uidNext > from {
+		s.recent[folder] = uidNext
+	}
+	return from
 }

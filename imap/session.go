@@ -1,29 +1,58 @@
 package imap
 
 import (
+	"bufio"
+	"compress/flate"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-sasl"
 
 	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/imap/wire"
 	"github.com/mailgate/mailgate/storage"
 )
 
-// session is one IMAP connection. imapserver runs its commands one at a
-// time, except Idle, which runs in a goroutine while the connection waits
-// for DONE; Idle touches only sel (set before it starts) and the tracker.
+// state is a connection state of RFC 9051 §3, as a bit for the dispatch
+// table.
+type state uint8
+
+const (
+	stNotAuth state = 1 << iota
+	stAuth
+	stSelected
+)
+
+// session is one IMAP connection. Its goroutine reads a command, runs it
+// and writes every response; no other goroutine writes to the client.
+// Other goroutines only wake it (wake) or ask it to end (endSession).
 type session struct {
 	srv    *Server
-	conn   *imapserver.Conn
 	id     string
 	remote string
 	ip     string
 	log    *slog.Logger
+
+	raw    net.Conn // the accepted connection (immutable: deadlines and Close from other goroutines)
+	nc     net.Conn // the connection as it reads and writes now (TLS once started)
+	br     *wire.Reader
+	bw     *bufio.Writer
+	enc    *wire.Encoder
+	fw     *flate.Writer // COMPRESS=DEFLATE; nil when off
+	isTLS  bool
+	logout bool
+
+	// Extensions the client enabled (RFC 5161 ENABLE, or implied).
+	utf8, condstore, qresync bool
 
 	actor     delegation.ID // authenticated user; "" before login
 	actorAddr string
@@ -31,38 +60,334 @@ type session struct {
 	ownerAddr string
 
 	sel *selected // nil unless a mailbox is selected
+
+	tag     string // the running command's tag
+	cmdName string // the running command's name ("UID FETCH")
+	okCode  string // the running command's tagged OK code ("" for none)
+	okText  string
+	abuse   int // consecutive refused command lines
+
+	wakeCh    chan struct{} // buffered 1: something changed (directory, another node)
+	endMu     sync.Mutex
+	endReason string // guarded by endMu: the session must end with this BYE
+	killed    atomic.Bool
 }
 
-var (
-	_ imapserver.Session            = (*session)(nil)
-	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
-	_ imapserver.SessionSASL        = (*session)(nil)
-	_ imapserver.SessionAppendLimit = (*session)(nil)
-)
-
-// Replies. Each protocol has one place that writes client text: here.
+// Replies. Each protocol has one place that writes client text: the
+// execute funnel, from these errors.
 var (
 	// errNoMailbox is the one answer for a folder that does not exist or
 	// that the user may not open (RFC 5530 NONEXISTENT).
-	errNoMailbox = &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeNonExistent, Text: "no such mailbox"}
-	// errTryCreate answers APPEND/COPY/MOVE to such a folder (RFC 3501 §6.3.11).
-	errTryCreate = &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeTryCreate, Text: "no such mailbox"}
+	errNoMailbox = errNo(goimap.ResponseCodeNonExistent, "no such mailbox")
+	// errTryCreate answers APPEND/COPY/MOVE to such a folder (RFC 9051 §6.3.12).
+	errTryCreate = errNo(goimap.ResponseCodeTryCreate, "no such mailbox")
 	// errCannotCreate answers CREATE/RENAME into a place no folder can be
 	// made: the Other Users root, an owner node, or an owner the user may
 	// not open, whichever it is.
-	errCannotCreate = &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeNoPerm, Text: "cannot create a mailbox there"}
-	errReadOnly     = &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeCannot, Text: "mailbox is read-only (EXAMINE)"}
-	errNoSelection  = &goimap.Error{Type: goimap.StatusResponseTypeBad, Code: goimap.ResponseCodeClientBug, Text: "no mailbox selected"}
-	errThrottled    = &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeUnavailable, Text: "too many failed logins, try again later"}
+	errCannotCreate = errNo(goimap.ResponseCodeNoPerm, "cannot create a mailbox there")
+	errReadOnly     = errNo(goimap.ResponseCodeCannot, "mailbox is read-only (EXAMINE)")
+	errThrottled    = errNo(goimap.ResponseCodeUnavailable, "too many failed logins, try again later")
+	errAuthFailed   = errNo(goimap.ResponseCodeAuthenticationFailed, "authentication failed")
+	errRevoked      = errNo(goimap.ResponseCodeNoPerm, "access to this mailbox has been revoked: select another mailbox")
 )
+
+func errNo(code goimap.ResponseCode, text string) *goimap.Error {
+	return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: code, Text: text}
+}
+
+func errBad(code goimap.ResponseCode, text string) *goimap.Error {
+	return &goimap.Error{Type: goimap.StatusResponseTypeBad, Code: code, Text: text}
+}
+
+// errBye ends the connection after its BYE.
+type errBye struct{ text string }
+
+func (e *errBye) Error() string { return e.text }
+
+func (s *Server) handle(nc net.Conn, implicitTLS bool) {
+	id := fmt.Sprintf("i%x", s.nextID.Add(1))
+	remote := nc.RemoteAddr().String()
+	ip := remote
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		ip = h
+	}
+	c := &session{
+		srv: s, id: id, remote: remote, ip: ip, raw: nc, nc: nc, wakeCh: make(chan struct{}, 1),
+		log: s.log.With("proto", "imap", "session", id, "remote", remote),
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetKeepAlive(true)
+		tc.SetKeepAlivePeriod(2 * time.Minute)
+	}
+	if !s.admit(c) {
+		nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(nc, "* BYE [UNAVAILABLE] too many connections from your address\r\n")
+		nc.Close()
+		c.log.Info("connection refused", "reason", "too many connections")
+		return
+	}
+	s.metrics.sessionStart()
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("panic", "err", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+		c.unselect()
+		c.nc.Close()
+		s.leave(c)
+		s.metrics.sessionEnd()
+		c.log.Debug("closed")
+	}()
+	if implicitTLS {
+		tc := tls.Server(nc, s.cfg.TLS)
+		tc.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			c.log.Debug("tls handshake", "err", err)
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		c.nc, c.isTLS = tc, true
+	}
+	c.bw = bufio.NewWriterSize(c.nc, 32<<10)
+	c.enc = wire.NewEncoder(c.bw)
+	c.br = wire.NewReader(c.nc, wire.Limits{MaxLine: s.cfg.MaxLine, MaxAppend: int64(s.cfg.AppendLimit)}, c.continuation)
+	c.log.Debug("connected")
+	c.enc.Status("*", "OK", "CAPABILITY "+c.capabilities(), "mailgate IMAP4rev2 server ready")
+	if c.flush() != nil {
+		return
+	}
+	c.serve()
+}
+
+func (c *session) continuation() error {
+	c.enc.RawString("+ ready for literal data\r\n")
+	return c.flush()
+}
+
+// flush sends what is buffered (through the compressor, if on).
+func (c *session) flush() error {
+	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Minute))
+	if err := c.bw.Flush(); err != nil {
+		return err
+	}
+	if c.fw != nil {
+		if err := c.fw.Flush(); err != nil {
+			return err
+		}
+	}
+	return c.enc.Err()
+}
+
+func (c *session) serve() {
+	for !c.logout {
+		if reason := c.ending(); reason != "" {
+			c.bye(reason)
+			return
+		}
+		timeout := c.srv.cfg.PreAuthTimeout
+		if c.actor != "" {
+			timeout = c.srv.cfg.IdleTimeout
+		}
+		c.nc.SetReadDeadline(time.Now().Add(timeout))
+		raw, err := c.br.ReadCommand()
+		if reason := c.ending(); reason != "" {
+			c.bye(reason)
+			return
+		}
+		if err != nil {
+			var re *wire.ReadError
+			if !errors.As(err, &re) {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					c.bye("autologout: idle for too long")
+				}
+				return
+			}
+			if !c.refused(re) {
+				return
+			}
+			continue
+		}
+		c.execute(raw)
+		if c.flush() != nil || c.killed.Load() {
+			return
+		}
+	}
+}
+
+// refused answers a command the reader refused; false ends the connection.
+func (c *session) refused(re *wire.ReadError) bool {
+	tag := re.Tag
+	if tag == "" {
+		tag = "*"
+	}
+	c.abuse++
+	if re.Fatal || c.abuse > 5 {
+		c.log.Info("connection closed", "reason", re.Msg)
+		c.bye(re.Msg)
+		return false
+	}
+	switch re.Kind {
+	case wire.ErrAppendTooBig:
+		c.enc.Status(tag, "NO", "TOOBIG", re.Msg)
+	default:
+		c.enc.Status(tag, "BAD", "CLIENTBUG", re.Msg)
+	}
+	return c.flush() == nil
+}
+
+func (c *session) bye(text string) {
+	c.enc.Status("*", "BYE", "", text)
+	c.flush()
+	c.logout = true
+}
+
+func (c *session) state() state {
+	switch {
+	case c.actor == "":
+		return stNotAuth
+	case c.sel != nil:
+		return stSelected
+	}
+	return stAuth
+}
+
+// execute runs one command: parse its name, check the state, the session
+// and the selected folder's right (once, here, for every command), run the
+// handler, push pending updates, and answer with the tagged status.
+func (c *session) execute(raw []byte) {
+	p := wire.NewParser(raw)
+	p.UTF8 = c.utf8
+	tag, err := p.Tag()
+	if err != nil {
+		c.abuse++
+		c.enc.Status("*", "BAD", "CLIENTBUG", "missing or invalid tag")
+		return
+	}
+	c.tag, c.okCode, c.okText = tag, "", ""
+	name, err := c.commandName(p)
+	if err != nil {
+		c.abuse++
+		c.enc.Status(tag, "BAD", "CLIENTBUG", "missing or invalid command name")
+		return
+	}
+	cmd := commands[name]
+	if cmd == nil {
+		c.abuse++
+		c.enc.Status(tag, "BAD", "CLIENTBUG", "unknown command "+oneLine(name))
+		return
+	}
+	c.abuse = 0
+	c.cmdName = name
+	st := c.state()
+	if cmd.states&st == 0 {
+		text := "command not valid in this state"
+		switch {
+		case st == stNotAuth:
+			text = "log in first"
+		case cmd.states == stSelected:
+			text = "no mailbox selected"
+		case cmd.states == stNotAuth:
+			text = "already logged in"
+		}
+		c.enc.Status(tag, "BAD", "CLIENTBUG", text)
+		return
+	}
+	start := time.Now()
+	err = c.precheck(cmd)
+	if err == nil {
+		err = cmd.fn(c, p)
+	}
+	c.srv.metrics.observe(cmd.metric, start, &err)
+	if c.logout && err == nil {
+		c.enc.Status(tag, "OK", "", name+" completed")
+		return
+	}
+	if c.sel != nil && !cmd.noUpdates {
+		c.poll(!cmd.noExpunge)
+	}
+	c.answer(name, err)
+}
+
+// commandName reads the command name, and the sub-command of UID.
+func (c *session) commandName(p *wire.Parser) (string, error) {
+	if err := p.SP(); err != nil {
+		return "", err
+	}
+	name, err := p.Atom()
+	if err != nil {
+		return "", err
+	}
+	name = strings.ToUpper(name)
+	if name == "UID" {
+		if err := p.SP(); err != nil {
+			return "", err
+		}
+		sub, err := p.Atom()
+		if err != nil {
+			return "", err
+		}
+		name += " " + strings.ToUpper(sub)
+	}
+	if !p.AtEnd() {
+		if p.Peek() != ' ' {
+			return "", errors.New("bad command name")
+		}
+	}
+	return name, nil
+}
+
+// precheck is the per-command rights check: the session itself is still
+// allowed (a delegate login whose right is gone, a removed user), and a
+// selected folder of another principal is still open to the actor.
+func (c *session) precheck(cmd *command) error {
+	if c.actor == "" {
+		return nil
+	}
+	if err := c.checkSession(); err != nil {
+		return err
+	}
+	if cmd.states == stSelected && c.sel != nil && !c.allowed(c.sel) {
+		return errRevoked
+	}
+	return nil
+}
+
+// answer writes the tagged status for err.
+func (c *session) answer(name string, err error) {
+	if err == nil {
+		text := c.okText
+		if text == "" {
+			text = name + " completed"
+		}
+		c.enc.Status(c.tag, "OK", c.okCode, text)
+		return
+	}
+	if errors.Is(err, errHandled) {
+		return
+	}
+	var bye *errBye
+	if errors.As(err, &bye) {
+		c.bye(bye.text)
+		return
+	}
+	var se *wire.SyntaxError
+	if errors.As(err, &se) {
+		c.enc.Status(c.tag, "BAD", "CLIENTBUG", name+": "+se.Msg)
+		return
+	}
+	ie := c.reply(err)
+	code := string(ie.Code)
+	typ := string(ie.Type)
+	if typ == "" {
+		typ = "NO"
+	}
+	c.enc.Status(c.tag, typ, code, ie.Text)
+}
 
 // reply turns a backend error into the client's answer: *imap.Error
 // passes, storage kinds map to codes, and anything else is logged and
 // answered with a generic text naming the session.
-func (s *session) reply(err error) error {
-	if err == nil {
-		return nil
-	}
+func (c *session) reply(err error) *goimap.Error {
 	var ie *goimap.Error
 	if errors.As(err, &ie) {
 		return ie
@@ -71,15 +396,16 @@ func (s *session) reply(err error) error {
 	case errors.Is(err, storage.ErrNotFound):
 		return errNoMailbox
 	case errors.Is(err, storage.ErrExists):
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeAlreadyExists, Text: "mailbox already exists"}
+		return errNo(goimap.ResponseCodeAlreadyExists, "mailbox already exists")
 	case errors.Is(err, storage.ErrHasChildren):
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeHasChildren, Text: "mailbox has subfolders: delete them first"}
+		return errNo(goimap.ResponseCodeHasChildren, "mailbox has subfolders: delete them first")
+	case errors.Is(err, storage.ErrLimit):
+		return errNo(goimap.ResponseCodeLimit, oneLine(err.Error()))
 	case errors.Is(err, storage.ErrInvalid):
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeCannot, Text: oneLine(err.Error())}
+		return errNo(goimap.ResponseCodeCannot, oneLine(err.Error()))
 	}
-	s.log.Error("internal error", "err", err)
-	return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeServerBug,
-		Text: "internal error, try again later (session " + s.id + ")"}
+	c.log.Error("internal error", "err", err)
+	return errNo(goimap.ResponseCodeServerBug, "internal error, try again later (session "+c.id+")")
 }
 
 // oneLine keeps client text on one line (no CR/LF injection).
@@ -92,197 +418,37 @@ func oneLine(s string) string {
 	}, s)
 }
 
-func (s *session) now() time.Time { return s.srv.now() }
+func (c *session) now() time.Time { return c.srv.now() }
 
-// openFolder resolves a client mailbox name and loads its folder. A name the
-// user may not see and a folder that does not exist give the same answer,
-// missing (NONEXISTENT or TRYCREATE, depending on the command).
-func (s *session) openFolder(name string, missing error) (place, storage.Folder, error) {
-	pl, _, ok := s.resolver().resolve(name)
-	if !ok {
-		return pl, storage.Folder{}, missing
-	}
-	f, err := s.srv.st.Folder(pl.owner, pl.folder)
-	if errors.Is(err, storage.ErrNotFound) {
-		return pl, f, missing
-	}
-	if err != nil {
-		return pl, f, s.reply(err)
-	}
-	return pl, f, nil
-}
-
-func (s *session) resolver() resolver {
-	return resolver{dir: s.srv.st.Directory(), actor: s.actor, owner: s.owner, now: s.now(), ownerAdr: s.ownerAddr}
-}
-
-// Close ends the session (connection closed).
-func (s *session) Close() error {
-	s.unselect()
-	s.srv.metrics.sessionEnd()
-	s.log.Debug("closed")
-	return nil
-}
-
-// Login handles LOGIN user password, where user may be "delegate\owner"
-// (Exchange form): the delegate's own password opens the owner's mailbox.
-func (s *session) Login(username, password string) (err error) {
-	defer s.srv.metrics.observe("login", time.Now(), &err)
-	delegate, owner, isDelegate := delegation.SplitLogin(username)
-	if !isDelegate {
-		owner = ""
-	}
-	return s.login(owner, delegate, password)
-}
-
-// AuthenticateMechanisms offers SASL PLAIN only (RFC 4616).
-func (s *session) AuthenticateMechanisms() []string { return []string{sasl.Plain} }
-
-// Authenticate handles AUTHENTICATE PLAIN; an authzid naming another
-// mailbox is a delegate login, as is an authcid of the form
-// "delegate\owner".
-func (s *session) Authenticate(mech string) (sasl.Server, error) {
-	if !strings.EqualFold(mech, sasl.Plain) {
-		return nil, &goimap.Error{Type: goimap.StatusResponseTypeNo, Text: "unsupported SASL mechanism"}
-	}
-	return sasl.NewPlainServer(func(authzid, authcid, password string) (err error) {
-		defer s.srv.metrics.observe("authenticate", time.Now(), &err)
-		if authzid == "" {
-			if d, o, ok := delegation.SplitLogin(authcid); ok {
-				authzid, authcid = o, d
-			}
-		}
-		return s.login(authzid, authcid, password)
-	}), nil
-}
-
-// login authenticates authcid and, with a non-empty authzid that is not the
-// user itself, opens the mailbox authzid names if the user has effective
-// Full Access to it. Every refusal is the same NO [AUTHENTICATIONFAILED].
-func (s *session) login(authzid, authcid, password string) error {
-	id, err := s.srv.st.Authenticate(authcid, password, s.ip)
-	switch {
-	case errors.Is(err, storage.ErrThrottled):
-		s.srv.metrics.authFailures.WithLabelValues("throttled").Inc()
-		s.log.Info("login throttled", "user", authcid)
-		return errThrottled
-	case errors.Is(err, storage.ErrAuthFailed):
-		s.srv.metrics.authFailures.WithLabelValues("credentials").Inc()
-		s.log.Info("login failed", "user", authcid, "reason", "credentials")
-		return imapserver.ErrAuthFailed
-	case err != nil:
-		s.log.Error("login", "user", authcid, "err", err)
-		return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeUnavailable, Text: "login temporarily unavailable (session " + s.id + ")"}
-	}
-	dir := s.srv.st.Directory()
-	actor, ok := dir.Principal(id)
-	if !ok {
-		return imapserver.ErrAuthFailed
-	}
-	ownerID, ownerAddr := id, actor.Address
-	if authzid != "" {
-		o, found := dir.Lookup(authzid)
-		if !found {
-			s.srv.metrics.authFailures.WithLabelValues("no_right").Inc()
-			s.log.Info("delegate login refused", "user", actor.Address, "owner", oneLine(authzid), "reason", delegation.ReasonUnknown)
-			return imapserver.ErrAuthFailed
-		}
-		if o.ID != id {
-			dc := dir.Open(id, o.ID, s.now())
-			s.auditRec("login", actor, o, "", dc)
-			if !dc.Allowed {
-				s.srv.metrics.authFailures.WithLabelValues("no_right").Inc()
-				s.log.Info("delegate login refused", "user", actor.Address, "owner", o.Address, "reason", dc.Reason, "decision", dc.Text())
-				return imapserver.ErrAuthFailed
-			}
-			s.srv.metrics.delegated.WithLabelValues("login").Inc()
-			s.log.Info("delegate login", "user", actor.Address, "owner", o.Address, "right", dc.Right.Flags(), "grant", dc.GrantID)
-			ownerID, ownerAddr = o.ID, o.Address
-		}
-	}
-	s.actor, s.actorAddr, s.owner, s.ownerAddr = id, actor.Address, ownerID, ownerAddr
-	s.log = s.log.With("user", actor.Address)
-	if ownerID != id {
-		s.log = s.log.With("owner", ownerAddr)
-	}
-	if err := s.srv.st.EnsureDefaultFolders(ownerID); err != nil {
-		s.log.Error("default folders", "err", err)
-	}
-	s.log.Info("logged in")
-	return nil
-}
-
-// checkSession enforces live rights for a delegate login before every
-// command: once the right is gone the session ends with BYE (its whole
-// personal namespace belongs to the owner, so nothing is left to show).
-func (s *session) checkSession() error {
-	if s.actor == "" || s.owner == s.actor {
-		return nil
-	}
-	dc := s.srv.st.Directory().Open(s.actor, s.owner, s.now())
-	if dc.Allowed {
-		return nil
-	}
-	s.log.Info("delegate session ended: right revoked", "reason", dc.Reason)
-	s.unselect()
-	s.conn.Bye("access to " + s.ownerAddr + " has been revoked")
-	return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeNoPerm, Text: "access revoked"}
-}
-
-// AppendLimit advertises APPENDLIMIT (RFC 7889).
-func (s *session) AppendLimit() uint32 { return s.srv.cfg.AppendLimit }
-
-// Namespace answers NAMESPACE (RFC 2342): personal "" and, except in a
-// delegate login, other users "Other Users/", both with delimiter "/".
-func (s *session) Namespace() (*goimap.NamespaceData, error) {
-	if err := s.checkSession(); err != nil {
-		return nil, err
-	}
-	nd := &goimap.NamespaceData{Personal: []goimap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}
-	if s.owner == s.actor {
-		nd.Other = []goimap.NamespaceDescriptor{{Prefix: otherUsers + string(delim), Delim: delim}}
-	}
-	return nd, nil
-}
-
-// auditRec writes one audit record for an action on another principal's
-// mailbox. A failure is logged, never shown to the client.
-func (s *session) auditRec(action string, actor, owner *delegation.Principal, folder string, dc delegation.Decision) {
-	decision := "allowed"
-	if !dc.Allowed {
-		decision = "refused"
-	}
-	rec := storage.AuditRecord{
-		Proto: "imap", Action: action, Actor: actor.Address, ActorID: string(actor.ID),
-		Mailbox: owner.Address, MailboxID: string(owner.ID), Decision: decision, Reason: string(dc.Reason),
-		GrantID: dc.GrantID, Folder: folder, Remote: s.ip,
-	}
-	if dc.Right != 0 {
-		rec.Right = dc.Right.Flags()
-	}
-	if err := s.srv.st.Audit(rec); err != nil {
-		s.log.Error("audit", "err", err)
+// wake tells the session's goroutine to re-check (IDLE waits on it).
+func (c *session) wake() {
+	select {
+	case c.wakeCh <- struct{}{}:
+	default:
 	}
 }
 
-// audit records an action in a delegated place (no-op for the actor's own).
-func (s *session) audit(action string, pl place, detail string) {
-	if !pl.delegated {
-		return
+// endSession asks the session to end with BYE at its next step (now, if
+// it is waiting in IDLE).
+func (c *session) endSession(reason string) {
+	c.endMu.Lock()
+	if c.endReason == "" {
+		c.endReason = reason
 	}
-	dir := s.srv.st.Directory()
-	a, ok1 := dir.Principal(s.actor)
-	o, ok2 := dir.Principal(pl.owner)
-	if !ok1 || !ok2 {
-		return
-	}
-	rec := storage.AuditRecord{
-		Proto: "imap", Action: action, Actor: a.Address, ActorID: string(a.ID),
-		Mailbox: o.Address, MailboxID: string(o.ID), Right: pl.dc.Right.Flags(), Decision: "allowed",
-		Reason: string(pl.dc.Reason), GrantID: pl.dc.GrantID, Folder: pl.folder, Remote: s.ip, Detail: detail,
-	}
-	if err := s.srv.st.Audit(rec); err != nil {
-		s.log.Error("audit", "err", err)
-	}
-	s.log.Info("delegated "+action, "owner", o.Address, "right", rec.Right, "grant", pl.dc.GrantID, "reason", pl.dc.Reason)
+	c.endMu.Unlock()
+	c.wake()
+	// A session blocked reading its next command is woken by a deadline.
+	c.raw.SetReadDeadline(time.Now())
+}
+
+func (c *session) ending() string {
+	c.endMu.Lock()
+	defer c.endMu.Unlock()
+	return c.endReason
+}
+
+// kill closes the connection at once (server shutdown).
+func (c *session) kill() {
+	c.killed.Store(true)
+	c.raw.Close()
 }

@@ -1,0 +1,175 @@
+package imap
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	goimap "github.com/emersion/go-imap/v2"
+
+	"github.com/mailgate/mailgate/imap/sorting"
+	"github.com/mailgate/mailgate/imap/wire"
+	"github.com/mailgate/mailgate/storage"
+)
+
+// sortInput reads what SORT and THREAD need of the matching messages: the
+// header blocks, in one transaction.
+func (c *session) sortInput(items []item, uid bool) ([]sorting.Msg, error) {
+	msgs := make([]sorting.Msg, len(items))
+	blobs := make([]uint64, len(items))
+	for i, it := range items {
+		id := it.seq
+		if uid {
+			id = uint32(it.e.uid)
+		}
+		msgs[i] = sorting.Msg{ID: id, Seq: it.seq, Arrival: it.e.date, Size: it.e.size}
+		blobs[i] = it.e.blob
+	}
+	err := c.srv.st.Headers(blobs, func(i int, hdr []byte) { msgs[i].Header = append([]byte(nil), hdr...) })
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// cmdSort answers SORT and UID SORT (RFC 5256 §3, RFC 5957 DISPLAYFROM and
+// DISPLAYTO, RFC 5267 ESORT and PARTIAL).
+func (c *session) cmdSort(p *wire.Parser) error {
+	uid := c.cmdName == "UID SORT"
+	if err := p.SP(); err != nil {
+		return err
+	}
+	req, err := p.Sort(uid)
+	if err != nil {
+		return err
+	}
+	if err := checkCharset(req.Charset); err != nil {
+		return err
+	}
+	items, err := c.searchItems(&req.Criteria)
+	if err != nil {
+		return err
+	}
+	msgs, err := c.sortInput(items, uid)
+	if err != nil {
+		return err
+	}
+	keys := make([]sorting.Key, len(req.Keys))
+	for i, k := range req.Keys {
+		keys[i] = sorting.Key{Name: strings.ToUpper(k.Key), Reverse: k.Reverse}
+	}
+	order := sorting.Sort(msgs, keys)
+	byID := make(map[uint32]item, len(items))
+	for _, it := range items {
+		id := it.seq
+		if uid {
+			id = uint32(it.e.uid)
+		}
+		byID[id] = it
+	}
+	sorted := make([]item, 0, len(order))
+	for _, id := range order {
+		sorted = append(sorted, byID[id])
+	}
+	if req.Return == nil {
+		c.enc.RawString("* SORT")
+		for _, id := range order {
+			c.enc.SP().Number(id)
+		}
+		c.enc.CRLF()
+		return nil
+	}
+	num := func(it item) uint32 {
+		if uid {
+			return uint32(it.e.uid)
+		}
+		return it.seq
+	}
+	ret := *req.Return
+	e := c.enc
+	e.RawString("* ESEARCH (TAG ").String(c.tag).Byte(')')
+	if uid {
+		e.RawString(" UID")
+	}
+	if len(sorted) > 0 {
+		if ret.Min {
+			m := sorted[0]
+			for _, it := range sorted {
+				if num(it) < num(m) {
+					m = it
+				}
+			}
+			e.RawString(" MIN ").Number(num(m))
+		}
+		if ret.Max {
+			m := sorted[0]
+			for _, it := range sorted {
+				if num(it) > num(m) {
+					m = it
+				}
+			}
+			e.RawString(" MAX ").Number(num(m))
+		}
+		if ret.All {
+			e.RawString(" ALL ").RawString(numSetOrdered(sorted, num))
+		}
+	}
+	if ret.Count {
+		e.RawString(" COUNT ").Number(uint32(len(sorted)))
+	}
+	if pr := ret.Partial; pr != nil {
+		lo, hi := int(pr.Lo), int(pr.Hi)
+		n := len(sorted)
+		if lo < 0 {
+			lo, hi = n+1+hi, n+1+lo
+			lo, hi = min(lo, hi), max(lo, hi)
+		}
+		e.RawString(" PARTIAL (").RawString(partialName(pr)).SP()
+		lo, hi = max(lo, 1), min(hi, n)
+		if lo > hi {
+			e.RawString("NIL)")
+		} else {
+			e.RawString(numSetOrdered(sorted[lo-1:hi], num)).Byte(')')
+		}
+	}
+	e.CRLF()
+	return nil
+}
+
+func partialName(pr *wire.PartialRange) string { return fmt.Sprintf("%d:%d", pr.Lo, pr.Hi) }
+
+// cmdThread answers THREAD and UID THREAD (RFC 5256 §4) with REFERENCES or
+// ORDEREDSUBJECT.
+func (c *session) cmdThread(p *wire.Parser) error {
+	uid := c.cmdName == "UID THREAD"
+	if err := p.SP(); err != nil {
+		return err
+	}
+	req, err := p.Thread(uid)
+	if err != nil {
+		return err
+	}
+	if err := checkCharset(req.Charset); err != nil {
+		return err
+	}
+	alg := strings.ToUpper(req.Algorithm)
+	if alg != "REFERENCES" && alg != "ORDEREDSUBJECT" {
+		return errNo(goimap.ResponseCodeCannot, "unsupported threading algorithm "+oneLine(req.Algorithm))
+	}
+	items, err := c.searchItems(&req.Criteria)
+	if err != nil {
+		return err
+	}
+	msgs, err := c.sortInput(items, uid)
+	if err != nil {
+		return err
+	}
+	var ts []*sorting.Thread
+	if alg == "REFERENCES" {
+		ts = sorting.ThreadReferences(msgs)
+	} else {
+		ts = sorting.ThreadOrderedSubject(msgs)
+	}
+	c.enc.RawString("* THREAD ").Raw(sorting.AppendThreads(nil, ts)).CRLF()
+	return nil
+}
