@@ -222,15 +222,11 @@ func (p *Parser) searchKey(crit *goimap.SearchCriteria, uid bool) error {
 			}
 		}
 	case c == '$' || c == '*' || isDigit(c):
-		set, err := p.NumSet(false)
+		set, res, err := p.numSetRes(false)
 		if err != nil {
 			return err
 		}
-		if goimap.IsSearchRes(set) {
-			crit.UID = append(crit.UID, goimap.SearchRes())
-		} else {
-			crit.SeqNum = append(crit.SeqNum, set.(goimap.SeqSet))
-		}
+		andSet(crit, set, res)
 		return nil
 	}
 	start := p.pos
@@ -321,11 +317,11 @@ func (p *Parser) searchKey(crit *goimap.SearchCriteria, uid bool) error {
 			crit.Smaller = int64(n)
 		}
 	case "UID":
-		set, err := p.NumSet(true)
+		set, res, err := p.numSetRes(true)
 		if err != nil {
 			return err
 		}
-		crit.UID = append(crit.UID, set.(goimap.UIDSet))
+		andSet(crit, set, res)
 	case "NOT":
 		sub, err := p.searchKeyAlone(uid)
 		if err != nil {
@@ -351,6 +347,28 @@ func (p *Parser) searchKey(crit *goimap.SearchCriteria, uid bool) error {
 		return p.errAt(start, "unknown search key")
 	}
 	return nil
+}
+
+// andSet adds a sequence-set key: "$" (the saved result, RFC 5182 §2.1)
+// goes in UID as goimap.SearchRes(), and "1:5,$" is the OR of both.
+func andSet(crit *goimap.SearchCriteria, set goimap.NumSet, res bool) {
+	var c goimap.SearchCriteria
+	switch set := set.(type) {
+	case goimap.SeqSet:
+		c.SeqNum = []goimap.SeqSet{set}
+	case goimap.UIDSet:
+		c.UID = []goimap.UIDSet{set}
+	}
+	saved := goimap.SearchCriteria{UID: []goimap.UIDSet{goimap.SearchRes()}}
+	switch {
+	case set == nil:
+		crit.UID = append(crit.UID, goimap.SearchRes())
+	case res:
+		crit.Or = append(crit.Or, [2]goimap.SearchCriteria{c, saved})
+	default:
+		crit.SeqNum = append(crit.SeqNum, c.SeqNum...)
+		crit.UID = append(crit.UID, c.UID...)
+	}
 }
 
 // keywordFlag reads flag-keyword: an atom (no "\").

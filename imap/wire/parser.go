@@ -343,21 +343,47 @@ func (p *Parser) mailboxName(start int, s string) (string, error) {
 
 // NumSet reads a sequence-set: a goimap.UIDSet when uid, else a
 // goimap.SeqSet; "*" is 0 in a range; "$" is goimap.SearchRes().
+//
+// RFC 5182's grammar also allows "$" at the end of a list ("1:5,$"),
+// which no NumSet can hold: NumSet refuses it, and SEARCH reads it as an
+// OR.
 func (p *Parser) NumSet(uid bool) (goimap.NumSet, error) {
+	start := p.pos
+	set, res, err := p.numSetRes(uid)
+	if err != nil {
+		return nil, err
+	}
+	if res {
+		if set != nil {
+			return nil, p.errAt(start, "$ must stand alone in a sequence set")
+		}
+		return goimap.SearchRes(), nil
+	}
+	return set, nil
+}
+
+// numSetRes reads a sequence-set whose last element may be "$" (RFC 5182
+// §4: sequence-set =/ seq-last-command). set is nil for a lone "$".
+func (p *Parser) numSetRes(uid bool) (set goimap.NumSet, res bool, err error) {
 	if p.Accept('$') {
-		return goimap.SearchRes(), nil // RFC 5182 §2.1
+		return nil, true, nil // RFC 5182 §2.1
 	}
 	var seq goimap.SeqSet
 	var uids goimap.UIDSet
 	for {
+		if p.Peek() == '$' && p.pos > 0 && p.b[p.pos-1] == ',' {
+			p.pos++
+			res = true
+			break
+		}
 		a, err := p.seqNumber()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		b := a
 		if p.Accept(':') {
 			if b, err = p.seqNumber(); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
 		if uid {
@@ -370,9 +396,9 @@ func (p *Parser) NumSet(uid bool) (goimap.NumSet, error) {
 		}
 	}
 	if uid {
-		return uids, nil
+		return uids, res, nil
 	}
-	return seq, nil
+	return seq, res, nil
 }
 
 // seqNumber reads nz-number or "*" (0).

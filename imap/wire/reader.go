@@ -81,7 +81,7 @@ func (r *Reader) ReadCommand() ([]byte, error) {
 		if lh.bad {
 			return nil, &ReadError{Kind: ErrBadLiteral, Tag: tag, Fatal: lh.nonSync, Msg: "bad literal size"}
 		}
-		if lh.size > maxLit || lh.size > maxCmd-int64(len(cmd)) {
+		if lh.size > maxLit || lh.size+2 > maxCmd-int64(len(cmd)) {
 			e := &ReadError{Kind: ErrLiteralTooBig, Tag: tag, Fatal: lh.nonSync, Msg: "literal too big"}
 			if appendCmd {
 				e.Kind, e.Msg = ErrAppendTooBig, "message too big"
