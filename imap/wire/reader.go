@@ -56,9 +56,6 @@ func NewReader(r io.Reader, lim Limits, cont func() error) *Reader {
 func (r *Reader) ReadCommand() ([]byte, error) {
 	cmd, tooLong, litTail, err := r.readLine(nil, r.lim.MaxLine)
 	if err != nil {
-		if err == io.ErrUnexpectedEOF && len(cmd) == 0 {
-			err = io.EOF
-		}
 		return nil, err
 	}
 	tag := tagOf(cmd)
@@ -155,9 +152,6 @@ func (r *Reader) readLiteral(dst []byte, n int64) ([]byte, error) {
 func (r *Reader) ReadLine() ([]byte, error) {
 	line, tooLong, _, err := r.readLine(nil, r.lim.MaxLine)
 	if err != nil {
-		if err == io.ErrUnexpectedEOF && len(line) == 0 {
-			err = io.EOF
-		}
 		return nil, err
 	}
 	if tooLong {
@@ -179,8 +173,8 @@ func (r *Reader) Reset(rd io.Reader) { r.br.Reset(rd) }
 // keeping at most max bytes of it in dst (enough for the tag), and
 // tooLong is set; the literal header its last bytes may carry is
 // returned so the caller can tell whether data follows. Memory stays
-// within max plus the read buffer whatever the line's length. An end of
-// input inside a line is io.ErrUnexpectedEOF.
+// within max plus the read buffer whatever the line's length. The end of
+// input is io.EOF before a line and io.ErrUnexpectedEOF inside one.
 func (r *Reader) readLine(dst []byte, max int) (line []byte, tooLong bool, lit literal, err error) {
 	start := len(dst)
 	var tail []byte // last bytes of a dropped line
@@ -190,7 +184,7 @@ func (r *Reader) readLine(dst []byte, max int) (line []byte, tooLong bool, lit l
 		if done {
 			frag = frag[:len(frag)-1]
 		} else if err != bufio.ErrBufferFull {
-			if err == io.EOF {
+			if err == io.EOF && (len(frag) > 0 || len(dst) > start || tooLong) {
 				err = io.ErrUnexpectedEOF
 			}
 			return dst, false, literal{}, err
