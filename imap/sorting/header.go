@@ -31,10 +31,17 @@ const (
 	hasInReplyTo
 )
 
+// headerReader reads header blocks; one is reused across the messages of
+// a call so that each message does not cost a fresh read buffer.
+type headerReader struct {
+	src bytes.Reader
+	br  *bufio.Reader
+}
+
 // parseFields reads a header block. It is lenient: a malformed line is
 // skipped rather than ending the header, and a block without its final
 // blank line is accepted.
-func parseFields(hdr []byte) fields {
+func (r *headerReader) parseFields(hdr []byte) fields {
 	var f fields
 	if len(hdr) == 0 {
 		return f
@@ -42,8 +49,13 @@ func parseFields(hdr []byte) fields {
 	if hdr[len(hdr)-1] != '\n' {
 		hdr = append(hdr[:len(hdr):len(hdr)], '\r', '\n')
 	}
-	src := bytes.NewReader(hdr)
-	br := bufio.NewReader(src)
+	r.src.Reset(hdr)
+	if r.br == nil {
+		r.br = bufio.NewReaderSize(&r.src, 1024)
+	} else {
+		r.br.Reset(&r.src)
+	}
+	src, br := &r.src, r.br
 	for {
 		before := src.Len() + br.Buffered()
 		h, err := textproto.ReadHeader(br)
@@ -57,6 +69,12 @@ func parseFields(hdr []byte) fields {
 			return f
 		}
 	}
+}
+
+// parseFields reads one header block with a reader of its own.
+func parseFields(hdr []byte) fields {
+	var r headerReader
+	return r.parseFields(hdr)
 }
 
 func (f *fields) set(key, value string) {
@@ -117,12 +135,21 @@ var obsZones = map[string]int{
 	"MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
 }
 
+var fastDateLayouts = []string{"Mon, 2 Jan 2006 15:04:05 -0700"}
+
 // parseDate parses an RFC 5322 Date value (obsolete forms included).
 func parseDate(v string) (time.Time, bool) {
 	v = stripComments(v)
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return time.Time{}, false
+	}
+	// The usual form first: net/mail tries many layouts, and each failed
+	// try costs an error allocation.
+	for _, layout := range fastDateLayouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
 	}
 	t, err := mail.ParseDate(v)
 	if err != nil {

@@ -95,11 +95,12 @@ func sortMsgs(msgs []Msg, keys []Key) []uint32 {
 	}
 	nk := len(kinds)
 	vals := make([]keyValue, len(msgs)*nk)
+	var hr headerReader
 	for i := range msgs {
 		m := &msgs[i]
 		var f fields
 		if needHeader {
-			f = parseFields(m.Header)
+			f = hr.parseFields(m.Header)
 		}
 		row := vals[i*nk : (i+1)*nk]
 		for j, kind := range kinds {

@@ -85,9 +85,10 @@ func threadReferences(msgs []Msg) []*Thread {
 	}
 
 	// (1) link messages by their references.
+	var hr headerReader
 	for i := range msgs {
 		m := &msgs[i]
-		f := parseFields(m.Header)
+		f := hr.parseFields(m.Header)
 		var cur *node
 		if ids := msgIDs(f.messageID, 1); len(ids) == 1 {
 			if n, ok := byID[ids[0]]; !ok {
@@ -291,9 +292,10 @@ func threadOrderedSubject(msgs []Msg) []*Thread {
 		id      uint32
 	}
 	items := make([]item, len(msgs))
+	var hr headerReader
 	for i := range msgs {
 		m := &msgs[i]
-		f := parseFields(m.Header)
+		f := hr.parseFields(m.Header)
 		s, _ := baseSubject(f.subject)
 		items[i] = item{s, sentDate(m, &f), m.Seq, m.ID}
 	}
