@@ -42,12 +42,17 @@ type Part struct {
 }
 
 // Parse builds the MIME tree of msg.
-func Parse(msg []byte, lim Limits) *Part { panic("message: not implemented") }
+func Parse(msg []byte, lim Limits) *Part { return parse(msg, lim) }
 
 // Find returns the part that an IMAP part path names (RFC 9051 §6.4.5:
 // "1" of a non-multipart message is its body; a path continues into an
 // enclosed message/rfc822's parts), or nil.
-func (p *Part) Find(path []int) *Part { panic("message: not implemented") }
+func (p *Part) Find(path []int) *Part {
+	if p == nil {
+		return nil
+	}
+	return p.find(path)
+}
 
 // Section returns the bytes of a section of msg (root from Parse): spec
 // is "", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT" or
@@ -55,7 +60,7 @@ func (p *Part) Find(path []int) *Part { panic("message: not implemented") }
 // names no part; the caller then answers an empty string, as Dovecot does.
 // Partial ranges are applied by the caller.
 func Section(msg []byte, root *Part, path []int, spec string, fields []string) (b []byte, ok bool) {
-	panic("message: not implemented")
+	return section(msg, root, path, spec, fields)
 }
 
 // Binary returns the decoded content of a part (RFC 3516 BINARY[path]),
@@ -63,36 +68,36 @@ func Section(msg []byte, root *Part, path []int, spec string, fields []string) (
 // encoding it cannot undo (answer NO [UNKNOWN-CTE]); ok false when the
 // path names no part.
 func Binary(msg []byte, root *Part, path []int) (b []byte, ok bool, err error) {
-	panic("message: not implemented")
+	return binary(msg, root, path)
 }
 
 // AppendBodyStructure appends the IMAP rendering of p: BODYSTRUCTURE when
 // extended, else BODY (RFC 9051 §7.5.2 body), e.g.
 // ("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 7 1).
 func AppendBodyStructure(dst []byte, msg []byte, p *Part, extended bool) []byte {
-	panic("message: not implemented")
+	return appendBodyStructure(dst, msg, p, extended)
 }
 
 // AppendEnvelope appends the IMAP ENVELOPE of a header block (RFC 9051
 // §7.5.2 envelope), with date and subject as written (NIL when absent),
 // addresses parsed per RFC 5322 including groups, comments as names and
 // source routes, e.g. ("date" "subject" (("Name" NIL "user" "host")) ...).
-func AppendEnvelope(dst []byte, header []byte) []byte { panic("message: not implemented") }
+func AppendEnvelope(dst []byte, header []byte) []byte { return appendEnvelope(dst, header) }
 
 // HeaderValues returns the unfolded values of every field named key (case
 // insensitive) of a header block, as written.
-func HeaderValues(header []byte, key string) []string { panic("message: not implemented") }
+func HeaderValues(header []byte, key string) []string { return headerValues(header, key) }
 
 // DecodeHeader decodes RFC 2047 encoded words (any charset go-message
 // knows) into UTF-8; undecodable words stay as written.
-func DecodeHeader(value string) string { panic("message: not implemented") }
+func DecodeHeader(value string) string { return decodeHeader(value) }
 
 // TextContains reports whether the decoded text of msg contains needle,
 // case-insensitively (Unicode simple folding): the bodies of text parts
 // with transfer encoding and charset undone, and, when headers is set,
 // every header field too (SEARCH TEXT vs BODY, RFC 9051 §6.4.4).
 func TextContains(msg []byte, root *Part, needle string, headers bool) bool {
-	panic("message: not implemented")
+	return textContains(msg, root, needle, headers)
 }
 
 // ErrUnknownCTE is Binary's error for an unknown Content-Transfer-Encoding.

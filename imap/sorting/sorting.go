@@ -26,12 +26,18 @@ type Key struct {
 
 // Sort returns the IDs of msgs in the order the keys give (RFC 5256 §3,
 // RFC 5957 §2). Unknown key names are the caller's error to refuse.
-func Sort(msgs []Msg, keys []Key) []uint32 { panic("sorting: not implemented") }
+func Sort(msgs []Msg, keys []Key) []uint32 { return sortMsgs(msgs, keys) }
 
 // BaseSubject extracts the base subject of a raw Subject value (RFC 5256
 // §2.1: RFC 2047 decoded, whitespace folded, "Re:", "Fwd:", "[blob]" and
 // "(fwd)" removed), in the form used for comparison.
-func BaseSubject(subject string) string { panic("sorting: not implemented") }
+//
+// The comparison form is upper-cased in ASCII (i;ascii-casemap), so two
+// base subjects are equal for SORT and THREAD exactly when the strings are.
+func BaseSubject(subject string) string {
+	s, _ := baseSubject(subject)
+	return s
+}
 
 // Thread is a node of a thread tree. ID is 0 for a dummy parent.
 type Thread struct {
@@ -40,12 +46,12 @@ type Thread struct {
 }
 
 // ThreadReferences threads msgs by RFC 5256 REFERENCES (§3 "REFERENCES").
-func ThreadReferences(msgs []Msg) []*Thread { panic("sorting: not implemented") }
+func ThreadReferences(msgs []Msg) []*Thread { return threadReferences(msgs) }
 
 // ThreadOrderedSubject threads msgs by RFC 5256 ORDEREDSUBJECT.
-func ThreadOrderedSubject(msgs []Msg) []*Thread { panic("sorting: not implemented") }
+func ThreadOrderedSubject(msgs []Msg) []*Thread { return threadOrderedSubject(msgs) }
 
 // AppendThreads appends the IMAP rendering of a THREAD response's thread
 // list (RFC 5256 §4), e.g. "(2)(3 6 (4 23)(44 7 96))"; a dummy parent is
 // shown as a nested list of its children.
-func AppendThreads(dst []byte, ts []*Thread) []byte { panic("sorting: not implemented") }
+func AppendThreads(dst []byte, ts []*Thread) []byte { return appendThreads(dst, ts) }

@@ -1,6 +1,9 @@
 package wire
 
 import (
+	"bytes"
+	"math"
+	"strings"
 	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
@@ -9,10 +12,16 @@ import (
 // Parser decodes the arguments of one command read by Reader.ReadCommand.
 // Every method returns a *SyntaxError on bad input, positioned where the
 // input went wrong; nothing panics on any input.
+//
+// Strings and literal data returned may share memory with the command.
 type Parser struct {
 	// UTF8 is set once the client has enabled UTF8=ACCEPT (RFC 6855):
 	// mailbox names are then UTF-8, not modified UTF-7.
 	UTF8 bool
+
+	b     []byte
+	pos   int
+	depth int // nesting of search keys and lists
 }
 
 // SyntaxError is a malformed command: answer BAD.
@@ -23,58 +32,567 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string { return e.Msg }
 
+// maxDepth bounds nested parentheses (search keys, NOT and OR chains).
+const maxDepth = 100
+
 // NewParser parses cmd, one command as returned by ReadCommand.
-func NewParser(cmd []byte) *Parser { panic("wire: not implemented") }
+func NewParser(cmd []byte) *Parser { return &Parser{b: cmd} }
+
+func (p *Parser) errf(msg string) error { return &SyntaxError{Pos: p.pos, Msg: msg} }
+
+func (p *Parser) errAt(pos int, msg string) error { return &SyntaxError{Pos: pos, Msg: msg} }
+
+// Character classes of RFC 9051 §9.
+
+// isAtomChar: any CHAR except atom-specials: "(" ")" "{" SP CTL
+// list-wildcards quoted-specials resp-specials.
+func isAtomChar(c byte) bool {
+	if c <= 0x20 || c >= 0x7f {
+		return false
+	}
+	switch c {
+	case '(', ')', '{', '%', '*', '"', '\\', ']':
+		return false
+	}
+	return true
+}
+
+// isAStringChar is ASTRING-CHAR (ATOM-CHAR or "]") and, to be liberal,
+// "\": Python's imaplib sends "LOGIN bob@example.test\alice pw" unquoted.
+func isAStringChar(c byte) bool { return isAtomChar(c) || c == ']' || c == '\\' }
+
+// isTagChar: ASTRING-CHAR except "+".
+func isTagChar(c byte) bool { return (isAtomChar(c) && c != '+') || c == ']' }
+
+// isListChar: list-char = ATOM-CHAR / list-wildcards / resp-specials.
+func isListChar(c byte) bool { return isAtomChar(c) || c == '%' || c == '*' || c == ']' }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // Token level (RFC 9051 §9 formal syntax).
-func (p *Parser) Tag() (string, error)                           { panic("wire: not implemented") } // tag: ASTRING-CHAR except "+"
-func (p *Parser) Atom() (string, error)                          { panic("wire: not implemented") } // 1*ATOM-CHAR
-func (p *Parser) SP() error                                      { panic("wire: not implemented") } // exactly one space
-func (p *Parser) Peek() byte                                     { panic("wire: not implemented") } // next byte, 0 at the end
-func (p *Parser) Accept(c byte) bool                             { panic("wire: not implemented") } // consume c if it is next
-func (p *Parser) Expect(c byte) error                            { panic("wire: not implemented") }
-func (p *Parser) AtEnd() bool                                    { panic("wire: not implemented") }
-func (p *Parser) End() error                                     { panic("wire: not implemented") } // nothing may follow
-func (p *Parser) AString() (string, error)                       { panic("wire: not implemented") } // atom (ASTRING-CHAR, ']' allowed), quoted or literal
-func (p *Parser) String() (string, error)                        { panic("wire: not implemented") } // quoted or literal
-func (p *Parser) NString() (s string, nil_ bool, err error)      { panic("wire: not implemented") }
-func (p *Parser) Literal() (data []byte, binary bool, err error) { panic("wire: not implemented") } // {n}, {n+}, ~{n}
-func (p *Parser) Number() (uint32, error)                        { panic("wire: not implemented") }
-func (p *Parser) Number64() (uint64, error)                      { panic("wire: not implemented") } // mod-sequence values (63 bits)
+
+// Tag reads a tag: 1*<any ASTRING-CHAR except "+">.
+func (p *Parser) Tag() (string, error) {
+	s := p.span(isTagChar)
+	if s == "" {
+		return "", p.errf("expected tag")
+	}
+	return s, nil
+}
+
+// Atom reads 1*ATOM-CHAR.
+func (p *Parser) Atom() (string, error) {
+	s := p.span(isAtomChar)
+	if s == "" {
+		return "", p.errf("expected atom")
+	}
+	return s, nil
+}
+
+// span consumes the longest run of bytes in the class.
+func (p *Parser) span(class func(byte) bool) string {
+	start := p.pos
+	for p.pos < len(p.b) && class(p.b[p.pos]) {
+		p.pos++
+	}
+	return string(p.b[start:p.pos])
+}
+
+// SP reads exactly one space.
+func (p *Parser) SP() error {
+	if !p.Accept(' ') {
+		return p.errf("expected space")
+	}
+	return nil
+}
+
+// Peek returns the next byte, 0 at the end.
+func (p *Parser) Peek() byte {
+	if p.pos < len(p.b) {
+		return p.b[p.pos]
+	}
+	return 0
+}
+
+// Accept consumes c if it is next.
+func (p *Parser) Accept(c byte) bool {
+	if p.pos < len(p.b) && p.b[p.pos] == c {
+		p.pos++
+		return true
+	}
+	return false
+}
+
+// Expect consumes c or fails.
+func (p *Parser) Expect(c byte) error {
+	if !p.Accept(c) {
+		return p.errf("expected " + quoteChar(c))
+	}
+	return nil
+}
+
+func quoteChar(c byte) string {
+	switch c {
+	case ' ':
+		return "space"
+	case '"':
+		return "quote"
+	}
+	return "\"" + string(rune(c)) + "\""
+}
+
+// AtEnd reports whether the whole command has been read.
+func (p *Parser) AtEnd() bool { return p.pos >= len(p.b) }
+
+// End fails unless the whole command has been read.
+func (p *Parser) End() error {
+	if !p.AtEnd() {
+		return p.errf("unexpected characters at end of command")
+	}
+	return nil
+}
+
+// acceptFold consumes kw (upper case) in any letter case if it is next.
+func (p *Parser) acceptFold(kw string) bool {
+	if len(p.b)-p.pos >= len(kw) && strings.EqualFold(string(p.b[p.pos:p.pos+len(kw)]), kw) {
+		p.pos += len(kw)
+		return true
+	}
+	return false
+}
+
+// AString reads an astring: an atom of ASTRING-CHAR ("]" and, liberally,
+// "\" allowed), a quoted string or a literal.
+func (p *Parser) AString() (string, error) {
+	switch p.Peek() {
+	case '"', '{':
+		return p.String()
+	}
+	s := p.span(isAStringChar)
+	if s == "" {
+		return "", p.errf("expected string")
+	}
+	return s, nil
+}
+
+// String reads a string: quoted or literal.
+func (p *Parser) String() (string, error) {
+	switch p.Peek() {
+	case '"':
+		return p.quoted()
+	case '{':
+		b, _, err := p.Literal()
+		return string(b), err
+	}
+	return "", p.errf("expected string")
+}
+
+// quoted reads a quoted string (RFC 9051 §4.3). "\" escapes only a quote
+// or a backslash; before anything else it is kept as a backslash. UTF-8
+// (RFC 6855) and other 8-bit bytes pass; CR, LF and NUL do not.
+func (p *Parser) quoted() (string, error) {
+	start := p.pos
+	p.pos++ // the opening quote
+	var buf []byte
+	seg := p.pos
+	for p.pos < len(p.b) {
+		c := p.b[p.pos]
+		switch c {
+		case '"':
+			var s string
+			if buf == nil {
+				s = string(p.b[seg:p.pos])
+			} else {
+				s = string(append(buf, p.b[seg:p.pos]...))
+			}
+			p.pos++
+			return s, nil
+		case '\\':
+			if p.pos+1 < len(p.b) && (p.b[p.pos+1] == '"' || p.b[p.pos+1] == '\\') {
+				buf = append(buf, p.b[seg:p.pos]...)
+				buf = append(buf, p.b[p.pos+1])
+				p.pos += 2
+				seg = p.pos
+				continue
+			}
+		case '\r', '\n', 0:
+			return "", p.errf("invalid character in quoted string")
+		}
+		p.pos++
+	}
+	return "", p.errAt(start, "unterminated quoted string")
+}
+
+// NString reads NIL or a string.
+func (p *Parser) NString() (s string, nil_ bool, err error) {
+	if p.Peek() != '"' && p.Peek() != '{' {
+		start := p.pos
+		if p.acceptFold("NIL") && (p.AtEnd() || !isAStringChar(p.Peek())) {
+			return "", true, nil
+		}
+		p.pos = start
+	}
+	s, err = p.String()
+	return s, false, err
+}
+
+// Literal reads a literal "{n}", "{n+}" (RFC 7888) or, with binary set, a
+// literal8 "~{n}" (RFC 3516): the header, its CRLF (or bare LF) and n
+// bytes. The data shares memory with the command.
+func (p *Parser) Literal() (data []byte, binary bool, err error) {
+	start := p.pos
+	binary = p.Accept('~')
+	if !p.Accept('{') {
+		return nil, false, p.errf("expected literal")
+	}
+	n, err := p.Number64()
+	if err != nil {
+		return nil, false, p.errAt(start, "bad literal size")
+	}
+	p.Accept('+')
+	if err := p.Expect('}'); err != nil {
+		return nil, false, err
+	}
+	p.Accept('\r')
+	if err := p.Expect('\n'); err != nil {
+		return nil, false, p.errf("expected line end after literal header")
+	}
+	if n > uint64(len(p.b)-p.pos) {
+		return nil, false, p.errAt(start, "literal data missing")
+	}
+	data = p.b[p.pos : p.pos+int(n) : p.pos+int(n)]
+	p.pos += int(n)
+	return data, binary, nil
+}
+
+// digits consumes 1*DIGIT and returns its value, or ok false on no digit
+// or a value above max.
+func (p *Parser) digits(max uint64) (uint64, bool) {
+	start := p.pos
+	var n uint64
+	for p.pos < len(p.b) && isDigit(p.b[p.pos]) {
+		d := uint64(p.b[p.pos] - '0')
+		if n > (max-d)/10 {
+			for p.pos < len(p.b) && isDigit(p.b[p.pos]) {
+				p.pos++
+			}
+			return 0, false
+		}
+		n = n*10 + d
+		p.pos++
+	}
+	return n, p.pos > start
+}
+
+// Number reads a number (32 bits).
+func (p *Parser) Number() (uint32, error) {
+	start := p.pos
+	n, ok := p.digits(math.MaxUint32)
+	if !ok {
+		return 0, p.errAt(start, "expected number")
+	}
+	return uint32(n), nil
+}
+
+// Number64 reads a number64 (RFC 9051) or mod-sequence value (RFC 7162):
+// 63 bits.
+func (p *Parser) Number64() (uint64, error) {
+	start := p.pos
+	n, ok := p.digits(math.MaxInt64)
+	if !ok {
+		return 0, p.errAt(start, "expected number")
+	}
+	return n, nil
+}
+
+// nzNumber reads a non-zero number.
+func (p *Parser) nzNumber() (uint32, error) {
+	start := p.pos
+	n, err := p.Number()
+	if err == nil && n == 0 {
+		err = p.errAt(start, "expected non-zero number")
+	}
+	return n, err
+}
 
 // Mailbox reads a mailbox name (astring): modified UTF-7 is decoded
 // unless UTF8, and the whole name "INBOX" in any letter case becomes
 // "INBOX" (longer names are left to the caller).
-func (p *Parser) Mailbox() (string, error) { panic("wire: not implemented") }
+func (p *Parser) Mailbox() (string, error) {
+	start := p.pos
+	s, err := p.AString()
+	if err != nil {
+		return "", err
+	}
+	return p.mailboxName(start, s)
+}
+
+func (p *Parser) mailboxName(start int, s string) (string, error) {
+	if !p.UTF8 {
+		d, err := DecodeMUTF7(s)
+		if err != nil {
+			return "", p.errAt(start, "invalid modified UTF-7 mailbox name")
+		}
+		s = d
+	}
+	if strings.EqualFold(s, "INBOX") {
+		return "INBOX", nil
+	}
+	return s, nil
+}
 
 // NumSet reads a sequence-set: a goimap.UIDSet when uid, else a
 // goimap.SeqSet; "*" is 0 in a range; "$" is goimap.SearchRes().
-func (p *Parser) NumSet(uid bool) (goimap.NumSet, error) { panic("wire: not implemented") }
+//
+// RFC 5182's grammar also allows "$" at the end of a list ("1:5,$"),
+// which no NumSet can hold: NumSet refuses it, and SEARCH reads it as an
+// OR.
+func (p *Parser) NumSet(uid bool) (goimap.NumSet, error) {
+	start := p.pos
+	set, res, err := p.numSetRes(uid)
+	if err != nil {
+		return nil, err
+	}
+	if res {
+		if set != nil {
+			return nil, p.errAt(start, "$ must stand alone in a sequence set")
+		}
+		return goimap.SearchRes(), nil
+	}
+	return set, nil
+}
 
-func (p *Parser) Flag() (goimap.Flag, error)       { panic("wire: not implemented") } // \System (any case: canonical \Seen etc.) or keyword atom
-func (p *Parser) FlagList() ([]goimap.Flag, error) { panic("wire: not implemented") } // "(" [flag *(SP flag)] ")"
-func (p *Parser) DateTime() (time.Time, error)     { panic("wire: not implemented") } // quoted "dd-Mon-yyyy hh:mm:ss +zzzz"
-func (p *Parser) Date() (time.Time, error)         { panic("wire: not implemented") } // d-Mon-yyyy, quoted or not
+// numSetRes reads a sequence-set whose last element may be "$" (RFC 5182
+// §4: sequence-set =/ seq-last-command). set is nil for a lone "$".
+func (p *Parser) numSetRes(uid bool) (set goimap.NumSet, res bool, err error) {
+	if p.Accept('$') {
+		return nil, true, nil // RFC 5182 §2.1
+	}
+	var seq goimap.SeqSet
+	var uids goimap.UIDSet
+	for {
+		if p.Peek() == '$' && p.pos > 0 && p.b[p.pos-1] == ',' {
+			p.pos++
+			res = true
+			break
+		}
+		a, err := p.seqNumber()
+		if err != nil {
+			return nil, false, err
+		}
+		b := a
+		if p.Accept(':') {
+			if b, err = p.seqNumber(); err != nil {
+				return nil, false, err
+			}
+		}
+		if uid {
+			uids.AddRange(goimap.UID(a), goimap.UID(b))
+		} else {
+			seq.AddRange(a, b)
+		}
+		if !p.Accept(',') {
+			break
+		}
+	}
+	if uid {
+		return uids, res, nil
+	}
+	return seq, res, nil
+}
 
-// Command arguments. Each reads from just after the command name's SP
-// (or, for UID commands, after the SP that follows the sub-command) up to
-// and including the end of the command.
-func (p *Parser) Fetch(uid bool) (goimap.NumSet, *FetchRequest, error) {
-	panic("wire: not implemented")
+// seqNumber reads nz-number or "*" (0).
+func (p *Parser) seqNumber() (uint32, error) {
+	if p.Accept('*') {
+		return 0, nil
+	}
+	start := p.pos
+	n, err := p.Number()
+	if err != nil || n == 0 {
+		return 0, p.errAt(start, "invalid sequence set")
+	}
+	return n, nil
 }
-func (p *Parser) Search(uid bool) (*SearchRequest, error) { panic("wire: not implemented") }
-func (p *Parser) Sort(uid bool) (*SortRequest, error)     { panic("wire: not implemented") }
-func (p *Parser) Thread(uid bool) (*ThreadRequest, error) { panic("wire: not implemented") }
-func (p *Parser) Store(uid bool) (goimap.NumSet, *StoreRequest, error) {
-	panic("wire: not implemented")
+
+// systemFlags canonicalises the RFC 9051 §2.3.2 system flags.
+var systemFlags = map[string]goimap.Flag{
+	`\seen`:     goimap.FlagSeen,
+	`\answered`: goimap.FlagAnswered,
+	`\flagged`:  goimap.FlagFlagged,
+	`\deleted`:  goimap.FlagDeleted,
+	`\draft`:    goimap.FlagDraft,
+	`\recent`:   `\Recent`,
 }
-func (p *Parser) List() (*ListRequest, error) { panic("wire: not implemented") }
-func (p *Parser) Status() (mailbox string, opts *goimap.StatusOptions, err error) {
-	panic("wire: not implemented")
+
+// Flag reads a flag: "\" atom (the system flags in any letter case
+// become \Seen etc.) or a keyword atom.
+func (p *Parser) Flag() (goimap.Flag, error) {
+	start := p.pos
+	sys := p.Accept('\\')
+	a := p.span(isAtomChar)
+	if a == "" {
+		return "", p.errAt(start, "invalid flag")
+	}
+	if !sys {
+		return goimap.Flag(a), nil
+	}
+	f := `\` + a
+	if c, ok := systemFlags[strings.ToLower(f)]; ok {
+		return c, nil
+	}
+	return goimap.Flag(f), nil
 }
-func (p *Parser) Select() (mailbox string, params *SelectParams, err error) {
-	panic("wire: not implemented")
+
+// FlagList reads "(" [flag *(SP flag)] ")".
+func (p *Parser) FlagList() ([]goimap.Flag, error) {
+	if err := p.Expect('('); err != nil {
+		return nil, err
+	}
+	flags := []goimap.Flag{}
+	if p.Accept(')') {
+		return flags, nil
+	}
+	for {
+		f, err := p.Flag()
+		if err != nil {
+			return nil, err
+		}
+		flags = append(flags, f)
+		if p.Accept(')') {
+			return flags, nil
+		}
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+	}
 }
-func (p *Parser) Append() (mailbox string, msgs []AppendMessage, err error) {
-	panic("wire: not implemented")
+
+var months = [12]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
+
+// month reads a three-letter month name in any letter case.
+func (p *Parser) month() (time.Month, bool) {
+	if len(p.b)-p.pos < 3 {
+		return 0, false
+	}
+	m := bytes.ToLower(p.b[p.pos : p.pos+3])
+	for i, name := range months {
+		if string(m) == name {
+			p.pos += 3
+			return time.Month(i + 1), true
+		}
+	}
+	return 0, false
+}
+
+// fixed reads exactly n digits.
+func (p *Parser) fixed(n int) (int, bool) {
+	v := 0
+	for i := 0; i < n; i++ {
+		c := p.Peek()
+		if !isDigit(c) {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+		p.pos++
+	}
+	return v, true
+}
+
+// day reads date-day (1*2DIGIT), or a leading space and a digit as in
+// date-day-fixed.
+func (p *Parser) day() (int, bool) {
+	if p.Accept(' ') {
+		return p.fixed(1)
+	}
+	d, ok := p.fixed(1)
+	if !ok {
+		return 0, false
+	}
+	if isDigit(p.Peek()) {
+		e, _ := p.fixed(1)
+		d = d*10 + e
+	}
+	return d, true
+}
+
+// ymd reads day "-" month "-" year and checks the day exists.
+func (p *Parser) ymd() (int, time.Month, int, bool) {
+	d, ok := p.day()
+	if !ok || !p.Accept('-') {
+		return 0, 0, 0, false
+	}
+	m, ok := p.month()
+	if !ok || !p.Accept('-') {
+		return 0, 0, 0, false
+	}
+	y, ok := p.fixed(4)
+	if !ok || d < 1 || time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Day() != d {
+		return 0, 0, 0, false
+	}
+	return y, m, d, true
+}
+
+// DateTime reads a quoted date-time "dd-Mon-yyyy hh:mm:ss +zzzz" (RFC
+// 9051 §9; the day may be " d" or, liberally, "d").
+func (p *Parser) DateTime() (time.Time, error) {
+	start := p.pos
+	bad := func() (time.Time, error) { return time.Time{}, p.errAt(start, "invalid date-time") }
+	if !p.Accept('"') {
+		return bad()
+	}
+	y, mo, d, ok := p.ymd()
+	if !ok || !p.Accept(' ') {
+		return bad()
+	}
+	hh, ok1 := p.fixed(2)
+	c1 := p.Accept(':')
+	mm, ok2 := p.fixed(2)
+	c2 := p.Accept(':')
+	ss, ok3 := p.fixed(2)
+	if !ok1 || !ok2 || !ok3 || !c1 || !c2 || hh > 23 || mm > 59 || ss > 60 || !p.Accept(' ') {
+		return bad()
+	}
+	sign := 1
+	switch {
+	case p.Accept('-'):
+		sign = -1
+	case p.Accept('+'):
+	default:
+		return bad()
+	}
+	zh, ok1 := p.fixed(2)
+	zm, ok2 := p.fixed(2)
+	if !ok1 || !ok2 || zm > 59 || !p.Accept('"') {
+		return bad()
+	}
+	zone := time.FixedZone("", sign*(zh*3600+zm*60))
+	return time.Date(y, mo, d, hh, mm, ss, 0, zone), nil
+}
+
+// Date reads a date, d-Mon-yyyy, quoted or not; the time is midnight UTC.
+func (p *Parser) Date() (time.Time, error) {
+	start := p.pos
+	q := p.Accept('"')
+	y, m, d, ok := p.ymd()
+	if !ok || (q && !p.Accept('"')) {
+		return time.Time{}, p.errAt(start, "invalid date")
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
+}
+
+// enter counts one level of nesting.
+func (p *Parser) enter() error {
+	p.depth++
+	if p.depth > maxDepth {
+		return p.errf("too deeply nested")
+	}
+	return nil
+}
+
+func (p *Parser) leave() { p.depth-- }
+
+// keyword reads an atom and returns it upper-cased.
+func (p *Parser) keyword() (string, error) {
+	a, err := p.Atom()
+	return strings.ToUpper(a), err
 }

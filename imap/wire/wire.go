@@ -112,7 +112,7 @@ type FetchAtt struct {
 // Name is the item's name in the FETCH response, e.g. "UID",
 // "BODY[1.2.HEADER.FIELDS (From To)]<0>", "BINARY.SIZE[1]", "RFC822.HEADER".
 // A partial's response name carries only its origin octet.
-func (a FetchAtt) Name() string { panic("wire: not implemented") }
+func (a FetchAtt) Name() string { return a.name() }
 
 // FetchRequest is FETCH's items after the sequence set, with macros
 // expanded (ALL, FAST, FULL) and the RFC 7162 modifiers.

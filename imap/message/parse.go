@@ -1,0 +1,287 @@
+package message
+
+import (
+	"bytes"
+	"sort"
+	"strings"
+)
+
+const (
+	defaultMaxDepth = 64
+	defaultMaxParts = 10000
+)
+
+type parser struct {
+	msg      []byte
+	maxDepth int
+	maxParts int
+	nparts   int
+	counted  []*Part // parts whose Lines must be counted
+}
+
+func parse(msg []byte, lim Limits) *Part {
+	ps := &parser{msg: msg, maxDepth: lim.MaxDepth, maxParts: lim.MaxParts}
+	if ps.maxDepth <= 0 {
+		ps.maxDepth = defaultMaxDepth
+	}
+	if ps.maxParts <= 0 {
+		ps.maxParts = defaultMaxParts
+	}
+	root := &Part{}
+	ps.nparts = 1
+	ps.parsePart(root, 0, len(msg), 0, false)
+	ps.countLines()
+	return root
+}
+
+// parsePart fills pt from msg[start:end]: its header, its content
+// fields and, within the limits, its children.
+func (ps *parser) parsePart(pt *Part, start, end, depth int, digest bool) {
+	pt.HeaderStart = start
+	pt.BodyStart = headerEnd(ps.msg, start, end)
+	pt.End = end
+	ps.fields(pt, digest)
+	switch {
+	case isMultipartType(pt):
+		if depth < ps.maxDepth {
+			ps.split(pt, depth)
+		}
+	case isMessageType(pt):
+		if depth < ps.maxDepth && ps.nparts < ps.maxParts {
+			ps.nparts++
+			child := &Part{}
+			ps.parsePart(child, pt.BodyStart, end, depth+1, false)
+			pt.Children = []*Part{child}
+		}
+	}
+	if isTextType(pt) || isMessageType(pt) {
+		ps.counted = append(ps.counted, pt)
+	}
+}
+
+func isMultipartType(p *Part) bool { return strings.EqualFold(p.Type, "multipart") }
+
+func isMessageType(p *Part) bool {
+	return strings.EqualFold(p.Type, "message") &&
+		(strings.EqualFold(p.Subtype, "rfc822") || strings.EqualFold(p.Subtype, "global"))
+}
+
+func isTextType(p *Part) bool { return strings.EqualFold(p.Type, "text") }
+
+// fields reads the Content-* fields of pt's header (the first of each).
+func (ps *parser) fields(pt *Part, digest bool) {
+	pt.Type, pt.Subtype = "text", "plain"
+	if digest {
+		pt.Type, pt.Subtype = "message", "rfc822"
+	}
+	pt.Encoding = "7BIT"
+	var seen uint
+	forEachField(ps.msg[pt.HeaderStart:pt.BodyStart], func(f field) bool {
+		if f.value == nil || len(f.name) < 8 || !strings.EqualFold(string(f.name[:8]), "content-") {
+			return true
+		}
+		bit := uint(0)
+		name := strings.ToLower(string(f.name[8:]))
+		switch name {
+		case "type":
+			bit = 1
+		case "transfer-encoding":
+			bit = 2
+		case "id":
+			bit = 4
+		case "description":
+			bit = 8
+		case "disposition":
+			bit = 16
+		case "language":
+			bit = 32
+		case "location":
+			bit = 64
+		case "md5":
+			bit = 128
+		default:
+			return true
+		}
+		if seen&bit != 0 {
+			return true
+		}
+		seen |= bit
+		v := unfold(f.value)
+		switch bit {
+		case 1:
+			if t, s, params, ok := parseContentType(v); ok {
+				pt.Type, pt.Subtype, pt.Params = t, s, params
+			} else {
+				pt.Type, pt.Subtype = "text", "plain"
+			}
+		case 2:
+			if e, _ := mimeToken(v, skipCFWS(v, 0)); e != "" {
+				pt.Encoding = e
+			}
+		case 4:
+			pt.ID = strings.TrimSpace(v)
+		case 8:
+			pt.Description = strings.TrimSpace(v)
+		case 16:
+			pt.Disposition, pt.DispParams = parseDisposition(v)
+		case 32:
+			pt.Language = parseLanguage(v)
+		case 64:
+			// RFC 2557 §4.4.1: folding white space is no part of the URI
+			pt.Location = strings.Map(func(r rune) rune {
+				if r == ' ' || r == '\t' {
+					return -1
+				}
+				return r
+			}, v)
+		case 128:
+			pt.MD5 = strings.TrimSpace(v)
+		}
+		return true
+	})
+}
+
+// parseLanguage splits a Content-Language list (RFC 3282), comments
+// dropped.
+func parseLanguage(v string) []string {
+	var out []string
+	i := 0
+	for i < len(v) {
+		i = skipCFWS(v, i)
+		j := i
+		for j < len(v) && v[j] != ',' && v[j] != '(' && v[j] != ' ' && v[j] != '\t' {
+			j++
+		}
+		if j > i {
+			out = append(out, v[i:j])
+		}
+		i = skipCFWS(v, j)
+		if i < len(v) && v[i] == ',' {
+			i++
+		} else if i < len(v) && j == i {
+			i++
+		}
+	}
+	return out
+}
+
+// boundary returns the boundary parameter of a multipart part.
+func boundary(p *Part) string {
+	for _, kv := range p.Params {
+		if strings.EqualFold(kv[0], "boundary") {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+// split finds the body parts of a multipart (RFC 2046 §5.1.1): the
+// delimiter "--boundary" at a line start, followed by blanks only, or
+// "--boundary--" closing; the line end before a delimiter belongs to
+// it; preamble and epilogue are no part.
+func (ps *parser) split(pt *Part, depth int) {
+	b := boundary(pt)
+	if b == "" {
+		return
+	}
+	msg := ps.msg
+	delim := []byte("--" + b)
+	digest := strings.EqualFold(pt.Subtype, "digest")
+	partStart := -1 // start of the current part, -1 before the first delimiter
+	pos := pt.BodyStart
+	end := pt.End
+	var children []*Part
+	addPart := func(s, e int) bool {
+		if ps.nparts >= ps.maxParts {
+			return false
+		}
+		ps.nparts++
+		c := &Part{}
+		ps.parsePart(c, s, e, depth+1, digest)
+		children = append(children, c)
+		return true
+	}
+	for pos < end {
+		k := bytes.Index(msg[pos:end], delim)
+		if k < 0 {
+			break
+		}
+		c := pos + k
+		if c > pt.BodyStart && msg[c-1] != '\n' {
+			pos = c + 1
+			continue
+		}
+		after := c + len(delim)
+		closing := after+1 < end && msg[after] == '-' && msg[after+1] == '-'
+		lineEnd := end // first byte after the delimiter line
+		if nl := bytes.IndexByte(msg[after:end], '\n'); nl >= 0 {
+			lineEnd = after + nl + 1
+		}
+		if !closing && !blankOnly(msg[after:lineEnd]) {
+			pos = c + 1
+			continue
+		}
+		if partStart >= 0 {
+			e := c
+			if e > partStart && msg[e-1] == '\n' {
+				e--
+				if e > partStart && msg[e-1] == '\r' {
+					e--
+				}
+			}
+			if !addPart(partStart, e) {
+				partStart = -1
+				break
+			}
+		}
+		if closing {
+			partStart = -1
+			break
+		}
+		partStart = lineEnd
+		pos = lineEnd
+	}
+	if partStart >= 0 {
+		addPart(partStart, end)
+	}
+	pt.Children = children
+}
+
+func blankOnly(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// countLines sets Lines (LF count of the body) of the collected parts in
+// one pass over the message, however deeply they nest.
+func (ps *parser) countLines() {
+	if len(ps.counted) == 0 {
+		return
+	}
+	pos := make([]int, 0, 2*len(ps.counted))
+	for _, p := range ps.counted {
+		pos = append(pos, p.BodyStart, p.End)
+	}
+	sort.Ints(pos)
+	uniq := pos[:1]
+	for _, v := range pos[1:] {
+		if v != uniq[len(uniq)-1] {
+			uniq = append(uniq, v)
+		}
+	}
+	prefix := make([]int, len(uniq)) // LFs before uniq[i]
+	n, last := 0, 0
+	for i, v := range uniq {
+		n += bytes.Count(ps.msg[last:v], []byte{'\n'})
+		prefix[i] = n
+		last = v
+	}
+	at := func(v int) int { return prefix[sort.SearchInts(uniq, v)] }
+	for _, p := range ps.counted {
+		p.Lines = at(p.End) - at(p.BodyStart)
+	}
+}
