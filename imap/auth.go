@@ -72,7 +72,7 @@ func (c *session) cmdCompress(p *wire.Parser) error {
 		return errBad(goimap.ResponseCodeClientBug, "unknown compression mechanism")
 	}
 	if c.fw != nil {
-		return errNo(goimap.ResponseCodeCompressionActive, "compression is already active")
+		return errNo("COMPRESSIONACTIVE", "compression is already active")
 	}
 	if c.br.Buffered() > 0 {
 		return errBad(goimap.ResponseCodeClientBug, "data after COMPRESS")
