@@ -38,6 +38,7 @@ var errFolderMoved = errors.New("folder renamed or deleted meanwhile")
 // once. It returns where each copy went, in Targets order. A target folder
 // that does not exist is created when it is a default folder (INBOX, Sent,
 // ...); otherwise Deliver fails with ErrNotFound.
+// Each new message takes its folder's next mod-sequence.
 func (s *Store) Deliver(d Delivery) ([]Placed, error) {
 	if d.Date.IsZero() {
 		d.Date = s.now()
@@ -117,7 +118,8 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 				f = &nf
 				folders[ids[i]] = f
 			}
-			m := Message{UID: f.UIDNext, Flags: t.Flags, InternalDate: d.Date.UTC(), Size: int64(len(d.Message)), Blob: blob}
+			m := Message{UID: f.UIDNext, Flags: t.Flags, InternalDate: d.Date.UTC(), Size: int64(len(d.Message)), Blob: blob,
+				ModSeq: nextModSeqLocked(f)}
 			if err := setJSON(txn, msgKey(f.ID, m.UID), m); err != nil {
 				return err
 			}
@@ -125,7 +127,7 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 			f.Count++
 			placed = append(placed, Placed{Owner: t.Owner, FolderID: f.ID, Folder: f.Name, UID: m.UID, UIDValidity: f.UIDValidity})
 			changes = append(changes, Change{Kind: ChangeAppend, Owner: t.Owner, FolderID: f.ID, UID: m.UID,
-				Flags: m.Flags, Message: m, Folder: f.Name, Origin: d.Origin})
+				Flags: m.Flags, ModSeq: m.ModSeq, Message: m, Folder: f.Name, Origin: d.Origin})
 		}
 		for _, f := range folders {
 			if err := putFolderTxn(txn, f); err != nil {
