@@ -37,7 +37,8 @@ var errFolderMoved = errors.New("folder renamed or deleted meanwhile")
 // copies, queue entries and audit records are fsynced. The body is stored
 // once. It returns where each copy went, in Targets order. A target folder
 // that does not exist is created when it is a default folder (INBOX, Sent,
-// ...); otherwise Deliver fails with ErrNotFound.
+// ...); otherwise Deliver fails with ErrNotFound. A target with more than
+// MaxFlags flags (after NormalizeFlags) fails the delivery with ErrLimit.
 // Each new message takes its folder's next mod-sequence.
 func (s *Store) Deliver(d Delivery) ([]Placed, error) {
 	if d.Date.IsZero() {
@@ -51,6 +52,9 @@ func (s *Store) Deliver(d Delivery) ([]Placed, error) {
 		}
 		t.Folder = name
 		t.Flags = NormalizeFlags(t.Flags)
+		if len(t.Flags) > MaxFlags {
+			return nil, errorf(ErrLimit, "too many flags: %d, at most %d", len(t.Flags), MaxFlags)
+		}
 		targets[i] = t
 	}
 	blob, err := s.newBlobID()
@@ -165,6 +169,11 @@ func (s *Store) Append(owner delegation.ID, folder string, msg []byte, flags []s
 	return p[0], nil
 }
 
+// MaxFlags bounds the flags (system flags and keywords) of one message.
+// APPEND, delivery and STORE refuse to go over it with ErrLimit, so that
+// one message's record, and every FETCH FLAGS of it, stays small.
+const MaxFlags = 250
+
 // systemFlags are the RFC 3501 §2.3.2 system flags in their canonical case,
 // by their lower-case spelling.
 var systemFlags = map[string]string{
@@ -175,7 +184,7 @@ var systemFlags = map[string]string{
 // not stored, RFC 3501 §2.3.2: the server sets it) and duplicates
 // (keywords compare case-insensitively, as HasFlag does; the first spelling
 // is kept), and refuses nothing: the IMAP parser has already checked the
-// syntax. It runs in time linear in
+// syntax, and the callers check MaxFlags. It runs in time linear in
 // len(flags), so a STORE of thousands of keywords is cheap to refuse.
 func NormalizeFlags(flags []string) []string {
 	if len(flags) == 0 {

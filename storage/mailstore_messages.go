@@ -84,7 +84,7 @@ func (u *flagUpdate) apply(cur []string) (nf []string, changed bool) {
 // UIDs are skipped) and returns every message found, with its new flags and
 // mod-sequence, in UID order. Only real changes are written and announced
 // (ChangeFlags), each with the folder's next mod-sequence. It is
-// StoreFlagsIf without a condition.
+// StoreFlagsIf without a condition, and refuses what StoreFlagsIf refuses.
 func (s *Store) StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []string, origin any) ([]Message, error) {
 	updated, _, err := s.storeFlags(folderID, uids, newFlagUpdate(op, flags), noCondition, origin)
 	return updated, err
@@ -101,14 +101,42 @@ const noCondition = ^uint64(0)
 // updated. Since no ModSeq is 0, unchangedSince 0 fails every message.
 // The test and the change are atomic: the folder's lock is held throughout,
 // so no other change to the folder comes between them.
+//
+// A result of more than MaxFlags flags for a message that is to change
+// fails the whole call with ErrLimit, and nothing is written; so does a
+// FLAGS or +FLAGS request that alone has more than MaxFlags flags, before
+// any message is read.
 func (s *Store) StoreFlagsIf(folderID uint64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64, origin any) (updated []Message, modified []uint32, err error) {
 	return s.storeFlags(folderID, uids, newFlagUpdate(op, flags), unchangedSince, origin)
 }
 
 func (s *Store) storeFlags(folderID uint64, uids []uint32, u flagUpdate, since uint64, origin any) (updated []Message, modified []uint32, err error) {
+	if u.op != FlagsRemove && len(u.flags) > MaxFlags {
+		return nil, nil, errorf(ErrLimit, "too many flags: %d, at most %d", len(u.flags), MaxFlags)
+	}
 	uids = sortedUIDs(uids)
 	unlock := s.lockFolders(folderID)
 	defer unlock()
+	if u.op == FlagsAdd && len(uids) > batchSize {
+		// Batches commit one by one: check the limit for all of them
+		// first. The lock keeps the messages as this view sees them.
+		if err := s.view(func(txn *badger.Txn) error {
+			for _, uid := range uids {
+				m, ok, err := getMessageTxn(txn, folderID, uid)
+				if err != nil {
+					return err
+				}
+				if ok && m.ModSeq <= since {
+					if _, _, err := u.applyLimited(m); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
 	err = inBatches(uids, func(batch []uint32) error {
 		var found []Message
 		var failed []uint32
@@ -128,7 +156,11 @@ func (s *Store) storeFlags(folderID uint64, uids []uint32, u flagUpdate, since u
 					failed = append(failed, uid)
 					continue
 				}
-				if nf, changed := u.apply(m.Flags); changed {
+				nf, changed, err := u.applyLimited(m)
+				if err != nil {
+					return err
+				}
+				if changed {
 					if f == nil {
 						fr, err := folderByIDTxn(txn, folderID)
 						if err != nil {
@@ -161,6 +193,16 @@ func (s *Store) storeFlags(folderID uint64, uids []uint32, u flagUpdate, since u
 		return nil, nil, err
 	}
 	return updated, modified, nil
+}
+
+// applyLimited is apply, refusing a change that would leave m with more
+// than MaxFlags flags.
+func (u *flagUpdate) applyLimited(m Message) (nf []string, changed bool, err error) {
+	nf, changed = u.apply(m.Flags)
+	if changed && len(nf) > MaxFlags {
+		return nil, false, errorf(ErrLimit, "message %d would have %d flags, at most %d", m.UID, len(nf), MaxFlags)
+	}
+	return nf, changed, nil
 }
 
 func sortedUIDs(uids []uint32) []uint32 {
