@@ -23,6 +23,7 @@ import (
 //	blob/<blob id:16x>                  → the message bytes, stored once however many copies
 //	blobhdr/<blob id:16x>               → the header block alone (ENVELOPE without the body)
 //	blobref/<blob id:16x>               → uint64 count of messages (and queue entries) that refer to the blob
+//	gone/<folder id:16x>/<uid:08x>      → uint64 mod-sequence of the message's expunge (QRESYNC tombstone)
 //
 // A folder is known by its ID, which never changes (RENAME rewrites only the
 // name index) and is never reused, so UIDVALIDITY = the ID.
@@ -34,6 +35,11 @@ import (
 // to different folders proceed in parallel and share fsyncs (group commit):
 // nothing they write is shared, in particular blob IDs come from an
 // in-process counter, not from a key every delivery would read and write.
+//
+// Mod-sequences (RFC 7162 CONDSTORE/QRESYNC) are per folder, kept as the
+// folder record's HighestModSeq and taken under the folder's lock, so they
+// too are committed and announced in ascending order; mailstore_modseq.go
+// has the details.
 
 var (
 	prefFolder  = []byte("folder/")
@@ -43,6 +49,7 @@ var (
 	prefBlobHdr = []byte("blobhdr/")
 	prefBlobRef = []byte("blobref/")
 	prefPurge   = []byte("purge/") // purge/<folder id:16x>: a deleted folder whose messages may remain
+	prefGone    = []byte("gone/")  // gone/<folder id:16x>/<uid:08x>: an expunged message's tombstone
 	keyNextFold = []byte("meta/next-folder")
 )
 
@@ -62,6 +69,10 @@ type Folder struct {
 	Count       uint32        `json:"count"`
 	Subscribed  bool          `json:"subscribed"`
 	SpecialUse  string        `json:"special_use,omitempty"`
+	// HighestModSeq is the mod-sequence of the folder's latest change to
+	// its messages (RFC 7162 HIGHESTMODSEQ); never 0 once read (see
+	// normalizeFolder).
+	HighestModSeq uint64 `json:"highest_modseq,omitempty"`
 }
 
 // Message is a message's metadata. The body lives in its blob.
@@ -71,6 +82,10 @@ type Message struct {
 	InternalDate time.Time `json:"date"`
 	Size         int64     `json:"size"`
 	Blob         uint64    `json:"blob"`
+	// ModSeq is the mod-sequence of the message's latest change (RFC 7162
+	// MODSEQ): its arrival in the folder (append, copy, move) or its latest
+	// flag change; never 0 once read (see normalizeMessage).
+	ModSeq uint64 `json:"modseq,omitempty"`
 }
 
 // Target is one place a message is stored: a principal's folder.
@@ -109,9 +124,13 @@ type Change struct {
 	FolderID uint64
 	UID      uint32
 	Flags    []string
-	Message  Message // ChangeAppend: the new message's metadata
-	Folder   string  // the folder's name after the change
-	Origin   any     // the session that caused it (may be nil)
+	// ModSeq is the change's mod-sequence (ChangeAppend, ChangeFlags,
+	// ChangeExpunge): strictly increasing per folder in announcement order,
+	// and the folder's HighestModSeq once the change is committed.
+	ModSeq  uint64
+	Message Message // ChangeAppend: the new message's metadata
+	Folder  string  // the folder's name after the change
+	Origin  any     // the session that caused it (may be nil)
 }
 
 type hubState struct {
@@ -301,6 +320,7 @@ func folderByIDTxn(txn *badger.Txn, id uint64) (Folder, error) {
 	if errors.Is(err, ErrNotFound) {
 		return f, errorf(ErrNotFound, "no folder %d", id)
 	}
+	normalizeFolder(&f)
 	return f, err
 }
 
@@ -312,7 +332,8 @@ func createFolderTxn(txn *badger.Txn, owner delegation.ID, name, specialUse stri
 	if err != nil {
 		return Folder{}, err
 	}
-	f := Folder{ID: id, Owner: owner, Name: name, UIDValidity: uint32(id), UIDNext: 1, Subscribed: true, SpecialUse: specialUse}
+	f := Folder{ID: id, Owner: owner, Name: name, UIDValidity: uint32(id), UIDNext: 1, Subscribed: true, SpecialUse: specialUse,
+		HighestModSeq: 1}
 	if err := putFolderIndexTxn(txn, &f); err != nil {
 		return f, err
 	}
@@ -342,11 +363,25 @@ func createParentsTxn(txn *badger.Txn, owner delegation.ID, name string) ([]Fold
 
 // getMessageTxn reads one message's metadata; ok is false when it is gone.
 func getMessageTxn(txn *badger.Txn, folderID uint64, uid uint32) (m Message, ok bool, err error) {
-	err = getJSON(txn, msgKey(folderID, uid), &m)
-	if errors.Is(err, ErrNotFound) {
+	item, err := txn.Get(msgKey(folderID, uid))
+	if errors.Is(err, badger.ErrKeyNotFound) {
 		return m, false, nil
 	}
+	if err != nil {
+		return m, false, err
+	}
+	err = item.Value(func(v []byte) error { m, err = decodeMessage(v); return err })
 	return m, err == nil, err
+}
+
+// decodeMessage reads a message record; every message read goes through it.
+func decodeMessage(v []byte) (Message, error) {
+	var m Message
+	if err := unmarshal(v, &m); err != nil {
+		return m, err
+	}
+	normalizeMessage(&m)
+	return m, nil
 }
 
 // getOrCreateFolderTxn returns a folder, creating it when it is one of the
@@ -479,7 +514,7 @@ func messagesTxn(txn *badger.Txn, folderID uint64, from, to uint32) ([]Message, 
 	defer it.Close()
 	for it.Seek(msgKey(folderID, from)); it.Valid(); it.Next() {
 		var m Message
-		if err := it.Item().Value(func(v []byte) error { return unmarshal(v, &m) }); err != nil {
+		if err := it.Item().Value(func(v []byte) (err error) { m, err = decodeMessage(v); return err }); err != nil {
 			return nil, err
 		}
 		if to != 0 && m.UID > to {

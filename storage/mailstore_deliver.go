@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -35,7 +37,9 @@ var errFolderMoved = errors.New("folder renamed or deleted meanwhile")
 // copies, queue entries and audit records are fsynced. The body is stored
 // once. It returns where each copy went, in Targets order. A target folder
 // that does not exist is created when it is a default folder (INBOX, Sent,
-// ...); otherwise Deliver fails with ErrNotFound.
+// ...); otherwise Deliver fails with ErrNotFound. A target with more than
+// MaxFlags flags (after NormalizeFlags) fails the delivery with ErrLimit.
+// Each new message takes its folder's next mod-sequence.
 func (s *Store) Deliver(d Delivery) ([]Placed, error) {
 	if d.Date.IsZero() {
 		d.Date = s.now()
@@ -48,6 +52,9 @@ func (s *Store) Deliver(d Delivery) ([]Placed, error) {
 		}
 		t.Folder = name
 		t.Flags = NormalizeFlags(t.Flags)
+		if len(t.Flags) > MaxFlags {
+			return nil, errorf(ErrLimit, "too many flags: %d, at most %d", len(t.Flags), MaxFlags)
+		}
 		targets[i] = t
 	}
 	blob, err := s.newBlobID()
@@ -115,7 +122,8 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 				f = &nf
 				folders[ids[i]] = f
 			}
-			m := Message{UID: f.UIDNext, Flags: t.Flags, InternalDate: d.Date.UTC(), Size: int64(len(d.Message)), Blob: blob}
+			m := Message{UID: f.UIDNext, Flags: t.Flags, InternalDate: d.Date.UTC(), Size: int64(len(d.Message)), Blob: blob,
+				ModSeq: nextModSeqLocked(f)}
 			if err := setJSON(txn, msgKey(f.ID, m.UID), m); err != nil {
 				return err
 			}
@@ -123,7 +131,7 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 			f.Count++
 			placed = append(placed, Placed{Owner: t.Owner, FolderID: f.ID, Folder: f.Name, UID: m.UID, UIDValidity: f.UIDValidity})
 			changes = append(changes, Change{Kind: ChangeAppend, Owner: t.Owner, FolderID: f.ID, UID: m.UID,
-				Flags: m.Flags, Message: m, Folder: f.Name, Origin: d.Origin})
+				Flags: m.Flags, ModSeq: m.ModSeq, Message: m, Folder: f.Name, Origin: d.Origin})
 		}
 		for _, f := range folders {
 			if err := putFolderTxn(txn, f); err != nil {
@@ -161,27 +169,40 @@ func (s *Store) Append(owner delegation.ID, folder string, msg []byte, flags []s
 	return p[0], nil
 }
 
-// systemFlags are the RFC 3501 §2.3.2 system flags in their canonical case.
-var systemFlags = []string{`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`}
+// MaxFlags bounds the flags (system flags and keywords) of one message.
+// APPEND, delivery and STORE refuse to go over it with ErrLimit, so that
+// one message's record, and every FETCH FLAGS of it, stays small.
+const MaxFlags = 250
+
+// systemFlags are the RFC 3501 §2.3.2 system flags in their canonical case,
+// by their lower-case spelling.
+var systemFlags = map[string]string{
+	`\seen`: `\Seen`, `\answered`: `\Answered`, `\flagged`: `\Flagged`, `\deleted`: `\Deleted`, `\draft`: `\Draft`,
+}
 
 // NormalizeFlags puts system flags in canonical case, drops \Recent (it is
 // not stored, RFC 3501 §2.3.2: the server sets it) and duplicates
-// (keywords compare case-insensitively; the first spelling is kept), and
-// refuses nothing: the IMAP parser has already checked the syntax.
+// (keywords compare case-insensitively, as HasFlag does; the first spelling
+// is kept), and refuses nothing: the IMAP parser has already checked the
+// syntax, and the callers check MaxFlags. It runs in time linear in
+// len(flags), so a STORE of thousands of keywords is cheap to refuse.
 func NormalizeFlags(flags []string) []string {
 	if len(flags) == 0 {
 		return nil
 	}
 	out := make([]string, 0, len(flags))
+	seen := make(map[string]struct{}, len(flags))
 	for _, f := range flags {
-		if f == "" || strings.EqualFold(f, `\Recent`) || HasFlag(out, f) {
+		if f == "" {
 			continue
 		}
-		for _, sf := range systemFlags {
-			if strings.EqualFold(f, sf) {
-				f = sf
-				break
-			}
+		k := flagKey(f)
+		if _, dup := seen[k]; dup || k == `\recent` {
+			continue
+		}
+		seen[k] = struct{}{}
+		if sf, ok := systemFlags[k]; ok {
+			f = sf
 		}
 		out = append(out, f)
 	}
@@ -189,6 +210,43 @@ func NormalizeFlags(flags []string) []string {
 		return nil
 	}
 	return out
+}
+
+// flagKey folds a flag so that flagKey(a) == flagKey(b) exactly when
+// strings.EqualFold(a, b). ASCII (every valid IMAP flag, RFC 3501 §9
+// atom) is lower-cased. Otherwise each rune becomes the smallest rune of
+// its simple case-folding orbit (the orbits are what EqualFold compares),
+// lower-cased when that is an ASCII letter, so that "\u017Feen" (long s)
+// and "\seen" agree as they do for EqualFold.
+func flagKey(f string) string {
+	ascii, upper := true, false
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+		upper = upper || 'A' <= c && c <= 'Z'
+	}
+	if ascii {
+		if !upper {
+			return f
+		}
+		return strings.ToLower(f)
+	}
+	var b strings.Builder
+	b.Grow(len(f))
+	for _, r := range f {
+		m := r
+		for o := unicode.SimpleFold(r); o != r; o = unicode.SimpleFold(o) {
+			m = min(m, o)
+		}
+		if 'A' <= m && m <= 'Z' {
+			m += 'a' - 'A'
+		}
+		b.WriteRune(m)
+	}
+	return b.String()
 }
 
 // HasFlag reports whether flags contains flag (case-insensitively).

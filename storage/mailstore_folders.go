@@ -111,7 +111,7 @@ func (s *Store) DeleteFolder(owner delegation.ID, name string) (Folder, error) {
 }
 
 // purgeFolder removes a deleted folder's messages (and their blob
-// references) in batches, then its purge marker.
+// references) and its expunge tombstones in batches, then its purge marker.
 func (s *Store) purgeFolder(id uint64) error {
 	for {
 		var msgs []Message
@@ -124,6 +124,9 @@ func (s *Store) purgeFolder(id uint64) error {
 			return err
 		}
 		if len(msgs) == 0 {
+			if err := s.purgeTombstones(id); err != nil {
+				return err
+			}
 			return s.update(func(txn *badger.Txn) error { return txn.Delete(purgeKey(id)) })
 		}
 		if err := inBatches(msgs, func(batch []Message) error {

@@ -33,49 +33,117 @@ const (
 	FlagsRemove               // -FLAGS
 )
 
-func applyFlags(cur []string, op FlagOp, flags []string) []string {
-	switch op {
-	case FlagsSet:
-		return NormalizeFlags(flags)
-	case FlagsAdd:
-		return NormalizeFlags(append(slices.Clip(cur), flags...))
-	default:
-		var out []string
-		for _, f := range cur {
-			if !HasFlag(flags, f) {
-				out = append(out, f)
-			}
-		}
-		return out
-	}
+// flagUpdate is one STORE's operation, prepared once for all its messages
+// so that each message costs time linear in its flags and the request's.
+type flagUpdate struct {
+	op    FlagOp
+	flags []string            // normalised
+	keys  map[string]struct{} // flagKey of each of flags
 }
 
-func sameFlags(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
+func newFlagUpdate(op FlagOp, flags []string) flagUpdate {
+	u := flagUpdate{op: op, flags: NormalizeFlags(flags), keys: map[string]struct{}{}}
+	for _, f := range u.flags {
+		u.keys[flagKey(f)] = struct{}{}
 	}
-	for _, f := range a {
-		if !HasFlag(b, f) {
-			return false
+	return u
+}
+
+// apply returns a message's flags after the update and whether they
+// differ from cur (case-insensitively, in any order). cur is normalised:
+// every path that writes flags normalises them.
+func (u *flagUpdate) apply(cur []string) (nf []string, changed bool) {
+	switch u.op {
+	case FlagsSet:
+		// A copy each: messages and changes must not share one slice.
+		if len(cur) != len(u.flags) {
+			return slices.Clone(u.flags), true
 		}
+		for _, f := range cur {
+			if _, ok := u.keys[flagKey(f)]; !ok {
+				return slices.Clone(u.flags), true
+			}
+		}
+		return cur, false
+	case FlagsAdd:
+		// cur's flags come first and keep their spelling, so the result
+		// differs exactly when something was added.
+		nf = NormalizeFlags(append(slices.Clip(cur), u.flags...))
+		return nf, len(nf) != len(cur)
+	default:
+		for _, f := range cur {
+			if _, ok := u.keys[flagKey(f)]; !ok {
+				nf = append(nf, f)
+			}
+		}
+		return nf, len(nf) != len(cur)
 	}
-	return true
 }
 
 // StoreFlags changes the flags of the messages with the given UIDs (missing
-// UIDs are skipped) and returns every message found, with its new flags, in
-// UID order. Only real changes are written and announced (ChangeFlags).
+// UIDs are skipped) and returns every message found, with its new flags and
+// mod-sequence, in UID order. Only real changes are written and announced
+// (ChangeFlags), each with the folder's next mod-sequence. It is
+// StoreFlagsIf without a condition, and refuses what StoreFlagsIf refuses.
 func (s *Store) StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []string, origin any) ([]Message, error) {
-	flags = NormalizeFlags(flags)
+	updated, _, err := s.storeFlags(folderID, uids, newFlagUpdate(op, flags), noCondition, origin)
+	return updated, err
+}
+
+// noCondition is an UNCHANGEDSINCE no message fails: mod-sequences are
+// 63-bit (RFC 7162 §7).
+const noCondition = ^uint64(0)
+
+// StoreFlagsIf is STORE (UNCHANGEDSINCE unchangedSince) (RFC 7162 §3.1.3):
+// a message whose ModSeq is above unchangedSince is left untouched and its
+// UID returned in modified (the MODIFIED response code), in UID order;
+// every other message found is updated as StoreFlags does and returned in
+// updated. Since no ModSeq is 0, unchangedSince 0 fails every message.
+// The test and the change are atomic: the folder's lock is held throughout,
+// so no other change to the folder comes between them.
+//
+// A result of more than MaxFlags flags for a message that is to change
+// fails the whole call with ErrLimit, and nothing is written; so does a
+// FLAGS or +FLAGS request that alone has more than MaxFlags flags, before
+// any message is read.
+func (s *Store) StoreFlagsIf(folderID uint64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64, origin any) (updated []Message, modified []uint32, err error) {
+	return s.storeFlags(folderID, uids, newFlagUpdate(op, flags), unchangedSince, origin)
+}
+
+func (s *Store) storeFlags(folderID uint64, uids []uint32, u flagUpdate, since uint64, origin any) (updated []Message, modified []uint32, err error) {
+	if u.op != FlagsRemove && len(u.flags) > MaxFlags {
+		return nil, nil, errorf(ErrLimit, "too many flags: %d, at most %d", len(u.flags), MaxFlags)
+	}
 	uids = sortedUIDs(uids)
 	unlock := s.lockFolders(folderID)
 	defer unlock()
-	var out []Message
-	err := inBatches(uids, func(batch []uint32) error {
+	if u.op == FlagsAdd && len(uids) > batchSize {
+		// Batches commit one by one: check the limit for all of them
+		// first. The lock keeps the messages as this view sees them.
+		if err := s.view(func(txn *badger.Txn) error {
+			for _, uid := range uids {
+				m, ok, err := getMessageTxn(txn, folderID, uid)
+				if err != nil {
+					return err
+				}
+				if ok && m.ModSeq <= since {
+					if _, _, err := u.applyLimited(m); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
+	err = inBatches(uids, func(batch []uint32) error {
 		var found []Message
+		var failed []uint32
 		var changes []Change
 		err := s.update(func(txn *badger.Txn) error {
-			found, changes = found[:0], changes[:0]
+			found, failed, changes = found[:0], failed[:0], changes[:0]
+			var f *Folder // read when the first message changes
 			for _, uid := range batch {
 				m, ok, err := getMessageTxn(txn, folderID, uid)
 				if err != nil {
@@ -84,15 +152,32 @@ func (s *Store) StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []st
 				if !ok {
 					continue
 				}
-				nf := applyFlags(m.Flags, op, flags)
-				if !sameFlags(nf, m.Flags) {
-					m.Flags = nf
+				if m.ModSeq > since {
+					failed = append(failed, uid)
+					continue
+				}
+				nf, changed, err := u.applyLimited(m)
+				if err != nil {
+					return err
+				}
+				if changed {
+					if f == nil {
+						fr, err := folderByIDTxn(txn, folderID)
+						if err != nil {
+							return err
+						}
+						f = &fr
+					}
+					m.Flags, m.ModSeq = nf, nextModSeqLocked(f)
 					if err := setJSON(txn, msgKey(folderID, uid), m); err != nil {
 						return err
 					}
-					changes = append(changes, Change{Kind: ChangeFlags, FolderID: folderID, UID: uid, Flags: nf, Origin: origin})
+					changes = append(changes, Change{Kind: ChangeFlags, FolderID: folderID, UID: uid, Flags: nf, ModSeq: m.ModSeq, Origin: origin})
 				}
 				found = append(found, m)
+			}
+			if f != nil {
+				return putFolderTxn(txn, f)
 			}
 			return nil
 		})
@@ -100,10 +185,24 @@ func (s *Store) StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []st
 			return err
 		}
 		s.notify(changes...)
-		out = append(out, found...)
+		updated = append(updated, found...)
+		modified = append(modified, failed...)
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return updated, modified, nil
+}
+
+// applyLimited is apply, refusing a change that would leave m with more
+// than MaxFlags flags.
+func (u *flagUpdate) applyLimited(m Message) (nf []string, changed bool, err error) {
+	nf, changed = u.apply(m.Flags)
+	if changed && len(nf) > MaxFlags {
+		return nil, false, errorf(ErrLimit, "message %d would have %d flags, at most %d", m.UID, len(nf), MaxFlags)
+	}
+	return nf, changed, nil
 }
 
 func sortedUIDs(uids []uint32) []uint32 {
@@ -114,8 +213,9 @@ func sortedUIDs(uids []uint32) []uint32 {
 
 // Expunge removes the messages flagged \Deleted among uids (all of the
 // folder's messages when uids is nil) and returns the removed UIDs in
-// ascending order. Each removal is announced (ChangeExpunge), and each
-// blob loses one reference.
+// ascending order. Each removal takes the folder's next mod-sequence,
+// leaves a tombstone with it (Vanished) and is announced (ChangeExpunge),
+// and each blob loses one reference.
 func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, error) {
 	unlock := s.lockFolders(folderID)
 	defer unlock()
@@ -147,8 +247,9 @@ func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, e
 	var out []uint32
 	err = inBatches(cand, func(batch []uint32) error {
 		var gone []uint32
+		var modseqs []uint64
 		err := s.update(func(txn *badger.Txn) error {
-			gone = gone[:0]
+			gone, modseqs = gone[:0], modseqs[:0]
 			f, err := folderByIDTxn(txn, folderID)
 			if err != nil {
 				return err
@@ -164,7 +265,11 @@ func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, e
 				if err := deleteMessageTxn(txn, folderID, m); err != nil {
 					return err
 				}
-				gone = append(gone, uid)
+				ms := nextModSeqLocked(&f)
+				if err := putTombstoneTxn(txn, folderID, uid, ms); err != nil {
+					return err
+				}
+				gone, modseqs = append(gone, uid), append(modseqs, ms)
 			}
 			f.Count -= min(f.Count, uint32(len(gone)))
 			return putFolderTxn(txn, &f)
@@ -174,7 +279,7 @@ func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, e
 		}
 		changes := make([]Change, len(gone))
 		for i, uid := range gone {
-			changes[i] = Change{Kind: ChangeExpunge, FolderID: folderID, UID: uid, Origin: origin}
+			changes[i] = Change{Kind: ChangeExpunge, FolderID: folderID, UID: uid, ModSeq: modseqs[i], Origin: origin}
 		}
 		s.notify(changes...)
 		out = append(out, gone...)
@@ -200,14 +305,17 @@ type CopyResult struct {
 
 // Copy copies messages (missing UIDs are skipped) to another folder, or the
 // same one; the bodies are shared (one more reference per copy). Flags and
-// internal dates are kept.
+// internal dates are kept; each copy takes the destination's next
+// mod-sequence.
 func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin any) (CopyResult, error) {
 	return s.copyMove(srcID, uids, dstID, false, origin)
 }
 
 // Move moves messages to another folder (RFC 6851): each batch adds the
 // copies and removes the originals in one transaction, so a message is
-// never lost nor in both places.
+// never lost nor in both places. Each copy takes the destination's next
+// mod-sequence and each original's removal the source's (with a tombstone,
+// as Expunge).
 func (s *Store) Move(srcID uint64, uids []uint32, dstID uint64, origin any) (CopyResult, error) {
 	return s.copyMove(srcID, uids, dstID, true, origin)
 }
@@ -244,7 +352,7 @@ func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, o
 					continue
 				}
 				nm := m
-				nm.UID = df.UIDNext
+				nm.UID, nm.ModSeq = df.UIDNext, nextModSeqLocked(&df)
 				df.UIDNext++
 				df.Count++
 				if err := setJSON(txn, msgKey(dstID, nm.UID), nm); err != nil {
@@ -260,9 +368,18 @@ func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, o
 				}
 				src, dst = append(src, uid), append(dst, nm.UID)
 				adds = append(adds, Change{Kind: ChangeAppend, Owner: df.Owner, FolderID: dstID, UID: nm.UID,
-					Flags: nm.Flags, Message: nm, Folder: df.Name, Origin: origin})
+					Flags: nm.Flags, ModSeq: nm.ModSeq, Message: nm, Folder: df.Name, Origin: origin})
 				if move {
 					dels = append(dels, Change{Kind: ChangeExpunge, Owner: sf.Owner, FolderID: srcID, UID: uid, Origin: origin})
+				}
+			}
+			// The removals take their mod-sequences after every copy's, as
+			// they are announced after them: for a MOVE within one folder
+			// (sf == &df) Change.ModSeq still increases.
+			for i := range dels {
+				dels[i].ModSeq = nextModSeqLocked(sf)
+				if err := putTombstoneTxn(txn, srcID, dels[i].UID, dels[i].ModSeq); err != nil {
+					return err
 				}
 			}
 			if err := putFolderTxn(txn, &df); err != nil {

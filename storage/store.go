@@ -30,13 +30,16 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
 	ErrInvalid  = errors.New("invalid")
+	// ErrLimit means a request is over a fixed limit (such as MaxFlags); IMAP
+	// answers it with the RFC 5530 LIMIT response code.
+	ErrLimit = errors.New("limit exceeded")
 	// ErrLocked means another process (normally `mailgate serve`) holds the
 	// database directory.
 	ErrLocked = errors.New("database is in use by another process")
 )
 
 // Error carries a user-facing message and a kind that callers test with
-// errors.Is (ErrNotFound, ErrExists, ErrInvalid).
+// errors.Is (ErrNotFound, ErrExists, ErrInvalid, ErrLimit).
 type Error struct {
 	Kind error
 	Msg  string

@@ -1,0 +1,6 @@
+//go:build !race
+
+package storage
+
+// raceSlowdown scales time bounds in tests (see race_on_test.go).
+const raceSlowdown = 1
