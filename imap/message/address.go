@@ -175,6 +175,9 @@ func ParseAddressList(value string) []Address {
 		if !have && len(phrase) > 0 {
 			a, have = Address{Mailbox: joinWords(phrase, "")}, true
 		}
+		if have && a.Mailbox == "" && a.Host == "" && a.ADL == "" {
+			have = false // "<>" names no one
+		}
 		if have {
 			if a.Name == "" {
 				a.Name = comment

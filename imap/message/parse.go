@@ -17,6 +17,7 @@ type parser struct {
 	maxParts int
 	nparts   int
 	counted  []*Part // parts whose Lines must be counted
+	dash     map[string][]int
 }
 
 func parse(msg []byte, lim Limits) *Part {
@@ -177,19 +178,24 @@ func boundary(p *Part) string {
 
 // split finds the body parts of a multipart (RFC 2046 §5.1.1): the
 // delimiter "--boundary" at a line start, followed by blanks only, or
-// "--boundary--" closing; the line end before a delimiter belongs to
-// it; preamble and epilogue are no part.
+// "--boundary--" (blanks after it too) closing; the line end before a
+// delimiter belongs to it; preamble and epilogue are no part.
+//
+// Delimiter lines come from an index of the message's "--" lines built
+// once, so each level costs the lines that are its own delimiters, not
+// a scan of its body: deep nesting stays linear.
 func (ps *parser) split(pt *Part, depth int) {
 	b := boundary(pt)
 	if b == "" {
 		return
 	}
 	msg := ps.msg
-	delim := []byte("--" + b)
 	digest := strings.EqualFold(pt.Subtype, "digest")
-	partStart := -1 // start of the current part, -1 before the first delimiter
-	pos := pt.BodyStart
 	end := pt.End
+	next := ps.scanDelims(b, pt.BodyStart, end)
+	if len(b) <= maxIndexedKey-2 && (ps.dash != nil || end-pt.BodyStart > scanLimit) {
+		next = ps.indexedDelims(b, pt.BodyStart, end)
+	}
 	var children []*Part
 	addPart := func(s, e int) bool {
 		if ps.nparts >= ps.maxParts {
@@ -201,25 +207,15 @@ func (ps *parser) split(pt *Part, depth int) {
 		children = append(children, c)
 		return true
 	}
-	for pos < end {
-		k := bytes.Index(msg[pos:end], delim)
-		if k < 0 {
+	partStart := -1 // start of the current part, -1 before the first delimiter
+	for {
+		c, closing, ok := next()
+		if !ok {
 			break
 		}
-		c := pos + k
-		if c > pt.BodyStart && msg[c-1] != '\n' {
-			pos = c + 1
-			continue
-		}
-		after := c + len(delim)
-		closing := after+1 < end && msg[after] == '-' && msg[after+1] == '-'
 		lineEnd := end // first byte after the delimiter line
-		if nl := bytes.IndexByte(msg[after:end], '\n'); nl >= 0 {
-			lineEnd = after + nl + 1
-		}
-		if !closing && !blankOnly(msg[after:lineEnd]) {
-			pos = c + 1
-			continue
+		if nl := bytes.IndexByte(msg[c:end], '\n'); nl >= 0 {
+			lineEnd = c + nl + 1
 		}
 		if partStart >= 0 {
 			e := c
@@ -239,12 +235,111 @@ func (ps *parser) split(pt *Part, depth int) {
 			break
 		}
 		partStart = lineEnd
-		pos = lineEnd
 	}
 	if partStart >= 0 {
 		addPart(partStart, end)
 	}
 	pt.Children = children
+}
+
+// maxIndexedKey bounds the "--" line contents the index keeps; longer
+// boundaries (RFC 2046 allows 70 characters) are found by scanning.
+const maxIndexedKey = 256
+
+// scanLimit: a multipart body this small is scanned, not indexed (the
+// index costs more than it saves on small messages).
+const scanLimit = 16 << 10
+
+// dashKey is the content of the line at s after its "--", trailing
+// blanks removed, or false if the line is no candidate.
+func dashKey(msg []byte, s int) ([]byte, bool) {
+	e := len(msg)
+	if nl := bytes.IndexByte(msg[s:], '\n'); nl >= 0 {
+		e = s + nl
+	}
+	k := bytes.TrimRight(msg[s+2:e], " \t\r")
+	return k, len(k) <= maxIndexedKey
+}
+
+// dashLines indexes the lines starting with "--" by their content.
+func (ps *parser) dashLines() map[string][]int {
+	if ps.dash != nil {
+		return ps.dash
+	}
+	ps.dash = map[string][]int{}
+	msg := ps.msg
+	add := func(s int) {
+		if k, ok := dashKey(msg, s); ok {
+			ps.dash[string(k)] = append(ps.dash[string(k)], s)
+		}
+	}
+	if bytes.HasPrefix(msg, []byte("--")) {
+		add(0)
+	}
+	for pos := 0; pos < len(msg); {
+		k := bytes.Index(msg[pos:], []byte("\n--"))
+		if k < 0 {
+			break
+		}
+		add(pos + k + 1)
+		pos += k + 1
+	}
+	return ps.dash
+}
+
+// indexedDelims iterates the delimiter lines of boundary b in [start, end).
+func (ps *parser) indexedDelims(b string, start, end int) func() (int, bool, bool) {
+	idx := ps.dashLines()
+	opens, closes := idx[b], idx[b+"--"]
+	oi, ci := sort.SearchInts(opens, start), sort.SearchInts(closes, start)
+	return func() (int, bool, bool) {
+		o, c := end, end
+		if oi < len(opens) {
+			o = opens[oi]
+		}
+		if ci < len(closes) {
+			c = closes[ci]
+		}
+		switch {
+		case o < c:
+			oi++
+			return o, false, true
+		case c < end:
+			ci++
+			return c, true, true
+		}
+		return 0, false, false
+	}
+}
+
+// scanDelims iterates the delimiter lines of boundary b in [start, end)
+// by searching the bytes.
+func (ps *parser) scanDelims(b string, start, end int) func() (int, bool, bool) {
+	msg := ps.msg
+	delim := []byte("--" + b)
+	pos := start
+	return func() (int, bool, bool) {
+		for pos < end {
+			k := bytes.Index(msg[pos:end], delim)
+			if k < 0 {
+				pos = end
+				break
+			}
+			c := pos + k
+			pos = c + 1
+			if c > 0 && msg[c-1] != '\n' {
+				continue
+			}
+			key, _ := dashKey(msg[:end], c)
+			switch {
+			case string(key) == b:
+				return c, false, true
+			case string(key) == b+"--":
+				return c, true, true
+			}
+		}
+		return 0, false, false
+	}
 }
 
 func blankOnly(b []byte) bool {
