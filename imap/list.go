@@ -82,25 +82,14 @@ func (c *session) cmdLsub(p *wire.Parser) error {
 	if err := p.SP(); err != nil {
 		return err
 	}
-	ref, err := p.Mailbox()
+	req, err := p.List()
 	if err != nil {
 		return err
 	}
-	if err := p.SP(); err != nil {
-		return err
+	if req.Extended {
+		return errBad(goimap.ResponseCodeClientBug, "LSUB takes one reference and one pattern")
 	}
-	pat, err := p.AString()
-	if err != nil {
-		return err
-	}
-	if err := p.End(); err != nil {
-		return err
-	}
-	if !c.utf8 {
-		if d, err := wire.DecodeMUTF7(pat); err == nil {
-			pat = d
-		}
-	}
+	ref, pat := req.Ref, req.Patterns[0]
 	return c.list(&wire.ListRequest{Ref: ref, Patterns: []string{pat}, Options: goimap.ListOptions{SelectSubscribed: true}}, true)
 }
 
@@ -125,7 +114,13 @@ func (c *session) list(req *wire.ListRequest, lsub bool) error {
 		resp = "LSUB"
 	}
 	done := map[string]bool{}
+	if !c.utf8 {
+		req.Ref = lenientMUTF7(req.Ref)
+	}
 	for _, pat := range req.Patterns {
+		if !c.utf8 {
+			pat = lenientMUTF7(pat) // an invalid name matches nothing (RFC 3501 §5.1.3)
+		}
 		if pat == "" && !req.Extended {
 			// RFC 9051 §6.3.9: the hierarchy delimiter and the root of ref.
 			root, _, _ := strings.Cut(req.Ref, string(delim))
@@ -443,7 +438,7 @@ func (c *session) openFolder(name string, missing error) (place, storage.Folder,
 }
 
 func (c *session) resolver() resolver {
-	return resolver{dir: c.srv.st.Directory(), actor: c.actor, owner: c.owner, now: c.now(), ownerAdr: c.ownerAddr}
+	return resolver{dir: c.srv.st.Directory(), actor: c.actor, owner: c.owner, now: c.now(), ownerAdr: c.ownerAddr, mutf7: !c.utf8}
 }
 
 // matcher matches mailbox names against a LIST pattern (RFC 9051 §6.3.9:
@@ -477,4 +472,13 @@ func (m matcher) match(name string) bool {
 		prev, cur = cur, prev
 	}
 	return prev[len(p)]
+}
+
+// lenientMUTF7 decodes a modified UTF-7 pattern; one that does not decode
+// is kept as it is, so it matches no (decoded) name.
+func lenientMUTF7(s string) string {
+	if d, err := wire.DecodeMUTF7(s); err == nil {
+		return d
+	}
+	return s
 }

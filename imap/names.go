@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/imap/wire"
 	"github.com/mailgate/mailgate/storage"
 )
 
@@ -46,6 +47,7 @@ type resolver struct {
 	owner    delegation.ID // personal namespace owner: actor, or the owner of a delegate login
 	now      time.Time
 	ownerAdr string
+	mutf7    bool // names arrive in modified UTF-7 (the client did not ENABLE UTF8=ACCEPT)
 }
 
 // isOtherUsers reports whether a name lies in the Other Users namespace
@@ -60,6 +62,16 @@ func isOtherUsers(name string) bool {
 // actor may not open (now), or the owner's bare node. It never looks at
 // whether the folder itself exists.
 func (r resolver) resolve(name string) (place, area, bool) {
+	if r.mutf7 {
+		d, err := wire.DecodeMUTF7(name)
+		if err != nil {
+			return place{}, areaPersonal, false // RFC 3501 §5.1.3: not a valid name, so no such mailbox
+		}
+		name = d
+		if strings.EqualFold(name, "INBOX") {
+			name = "INBOX"
+		}
+	}
 	if isOtherUsers(name) {
 		if r.owner != r.actor {
 			return place{}, areaOther, false // a delegate login sees only the owner's mailbox

@@ -89,6 +89,16 @@ func (c *session) writeSearch(items []item, ret *wire.SearchReturn, uid, modseq 
 	for _, it := range items {
 		highest = max(highest, it.modseq)
 	}
+	if ret != nil && !ret.All && !ret.Count && ret.Partial == nil && len(items) > 0 {
+		// RFC 7162 §3.1.5: with only MIN and/or MAX, the MODSEQ of those.
+		highest = 0
+		if ret.Min {
+			highest = items[0].modseq
+		}
+		if ret.Max {
+			highest = max(highest, items[len(items)-1].modseq)
+		}
+	}
 	if ret == nil {
 		c.enc.RawString("* " + name)
 		for _, it := range items {
@@ -368,8 +378,20 @@ func sentDate(header []byte) (time.Time, bool) {
 // matchHeader: the field exists (empty value) or its decoded value
 // contains value, case-insensitively (RFC 9051 §6.4.4 HEADER, FROM, ...).
 func (m *candidate) matchHeader(key, value string) bool {
+	addr := false
+	switch strings.ToLower(key) {
+	case "from", "to", "cc", "bcc", "sender", "reply-to":
+		addr = true // matched on the parsed addresses: "<u (c)@ (c) d>" is u@d
+	}
 	for _, v := range message.HeaderValues(m.loadHeader(), key) {
-		if value == "" || containsFold(message.DecodeHeader(v), value) {
+		if value == "" {
+			return true
+		}
+		text := message.DecodeHeader(v)
+		if addr {
+			text = message.AddressSearchText(v) + "\n" + text
+		}
+		if containsFold(text, value) {
 			return true
 		}
 	}

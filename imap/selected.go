@@ -283,16 +283,18 @@ func (c *session) poll(allowExpunge bool) {
 			c.enc.Status("*", "OK", "PERMANENTFLAGS "+flagString(append(flags, goimap.FlagWildcard)), "limited")
 		}
 	}
-	existsDue := false
+	// announced: how many of v.msgs the client has been told of. A message
+	// that arrives and goes within one poll is never shown.
+	announced := len(v.msgs)
 	var vanished goimap.UIDSet
 	changed := map[*msgEntry]bool{}
 	var order []*msgEntry
+loop:
 	for i, ev := range evs {
 		switch ev.kind {
 		case storage.ChangeAppend:
 			if n := len(v.msgs); n == 0 || v.msgs[n-1].uid < ev.e.uid {
 				v.msgs = append(v.msgs, ev.e)
-				existsDue = true
 				if !sel.readOnly && c.srv.claimRecent(mb.id, ev.e.uid+1) <= ev.e.uid {
 					sel.recent[ev.e.uid] = true
 				}
@@ -302,28 +304,27 @@ func (c *session) poll(allowExpunge bool) {
 				mb.mu.Lock()
 				v.pending = append(append([]event(nil), evs[i:]...), v.pending...)
 				mb.mu.Unlock()
-				evs = nil
-				break
+				break loop
 			}
 			j := indexOf(v.msgs, ev.uid)
 			if j < 0 {
 				continue
 			}
-			if existsDue {
-				c.enc.RawString(fmt.Sprintf("* %d EXISTS\r\n", len(v.msgs)))
-				existsDue = false
-			}
 			delete(changed, v.msgs[j])
 			delete(sel.recent, ev.uid)
 			v.msgs = append(v.msgs[:j], v.msgs[j+1:]...)
+			if j >= announced {
+				continue
+			}
+			announced--
 			if c.qresync {
 				vanished.AddNum(ev.uid)
 			} else {
 				c.enc.RawString(fmt.Sprintf("* %d EXPUNGE\r\n", j+1))
 			}
 		case storage.ChangeFlags:
-			if ev.origin == v && !c.condstore {
-				continue // the STORE answered it already
+			if ev.origin == v {
+				continue // the command that caused it answered it already
 			}
 			if !changed[ev.e] {
 				changed[ev.e] = true
@@ -332,17 +333,16 @@ func (c *session) poll(allowExpunge bool) {
 		case storage.ChangeDelete:
 			sel.deleted = true
 		}
-		if evs == nil {
-			break
-		}
 	}
 	if len(vanished) > 0 {
 		c.enc.RawString("* VANISHED ").RawString(vanished.String()).CRLF()
 	}
-	if existsDue {
+	if len(v.msgs) != announced {
 		c.enc.RawString(fmt.Sprintf("* %d EXISTS\r\n", len(v.msgs)))
-		c.enc.RawString(fmt.Sprintf("* %d RECENT\r\n", len(sel.recent)))
-		sel.nRecent = len(sel.recent)
+		if len(sel.recent) != sel.nRecent {
+			c.enc.RawString(fmt.Sprintf("* %d RECENT\r\n", len(sel.recent)))
+			sel.nRecent = len(sel.recent)
+		}
 	}
 	if len(order) == 0 {
 		return

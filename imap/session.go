@@ -256,7 +256,7 @@ func (c *session) state() state {
 // handler, push pending updates, and answer with the tagged status.
 func (c *session) execute(raw []byte) {
 	p := wire.NewParser(raw)
-	p.UTF8 = c.utf8
+	p.UTF8 = true // mailbox names arrive raw: the resolver decodes them (an invalid name is NO, not BAD)
 	tag, err := p.Tag()
 	if err != nil {
 		c.abuse++
