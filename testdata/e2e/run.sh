@@ -150,7 +150,7 @@ if need python3 "python imaplib"; then
 	else bad "python imaplib" "$(echo "$out" | tail -3 | tr '\n' ' ')"; fi
 	if out=$(python3 "$here/imaplib_delegate_login.py" 127.0.0.1 "$P_IMAP" "$BOB" 2>&1); then
 		ok "python imaplib: plain login('bob@example.test\\alice@example.test') opens alice's mailbox as INBOX"
-	else bad "python imaplib delegate login (backslash atom)" "$(echo "$out" | tail -1)"; fi
+	else bad "python imaplib delegate login (backslash atom)" "$(echo "$out" | tail -1 | sed "s/^FAIL: //")"; fi
 	if out=$(python3 "$here/smtplib_check.py" 127.0.0.1 "$P_SUB" "$CAROL" "$DAVE" 2>&1); then
 		ok "python smtplib: carol on behalf accepted, dave as alice refused 550 5.7.1"
 	else bad "python smtplib" "$(echo "$out" | tail -3 | tr '\n' ' ')"; fi
@@ -255,12 +255,18 @@ fi
 
 # ---- Thunderbird (headless, under Xvfb): alice's INBOX under Other Users --------
 if need Xvfb "thunderbird" && need thunderbird "thunderbird" && need import "thunderbird"; then
+	# Two lines: the delegated folder is found and cached; its Properties "Sharing" tab
+	# says "shared by the user 'alice@example.test'" with bob's rights (ACL, MYRIGHTS).
 	out=$(IMAP_HOST=127.0.0.1 IMAP_PORT=$P_IMAPS IMAP_TLS=ssl TLS_CERT="$data/tls/cert.pem" USER=bob@example.test \
-		PASS="$BOB" OWNER=alice@example.test "$here/thunderbird.sh" 2>"$work/thunderbird.log" | head -1)
-	case $out in
-	PASS*) ok "${out#PASS }" ;;
-	*) bad thunderbird "${out#FAIL thunderbird: }" ;;
-	esac
+		PASS="$BOB" OWNER=alice@example.test EXPECT_SHARED_BY=alice@example.test "$here/thunderbird.sh" 2>"$work/thunderbird.log")
+	echo "$out" | grep -q '^PASS thunderbird:\|^FAIL thunderbird:' || bad thunderbird "no result line: $(tail -2 "$work/thunderbird.log" | tr '\n' ' ')"
+	echo "$out" | grep -q '^PASS thunderbird sharing:\|^FAIL thunderbird sharing:' || bad "thunderbird sharing" "no result line: $(echo "$out" | tail -1)"
+	while IFS= read -r line; do
+		case $line in
+		PASS\ thunderbird*) ok "${line#PASS }" ;;
+		FAIL\ thunderbird*:*) line=${line#FAIL }; bad "${line%%:*}" "${line#*: }" ;;
+		esac
+	done <<<"$out"
 fi
 
 # ---- metrics and health ----------------------------------------------------
