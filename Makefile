@@ -4,7 +4,7 @@ DATA     ?= ./data
 BIN      := bin/mailgate
 FUZZTIME ?= 20s
 
-.PHONY: run build test check bench fuzz e2e screenshot clean
+.PHONY: run build test check bench fuzz e2e imaptest screenshot clean
 
 ## run: start the server on the default ports with the demo tenant (data in ./data)
 run: build
@@ -14,15 +14,21 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/mailgate
 
-## test: the whole test suite: Go tests (race detector) then the end-to-end suite
+## test: the whole test suite: Go tests (race detector), the end-to-end suite, then imaptest
 test:
 	$(GO) vet ./...
 	$(GO) test -race -shuffle=on -timeout 20m ./...
 	$(MAKE) e2e
+	$(MAKE) imaptest
 
 ## e2e: the real binary driven by swaks, curl, imaplib/smtplib, mutt and mbsync
 e2e: build
 	testdata/e2e/run.sh $(BIN)
+
+## imaptest: Dovecot's imaptest conformance scripts against the real binary (IMAPTEST=path/to/imaptest,
+## default ../shared/tools/imaptest/imaptest; at least IMAPTEST_MIN_PASS=67 of 71 must pass)
+imaptest: build
+	testdata/imaptest/run.sh $(BIN)
 
 ## check: formatting, vet and staticcheck
 check:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end suite: the real mailgate binary on free loopback ports with a
 # fresh data dir and the demo tenant, driven by real mail programs:
-# swaks, curl, Python's imaplib and smtplib, mutt (under tmux) and mbsync.
+# swaks, curl, Python's imaplib and smtplib, mutt (under tmux), mbsync and Thunderbird.
 # Each check prints PASS/FAIL with its name; the suite ends with
 # "N passed, N failed" and exits non-zero on any failure.
 #
@@ -148,6 +148,9 @@ if need python3 "python imaplib"; then
 		echo "$out" | sed 's/^/  /'
 		ok "python imaplib: bob flags and moves alice's message; dave is refused"
 	else bad "python imaplib" "$(echo "$out" | tail -3 | tr '\n' ' ')"; fi
+	if out=$(python3 "$here/imaplib_delegate_login.py" 127.0.0.1 "$P_IMAP" "$BOB" 2>&1); then
+		ok "python imaplib: plain login('bob@example.test\\alice@example.test') opens alice's mailbox as INBOX"
+	else bad "python imaplib delegate login (backslash atom)" "$(echo "$out" | tail -1 | sed "s/^FAIL: //")"; fi
 	if out=$(python3 "$here/smtplib_check.py" 127.0.0.1 "$P_SUB" "$CAROL" "$DAVE" 2>&1); then
 		ok "python smtplib: carol on behalf accepted, dave as alice refused 550 5.7.1"
 	else bad "python smtplib" "$(echo "$out" | tail -3 | tr '\n' ' ')"; fi
@@ -178,18 +181,35 @@ set use_from = yes
 set envelope_from = no
 set charset = "utf-8"
 MUTTRC
-	tmux -L mailgate-e2e new-session -d -s mutt -x 200 -y 50 "mutt -n -F $work/mutt/muttrc; sleep 2"
-	seen=
-	for _ in $(seq 1 100); do
-		screen=$(tmux -L mailgate-e2e capture-pane -p -t mutt 2>/dev/null)
-		if echo "$screen" | grep -q 'Welcome to mailgate'; then seen=1; break; fi
-		sleep 0.2
-	done
-	echo "$screen" >"$work/mutt/screen.txt"
-	tmux -L mailgate-e2e send-keys -t mutt q 2>/dev/null; tmux -L mailgate-e2e send-keys -t mutt y 2>/dev/null
+	mutt_screen() { # mutt_screen SESSION MUTTRC: run mutt in tmux until alice's message shows (20s); screen in $screen
+		local _
+		tmux -L mailgate-e2e new-session -d -s "$1" -x 200 -y 50 "mutt -n -F $2; sleep 2"
+		seen=
+		for _ in $(seq 1 100); do
+			screen=$(tmux -L mailgate-e2e capture-pane -p -t "$1" 2>/dev/null)
+			if echo "$screen" | grep -q 'Welcome to mailgate'; then seen=1; break; fi
+			echo "$screen" | grep -qE 'NONEXISTENT|no such mailbox' && break
+			sleep 0.2
+		done
+		echo "$screen" >"$work/mutt/screen-$1.txt"
+		tmux -L mailgate-e2e send-keys -t "$1" q 2>/dev/null; tmux -L mailgate-e2e send-keys -t "$1" y 2>/dev/null
+	}
+	mutt_screen mutt "$work/mutt/muttrc"
 	if [ -n "$seen" ] && echo "$screen" | grep -q 'Other Users/alice@example.test/INBOX'; then
 		ok "mutt (tmux): bob opens Other Users/alice@example.test/INBOX and sees alice's messages"
 	else bad "mutt open delegated INBOX" "screen: $(echo "$screen" | grep -v '^$' | head -5 | tr '\n' '|')"; fi
+	# The same with mutt's stock imap_delim_chars ("/."): mutt then asks the server for the
+	# hierarchy delimiter (LIST "" "") and must split "alice@example.test" only at "/".
+	grep -v imap_delim_chars "$work/mutt/muttrc" >"$work/mutt/muttrc-stock"
+	mutt_screen mutt-stock "$work/mutt/muttrc-stock"
+	if [ -n "$seen" ] && echo "$screen" | grep -q 'Other Users/alice@example.test/INBOX' &&
+		echo "$screen" | grep -q 'Welcome to mailgate' && echo "$screen" | grep -q 'e2e over tls'; then
+		ok "mutt (tmux, stock imap_delim_chars): bob opens Other Users/alice@example.test/INBOX and sees alice's messages"
+	else
+		hint=
+		echo "$screen" | grep -q NONEXISTENT && hint=" (mutt split the address at its dots: the server must answer LIST \"\" \"\" with its \"/\" delimiter)"
+		bad "mutt stock config, delegated INBOX" "screen: $(echo "$screen" | grep -v '^$' | head -5 | tr '\n' '|')$hint"
+	fi
 	echo "sent by mutt on behalf of a right" | mutt -n -F "$work/mutt/muttrc" -e 'set from="Alice <alice@example.test>"' \
 		-s "e2e mutt send-as" -- dave@example.test >"$work/mutt/send.log" 2>&1
 	h=$(find_msg dave@example.test "$DAVE" INBOX "e2e mutt send-as")
@@ -235,12 +255,18 @@ fi
 
 # ---- Thunderbird (headless, under Xvfb): alice's INBOX under Other Users --------
 if need Xvfb "thunderbird" && need thunderbird "thunderbird" && need import "thunderbird"; then
+	# Two lines: the delegated folder is found and cached; its Properties "Sharing" tab
+	# says "shared by the user 'alice@example.test'" with bob's rights (ACL, MYRIGHTS).
 	out=$(IMAP_HOST=127.0.0.1 IMAP_PORT=$P_IMAPS IMAP_TLS=ssl TLS_CERT="$data/tls/cert.pem" USER=bob@example.test \
-		PASS="$BOB" OWNER=alice@example.test "$here/thunderbird.sh" 2>"$work/thunderbird.log" | head -1)
-	case $out in
-	PASS*) ok "${out#PASS }" ;;
-	*) bad thunderbird "${out#FAIL thunderbird: }" ;;
-	esac
+		PASS="$BOB" OWNER=alice@example.test EXPECT_SHARED_BY=alice@example.test "$here/thunderbird.sh" 2>"$work/thunderbird.log")
+	echo "$out" | grep -q '^PASS thunderbird:\|^FAIL thunderbird:' || bad thunderbird "no result line: $(tail -2 "$work/thunderbird.log" | tr '\n' ' ')"
+	echo "$out" | grep -q '^PASS thunderbird sharing:\|^FAIL thunderbird sharing:' || bad "thunderbird sharing" "no result line: $(echo "$out" | tail -1)"
+	while IFS= read -r line; do
+		case $line in
+		PASS\ thunderbird*) ok "${line#PASS }" ;;
+		FAIL\ thunderbird*:*) line=${line#FAIL }; bad "${line%%:*}" "${line#*: }" ;;
+		esac
+	done <<<"$out"
 fi
 
 # ---- metrics and health ----------------------------------------------------

@@ -10,6 +10,8 @@
 #   ... IMAP_TLS=ssl IMAP_PORT=1993 TLS_CERT=<data>/tls/cert.pem ...    (self-signed IMAPS)
 #   ... SCREENSHOT=docs/thunderbird-delegated-inbox.png ...             (picture for the docs)
 #   ... USER='bob@example.test\alice@example.test' EXPECT_FOLDER=INBOX  (delegate login form)
+#   ... EXPECT_SHARED_BY=alice@example.test [SHARING_SCREENSHOT=/tmp/sharing.png]
+#                                           (the folder's Properties "Sharing" tab: ACL, RFC 4314)
 #   Dovecot peer (bench/peers/dovecot-up.sh): IMAP_PORT=10143 USER=bob@example.test
 #       PASS=bob-pw OWNER=alice@example.test EXPECT_FOLDER="Other Users/alice" SUBSCRIBED_ONLY=0
 #
@@ -26,6 +28,16 @@
 #   SUBSCRIBED_ONLY 1 (default, Thunderbird's own default): Thunderbird shows only
 #                   subscribed folders, which tests the server's automatic subscription;
 #                   0: show every listed folder (needed for servers that do not subscribe)
+#   EXPECT_SHARED_BY  owner address: also check what Thunderbird's folder properties
+#                   "Sharing" tab says about EXPECT_FOLDER (needs the server's ACL, RFC 4314):
+#                   folder type "Other User's Folder", "This is a mail folder shared by the
+#                   user '<owner>'.", and permissions (from MYRIGHTS) with at least read,
+#                   write and delete ("Full Control" for lrswipkxtecda); also that Thunderbird
+#                   sent MYRIGHTS for the folder and got "* MYRIGHTS" back (its IMAP log is on
+#                   for this). Prints a second line "PASS|FAIL thunderbird sharing: ..." naming
+#                   the ACL commands seen (exit 1 if either line FAILs)
+#   SHARING_SCREENSHOT PNG path (with EXPECT_SHARED_BY): also open the folder's
+#                   Properties dialog on its Sharing tab and capture the screen
 #   SCREENSHOT      PNG path: also select the delegated folder in the main window, wait
 #                   until its messages are listed and capture the Xvfb screen
 #   PROXY_PORT      HTTP(S) proxy port for Thunderbird (default: a dead port, see below)
@@ -34,7 +46,8 @@
 #   TB_TIMEOUT      overall limit in seconds (default 120); KEEP=1 keeps the work dir
 #   THUNDERBIRD     the binary (default /usr/lib/thunderbird/thunderbird)
 #
-# Prints one line "PASS thunderbird: ..." or "FAIL thunderbird: ..." and exits 0 or 1
+# Prints one line "PASS thunderbird: ..." or "FAIL thunderbird: ..." (and, with EXPECT_SHARED_BY,
+# a second one "PASS|FAIL thunderbird sharing: ...") and exits 0 or 1
 # (2 for a usage error or a missing program). Debian packages: thunderbird xvfb python3,
 # and imagemagick (import) for SCREENSHOT and for the picture of the screen kept on FAIL;
 # x11-utils (xwininfo, pulled in by thunderbird) names the open windows in a FAIL line.
@@ -55,7 +68,9 @@
 # - messages (EXPECT_MESSAGES > 0) and the screenshot: Thunderbird's own Marionette remote
 #   protocol (--marionette --remote-allow-system-access, on a free loopback port) runs
 #   chrome JavaScript: folder.updateFolder() (what clicking the folder does: SELECT and a
-#   header FETCH) and the message count from the folder's .msf database; for SCREENSHOT,
+#   header FETCH) and the message count from the folder's .msf database; for EXPECT_SHARED_BY,
+#   nsIMsgImapMailFolder.fillInFolderProps() (what fills the Properties dialog's Sharing
+#   tab), getOtherUsersWithAccess() and the folder's ACL flags; for SCREENSHOT,
 #   about3Pane.displayFolder() selects the folder and the top message is shown (without
 #   marking it \Seen). No fragile key presses, no window manager needed.
 # Thunderbird runs with its own HOME and TMPDIR in the work dir, in its own process group;
@@ -68,6 +83,8 @@ THUNDERBIRD=${THUNDERBIRD:-/usr/lib/thunderbird/thunderbird}
 SUBSCRIBED_ONLY=${SUBSCRIBED_ONLY:-1}
 EXPECT_MESSAGES=${EXPECT_MESSAGES:-1}
 SCREENSHOT=${SCREENSHOT:-}
+EXPECT_SHARED_BY=${EXPECT_SHARED_BY:-}
+SHARING_SCREENSHOT=${SHARING_SCREENSHOT:-}
 start=$(date +%s)
 
 say()  { echo "$1 thunderbird: $2 ($(($(date +%s) - start))s)"; }
@@ -85,7 +102,7 @@ esac
 [ -x "$THUNDERBIRD" ] || usage "$THUNDERBIRD not found (apt-get install thunderbird)"
 command -v Xvfb >/dev/null || usage "Xvfb not found (apt-get install xvfb)"
 command -v python3 >/dev/null || usage "python3 not found"
-if [ -n "$SCREENSHOT" ]; then command -v import >/dev/null || usage "import not found (apt-get install imagemagick)"; fi
+if [ -n "$SCREENSHOT$SHARING_SCREENSHOT" ]; then command -v import >/dev/null || usage "import not found (apt-get install imagemagick)"; fi
 
 work=$(mktemp -d /tmp/thunderbird-e2e.XXXXXX)
 profile="$work/profile"
@@ -325,10 +342,11 @@ export DISPLAY=":$(head -1 "$work/display")"
 # Its own HOME/TMPDIR: nothing is read from or written to the caller's ~/.thunderbird.
 tb_args=(--profile "$profile" --no-remote)
 use_marionette=0
-{ [ -n "$SCREENSHOT" ] || [ "$EXPECT_MESSAGES" -gt 0 ]; } && use_marionette=1
+{ [ -n "$SCREENSHOT" ] || [ "$EXPECT_MESSAGES" -gt 0 ] || [ -n "$EXPECT_SHARED_BY" ]; } && use_marionette=1
 [ "$use_marionette" = 1 ] && tb_args+=(--marionette --remote-allow-system-access)
 imap_log=()
-[ "${IMAP_LOG:-0}" = 1 ] && imap_log=(MOZ_LOG=IMAP:5 MOZ_LOG_FILE="$work/imap.log")
+# (EXPECT_SHARED_BY: the log shows which ACL commands Thunderbird sent and what came back)
+{ [ "${IMAP_LOG:-0}" = 1 ] || [ -n "$EXPECT_SHARED_BY" ]; } && imap_log=(MOZ_LOG=IMAP:5 MOZ_LOG_FILE="$work/imap.log")
 env "${imap_log[@]}" HOME="$work/home" TMPDIR="$work/tmp" XDG_CONFIG_HOME="$work/home/.config" XDG_CACHE_HOME="$work/home/.cache" \
 	MOZ_CRASHREPORTER_DISABLE=1 MOZ_DISABLE_AUTO_SAFE_MODE=1 MOZ_DISABLE_CONTENT_SANDBOX=1 \
 	MOZ_SANDBOX_LOGGING=0 NO_AT_BRIDGE=1 GTK_A11Y=none \
@@ -374,6 +392,7 @@ if [ "$use_marionette" = 1 ]; then
 	jsfile="$work/drive.js"
 	{
 		echo "const WANT = $(jsstr "$EXPECT_FOLDER"), MIN = $EXPECT_MESSAGES, SELECT = $([ -n "$SCREENSHOT" ] && echo true || echo false);"
+		echo "const SHARED_BY = $(jsstr "$EXPECT_SHARED_BY"), VERBOSE = $([ "${VERBOSE:-0}" = 1 ] && echo true || echo false);"
 		echo "const LIMIT = Date.now() + $(($(left) - 3)) * 1000;"
 		cat <<'JS'
 const done = arguments[arguments.length - 1];
@@ -410,9 +429,49 @@ const done = arguments[arguments.length - 1];
     about3Pane.threadTree.selectedIndex = 0;
     await until("the message to be shown", () => about3Pane.messageBrowser?.contentWindow
       ?.getMessagePaneBrowser?.()?.contentDocument?.body?.textContent?.trim());
-  } else if (MIN > 0) {
+  } else if (MIN > 0 || SHARED_BY) {
     folder.updateFolder(null);
     await until(MIN + " messages in the local cache", () => folder.getTotalMessages(false) >= MIN);
+  }
+  let sharing = null;
+  if (SHARED_BY) {
+    // What the folder Properties dialog's Sharing tab shows (folderProps.js does the same:
+    // fillInFolderProps with a sink, then getOtherUsersWithAccess()).
+    const imap = folder.QueryInterface(Ci.nsIMsgImapMailFolder);
+    // The server's CAPABILITY as Thunderbird parsed it (eIMAPCapabilityFlags, nsImapCore.h):
+    // kACLCapability = 0x100.
+    const capability = (() => {
+      try { return server.QueryInterface(Ci.nsIImapIncomingServer).getCapability(); } catch (e) { return null; }
+    })();
+    const capabilityACL = capability === null ? null : !!(capability & 0x100);
+    const aclFlags = () => {
+      try { return folder.QueryInterface(Ci.nsIImapMailFolderSink).aclFlags; } catch (e) { return null; }
+    };
+    // Selecting the folder (above) makes Thunderbird ask MYRIGHTS when the server has ACL;
+    // the folder's cached ACL flags get the read bit (0x1) or IMAP_ACL_RETRIEVED_FLAG (0x100)
+    // once the answer is in. Without ACL they stay 0: no wait then.
+    if (capabilityACL !== false) {
+      const limit = Math.min(LIMIT, Date.now() + 15000);
+      while (!(aclFlags() & 0x101) && Date.now() < limit) await sleep(250);
+    }
+    const props = { folderType: "", folderTypeDescription: "", permissions: "", serverDoesntSupportACL: false };
+    imap.fillInFolderProps({
+      QueryInterface: ChromeUtils.generateQI(["nsIMsgImapFolderProps"]),
+      setFolderType(s) { props.folderType = s; },
+      setFolderTypeDescription(s) { props.folderTypeDescription = s; },
+      setFolderPermissions(s) { props.permissions += s; },
+      serverDoesntSupportACL() { props.serverDoesntSupportACL = true; },
+      setQuotaStatus() {}, showQuotaData() {}, setQuotaData() {},
+    });
+    let otherUsers = null;
+    try { otherUsers = [...imap.getOtherUsersWithAccess()]; } catch (e) { otherUsers = String(e); }
+    sharing = Object.assign(props, { capability, capabilityACL, aclFlags: aclFlags(), otherUsers,
+      imapOtherUserFlag: folder.getFlag(Ci.nsMsgFolderFlags.ImapOtherUser) });
+    if (VERBOSE) {
+      const members = o => { const r = []; for (const k in o) r.push(k); return r.sort(); };
+      sharing.api = { nsIMsgImapMailFolder: members(imap),
+        nsIImapIncomingServer: members(server.QueryInterface(Ci.nsIImapIncomingServer)) };
+    }
   }
   if (SELECT) {
     // Let the panes paint, and let "Connecting to ..." leave the status bar (best effort).
@@ -420,7 +479,7 @@ const done = arguments[arguments.length - 1];
     for (let i = 0; i < 24 && /…|\.\.\.$/.test(status?.value || ""); i++) await sleep(250);
     await sleep(1000);
   }
-  done({ ok: true, uri: folder.URI, messages: folder.getTotalMessages(false),
+  done({ ok: true, uri: folder.URI, messages: folder.getTotalMessages(false), sharing,
         listed: SELECT ? about3Pane.gDBView.rowCount : null,
         subjects: SELECT ? [...Array(Math.min(about3Pane.gDBView.rowCount, 5)).keys()].map(
           i => about3Pane.gDBView.getMsgHdrAt(i).mime2DecodedSubject) : [] });
@@ -443,6 +502,50 @@ JS
 		detail+=", $listed listed, screenshot $SCREENSHOT ($(($(stat -c %s "$SCREENSHOT") / 1024)) KB)"
 	fi
 fi
-result=PASS
 say PASS "$USER sees $EXPECT_FOLDER (ImapMail/$host_dir/$rel.msf among $nfolders folders$detail)"
-exit 0
+result=PASS
+[ -z "$EXPECT_SHARED_BY" ] && exit 0
+
+# ---- the Sharing tab: judged from what the script above read ------------------------
+python3 "$helper" sharing "$work/marionette.json" "$EXPECT_SHARED_BY" "$EXPECT_FOLDER" "$work" || result=FAIL
+if [ -n "$SHARING_SCREENSHOT" ]; then
+	# The folder Properties dialog on its Sharing tab, opened as the folder pane's
+	# "Properties" menu item does (but not modal: the script must return).
+	jsfile="$work/sharing.js"
+	{
+		echo "const WANT = $(jsstr "$EXPECT_FOLDER"), LIMIT = Date.now() + $(($(left) > 8 ? $(left) - 3 : 5)) * 1000;"
+		cat <<'JS'
+const done = arguments[arguments.length - 1];
+(async () => {
+  const { setTimeout } = ChromeUtils.importESModule("resource://gre/modules/Timer.sys.mjs");
+  const { MailServices } = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const win = Services.wm.getMostRecentWindow("mail:3pane");
+  const folder = MailServices.accounts.defaultAccount.incomingServer.rootFolder.descendants.find(
+    f => f instanceof Ci.nsIMsgImapMailFolder && f.onlineName == WANT);
+  const dlg = win.openDialog("chrome://messenger/content/folderProps.xhtml", "", "chrome,centerscreen,dialog",
+    { folder, serverType: folder.server.type, msgWindow: win.msgWindow, title: folder.prettyName + " Properties",
+      okCallback() {}, tabID: "SharingTab", name: folder.prettyName, rebuildSummaryCallback() {} });
+  for (;;) {
+    const tabs = dlg.document?.getElementById("folderPropTabs");
+    if (dlg.document?.readyState == "complete" && tabs?.selectedItem?.id == "SharingTab") break;
+    if (Date.now() > LIMIT) throw new Error("the Properties dialog did not show its Sharing tab");
+    await sleep(250);
+  }
+  await sleep(1000); // let it paint
+  const text = id => dlg.document.getElementById(id)?.getAttribute("value") || dlg.document.getElementById(id)?.textContent || "";
+  done({ ok: true, type: text("folderType.text"), description: text("folderDescription.text"),
+         permissions: text("folderPermissions.text") });
+})().catch(e => done({ ok: false, error: String(e) }));
+JS
+	} >"$jsfile"
+	if python3 "$helper" marionette "$marionette_port" "$jsfile" "$(($(left) > 5 ? $(left) : 5))" >"$work/sharing.json" 2>>"$work/marionette.log" &&
+		grep -q '"ok": true' "$work/sharing.json" && mkdir -p "$(dirname "$SHARING_SCREENSHOT")" &&
+		timeout 20 import -display "$DISPLAY" -window root -depth 8 -colors 256 "png:$SHARING_SCREENSHOT" 2>>"$work/import.log"; then
+		echo "(Sharing tab: $(cat "$work/sharing.json"); screenshot $SHARING_SCREENSHOT)" >&2
+	else
+		result=FAIL
+		echo "FAIL thunderbird sharing screenshot: $(cat "$work/sharing.json" 2>/dev/null) $(tail -1 "$work/marionette.log")"
+	fi
+fi
+[ "$result" = PASS ]

@@ -18,13 +18,26 @@
       SCRIPT_FILE (async JavaScript: call resolve(value) when done, see
       WebDriver:ExecuteAsyncScript) in the main window and print the JSON value.
 
+  sharing RESULT.json OWNER FOLDER WORKDIR
+      Judge what the Marionette script read from Thunderbird for the folder Properties
+      dialog's Sharing tab (the "sharing" member of RESULT.json), with the ACL commands in
+      Thunderbird's IMAP log (WORKDIR/imap.log*): print one line "PASS thunderbird
+      sharing: ..." or "FAIL thunderbird sharing: ..." and exit 0 or 1.
+      PASS needs: the server has ACL (no "This server does not support shared folders."),
+      Thunderbird sent MYRIGHTS for FOLDER and got a "* MYRIGHTS" reply, folder type
+      "Other User's Folder" with "shared by the user 'OWNER'", Thunderbird's rights for the
+      folder with read, set-seen, write, insert, delete and expunge, and the permissions
+      text saying so ("Full Control", or a list naming Read, Write and Delete Messages).
+
 Standard library only (ctypes, json, socket).
 """
 import base64
 import ctypes
+import glob
 import hashlib
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -177,8 +190,76 @@ def cmd_marionette(port, script_file, timeout="60"):
         pass
 
 
+# Thunderbird's nsMsgIMAPFolderACL bits (mailnews/imap/src/nsImapMailFolder.h).
+ACL_BITS = [(0x1, "read"), (0x2, "set-seen"), (0x4, "write"), (0x8, "insert"), (0x10, "post"),
+            (0x20, "create-subfolder"), (0x40, "delete"), (0x80, "administer"),
+            (0x100, "retrieved"), (0x200, "expunge"), (0x400, "delete-folder")]
+ACL_NEEDED = 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x200
+
+
+def acl_exchange(workdir):
+    """The ACL commands Thunderbird sent (MOZ_LOG=IMAP:5) and the server's replies to them."""
+    tags, lines = set(), []
+    for f in sorted(glob.glob(os.path.join(workdir, "imap.log*"))):
+        for l in open(f, errors="replace"):
+            m = re.search(r":SendData: (\S+) ((?:myrights|getacl|listrights|setacl|deleteacl) .*)", l, re.I)
+            if m:
+                tags.add(m.group(1))
+                lines.append("C: %s %s" % (m.group(1), m.group(2).strip()))
+                continue
+            m = re.search(r":CreateNewLineFromSocket: (.*)", l)
+            if m:
+                resp = m.group(1).strip()
+                if re.match(r"\* (MYRIGHTS|ACL|LISTRIGHTS) ", resp, re.I) or resp.split(" ", 1)[0] in tags:
+                    lines.append("S: " + resp)
+    return lines
+
+
+def cmd_sharing(result_file, owner, folder, workdir):
+    r = json.load(open(result_file))
+    s = r.get("sharing") if isinstance(r, dict) else None
+    ex = acl_exchange(workdir)
+    sent = " | ".join(ex[:6]) if ex else "none"
+
+    def out(verdict, text):
+        print("%s thunderbird sharing: %s" % (verdict, text))
+        sys.exit(0 if verdict == "PASS" else 1)
+
+    if not s:
+        out("FAIL", "no sharing data from Thunderbird: %s" % json.dumps(r)[:300])
+    flags = s.get("aclFlags")
+    names = [n for b, n in ACL_BITS if isinstance(flags, int) and flags & b]
+    fl = "ACL flags %s (%s)" % (hex(flags) if isinstance(flags, int) else flags, " ".join(names) or "none")
+    shown = "Folder Type: %r, %r, You have the following permissions: %r" % (
+        s.get("folderType"), s.get("folderTypeDescription"), s.get("permissions"))
+    if s.get("serverDoesntSupportACL"):
+        out("FAIL", "the Sharing tab says %r: no ACL in the server's CAPABILITY (Thunderbird's "
+            "capability flags %s), so Thunderbird never asks MYRIGHTS (%s; Other-Users folder flag %s)"
+            % (s.get("folderTypeDescription"), hex(s["capability"]) if isinstance(s.get("capability"), int) else "?",
+               fl, s.get("imapOtherUserFlag")))
+    asked = [l for l in ex if l.startswith("C: ") and re.search(r"myrights \"?%s\"?$" % re.escape(folder), l, re.I)]
+    if not asked:
+        out("FAIL", "Thunderbird sent no MYRIGHTS for %r (ACL commands: %s; %s)" % (folder, sent, fl))
+    if not any(re.match(r"S: \* MYRIGHTS ", l, re.I) for l in ex):
+        out("FAIL", "no * MYRIGHTS reply (ACL commands: %s; %s)" % (sent, fl))
+    desc = s.get("folderTypeDescription") or ""
+    if "Other User" not in (s.get("folderType") or "") or ("'%s'" % owner) not in desc:
+        out("FAIL", "not shown as %s's folder: %s; %s" % (owner, shown, fl))
+    if not isinstance(flags, int) or flags & ACL_NEEDED != ACL_NEEDED:
+        missing = [n for b, n in ACL_BITS if b & ACL_NEEDED and not (isinstance(flags, int) and flags & b)]
+        out("FAIL", "Thunderbird's rights for the folder lack %s (did the server answer MYRIGHTS?): %s; %s"
+            % (", ".join(missing), fl, shown))
+    perms = s.get("permissions") or ""
+    if perms != "Full Control" and not all(w in perms for w in ("Read", "Write", "Delete Messages")):
+        out("FAIL", "permissions text %r names neither Full Control nor Read, Write, Delete Messages; %s" % (perms, fl))
+    others = s.get("otherUsers")
+    out("PASS", "%s; %s; others with access: %s; ACL commands: %s" % (
+        shown, fl, ", ".join(others) if isinstance(others, list) and others else "none listed", sent))
+
+
 if __name__ == "__main__":
-    cmds = {"login": cmd_login, "certoverride": cmd_certoverride, "marionette": cmd_marionette}
+    cmds = {"login": cmd_login, "certoverride": cmd_certoverride, "marionette": cmd_marionette,
+            "sharing": cmd_sharing}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])
