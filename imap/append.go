@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -49,6 +50,9 @@ func (c *session) cmdAppend(p *wire.Parser) error {
 		}
 		if len(b) == 0 {
 			return errNo(goimap.ResponseCodeCannot, "empty message")
+		}
+		if m.Binary {
+			b = binaryToBase64(b)
 		}
 		if int64(len(b)) > int64(c.srv.cfg.AppendLimit) {
 			return errNo(goimap.ResponseCodeTooBig, fmt.Sprintf("message larger than APPENDLIMIT (%d bytes)", c.srv.cfg.AppendLimit))
@@ -235,4 +239,28 @@ func parseSectionSpec(s string) ([]int, string) {
 		s = rest
 	}
 	return path, s
+}
+
+// binaryToBase64 re-encodes a single-part message appended as literal8
+// with Content-Transfer-Encoding binary (RFC 3516 §4.2): BODY[] must be
+// 7-bit-safe text, so the body becomes base64 and BINARY[] decodes it.
+func binaryToBase64(msg []byte) []byte {
+	root := message.Parse(msg, mimeLimits)
+	if len(root.Children) > 0 || !strings.EqualFold(root.Encoding, "binary") {
+		return msg
+	}
+	hdr := msg[:root.BodyStart]
+	var out []byte
+	for _, line := range strings.SplitAfter(string(hdr), "\n") {
+		if len(line) > 26 && strings.EqualFold(line[:26], "Content-Transfer-Encoding:") {
+			line = "Content-Transfer-Encoding: base64\r\n"
+		}
+		out = append(out, line...)
+	}
+	enc := base64.StdEncoding.EncodeToString(msg[root.BodyStart:])
+	for len(enc) > 76 {
+		out = append(append(out, enc[:76]...), '\r', '\n')
+		enc = enc[76:]
+	}
+	return append(append(out, enc...), '\r', '\n')
 }

@@ -325,6 +325,13 @@ func (c *session) cmdCreate(p *wire.Parser) error {
 	if _, err := c.srv.st.CreateFolder(pl.owner, pl.folder, ""); err != nil {
 		return err
 	}
+	// CREATE does not subscribe (RFC 9051 §6.3.4; SUBSCRIBE is the client's
+	// choice); folders the server makes by itself stay subscribed.
+	if pl.via != "other_users" {
+		if err := c.srv.st.SetSubscribed(pl.owner, pl.folder, false); err != nil {
+			return err
+		}
+	}
 	c.audit("create_folder", pl, "")
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -46,6 +48,123 @@ func (c *session) cmdSearch(p *wire.Parser) error {
 		return err
 	}
 	c.writeSearch(items, req.Return, uid, hasModSeq(&req.Criteria), "SEARCH")
+	if req.Return != nil && req.Return.Update {
+		u := &searchUpdate{tag: c.tag, uid: uid, crit: req.Criteria, in: map[goimap.UID]bool{}}
+		for _, it := range items {
+			u.in[it.e.uid] = true
+		}
+		c.sel.updates = append(c.sel.updates, u)
+	}
+	return nil
+}
+
+// searchUpdate is a SEARCH RETURN (UPDATE) the client keeps open (RFC 5267
+// §4): changes to its result are sent as ADDTO and REMOVEFROM.
+type searchUpdate struct {
+	tag  string
+	uid  bool
+	crit goimap.SearchCriteria // "*" and "$" already resolved
+	in   map[goimap.UID]bool   // the current result
+}
+
+func (c *session) writeUpdate(u *searchUpdate, what string, nums []uint32) {
+	var set goimap.SeqSet
+	for _, n := range nums {
+		set.AddNum(n)
+	}
+	c.enc.RawString("* ESEARCH (TAG ").String(u.tag).Byte(')')
+	if u.uid {
+		c.enc.RawString(" UID")
+	}
+	c.enc.RawString(" " + what + " (0 " + set.String() + ")").CRLF()
+}
+
+// updateRemoved reports an expunged message, by its number before the
+// EXPUNGE, to the searches it was in.
+func (c *session) updateRemoved(seq uint32, uid goimap.UID) {
+	for _, u := range c.sel.updates {
+		if u.in[uid] {
+			delete(u.in, uid)
+			n := seq
+			if u.uid {
+				n = uint32(uid)
+			}
+			c.writeUpdate(u, "REMOVEFROM", []uint32{n})
+		}
+	}
+}
+
+// updateSearches re-evaluates the open searches for the messages that
+// arrived or changed flags.
+func (c *session) updateSearches(affected []*msgEntry) {
+	sel := c.sel
+	if sel == nil || len(sel.updates) == 0 || len(affected) == 0 {
+		return
+	}
+	seen := map[*msgEntry]bool{}
+	var items []item
+	sel.v.mb.mu.RLock()
+	for _, e := range affected {
+		if seen[e] {
+			continue
+		}
+		seen[e] = true
+		if j := indexOf(sel.v.msgs, e.uid); j >= 0 {
+			items = append(items, item{seq: uint32(j + 1), e: e, flags: e.flags, modseq: e.modseq})
+		}
+	}
+	sel.v.mb.mu.RUnlock()
+	sort.Slice(items, func(a, b int) bool { return items[a].seq < items[b].seq })
+	for _, u := range sel.updates {
+		var added, removed []uint32
+		for _, it := range items {
+			m := &candidate{it: it, c: c}
+			ok := m.match(&u.crit, 0)
+			n := it.seq
+			if u.uid {
+				n = uint32(it.e.uid)
+			}
+			switch {
+			case ok && !u.in[it.e.uid]:
+				u.in[it.e.uid] = true
+				added = append(added, n)
+			case !ok && u.in[it.e.uid]:
+				delete(u.in, it.e.uid)
+				removed = append(removed, n)
+			}
+		}
+		if len(removed) > 0 {
+			c.writeUpdate(u, "REMOVEFROM", removed)
+		}
+		if len(added) > 0 {
+			c.writeUpdate(u, "ADDTO", added)
+		}
+	}
+}
+
+// cmdCancelUpdate answers CANCELUPDATE (RFC 5267 §4.2).
+func (c *session) cmdCancelUpdate(p *wire.Parser) error {
+	var tags []string
+	for !p.AtEnd() {
+		if err := p.SP(); err != nil {
+			return err
+		}
+		t, err := p.String()
+		if err != nil {
+			return err
+		}
+		tags = append(tags, t)
+	}
+	if len(tags) == 0 {
+		return errBad(goimap.ResponseCodeClientBug, "CANCELUPDATE needs a tag")
+	}
+	kept := c.sel.updates[:0]
+	for _, u := range c.sel.updates {
+		if !slices.Contains(tags, u.tag) {
+			kept = append(kept, u)
+		}
+	}
+	c.sel.updates = kept
 	return nil
 }
 

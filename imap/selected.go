@@ -18,6 +18,7 @@ type selected struct {
 	readOnly  bool
 	searchRes goimap.UIDSet       // SEARCHRES "$" (RFC 5182)
 	deleted   bool                // the folder was deleted by someone else
+	updates   []*searchUpdate     // RFC 5267 RETURN (UPDATE) searches still active
 	recent    map[goimap.UID]bool // messages this session holds as \Recent
 	nRecent   int                 // the RECENT count last reported
 }
@@ -289,12 +290,17 @@ func (c *session) poll(allowExpunge bool) {
 	var vanished goimap.UIDSet
 	changed := map[*msgEntry]bool{}
 	var order []*msgEntry
+	var affected []*msgEntry // appended or re-flagged: RETURN (UPDATE) searches look again
+	defer func() { c.updateSearches(affected) }()
 loop:
 	for i, ev := range evs {
 		switch ev.kind {
 		case storage.ChangeAppend:
 			if n := len(v.msgs); n == 0 || v.msgs[n-1].uid < ev.e.uid {
 				v.msgs = append(v.msgs, ev.e)
+				if len(sel.updates) > 0 {
+					affected = append(affected, ev.e)
+				}
 				if !sel.readOnly && c.srv.claimRecent(mb.id, ev.e.uid+1) <= ev.e.uid {
 					sel.recent[ev.e.uid] = true
 				}
@@ -316,6 +322,7 @@ loop:
 			if j >= announced {
 				continue
 			}
+			c.updateRemoved(uint32(j+1), ev.uid)
 			announced--
 			if c.qresync {
 				vanished.AddNum(ev.uid)
@@ -323,6 +330,9 @@ loop:
 				c.enc.RawString(fmt.Sprintf("* %d EXPUNGE\r\n", j+1))
 			}
 		case storage.ChangeFlags:
+			if len(sel.updates) > 0 {
+				affected = append(affected, ev.e)
+			}
 			if ev.origin == v {
 				continue // the command that caused it answered it already
 			}
