@@ -69,7 +69,7 @@ func TestOwnerMailbox(t *testing.T) {
 	if got := string(msgs[0].FindBodySection(hdr)); got != "Subject: second\r\n\r\n" {
 		t.Errorf("BODY.PEEK[HEADER.FIELDS (Subject)] = %q", got)
 	}
-	if bs, ok := msgs[0].BodyStructure.(*goimap.BodyStructureSinglePart); !ok || bs.Type != "text" {
+	if bs, ok := msgs[0].BodyStructure.(*goimap.BodyStructureSinglePart); !ok || !strings.EqualFold(bs.Type, "text") {
 		t.Errorf("BODYSTRUCTURE = %#v", msgs[0].BodyStructure)
 	}
 
@@ -204,9 +204,17 @@ func TestCapabilities(t *testing.T) {
 			t.Errorf("CAPABILITY lacks %s", want)
 		}
 	}
-	for _, not := range []goimap.Cap{goimap.CapACL, goimap.CapCondStore, goimap.CapQResync} {
-		if caps.Has(not) {
-			t.Errorf("CAPABILITY advertises %s, which is not implemented", not)
+	for _, want := range []goimap.Cap{goimap.CapACL, goimap.CapCondStore, goimap.CapQResync, goimap.CapID, "SORT", "THREAD=REFERENCES", "MULTIAPPEND", "CATENATE", "ESORT", "CONTEXT=SEARCH"} {
+		if !caps.Has(want) {
+			t.Errorf("CAPABILITY lacks %s", want)
+		}
+	}
+	// Nothing is advertised that is not dispatched.
+	for _, cp := range imapCaps {
+		for _, cmd := range cp.commands {
+			if commands[cmd] == nil {
+				t.Errorf("capability %s names command %s, which is not in the dispatch table", cp.name, cmd)
+			}
 		}
 	}
 	ns, err := c.Namespace().Wait()

@@ -299,8 +299,11 @@ func TestIdleRevoked(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("alice got no EXISTS")
 	}
+	// Told at once: the server ends bob's IDLE with BYE naming the revocation.
 	bidle.Close()
-	wantCode(t, "DONE after revocation", bidle.Wait(), goimap.ResponseCodeNoPerm)
+	if err := bidle.Wait(); err == nil {
+		t.Fatal("bob's IDLE went on after the revocation; want BYE")
+	}
 	select {
 	case n := <-bobSaw:
 		t.Fatalf("bob was told EXISTS %d after revocation", n)

@@ -87,7 +87,7 @@ var (
 	errCannotCreate = errNo(goimap.ResponseCodeNoPerm, "cannot create a mailbox there")
 	errReadOnly     = errNo(goimap.ResponseCodeCannot, "mailbox is read-only (EXAMINE)")
 	errThrottled    = errNo(goimap.ResponseCodeUnavailable, "too many failed logins, try again later")
-	errAuthFailed   = errNo(goimap.ResponseCodeAuthenticationFailed, "authentication failed")
+	errAuthFailed   = errNo(goimap.ResponseCodeAuthenticationFailed, "Authentication failed")
 	errRevoked      = errNo(goimap.ResponseCodeNoPerm, "access to this mailbox has been revoked: select another mailbox")
 )
 
