@@ -169,15 +169,6 @@ func preAuthCap(name string) bool {
 	return false
 }
 
-func (c *session) hasCap(name string) bool {
-	for _, cp := range imapCaps {
-		if strings.EqualFold(cp.name, name) {
-			return true
-		}
-	}
-	return false
-}
-
 // cmdCapability answers CAPABILITY (RFC 9051 §6.1.1).
 func (c *session) cmdCapability(p *wire.Parser) error {
 	if err := p.End(); err != nil {
