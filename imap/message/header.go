@@ -95,21 +95,6 @@ func unfold(v []byte) string {
 	return strings.TrimLeft(s, " \t")
 }
 
-// headerValue returns the unfolded value of the first field named key,
-// and whether there is one.
-func headerValue(h []byte, key string) (string, bool) {
-	var v string
-	found := false
-	forEachField(h, func(f field) bool {
-		if f.value != nil && strings.EqualFold(string(f.name), key) {
-			v, found = unfold(f.value), true
-			return false
-		}
-		return true
-	})
-	return v, found
-}
-
 func headerValues(h []byte, key string) []string {
 	var vs []string
 	forEachField(h, func(f field) bool {

@@ -342,15 +342,6 @@ func (ps *parser) scanDelims(b string, start, end int) func() (int, bool, bool) 
 	}
 }
 
-func blankOnly(b []byte) bool {
-	for _, c := range b {
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-			return false
-		}
-	}
-	return true
-}
-
 // countLines sets Lines (LF count of the body) of the collected parts in
 // one pass over the message, however deeply they nest.
 func (ps *parser) countLines() {

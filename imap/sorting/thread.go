@@ -309,10 +309,9 @@ func threadOrderedSubject(msgs []Msg) []*Thread {
 		return cmp.Compare(a.seq, b.seq)
 	})
 	type head struct {
-		t         *Thread
-		date      int64
-		seq       uint32
-		lastIndex int
+		t    *Thread
+		date int64
+		seq  uint32
 	}
 	var heads []head
 	for i, it := range items {
