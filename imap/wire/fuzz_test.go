@@ -41,10 +41,36 @@ func readAll(t *testing.T, data []byte) (cmds [][]byte, conts int) {
 		if int64(len(cmd)) > max {
 			t.Fatalf("command of %d bytes, limit %d", len(cmd), max)
 		}
+		checkFraming(t, cmd)
 		cmds = append(cmds, cmd)
 	}
 	t.Fatalf("reading %d bytes did not terminate", len(data))
 	return nil, 0
+}
+
+// checkFraming walks a command as a client framed it: a line break only
+// after a literal header, exactly its data after it, and no literal
+// header on the last line.
+func checkFraming(t *testing.T, cmd []byte) {
+	i := 0
+	for {
+		j := bytes.IndexByte(cmd[i:], '\n')
+		if j < 0 {
+			if lh := literalHeader(cmd[i:]); lh.found {
+				t.Fatalf("command %q ends with a literal header", cmd)
+			}
+			return
+		}
+		line := bytes.TrimSuffix(cmd[i:i+j], []byte("\r"))
+		lh := literalHeader(line)
+		if !lh.found || lh.bad {
+			t.Fatalf("command %q breaks a line without a literal at %d", cmd, i+j)
+		}
+		i += j + 1 + int(lh.size)
+		if i > len(cmd) {
+			t.Fatalf("command %q is missing literal data", cmd)
+		}
+	}
 }
 
 func FuzzReadCommand(f *testing.F) {
