@@ -70,8 +70,9 @@ func (r *Reader) ReadCommand() ([]byte, error) {
 	if appendCmd {
 		maxLit, maxCmd = r.lim.MaxAppend, r.lim.MaxCommand
 	}
+	lineStart := 0 // a literal header ends the last line, not literal data
 	for {
-		lh := literalHeader(cmd)
+		lh := literalHeader(cmd[lineStart:])
 		if !lh.found {
 			return cmd, nil
 		}
@@ -101,6 +102,7 @@ func (r *Reader) ReadCommand() ([]byte, error) {
 		if room := maxCmd - int64(len(cmd)); room < int64(max) {
 			max = int(max64(room, 0))
 		}
+		lineStart = len(cmd)
 		cmd, tooLong, litTail, err = r.readLine(cmd, max)
 		if err != nil {
 			if err == io.EOF {

@@ -320,6 +320,18 @@ func TestReaderEOF(t *testing.T) {
 	}
 }
 
+func TestReaderLiteralDataLooksLikeHeader(t *testing.T) {
+	// The literal's data ends in "{1}" and the command ends with it: that
+	// is data, not another literal.
+	in := "a LOGIN bob {5+}\r\nab{1}\r\nb NOOP\r\n"
+	r := NewReader(strings.NewReader(in), Limits{}, func() error { t.Error("continuation sent"); return nil })
+	for _, want := range []string{"a LOGIN bob {5+}\r\nab{1}", "b NOOP"} {
+		if cmd, err := r.ReadCommand(); err != nil || string(cmd) != want {
+			t.Fatalf("ReadCommand = %q, %v; want %q", cmd, err, want)
+		}
+	}
+}
+
 func TestReaderContError(t *testing.T) {
 	boom := errors.New("boom")
 	r := NewReader(strings.NewReader("a LOGIN {3}\r\nbob x\r\n"), Limits{}, func() error { return boom })
