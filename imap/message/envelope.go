@@ -1,7 +1,5 @@
 package message
 
-import "strings"
-
 // envelope field indexes, in ENVELOPE order
 const (
 	envDate = iota
@@ -17,33 +15,35 @@ const (
 	envFields
 )
 
+var envNames = [envFields]string{"date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc", "in-reply-to", "message-id"}
+
 func envIndex(name []byte) int {
-	if len(name) < 2 || len(name) > 11 {
-		return -1
-	}
-	switch strings.ToLower(string(name)) {
-	case "date":
-		return envDate
-	case "subject":
-		return envSubject
-	case "from":
-		return envFrom
-	case "sender":
-		return envSender
-	case "reply-to":
-		return envReplyTo
-	case "to":
-		return envTo
-	case "cc":
-		return envCc
-	case "bcc":
-		return envBcc
-	case "in-reply-to":
-		return envInReplyTo
-	case "message-id":
-		return envMessageID
+	for k, n := range envNames {
+		if len(n) == len(name) && equalFoldASCII(name, n) {
+			return k
+		}
 	}
 	return -1
+}
+
+// equalFoldASCII compares ASCII case-insensitively without allocating.
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func appendEnvelope(dst, header []byte) []byte {

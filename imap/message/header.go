@@ -77,6 +77,13 @@ func forEachField(h []byte, fn func(f field) bool) {
 // unfold removes the line breaks of a folded value (RFC 5322 §2.2.3) and
 // the leading blanks; the rest stays as written.
 func unfold(v []byte) string {
+	// one line: just trim
+	if nl := bytes.IndexByte(v, '\n'); nl < 0 || nl == len(v)-1 {
+		v = bytes.TrimRight(v, "\r\n")
+		if bytes.IndexByte(v, '\n') < 0 {
+			return string(bytes.TrimLeft(v, " \t"))
+		}
+	}
 	var b strings.Builder
 	b.Grow(len(v))
 	i := 0
@@ -98,7 +105,7 @@ func unfold(v []byte) string {
 func headerValues(h []byte, key string) []string {
 	var vs []string
 	forEachField(h, func(f field) bool {
-		if f.value != nil && strings.EqualFold(string(f.name), key) {
+		if f.value != nil && equalFoldASCII(f.name, key) {
 			vs = append(vs, unfold(f.value))
 		}
 		return true
@@ -112,7 +119,7 @@ func appendFields(dst, h []byte, names []string, exclude bool) []byte {
 	forEachField(h, func(f field) bool {
 		in := false
 		for _, n := range names {
-			if strings.EqualFold(string(f.name), n) {
+			if equalFoldASCII(f.name, n) {
 				in = true
 				break
 			}

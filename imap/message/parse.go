@@ -78,29 +78,17 @@ func (ps *parser) fields(pt *Part, digest bool) {
 	pt.Encoding = "7BIT"
 	var seen uint
 	forEachField(ps.msg[pt.HeaderStart:pt.BodyStart], func(f field) bool {
-		if f.value == nil || len(f.name) < 8 || !strings.EqualFold(string(f.name[:8]), "content-") {
+		if f.value == nil || len(f.name) < 8 || !equalFoldASCII(f.name[:8], "content-") {
 			return true
 		}
 		bit := uint(0)
-		name := strings.ToLower(string(f.name[8:]))
-		switch name {
-		case "type":
-			bit = 1
-		case "transfer-encoding":
-			bit = 2
-		case "id":
-			bit = 4
-		case "description":
-			bit = 8
-		case "disposition":
-			bit = 16
-		case "language":
-			bit = 32
-		case "location":
-			bit = 64
-		case "md5":
-			bit = 128
-		default:
+		for k, n := range contentFields {
+			if equalFoldASCII(f.name[8:], n) {
+				bit = 1 << k
+				break
+			}
+		}
+		if bit == 0 {
 			return true
 		}
 		if seen&bit != 0 {
@@ -141,6 +129,10 @@ func (ps *parser) fields(pt *Part, digest bool) {
 		return true
 	})
 }
+
+// contentFields are the Content-* fields a part's structure shows, in
+// the bit order fields uses.
+var contentFields = [...]string{"type", "transfer-encoding", "id", "description", "disposition", "language", "location", "md5"}
 
 // parseLanguage splits a Content-Language list (RFC 3282), comments
 // dropped.
