@@ -282,7 +282,7 @@ func (c *session) login(authzid, authcid, password string) (err error) {
 			ownerID, ownerAddr = o.ID, o.Address
 		}
 	}
-	c.actor, c.actorAddr, c.owner, c.ownerAddr = id, actor.Address, ownerID, ownerAddr
+	c.actor, c.owner, c.ownerAddr = id, ownerID, ownerAddr
 	c.log = c.log.With("user", actor.Address)
 	if ownerID != id {
 		c.log = c.log.With("owner", ownerAddr)

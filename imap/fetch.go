@@ -3,6 +3,7 @@ package imap
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 
 	goimap "github.com/emersion/go-imap/v2"
@@ -27,8 +28,10 @@ func fetchNeeds(atts []wire.FetchAtt) needs {
 			n.env = true
 		case wire.FetchBody, wire.FetchBodyStructure, wire.FetchBinary, wire.FetchBinarySize:
 			n.body, n.tree = true, true
-		case wire.FetchRFC822, wire.FetchRFC822Text:
+		case wire.FetchRFC822:
 			n.body = true
+		case wire.FetchRFC822Text:
+			n.body, n.tree = true, true
 		case wire.FetchRFC822Header:
 			n.header = true
 		case wire.FetchSection:
@@ -37,9 +40,7 @@ func fetchNeeds(atts []wire.FetchAtt) needs {
 				n.header = true
 			} else {
 				n.body = true
-				if len(s.Part) > 0 || s.Specifier == "TEXT" {
-					n.tree = true
-				}
+				n.tree = n.tree || len(s.Part) > 0 || s.Specifier != ""
 			}
 		}
 	}
@@ -198,126 +199,124 @@ func (c *session) fetchOne(it item, atts []wire.FetchAtt, n needs, uid, withModS
 	if header == nil {
 		header = body
 	}
-	var root *message.Part
+	var root, hroot *message.Part // the message's MIME tree; its header's, for header sections
 	if n.tree {
 		root = message.Parse(body, mimeLimits)
+	}
+	// BINARY can fail (RFC 3516 §4.3 UNKNOWN-CTE): decode before the
+	// response line starts, so a refusal never leaves it half written.
+	type decoded struct {
+		b  []byte
+		ok bool // the part exists
+	}
+	binary := map[string]decoded{}
+	for _, a := range atts {
+		if a.Kind != wire.FetchBinary && a.Kind != wire.FetchBinarySize {
+			continue
+		}
+		key := fmt.Sprint(a.Section.Part)
+		if _, done := binary[key]; done {
+			continue
+		}
+		b, ok, err := message.Binary(body, root, a.Section.Part)
+		if errors.Is(err, message.ErrUnknownCTE) {
+			return errNo("UNKNOWN-CTE", "unknown content-transfer-encoding in the requested part")
+		}
+		binary[key] = decoded{b, ok}
 	}
 	e := c.enc
 	e.RawString("* ").Number(it.seq).RawString(" FETCH (")
 	first := true
-	sp := func() {
+	item := func(name string) *wire.Encoder {
 		if !first {
 			e.SP()
 		}
 		first = false
+		return e.RawString(name).SP()
 	}
 	wroteUID, wroteFlags, wroteModSeq := false, false, false
+	writeUID := func() {
+		if !wroteUID {
+			item("UID").Number(uint32(it.e.uid))
+			wroteUID = true
+		}
+	}
+	writeFlags := func() {
+		if !wroteFlags {
+			item("FLAGS").Flags(c.flagsOf(it))
+			wroteFlags = true
+		}
+	}
+	writeModSeq := func() {
+		if !wroteModSeq {
+			item("MODSEQ").Byte('(').Number64(it.modseq).Byte(')')
+			wroteModSeq = true
+		}
+	}
 	for _, a := range atts {
 		switch a.Kind {
 		case wire.FetchUID:
-			if wroteUID {
-				continue
-			}
-			sp()
-			e.RawString("UID ").Number(uint32(it.e.uid))
-			wroteUID = true
+			writeUID()
 		case wire.FetchFlags:
-			if wroteFlags {
-				continue
-			}
-			sp()
-			e.RawString("FLAGS ").Flags(c.flagsOf(it))
-			wroteFlags = true
+			writeFlags()
 		case wire.FetchModSeq:
-			if wroteModSeq {
-				continue
-			}
-			sp()
-			e.RawString("MODSEQ (").Number64(it.modseq).Byte(')')
-			wroteModSeq = true
+			writeModSeq()
 		case wire.FetchInternalDate:
-			sp()
-			e.RawString("INTERNALDATE ").DateTime(it.e.date)
+			item("INTERNALDATE").DateTime(it.e.date)
 		case wire.FetchRFC822Size:
-			sp()
-			e.RawString("RFC822.SIZE ").Number64(uint64(it.e.size))
+			item("RFC822.SIZE").Number64(uint64(it.e.size))
 		case wire.FetchEnvelope:
-			sp()
-			e.RawString("ENVELOPE ")
 			if env := it.e.env.Load(); env != nil {
-				e.Raw(*env)
+				item("ENVELOPE").Raw(*env)
 			} else {
-				e.Raw(message.AppendEnvelope(nil, header))
+				item("ENVELOPE").Raw(message.AppendEnvelope(nil, header))
 			}
 		case wire.FetchBody, wire.FetchBodyStructure:
-			sp()
-			e.RawString(a.Name()).SP().Raw(message.AppendBodyStructure(nil, body, root, a.Kind == wire.FetchBodyStructure))
+			item(a.Name()).Raw(message.AppendBodyStructure(nil, body, root, a.Kind == wire.FetchBodyStructure))
 		case wire.FetchRFC822:
-			sp()
-			e.RawString("RFC822 ").Literal(body)
+			item("RFC822").Literal(body)
 		case wire.FetchRFC822Header:
-			sp()
-			e.RawString("RFC822.HEADER ").Literal(headerOf(header))
+			item("RFC822.HEADER").Literal(headerOf(header))
 		case wire.FetchRFC822Text:
-			sp()
-			b, _ := message.Section(body, message.Parse(body, mimeLimits), nil, "TEXT", nil)
-			e.RawString("RFC822.TEXT ").Literal(b)
+			b, _ := message.Section(body, root, nil, "TEXT", nil)
+			item("RFC822.TEXT").Literal(b)
 		case wire.FetchSection:
-			sp()
 			var b []byte
 			s := a.Section
 			switch {
 			case len(s.Part) == 0 && s.Specifier == "":
 				b = body
 			case len(s.Part) == 0 && strings.HasPrefix(s.Specifier, "HEADER"):
-				b, _ = message.Section(header, message.Parse(headerOf(header), mimeLimits), nil, s.Specifier, s.Fields)
-			default:
-				if root == nil {
-					root = message.Parse(body, mimeLimits)
+				if hroot == nil {
+					hroot = message.Parse(headerOf(header), mimeLimits)
 				}
+				b, _ = message.Section(header, hroot, nil, s.Specifier, s.Fields)
+			default:
 				b, _ = message.Section(body, root, s.Part, s.Specifier, s.Fields)
 			}
-			e.RawString(a.Name()).SP().Literal(partial(b, s.Partial))
+			item(a.Name()).Literal(partial(b, s.Partial))
 		case wire.FetchBinary:
-			sp()
-			b, ok, err := message.Binary(body, root, a.Section.Part)
-			if errors.Is(err, message.ErrUnknownCTE) {
-				return errNo("UNKNOWN-CTE", "unknown content-transfer-encoding in the requested part")
-			}
-			if !ok {
-				e.RawString(a.Name()).SP().NIL()
-				continue
-			}
-			b = partial(b, a.Section.Partial)
-			e.RawString(a.Name()).SP()
-			if bytes.IndexByte(b, 0) >= 0 {
-				e.Literal8(b)
-			} else {
-				e.Literal(b)
+			d := binary[fmt.Sprint(a.Section.Part)]
+			switch b := partial(d.b, a.Section.Partial); {
+			case !d.ok:
+				item(a.Name()).NIL()
+			case bytes.IndexByte(b, 0) >= 0:
+				item(a.Name()).Literal8(b)
+			default:
+				item(a.Name()).Literal(b)
 			}
 		case wire.FetchBinarySize:
-			sp()
-			b, ok, err := message.Binary(body, root, a.Section.Part)
-			if errors.Is(err, message.ErrUnknownCTE) {
-				return errNo("UNKNOWN-CTE", "unknown content-transfer-encoding in the requested part")
-			}
-			if !ok {
-				b = nil
-			}
-			e.RawString(a.Name()).SP().Number(uint32(len(b)))
+			item(a.Name()).Number(uint32(len(binary[fmt.Sprint(a.Section.Part)].b))) // no such part: 0
 		}
 	}
-	if uid && !wroteUID {
-		sp()
-		e.RawString("UID ").Number(uint32(it.e.uid))
+	if uid {
+		writeUID()
 	}
-	if flagsChanged && !wroteFlags {
-		sp()
-		e.RawString("FLAGS ").Flags(c.flagsOf(it))
+	if flagsChanged {
+		writeFlags()
 	}
-	if withModSeq && !wroteModSeq {
-		sp()
-		e.RawString("MODSEQ (").Number64(it.modseq).Byte(')')
+	if withModSeq {
+		writeModSeq()
 	}
 	e.RawString(")\r\n")
 	return nil

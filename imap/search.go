@@ -47,7 +47,7 @@ func (c *session) cmdSearch(p *wire.Parser) error {
 	if err != nil {
 		return err
 	}
-	c.writeSearch(items, req.Return, uid, hasModSeq(&req.Criteria), "SEARCH")
+	c.writeSearch(items, req.Return, uid, hasModSeq(&req.Criteria))
 	if req.Return != nil && req.Return.Update {
 		u := &searchUpdate{tag: c.tag, uid: uid, crit: req.Criteria, in: map[goimap.UID]bool{}}
 		for _, it := range items {
@@ -72,10 +72,7 @@ func (c *session) writeUpdate(u *searchUpdate, what string, nums []uint32) {
 	for _, n := range nums {
 		set.AddNum(n)
 	}
-	c.enc.RawString("* ESEARCH (TAG ").String(u.tag).Byte(')')
-	if u.uid {
-		c.enc.RawString(" UID")
-	}
+	c.esearchHead(u.tag, u.uid)
 	c.enc.RawString(" " + what + " (0 " + set.String() + ")").CRLF()
 }
 
@@ -87,7 +84,7 @@ func (c *session) updateRemoved(seq uint32, uid goimap.UID) {
 			delete(u.in, uid)
 			n := seq
 			if u.uid {
-				n = uint32(uid)
+				n = uint32(uid) // the view no longer holds it: no item to ask
 			}
 			c.writeUpdate(u, "REMOVEFROM", []uint32{n})
 		}
@@ -120,10 +117,7 @@ func (c *session) updateSearches(affected []*msgEntry) {
 		for _, it := range items {
 			m := &candidate{it: it, c: c}
 			ok := m.match(&u.crit, 0)
-			n := it.seq
-			if u.uid {
-				n = uint32(it.e.uid)
-			}
+			n := it.num(u.uid)
 			switch {
 			case ok && !u.in[it.e.uid]:
 				u.in[it.e.uid] = true
@@ -188,22 +182,13 @@ func (c *session) searchItems(crit *goimap.SearchCriteria) ([]item, error) {
 		if ok {
 			out = append(out, it)
 		}
-		if err := c.enc.Err(); err != nil {
-			return nil, &errBye{text: "write failed"}
-		}
 	}
 	return out, nil
 }
 
 // writeSearch answers with SEARCH or, with RETURN, ESEARCH, and saves the
-// result for "$" when asked.
-func (c *session) writeSearch(items []item, ret *wire.SearchReturn, uid, modseq bool, name string) {
-	num := func(it item) uint32 {
-		if uid {
-			return uint32(it.e.uid)
-		}
-		return it.seq
-	}
+// result for "$" when asked. items are in sequence order.
+func (c *session) writeSearch(items []item, ret *wire.SearchReturn, uid, modseq bool) {
 	var highest uint64
 	for _, it := range items {
 		highest = max(highest, it.modseq)
@@ -219,9 +204,9 @@ func (c *session) writeSearch(items []item, ret *wire.SearchReturn, uid, modseq 
 		}
 	}
 	if ret == nil {
-		c.enc.RawString("* " + name)
+		c.enc.RawString("* SEARCH")
 		for _, it := range items {
-			c.enc.SP().Number(num(it))
+			c.enc.SP().Number(it.num(uid))
 		}
 		if modseq && len(items) > 0 {
 			c.enc.RawString(fmt.Sprintf(" (MODSEQ %d)", highest))
@@ -249,21 +234,43 @@ func (c *session) writeSearch(items []item, ret *wire.SearchReturn, uid, modseq 
 			return // RFC 5182 §2.1: SAVE alone answers no ESEARCH
 		}
 	}
-	e := c.enc
-	e.RawString("* ESEARCH (TAG ").String(c.tag).Byte(')')
-	if uid {
-		e.RawString(" UID")
+	c.writeESearch(c.tag, uid, items, ret)
+	if modseq && len(items) > 0 {
+		c.enc.RawString(fmt.Sprintf(" MODSEQ %d", highest))
 	}
+	c.enc.CRLF()
+}
+
+// esearchHead writes the start of an ESEARCH response (RFC 4731 §3.1):
+// `* ESEARCH (TAG "t")`, and UID for UID commands.
+func (c *session) esearchHead(tag string, uid bool) {
+	c.enc.RawString("* ESEARCH (TAG ").String(tag).Byte(')')
+	if uid {
+		c.enc.RawString(" UID")
+	}
+}
+
+// writeESearch writes an ESEARCH response up to its end of line: MIN MAX
+// ALL COUNT (RFC 4731) and PARTIAL (RFC 5267 §4.4) of items, in the order
+// the command answers them (sequence order for SEARCH, sort order for
+// SORT).
+func (c *session) writeESearch(tag string, uid bool, items []item, ret *wire.SearchReturn) {
+	c.esearchHead(tag, uid)
+	e := c.enc
 	if len(items) > 0 {
+		lo, hi := items[0].num(uid), items[0].num(uid)
+		for _, it := range items {
+			lo, hi = min(lo, it.num(uid)), max(hi, it.num(uid))
+		}
 		if ret.Min {
-			e.RawString(" MIN ").Number(num(items[0]))
+			e.RawString(" MIN ").Number(lo)
 		}
 		if ret.Max {
-			e.RawString(" MAX ").Number(num(items[len(items)-1]))
+			e.RawString(" MAX ").Number(hi)
 		}
-	}
-	if ret.All && len(items) > 0 {
-		e.RawString(" ALL ").RawString(numSet(items, num))
+		if ret.All {
+			e.RawString(" ALL ").RawString(numSetOrdered(items, uid))
+		}
 	}
 	if ret.Count {
 		e.RawString(" COUNT ").Number(uint32(len(items)))
@@ -271,36 +278,33 @@ func (c *session) writeSearch(items []item, ret *wire.SearchReturn, uid, modseq 
 	if pr := ret.Partial; pr != nil {
 		lo, hi := int(pr.Lo), int(pr.Hi)
 		n := len(items)
-		if lo < 0 {
-			lo, hi = n+1+hi, n+1+lo // -1 is the last
-			lo, hi = min(lo, hi), max(lo, hi)
+		if lo < 0 { // -1 is the last
+			lo, hi = n+1+hi, n+1+lo
 		}
-		e.RawString(" PARTIAL (" + partialName(pr) + " ")
+		e.RawString(fmt.Sprintf(" PARTIAL (%d:%d ", pr.Lo, pr.Hi))
 		lo, hi = max(lo, 1), min(hi, n)
 		if lo > hi {
 			e.RawString("NIL)")
 		} else {
-			e.RawString(numSetOrdered(items[lo-1:hi], num)).Byte(')')
+			e.RawString(numSetOrdered(items[lo-1:hi], uid)).Byte(')')
 		}
 	}
-	if modseq && len(items) > 0 {
-		e.RawString(fmt.Sprintf(" MODSEQ %d", highest))
-	}
-	e.CRLF()
 }
 
-// numSet renders numbers as a compact set (ascending input).
-func numSet(items []item, num func(item) uint32) string {
-	var s goimap.SeqSet
-	for _, it := range items {
-		s.AddNum(num(it))
+// num is the number a command answers a message with: its UID for UID
+// commands, else its sequence number.
+func (it item) num(uid bool) uint32 {
+	if uid {
+		return uint32(it.e.uid)
 	}
-	return s.String()
+	return it.seq
 }
 
-// numSetOrdered renders numbers in the given order, merging only runs
-// that ascend by one (ESORT results keep their order).
-func numSetOrdered(items []item, num func(item) uint32) string {
+// numSetOrdered renders the items' numbers in the given order, merging
+// only runs that ascend by one (ESORT results keep their order; for
+// ascending input it is the compact set).
+func numSetOrdered(items []item, uid bool) string {
+	num := func(it item) uint32 { return it.num(uid) }
 	var b strings.Builder
 	for i := 0; i < len(items); {
 		j := i
@@ -375,31 +379,38 @@ func staticCriteria(c *goimap.SearchCriteria, clientMax uint32, maxUID goimap.UI
 type candidate struct {
 	it     item
 	c      *session
-	header []byte
+	header []byte // valid once header != nil or body loaded
 	body   []byte
-	root   *message.Part
+	root   *message.Part // non-nil once the body is loaded
 	err    error
 }
 
 func (m *candidate) loadHeader() []byte {
-	if m.header == nil {
+	switch {
+	case m.header != nil:
+	case m.root != nil:
+		m.header = headerOf(m.body)
+	default:
 		hdr, err := m.c.srv.st.Header(m.it.e.blob)
 		if err != nil {
 			m.err = err
 		}
-		m.header = append(hdr, []byte{}...)
+		if hdr == nil {
+			hdr = []byte{} // loaded, even when empty or gone
+		}
+		m.header = hdr
 	}
 	return m.header
 }
 
 func (m *candidate) loadBody() ([]byte, *message.Part) {
-	if m.body == nil {
+	if m.root == nil {
 		b, err := m.c.srv.st.Body(m.it.e.blob)
 		if err != nil {
 			m.err = err
 		}
-		m.body = append(b, []byte{}...)
-		m.root = message.Parse(m.body, mimeLimits)
+		m.body = b
+		m.root = message.Parse(b, mimeLimits)
 	}
 	return m.body, m.root
 }

@@ -63,7 +63,7 @@ func (c *session) cmdSelect(p *wire.Parser) error {
 		}
 	}
 	if params.CondStore {
-		c.condstore = true
+		c.enableCondstore() // nothing is selected: it only turns CONDSTORE on
 	}
 	pl, f, err := c.openFolder(name, errNoMailbox)
 	if err != nil {
@@ -92,6 +92,7 @@ func (c *session) cmdSelect(p *wire.Parser) error {
 		return errNoMailbox
 	}
 	c.sel = &selected{v: v, pl: pl, readOnly: readOnly, recent: map[goimap.UID]bool{}}
+	v.kwSent = len(kws)
 	var recent int
 	if readOnly {
 		from := c.srv.recentFrom(mb.id)
@@ -110,13 +111,10 @@ func (c *session) cmdSelect(p *wire.Parser) error {
 		recent = len(c.sel.recent)
 	}
 	c.sel.nRecent = recent
-	flags := append(append([]goimap.Flag(nil), systemFlagList...), kws...)
-	c.enc.RawString("* FLAGS ").Flags(flags).CRLF()
-	perm := "PERMANENTFLAGS ()"
-	if !readOnly {
-		perm = "PERMANENTFLAGS " + flagString(append(flags, goimap.FlagWildcard))
+	c.writeFlags(kws)
+	if readOnly {
+		c.enc.Status("*", "OK", "PERMANENTFLAGS ()", "limited")
 	}
-	c.enc.Status("*", "OK", perm, "limited")
 	c.enc.RawString(fmt.Sprintf("* %d EXISTS\r\n* %d RECENT\r\n", len(v.msgs), recent))
 	if firstUnseen > 0 {
 		c.enc.Status("*", "OK", fmt.Sprintf("UNSEEN %d", firstUnseen), "first unseen")
@@ -268,22 +266,11 @@ func (c *session) poll(allowExpunge bool) {
 	}
 	v := sel.v
 	mb := v.mb
+	c.announceKeywords()
 	mb.mu.Lock()
 	evs := v.pending
 	v.pending = nil
-	var kws []goimap.Flag
-	if len(mb.keywords) > v.kwSent {
-		kws = append([]goimap.Flag(nil), mb.keywords...)
-	}
 	mb.mu.Unlock()
-	if kws != nil {
-		v.kwSent = len(kws)
-		flags := append(append([]goimap.Flag(nil), systemFlagList...), kws...)
-		c.enc.RawString("* FLAGS ").Flags(flags).CRLF()
-		if !sel.readOnly {
-			c.enc.Status("*", "OK", "PERMANENTFLAGS "+flagString(append(flags, goimap.FlagWildcard)), "limited")
-		}
-	}
 	// announced: how many of v.msgs the client has been told of. A message
 	// that arrives and goes within one poll is never shown.
 	announced := len(v.msgs)

@@ -36,11 +36,10 @@ const (
 // and writes every response; no other goroutine writes to the client.
 // Other goroutines only wake it (wake) or ask it to end (endSession).
 type session struct {
-	srv    *Server
-	id     string
-	remote string
-	ip     string
-	log    *slog.Logger
+	srv *Server
+	id  string
+	ip  string
+	log *slog.Logger
 
 	raw    net.Conn // the accepted connection (immutable: deadlines and Close from other goroutines)
 	nc     net.Conn // the connection as it reads and writes now (TLS once started)
@@ -55,7 +54,6 @@ type session struct {
 	utf8, condstore, qresync bool
 
 	actor     delegation.ID // authenticated user; "" before login
-	actorAddr string
 	owner     delegation.ID // personal namespace owner (actor, or the owner of a delegate login)
 	ownerAddr string
 
@@ -112,7 +110,7 @@ func (s *Server) handle(nc net.Conn, implicitTLS bool) {
 		ip = h
 	}
 	c := &session{
-		srv: s, id: id, remote: remote, ip: ip, raw: nc, nc: nc, wakeCh: make(chan struct{}, 1),
+		srv: s, id: id, ip: ip, raw: nc, nc: nc, wakeCh: make(chan struct{}, 1),
 		log: s.log.With("proto", "imap", "session", id, "remote", remote),
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	goimap "github.com/emersion/go-imap/v2"
@@ -18,11 +17,7 @@ func (c *session) sortInput(items []item, uid bool) ([]sorting.Msg, error) {
 	msgs := make([]sorting.Msg, len(items))
 	blobs := make([]uint64, len(items))
 	for i, it := range items {
-		id := it.seq
-		if uid {
-			id = uint32(it.e.uid)
-		}
-		msgs[i] = sorting.Msg{ID: id, Seq: it.seq, Arrival: it.e.date, Size: it.e.size}
+		msgs[i] = sorting.Msg{ID: it.num(uid), Seq: it.seq, Arrival: it.e.date, Size: it.e.size}
 		blobs[i] = it.e.blob
 	}
 	err := c.srv.st.Headers(blobs, func(i int, hdr []byte) { msgs[i].Header = append([]byte(nil), hdr...) })
@@ -61,15 +56,7 @@ func (c *session) cmdSort(p *wire.Parser) error {
 	order := sorting.Sort(msgs, keys)
 	byID := make(map[uint32]item, len(items))
 	for _, it := range items {
-		id := it.seq
-		if uid {
-			id = uint32(it.e.uid)
-		}
-		byID[id] = it
-	}
-	sorted := make([]item, 0, len(order))
-	for _, id := range order {
-		sorted = append(sorted, byID[id])
+		byID[it.num(uid)] = it
 	}
 	if req.Return == nil {
 		c.enc.RawString("* SORT")
@@ -79,64 +66,14 @@ func (c *session) cmdSort(p *wire.Parser) error {
 		c.enc.CRLF()
 		return nil
 	}
-	num := func(it item) uint32 {
-		if uid {
-			return uint32(it.e.uid)
-		}
-		return it.seq
+	sorted := make([]item, 0, len(order))
+	for _, id := range order {
+		sorted = append(sorted, byID[id])
 	}
-	ret := *req.Return
-	e := c.enc
-	e.RawString("* ESEARCH (TAG ").String(c.tag).Byte(')')
-	if uid {
-		e.RawString(" UID")
-	}
-	if len(sorted) > 0 {
-		if ret.Min {
-			m := sorted[0]
-			for _, it := range sorted {
-				if num(it) < num(m) {
-					m = it
-				}
-			}
-			e.RawString(" MIN ").Number(num(m))
-		}
-		if ret.Max {
-			m := sorted[0]
-			for _, it := range sorted {
-				if num(it) > num(m) {
-					m = it
-				}
-			}
-			e.RawString(" MAX ").Number(num(m))
-		}
-		if ret.All {
-			e.RawString(" ALL ").RawString(numSetOrdered(sorted, num))
-		}
-	}
-	if ret.Count {
-		e.RawString(" COUNT ").Number(uint32(len(sorted)))
-	}
-	if pr := ret.Partial; pr != nil {
-		lo, hi := int(pr.Lo), int(pr.Hi)
-		n := len(sorted)
-		if lo < 0 {
-			lo, hi = n+1+hi, n+1+lo
-			lo, hi = min(lo, hi), max(lo, hi)
-		}
-		e.RawString(" PARTIAL (").RawString(partialName(pr)).SP()
-		lo, hi = max(lo, 1), min(hi, n)
-		if lo > hi {
-			e.RawString("NIL)")
-		} else {
-			e.RawString(numSetOrdered(sorted[lo-1:hi], num)).Byte(')')
-		}
-	}
-	e.CRLF()
+	c.writeESearch(c.tag, uid, sorted, req.Return)
+	c.enc.CRLF()
 	return nil
 }
-
-func partialName(pr *wire.PartialRange) string { return fmt.Sprintf("%d:%d", pr.Lo, pr.Hi) }
 
 // cmdThread answers THREAD and UID THREAD (RFC 5256 §4) with REFERENCES or
 // ORDEREDSUBJECT.

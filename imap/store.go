@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	goimap "github.com/emersion/go-imap/v2"
 
@@ -67,24 +68,17 @@ func (c *session) cmdStore(p *wire.Parser) error {
 			continue
 		}
 		it.flags, it.modseq = toFlags(m.Flags), m.ModSeq
-		e := c.enc
-		e.RawString("* ").Number(it.seq).RawString(" FETCH (")
+		var parts []string
 		if !req.Silent {
-			e.RawString("FLAGS ").Flags(c.flagsOf(it))
-			if uid || c.condstore {
-				e.SP()
-			}
+			parts = append(parts, "FLAGS "+flagString(c.flagsOf(it)))
 		}
 		if uid {
-			e.RawString("UID ").Number(uint32(it.e.uid))
-			if c.condstore {
-				e.SP()
-			}
+			parts = append(parts, fmt.Sprintf("UID %d", it.e.uid))
 		}
 		if c.condstore {
-			e.RawString("MODSEQ (").Number64(it.modseq).Byte(')')
+			parts = append(parts, fmt.Sprintf("MODSEQ (%d)", it.modseq))
 		}
-		e.RawString(")\r\n")
+		c.enc.RawString(fmt.Sprintf("* %d FETCH (%s)\r\n", it.seq, strings.Join(parts, " ")))
 	}
 	if len(modified) > 0 {
 		var ms goimap.NumSet
@@ -95,13 +89,13 @@ func (c *session) cmdStore(p *wire.Parser) error {
 			}
 			ms = us
 		} else {
-			var ss goimap.SeqSet
+			seqOf := make(map[goimap.UID]uint32, len(items))
 			for _, it := range items {
-				for _, u := range modified {
-					if uint32(it.e.uid) == u {
-						ss.AddNum(it.seq)
-					}
-				}
+				seqOf[it.e.uid] = it.seq
+			}
+			var ss goimap.SeqSet
+			for _, u := range modified {
+				ss.AddNum(seqOf[goimap.UID(u)])
 			}
 			ms = ss
 		}
@@ -126,9 +120,15 @@ func (c *session) announceKeywords() {
 		return
 	}
 	v.kwSent = len(kws)
+	c.writeFlags(kws)
+}
+
+// writeFlags writes FLAGS for the system flags and kws (RFC 9051 §7.3.5)
+// and, in a writable mailbox, PERMANENTFLAGS with \* (§7.1).
+func (c *session) writeFlags(kws []goimap.Flag) {
 	flags := append(append([]goimap.Flag(nil), systemFlagList...), kws...)
 	c.enc.RawString("* FLAGS ").Flags(flags).CRLF()
-	if !sel.readOnly {
+	if !c.sel.readOnly {
 		c.enc.Status("*", "OK", "PERMANENTFLAGS "+flagString(append(flags, goimap.FlagWildcard)), "limited")
 	}
 }
@@ -137,31 +137,28 @@ func (c *session) announceKeywords() {
 // The EXPUNGE responses reach this session, like every other, from the
 // mailbox's fan-out when the command completes.
 func (c *session) cmdExpunge(p *wire.Parser) error {
-	var list []uint32
-	sel, err := c.checkWritable()
+	var set goimap.NumSet // nil: every \Deleted message
 	if c.cmdName == "UID EXPUNGE" {
 		if err := p.SP(); err != nil {
 			return err
 		}
-		set, err := p.NumSet(true)
-		if err != nil {
+		var err error
+		if set, err = p.NumSet(true); err != nil {
 			return err
 		}
-		if err := p.End(); err != nil {
-			return err
-		}
-		if sel == nil {
-			return errReadOnly
-		}
-		list = uidsOf(sel.resolveSet(set))
-		if len(list) == 0 {
-			return nil
-		}
-	} else if err := p.End(); err != nil {
+	}
+	if err := p.End(); err != nil {
 		return err
 	}
+	sel, err := c.checkWritable()
 	if err != nil {
 		return err
+	}
+	var list []uint32
+	if set != nil {
+		if list = uidsOf(sel.resolveSet(set)); len(list) == 0 {
+			return nil
+		}
 	}
 	gone, err := c.srv.st.Expunge(sel.v.mb.id, list, sel.v)
 	if err != nil {
@@ -180,13 +177,11 @@ func (c *session) cmdCopy(p *wire.Parser) error {
 		return err
 	}
 	sel := c.sel
-	res, dst, err := c.copyMove(sel, set, dest, false)
+	res, err := c.copyMove(sel, set, dest, false)
 	if err != nil {
 		return err
 	}
 	if len(res.Src) > 0 {
-		c.audit("copy", sel.pl, "to "+dst.name+" uids "+uidList(res.Src))
-		c.audit("copy_in", dst, "from "+sel.pl.name+" uids "+uidList(res.Dst))
 		c.okCode = copyUID(res)
 	}
 	return nil
@@ -203,13 +198,11 @@ func (c *session) cmdMove(p *wire.Parser) error {
 	if err != nil {
 		return err
 	}
-	res, dst, err := c.copyMove(sel, set, dest, true)
+	res, err := c.copyMove(sel, set, dest, true)
 	if err != nil {
 		return err
 	}
 	if len(res.Src) > 0 {
-		c.audit("move", sel.pl, "to "+dst.name+" uids "+uidList(res.Src))
-		c.audit("move_in", dst, "from "+sel.pl.name+" uids "+uidList(res.Dst))
 		c.enc.Status("*", "OK", copyUID(res), "moved")
 	}
 	return nil
@@ -233,25 +226,37 @@ func (c *session) setAndMailbox(p *wire.Parser, uid bool) (goimap.NumSet, string
 	return set, dest, p.End()
 }
 
-func (c *session) copyMove(sel *selected, set goimap.NumSet, dest string, move bool) (storage.CopyResult, place, error) {
+// copyMove copies or moves the set to dest and audits both sides (a
+// folder of another principal's: "copy"/"move" at the source,
+// "copy_in"/"move_in" at the destination).
+func (c *session) copyMove(sel *selected, set goimap.NumSet, dest string, move bool) (storage.CopyResult, error) {
 	pl, f, err := c.openFolder(dest, errTryCreate)
 	if err != nil {
-		return storage.CopyResult{}, pl, err
+		return storage.CopyResult{}, err
 	}
 	items := sel.resolveSet(set)
 	if len(items) == 0 {
-		return storage.CopyResult{UIDValidity: f.UIDValidity}, pl, nil
+		return storage.CopyResult{UIDValidity: f.UIDValidity}, nil
 	}
+	verb := "copy"
 	var res storage.CopyResult
 	if move {
+		verb = "move"
 		res, err = c.srv.st.Move(sel.v.mb.id, uidsOf(items), f.ID, sel.v)
 	} else {
 		res, err = c.srv.st.Copy(sel.v.mb.id, uidsOf(items), f.ID, sel.v)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
-		return res, pl, errTryCreate // the destination was deleted meanwhile
+		return res, errTryCreate // the destination was deleted meanwhile
 	}
-	return res, pl, err
+	if err != nil {
+		return res, err
+	}
+	if len(res.Src) > 0 {
+		c.audit(verb, sel.pl, "to "+pl.name+" uids "+uidList(res.Src))
+		c.audit(verb+"_in", pl, "from "+sel.pl.name+" uids "+uidList(res.Dst))
+	}
+	return res, nil
 }
 
 func copyUID(res storage.CopyResult) string {
