@@ -17,10 +17,11 @@ import (
 )
 
 // cmdAppend answers APPEND (RFC 9051 §6.3.12), MULTIAPPEND (RFC 3502) and
-// CATENATE (RFC 4469), with APPENDUID (RFC 4315). Every message is built
-// and checked before the first is stored; the right is checked again after
-// the literals were read, just before the store; each message is fsynced
-// before OK.
+// CATENATE (RFC 4469), with APPENDUID (RFC 4315). The reader hands over
+// the command only once every literal has arrived, so the right is
+// checked as of then, not as of the first line: a revocation while the
+// literal was on its way refuses it. Every message is built and checked
+// before the first is stored; each is fsynced before OK.
 func (c *session) cmdAppend(p *wire.Parser) error {
 	if err := p.SP(); err != nil {
 		return err
@@ -33,11 +34,9 @@ func (c *session) cmdAppend(p *wire.Parser) error {
 	if !ok {
 		return errTryCreate
 	}
-	f, err := c.srv.st.Folder(pl.owner, pl.folder)
-	if errors.Is(err, storage.ErrNotFound) {
+	if _, err := c.srv.st.Folder(pl.owner, pl.folder); errors.Is(err, storage.ErrNotFound) {
 		return errTryCreate
-	}
-	if err != nil {
+	} else if err != nil {
 		return err
 	}
 	bodies := make([][]byte, len(msgs))
@@ -62,10 +61,6 @@ func (c *session) cmdAppend(p *wire.Parser) error {
 		}
 		bodies[i] = b
 	}
-	// The literal may have taken minutes: the right counts as of now.
-	if pl, _, ok = c.resolver().resolve(name); !ok {
-		return errTryCreate
-	}
 	var origin any
 	if c.sel != nil {
 		origin = c.sel.v
@@ -88,7 +83,6 @@ func (c *session) cmdAppend(p *wire.Parser) error {
 		uidValidity = placed.UIDValidity
 		c.audit("append", pl, fmt.Sprintf("uid %d", placed.UID))
 	}
-	_ = f
 	c.okCode = fmt.Sprintf("APPENDUID %d %s", uidValidity, uids.String())
 	c.okText = "APPEND completed"
 	return nil

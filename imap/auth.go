@@ -36,21 +36,28 @@ func (c *session) cmdStartTLS(p *wire.Parser) error {
 	if err := c.flush(); err != nil {
 		return &errBye{text: "write failed"}
 	}
+	if !c.startTLS() {
+		c.killed.Store(true)
+		c.logout = true
+		return errHandled
+	}
+	c.br.Reset(c.nc)
+	c.bw.Reset(c.nc)
+	return errHandled
+}
+
+// startTLS runs the server side of a TLS handshake on the connection
+// (IMAPS at accept, or STARTTLS), within 30 s.
+func (c *session) startTLS() bool {
 	tc := tls.Server(c.nc, c.srv.cfg.TLS)
 	tc.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := tc.Handshake(); err != nil {
-		c.log.Debug("starttls handshake", "err", err)
-		c.killed.Store(true)
-		c.logout = true
-		return nil
+		c.log.Debug("tls handshake", "err", err)
+		return false
 	}
 	tc.SetDeadline(time.Time{})
 	c.nc, c.isTLS = tc, true
-	c.br.Reset(tc)
-	c.bw.Reset(tc)
-	c.tag = "" // the tagged OK went out already
-	c.logout = false
-	return errHandled
+	return true
 }
 
 // errHandled: the handler wrote its own tagged answer.
@@ -112,11 +119,17 @@ func (c *session) cmdLogin(p *wire.Parser) error {
 	if !c.canAuth() {
 		return errNo(goimap.ResponseCodePrivacyRequired, "use STARTTLS (or IMAPS) before LOGIN")
 	}
+	return c.loginName(user, pass)
+}
+
+// loginName logs in with a user name that may be the Exchange form
+// "delegate\owner" (LOGIN, SASL LOGIN, a PLAIN authcid without authzid).
+func (c *session) loginName(user, password string) error {
 	delegate, owner, isDelegate := delegation.SplitLogin(user)
 	if !isDelegate {
 		owner = ""
 	}
-	return c.login(owner, delegate, pass)
+	return c.login(owner, delegate, password)
 }
 
 // cmdAuthenticate answers AUTHENTICATE (RFC 9051 §6.2.2, RFC 4959 SASL-IR)
@@ -130,8 +143,7 @@ func (c *session) cmdAuthenticate(p *wire.Parser) error {
 	if err != nil {
 		return err
 	}
-	var ir []byte
-	haveIR := false
+	var ir []byte // nil: no initial response; empty: "=" (RFC 4959 §3)
 	if !p.AtEnd() {
 		if err := p.SP(); err != nil {
 			return err
@@ -140,7 +152,7 @@ func (c *session) cmdAuthenticate(p *wire.Parser) error {
 		if err != nil {
 			return err
 		}
-		haveIR = true
+		ir = []byte{}
 		if a != "=" {
 			if ir, err = base64.StdEncoding.DecodeString(a); err != nil {
 				return errBad(goimap.ResponseCodeClientBug, "invalid base64 in initial response")
@@ -158,40 +170,29 @@ func (c *session) cmdAuthenticate(p *wire.Parser) error {
 	switch strings.ToUpper(mech) {
 	case sasl.Plain:
 		srv = sasl.NewPlainServer(func(authzid, authcid, password string) error {
-			if authzid == "" {
-				if d, o, ok := delegation.SplitLogin(authcid); ok {
-					authzid, authcid = o, d
-				}
+			if authzid == "" || authzid == authcid {
+				result = c.loginName(authcid, password)
+			} else {
+				result = c.login(authzid, authcid, password)
 			}
-			if authzid == authcid {
-				authzid = ""
-			}
-			result = c.login(authzid, authcid, password)
 			return result
 		})
 	case sasl.Login:
 		srv = &loginServer{auth: func(user, password string) error {
-			delegate, owner, isDelegate := delegation.SplitLogin(user)
-			if !isDelegate {
-				owner = ""
-			}
-			result = c.login(owner, delegate, password)
+			result = c.loginName(user, password)
 			return result
 		}}
 	default:
 		return errNo(goimap.ResponseCodeCannot, "unsupported SASL mechanism")
 	}
 	resp := ir
-	if !haveIR {
-		resp = nil
-	}
 	for {
 		chal, done, err := srv.Next(resp)
 		if err != nil {
 			if result != nil {
 				return result
 			}
-			return errNo(goimap.ResponseCodeAuthenticationFailed, "authentication failed")
+			return errAuthFailed // a malformed response answers as a wrong password
 		}
 		if done {
 			return result

@@ -89,8 +89,8 @@ func (c *session) cmdLsub(p *wire.Parser) error {
 	if req.Extended {
 		return errBad(goimap.ResponseCodeClientBug, "LSUB takes one reference and one pattern")
 	}
-	ref, pat := req.Ref, req.Patterns[0]
-	return c.list(&wire.ListRequest{Ref: ref, Patterns: []string{pat}, Options: goimap.ListOptions{SelectSubscribed: true}}, true)
+	req.Options = goimap.ListOptions{SelectSubscribed: true}
+	return c.list(req, true)
 }
 
 func (c *session) list(req *wire.ListRequest, lsub bool) error {

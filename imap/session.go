@@ -3,7 +3,6 @@ package imap
 import (
 	"bufio"
 	"compress/flate"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -135,15 +134,8 @@ func (s *Server) handle(nc net.Conn, implicitTLS bool) {
 		s.metrics.sessionEnd()
 		c.log.Debug("closed")
 	}()
-	if implicitTLS {
-		tc := tls.Server(nc, s.cfg.TLS)
-		tc.SetDeadline(time.Now().Add(30 * time.Second))
-		if err := tc.Handshake(); err != nil {
-			c.log.Debug("tls handshake", "err", err)
-			return
-		}
-		tc.SetDeadline(time.Time{})
-		c.nc, c.isTLS = tc, true
+	if implicitTLS && !c.startTLS() {
+		return
 	}
 	c.bw = bufio.NewWriterSize(c.nc, 32<<10)
 	c.enc = wire.NewEncoder(c.bw)
