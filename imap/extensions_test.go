@@ -1,0 +1,237 @@
+package imap
+
+import (
+	"encoding/base64"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
+)
+
+const aliceInbox = `"Other Users/alice@example.test/INBOX"`
+
+// TestID: ID (RFC 2971) answers with the server's fields.
+func TestID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.raw()
+	un, st := r.cmd(`ID ("name" "test" "version" "1")`)
+	if !strings.HasPrefix(st, "OK") || len(un) != 1 || !strings.HasPrefix(un[0], `* ID ("name" "mailgate"`) {
+		t.Errorf("ID: %q %q", un, st)
+	}
+	if _, st := r.cmd("ID NIL"); !strings.HasPrefix(st, "OK") {
+		t.Errorf("ID NIL: %q", st)
+	}
+}
+
+// TestACL: MYRIGHTS, GETACL and LISTRIGHTS (RFC 4314) tell the truth from
+// the grants; SETACL and DELETEACL are the administrator's; a folder
+// without Full Access does not exist.
+func TestACL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawLogin("bob")
+	un, st := r.cmd("MYRIGHTS %s", aliceInbox)
+	if want := `* MYRIGHTS ` + aliceInbox + ` "lrswipkxtecda"`; !strings.HasPrefix(st, "OK") || len(un) != 1 || un[0] != want {
+		t.Errorf("MYRIGHTS: %q %q, want %q", un, st, want)
+	}
+	un, _ = r.cmd("GETACL %s", aliceInbox)
+	// alice owns it; bob (direct) and sales (group) have effective Full
+	// Access; frank's grant is pending and is not listed.
+	want := `* ACL ` + aliceInbox + ` "alice@example.test" "lrswipkxtecda" "bob@example.test" "lrswipkxtecda" "sales@example.test" "lrswipkxtecda"`
+	if len(un) != 1 || un[0] != want {
+		t.Errorf("GETACL: %q, want %q", un, want)
+	}
+	un, _ = r.cmd("LISTRIGHTS %s dave@example.test", aliceInbox)
+	if len(un) != 1 || un[0] != `* LISTRIGHTS `+aliceInbox+` "dave@example.test" "" "lrswipkxtecda"` {
+		t.Errorf("LISTRIGHTS: %q", un)
+	}
+	for _, cmd := range []string{"SETACL %s dave@example.test lr", "DELETEACL %s bob@example.test"} {
+		if _, st := r.cmd(cmd, aliceInbox); !strings.HasPrefix(st, "NO [NOPERM]") || !strings.Contains(st, "administrator") {
+			t.Errorf("%s: %q, want NO [NOPERM] naming the administrator", cmd, st)
+		}
+	}
+	d := e.rawLogin("dave")
+	if _, st := d.cmd("MYRIGHTS %s", aliceInbox); !strings.HasPrefix(st, "NO [NONEXISTENT]") {
+		t.Errorf("dave MYRIGHTS on alice's INBOX: %q, want NO [NONEXISTENT]", st)
+	}
+}
+
+// TestCondstoreQresync: MODSEQ on FETCH, STORE UNCHANGEDSINCE with
+// MODIFIED, and SELECT (QRESYNC ...) reporting what changed and what
+// vanished since a known modseq (RFC 7162).
+func TestCondstoreQresync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, s := range []string{"one", "two", "three"} {
+		e.deliver("alice", "INBOX", s)
+	}
+	r := e.rawLogin("alice")
+	if un, _ := r.cmd("ENABLE QRESYNC"); len(un) != 1 || un[0] != "* ENABLED QRESYNC" {
+		t.Fatalf("ENABLE QRESYNC: %q", un)
+	}
+	un, _ := r.cmd("SELECT INBOX")
+	hms := ""
+	for _, l := range un {
+		if strings.HasPrefix(l, "* OK [HIGHESTMODSEQ ") {
+			hms = strings.Fields(strings.TrimPrefix(l, "* OK [HIGHESTMODSEQ "))[0]
+			hms = strings.TrimSuffix(hms, "]")
+		}
+	}
+	if hms == "" {
+		t.Fatalf("SELECT after ENABLE QRESYNC: no HIGHESTMODSEQ in %q", un)
+	}
+	uv := ""
+	for _, l := range un {
+		if strings.HasPrefix(l, "* OK [UIDVALIDITY ") {
+			uv = strings.TrimSuffix(strings.Fields(l)[3], "]")
+		}
+	}
+	// A STORE conditional on a modseq older than message 1's fails for it.
+	if _, st := r.cmd("STORE 2 +FLAGS (\\Seen)"); !strings.HasPrefix(st, "OK") {
+		t.Fatal(st)
+	}
+	if _, st := r.cmd("STORE 1:2 (UNCHANGEDSINCE %s) +FLAGS (\\Flagged)", hms); !strings.HasPrefix(st, "OK [MODIFIED 2]") {
+		t.Errorf("STORE UNCHANGEDSINCE: %q, want OK [MODIFIED 2]", st)
+	}
+	un, _ = r.cmd("FETCH 1 (FLAGS) (CHANGEDSINCE %s)", hms)
+	if len(un) != 1 || !strings.Contains(un[0], `\Flagged`) || !strings.Contains(un[0], "MODSEQ (") {
+		t.Errorf("FETCH CHANGEDSINCE: %q, want FLAGS with \\Flagged and MODSEQ", un)
+	}
+	if _, st := r.cmd("STORE 3 +FLAGS (\\Deleted)"); !strings.HasPrefix(st, "OK") {
+		t.Fatal(st)
+	}
+	if un, _ := r.cmd("EXPUNGE"); !slices.Contains(un, "* VANISHED 3") {
+		t.Errorf("EXPUNGE with QRESYNC: %q, want * VANISHED 3", un)
+	}
+	r.cmd("UNSELECT")
+	// Resynchronise from the first modseq: UID 3 vanished, 1 and 2 changed.
+	un, st := r.cmd("SELECT INBOX (QRESYNC (%s %s))", uv, hms)
+	if !strings.HasPrefix(st, "OK") || !slices.Contains(un, "* VANISHED (EARLIER) 3") {
+		t.Errorf("SELECT QRESYNC: %q %q, want * VANISHED (EARLIER) 3", un, st)
+	}
+	fetched := 0
+	for _, l := range un {
+		if strings.Contains(l, " FETCH (UID ") && strings.Contains(l, "MODSEQ (") {
+			fetched++
+		}
+	}
+	if fetched != 2 {
+		t.Errorf("SELECT QRESYNC: %d FETCH responses, want 2 (UIDs 1 and 2 changed): %q", fetched, un)
+	}
+}
+
+// TestAppendRevokedDuringLiteral: the right is checked once the literal
+// has arrived, so a grant revoked while the client sends it refuses the
+// APPEND and stores nothing; an allowed delegated APPEND is audited.
+func TestAppendRevokedDuringLiteral(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawLogin("bob")
+	msg := string(testMessage("by bob"))
+	if _, st := r.cmd("APPEND %s {%d+}\r\n%s", aliceInbox, len(msg), msg); !strings.HasPrefix(st, "OK [APPENDUID") {
+		t.Fatalf("delegated APPEND: %q", st)
+	}
+	if !slices.ContainsFunc(e.auditActions("bob"), func(a string) bool { return strings.HasPrefix(a, "append allowed alice@example.test INBOX") }) {
+		t.Errorf("delegated APPEND not audited: %q", e.auditActions("bob"))
+	}
+	r.send("a1 APPEND " + aliceInbox + " {" + strconv.Itoa(len(msg)) + "}\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("APPEND: %q, want a continuation", l)
+	}
+	if _, err := e.st.RemoveGrant(addr("alice"), addr("bob"), delegation.FullAccess); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.RemoveGrant(addr("alice"), addr("sales"), delegation.FullAccess); err != nil {
+		t.Fatal(err)
+	}
+	r.send(msg + "\r\n")
+	if l := r.until("a1 "); !strings.HasPrefix(l, "a1 NO [TRYCREATE]") {
+		t.Errorf("APPEND after revocation: %q, want a1 NO [TRYCREATE]", l)
+	}
+	f, err := e.st.Folder(e.ids["alice"], "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Count != 1 {
+		t.Errorf("alice's INBOX holds %d messages, want 1 (the refused APPEND stored nothing)", f.Count)
+	}
+}
+
+// TestPasswordChangeEndsSessions: a new password or the user's removal
+// ends their open sessions with BYE, also one waiting in IDLE.
+func TestPasswordChangeEndsSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	idle := e.rawLogin("alice")
+	idle.cmd("SELECT INBOX")
+	idle.send("i1 IDLE\r\n")
+	if l := idle.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	busy := e.rawLogin("alice")
+	h, err := storage.HashPassword("a new one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.SetPassword(addr("alice"), h); err != nil {
+		t.Fatal(err)
+	}
+	if l := idle.until("* BYE"); !strings.Contains(l, "password") {
+		t.Errorf("idling session: %q, want BYE naming the password change", l)
+	}
+	busy.send("b1 NOOP\r\n")
+	if l := busy.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Errorf("next command of another session: %q, want * BYE", l)
+	}
+	other := e.rawLogin("carol")
+	if _, err := e.st.RemovePrincipal(addr("carol")); err != nil {
+		t.Fatal(err)
+	}
+	other.send("c1 NOOP\r\n")
+	if l := other.line(); !strings.HasPrefix(l, "* BYE") || !strings.Contains(l, "removed") {
+		t.Errorf("session of a removed user: %q, want * BYE naming the removal", l)
+	}
+}
+
+// TestBinaryUnknownCTE: BINARY of a part whose transfer encoding cannot be
+// undone is NO [UNKNOWN-CTE] (RFC 3516 §4.3), with no half-written FETCH.
+func TestBinaryUnknownCTE(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	msg := "From: a@example.org\r\nContent-Transfer-Encoding: x-unknown\r\n\r\nbody\r\n"
+	if _, err := e.st.Deliver(storage.Delivery{Message: []byte(msg), Targets: []storage.Target{{Owner: e.ids["alice"]}}}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.rawLogin("alice")
+	r.cmd("SELECT INBOX")
+	un, st := r.cmd("FETCH 1 (UID BINARY.PEEK[1])")
+	if !strings.HasPrefix(st, "NO [UNKNOWN-CTE]") || len(un) != 0 {
+		t.Errorf("BINARY of x-unknown: %q %q, want NO [UNKNOWN-CTE] and no FETCH line", un, st)
+	}
+	if _, st := r.cmd("NOOP"); !strings.HasPrefix(st, "OK") {
+		t.Errorf("NOOP after the refusal: %q", st)
+	}
+}
+
+// TestSASLInitialResponse: AUTHENTICATE PLAIN with the initial response on
+// the command line (RFC 4959), and "=" for an empty one, which then gets a
+// continuation.
+func TestSASLInitialResponse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ir := base64.StdEncoding.EncodeToString([]byte("\x00" + addr("alice") + "\x00" + pw))
+	if _, st := e.raw().cmd("AUTHENTICATE PLAIN %s", ir); !strings.HasPrefix(st, "OK") {
+		t.Errorf("AUTHENTICATE PLAIN with initial response: %q", st)
+	}
+	r := e.raw()
+	r.send("a1 AUTHENTICATE PLAIN =\r\n")
+	r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if l := r.line(); !strings.HasPrefix(l, "a1 NO [AUTHENTICATIONFAILED]") {
+		t.Errorf(`AUTHENTICATE PLAIN "=" (empty response): %q, want the wrong-password answer`, l)
+	}
+}
