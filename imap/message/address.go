@@ -6,12 +6,13 @@ import "strings"
 // §7.5.2 envelope): a mailbox, or a group's start (GroupStart, Mailbox
 // the group name) or end (GroupEnd). Empty Name and ADL are NIL.
 type Address struct {
-	Name       string // display name, or the comment after an addr-spec; as written (not decoded)
-	ADL        string // obsolete source route, "@a,@b"
-	Mailbox    string // local part, quotes removed
-	Host       string // domain ("" when the address has none)
-	GroupStart bool
-	GroupEnd   bool
+	Name        string // display name, or the comment after an addr-spec; as written (not decoded)
+	FromComment bool   // Name is a comment, not a display name (RFC 5957 §2 display sorts ignore it)
+	ADL         string // obsolete source route, "@a,@b"
+	Mailbox     string // local part, quotes removed
+	Host        string // domain ("" when the address has none)
+	GroupStart  bool
+	GroupEnd    bool
 }
 
 type tokKind uint8
@@ -179,8 +180,8 @@ func ParseAddressList(value string) []Address {
 			have = false // "<>" names no one
 		}
 		if have {
-			if a.Name == "" {
-				a.Name = comment
+			if a.Name == "" && comment != "" {
+				a.Name, a.FromComment = comment, true
 			}
 			out = append(out, a)
 		}

@@ -33,7 +33,7 @@ func appendBodyStructure(dst, msg []byte, p *Part, ext bool) []byte {
 			dst = appendBodyStructure(dst, msg, c, ext)
 		}
 		dst = append(dst, ' ')
-		dst = appendString(dst, upperASCII(p.Subtype))
+		dst = appendString(dst, UpperASCII(p.Subtype))
 		if ext {
 			dst = append(dst, ' ')
 			dst = appendParams(dst, p.Params, false)
@@ -45,9 +45,9 @@ func appendBodyStructure(dst, msg []byte, p *Part, ext bool) []byte {
 	_ = hs
 	text := isTextType(p)
 	dst = append(dst, '(')
-	dst = appendString(dst, upperASCII(p.Type))
+	dst = appendString(dst, UpperASCII(p.Type))
 	dst = append(dst, ' ')
-	dst = appendString(dst, upperASCII(p.Subtype))
+	dst = appendString(dst, UpperASCII(p.Subtype))
 	dst = append(dst, ' ')
 	dst = appendParams(dst, p.Params, text)
 	dst = append(dst, ' ')
@@ -59,7 +59,7 @@ func appendBodyStructure(dst, msg []byte, p *Part, ext bool) []byte {
 	if enc == "" {
 		enc = "7BIT"
 	}
-	dst = appendString(dst, upperASCII(enc))
+	dst = appendString(dst, UpperASCII(enc))
 	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, int64(e-bs), 10)
 	switch {
@@ -116,7 +116,7 @@ func appendParams(dst []byte, params [][2]string, text bool) []byte {
 		if i > 0 {
 			dst = append(dst, ' ')
 		}
-		dst = appendString(dst, upperASCII(kv[0]))
+		dst = appendString(dst, UpperASCII(kv[0]))
 		dst = append(dst, ' ')
 		dst = appendString(dst, kv[1])
 	}
@@ -136,7 +136,7 @@ func appendDispLangLoc(dst []byte, p *Part) []byte {
 		dst = append(dst, "NIL"...)
 	} else {
 		dst = append(dst, '(')
-		dst = appendString(dst, upperASCII(p.Disposition))
+		dst = appendString(dst, UpperASCII(p.Disposition))
 		dst = append(dst, ' ')
 		dst = appendParams(dst, p.DispParams, false)
 		dst = append(dst, ')')

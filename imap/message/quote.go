@@ -51,8 +51,9 @@ func appendNString(dst []byte, s string) []byte {
 	return appendString(dst, s)
 }
 
-// upperASCII upper-cases ASCII letters only.
-func upperASCII(s string) string {
+// UpperASCII upper-cases ASCII letters only (the i;ascii-casemap
+// collation of RFC 4790, which SORT and BODYSTRUCTURE use).
+func UpperASCII(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'a' && c <= 'z' {
 			b := []byte(s)

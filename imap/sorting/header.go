@@ -3,13 +3,13 @@ package sorting
 import (
 	"bufio"
 	"bytes"
-	"mime"
 	"net/mail"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/mailgate/mailgate/imap/message"
 )
 
 // fields holds the raw values of the header fields sorting and threading
@@ -106,28 +106,6 @@ func (f *fields) set(key, value string) {
 	}
 }
 
-var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
-
-// decode2047 decodes RFC 2047 encoded-words to UTF-8. Words it cannot
-// decode are left as they are.
-func decode2047(s string) string {
-	if !strings.Contains(s, "=?") {
-		return s
-	}
-	if d, err := wordDecoder.DecodeHeader(s); err == nil {
-		return d
-	}
-	// One bad word (e.g. an unknown charset) should not spoil the rest:
-	// decode word by word.
-	parts := strings.Split(s, " ")
-	for i, p := range parts {
-		if d, err := wordDecoder.DecodeHeader(p); err == nil {
-			parts[i] = d
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
 // obsZones are the RFC 5322 §4.3 obsolete zone names with their offsets.
 var obsZones = map[string]int{
 	"UT": 0, "GMT": 0, "UTC": 0,
@@ -196,7 +174,8 @@ func stripComments(v string) string {
 }
 
 // address is the first address of an address list, as an IMAP envelope
-// would give it: for a group, mailbox is the group name and host is empty.
+// gives it (imap/message parses it): for a group, mailbox is the group
+// name and host is empty. The name is decoded (RFC 2047).
 type address struct {
 	name, mailbox, host string
 }
@@ -213,167 +192,22 @@ func (a address) displayKey() string {
 	return a.mailbox + "@" + a.host
 }
 
-// token kinds of the address tokenizer.
-const (
-	tkEnd = iota
-	tkWord
-	tkQuoted
-	tkSpecial
-)
-
-type addrLexer struct {
-	s string
-	i int
-}
-
-// next returns the next token, skipping white space and comments.
-func (l *addrLexer) next() (int, string) {
-	for l.i < len(l.s) {
-		c := l.s[l.i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
-			l.i++
-		case c == '(':
-			depth := 0
-			for ; l.i < len(l.s); l.i++ {
-				switch l.s[l.i] {
-				case '\\':
-					l.i++
-				case '(':
-					depth++
-				case ')':
-					depth--
-				}
-				if depth == 0 {
-					break
-				}
-			}
-			l.i++
-		case c == '"':
-			var b strings.Builder
-			for l.i++; l.i < len(l.s) && l.s[l.i] != '"'; l.i++ {
-				if l.s[l.i] == '\\' && l.i+1 < len(l.s) {
-					l.i++
-				}
-				if l.s[l.i] != '\r' && l.s[l.i] != '\n' {
-					b.WriteByte(l.s[l.i])
-				}
-			}
-			l.i++
-			return tkQuoted, b.String()
-		case strings.IndexByte("<>@,;:.[]\\)", c) >= 0:
-			l.i++
-			return tkSpecial, string(c)
-		default:
-			j := l.i
-			for j < len(l.s) && strings.IndexByte(" \t\r\n()\"<>@,;:.[]\\", l.s[j]) < 0 {
-				j++
-			}
-			w := l.s[l.i:j]
-			l.i = j
-			return tkWord, w
-		}
-	}
-	return tkEnd, ""
-}
-
-// firstAddress parses the first address of an RFC 5322 address list.
+// firstAddress is the first address of an RFC 5322 address list.
 func firstAddress(v string) (address, bool) {
-	l := &addrLexer{s: v}
-	var words []string // phrase words, for a display or group name
-	var local strings.Builder
-	for {
-		kind, tok := l.next()
+	for _, a := range message.ParseAddressList(v) {
 		switch {
-		case kind == tkWord || kind == tkQuoted:
-			words = append(words, tok)
-			local.WriteString(tok)
-		case kind == tkSpecial && tok == ".":
-			local.WriteString(".")
-			if len(words) > 0 { // obs-phrase, as in "John Q. Public"
-				words[len(words)-1] += "."
-			}
-		case kind == tkSpecial && tok == "<":
-			a := angleAddr(l)
-			a.name = decode2047(strings.Join(words, " "))
-			return a, true
-		case kind == tkSpecial && tok == ":":
-			if len(words) == 0 {
-				continue
-			}
-			name := decode2047(strings.Join(words, " "))
-			return address{mailbox: name}, true
-		case kind == tkSpecial && tok == "@":
-			return address{mailbox: local.String(), host: domain(l)}, true
-		case kind == tkEnd || (kind == tkSpecial && (tok == "," || tok == ";")):
-			if local.Len() > 0 {
-				return address{mailbox: local.String()}, true
-			}
-			if kind == tkEnd {
-				return address{}, false
-			}
+		case a.GroupStart:
+			return address{mailbox: message.DecodeHeader(a.Mailbox)}, true
+		case a.GroupEnd:
+			continue
 		}
-	}
-}
-
-// angleAddr parses the rest of an angle-addr after "<": an optional
-// obsolete route, local part, "@", domain, ">".
-func angleAddr(l *addrLexer) address {
-	var local strings.Builder
-	for {
-		kind, tok := l.next()
-		switch {
-		case kind == tkEnd || (kind == tkSpecial && tok == ">"):
-			return address{mailbox: local.String()}
-		case kind == tkSpecial && tok == ":":
-			local.Reset() // end of an obsolete route
-		case kind == tkSpecial && tok == "@":
-			if local.Len() == 0 {
-				domain(l) // route part
-				continue
-			}
-			a := address{mailbox: local.String(), host: domain(l)}
-			for kind != tkEnd && !(kind == tkSpecial && (tok == ">" || tok == ":")) {
-				kind, tok = l.next()
-			}
-			if tok == ":" { // it was a route after all
-				local.Reset()
-				continue
-			}
-			return a
-		case kind == tkSpecial && tok == ",":
-			// route separator
-		default:
-			local.WriteString(tok)
+		name := a.Name
+		if a.FromComment {
+			name = "" // RFC 5957 §2: only a display-name is displayed
 		}
+		return address{name: message.DecodeHeader(name), mailbox: a.Mailbox, host: a.Host}, true
 	}
-}
-
-// domain reads a domain: dot-atoms or a domain literal, up to a delimiter.
-// The delimiter is left unread.
-func domain(l *addrLexer) string {
-	var b strings.Builder
-	for {
-		save := l.i
-		kind, tok := l.next()
-		switch {
-		case kind == tkWord || kind == tkQuoted || (kind == tkSpecial && tok == "."):
-			b.WriteString(tok)
-		case kind == tkSpecial && tok == "[":
-			b.WriteString("[")
-			for l.i < len(l.s) && l.s[l.i] != ']' {
-				b.WriteByte(l.s[l.i])
-				l.i++
-			}
-			if l.i < len(l.s) {
-				l.i++
-			}
-			b.WriteString("]")
-		default:
-			l.i = save
-			return b.String()
-		}
-	}
+	return address{}, false
 }
 
 // msgIDs returns the message ids ("<...>" content) found in v, at most max
@@ -412,20 +246,4 @@ func msgIDs(v string, max int) []string {
 			return ids
 		}
 	}
-}
-
-// asciiUpper upper-cases ASCII letters only (i;ascii-casemap).
-func asciiUpper(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'a' && c <= 'z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if b[j] >= 'a' && b[j] <= 'z' {
-					b[j] -= 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"github.com/mailgate/mailgate/imap/message"
 )
 
 // sortKind is a parsed sort criterion.
@@ -68,12 +70,12 @@ func sentDate(m *Msg, f *fields) int64 {
 // the first address (for a group, the group name), case-folded.
 func mailboxKey(v string) string {
 	a, _ := firstAddress(v)
-	return asciiUpper(a.mailbox)
+	return message.UpperASCII(a.mailbox)
 }
 
 func displayKey(v string) string {
 	a, _ := firstAddress(v)
-	return asciiUpper(a.displayKey())
+	return message.UpperASCII(a.displayKey())
 }
 
 // Sort implementation: keys are computed once per message, then the

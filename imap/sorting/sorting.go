@@ -1,8 +1,9 @@
 // Package sorting implements SORT and THREAD (RFC 5256) and the display
 // sort keys of RFC 5957: base-subject extraction, the sort keys, and the
 // REFERENCES and ORDEREDSUBJECT threading algorithms. It is pure: messages
-// in, order or thread tree out. It must not import any other mailgate
-// package.
+// in, order or thread tree out. Addresses and RFC 2047 words are read with
+// imap/message, so SORT and ENVELOPE agree on them; it must not import any
+// other mailgate package.
 package sorting
 
 import "time"

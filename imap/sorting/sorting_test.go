@@ -92,7 +92,7 @@ func TestFirstAddress(t *testing.T) {
 		{", , a@b", "", "a", "b", true},
 		{"(comment) Name (c2) <a@b>", "Name", "a", "b", true},
 		{"<a@b", "", "a", "b", true},
-		{"Name <>", "Name", "", "", true},
+		{"Name <>", "", "", "", false}, // "<>" names no one (as in ENVELOPE, imap/message)
 	}
 	for _, tc := range tests {
 		a, ok := firstAddress(tc.in)

@@ -1,6 +1,10 @@
 package sorting
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/mailgate/mailgate/imap/message"
+)
 
 // baseSubject extracts the base subject of a raw Subject value following
 // RFC 5256 §2.1 and reports whether the message is a reply or forward,
@@ -10,7 +14,7 @@ import "strings"
 func baseSubject(raw string) (string, bool) {
 	// (1) RFC 2047 to UTF-8; tabs and continuations to space; runs of
 	// white space to one space.
-	s := foldSpace(decode2047(raw))
+	s := foldSpace(message.DecodeHeader(raw))
 	reply := false
 	for {
 		// (2) trailing subj-trailer: "(fwd)" / WSP, repeated.
@@ -44,7 +48,7 @@ func baseSubject(raw string) (string, bool) {
 			reply = true
 			continue
 		}
-		return asciiUpper(s), reply
+		return message.UpperASCII(s), reply
 	}
 }
 
