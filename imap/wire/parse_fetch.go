@@ -133,19 +133,14 @@ func (p *Parser) Fetch(uid bool) (goimap.NumSet, *FetchRequest, error) {
 		return nil, nil, err
 	}
 	req := &FetchRequest{}
-	if p.Accept('(') {
-		for {
+	if p.Peek() == '(' {
+		err := p.parenList(false, func() error {
 			att, err := p.fetchAtt()
-			if err != nil {
-				return nil, nil, err
-			}
 			req.Atts = append(req.Atts, att)
-			if p.Accept(')') {
-				break
-			}
-			if err := p.SP(); err != nil {
-				return nil, nil, err
-			}
+			return err
+		})
+		if err != nil {
+			return nil, nil, err
 		}
 	} else {
 		start := p.pos
@@ -197,10 +192,7 @@ func hasKind(atts []FetchAtt, k FetchKind) bool {
 // CHANGEDSINCE mod-sequence-value (RFC 7162 §3.1.4.1) and VANISHED
 // (§3.2.6), in either order.
 func (p *Parser) fetchModifiers(req *FetchRequest) error {
-	if err := p.Expect('('); err != nil {
-		return err
-	}
-	for {
+	return p.parenList(false, func() error {
 		start := p.pos
 		kw, err := p.keyword()
 		if err != nil {
@@ -224,13 +216,8 @@ func (p *Parser) fetchModifiers(req *FetchRequest) error {
 		default:
 			return p.errAt(start, "unknown fetch modifier")
 		}
-		if p.Accept(')') {
-			return nil
-		}
-		if err := p.SP(); err != nil {
-			return err
-		}
-	}
+		return nil
+	})
 }
 
 // isFetchNameChar: the letters, digits and dots of item names.
@@ -367,23 +354,16 @@ func (p *Parser) sectionBinary() ([]int, error) {
 
 // headerList reads "(" header-fld-name *(SP header-fld-name) ")".
 func (p *Parser) headerList() ([]string, error) {
-	if err := p.Expect('('); err != nil {
+	var fields []string
+	err := p.parenList(false, func() error {
+		f, err := p.AString()
+		fields = append(fields, f)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	var fields []string
-	for {
-		f, err := p.AString()
-		if err != nil {
-			return nil, err
-		}
-		fields = append(fields, f)
-		if p.Accept(')') {
-			return fields, nil
-		}
-		if err := p.SP(); err != nil {
-			return nil, err
-		}
-	}
+	return fields, nil
 }
 
 // partial reads "<" number "." nz-number ">"; a count of 0 is accepted.

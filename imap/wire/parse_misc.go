@@ -20,29 +20,27 @@ func (p *Parser) Store(uid bool) (goimap.NumSet, *StoreRequest, error) {
 		return nil, nil, err
 	}
 	req := &StoreRequest{}
-	if p.Accept('(') {
-		for {
+	if p.Peek() == '(' {
+		err := p.parenList(false, func() error {
 			start := p.pos
 			kw, err := p.keyword()
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
 			if kw != "UNCHANGEDSINCE" {
-				return nil, nil, p.errAt(start, "unknown store modifier")
+				return p.errAt(start, "unknown store modifier")
 			}
 			if err := p.SP(); err != nil {
-				return nil, nil, err
+				return err
 			}
 			if req.UnchangedSince, err = p.Number64(); err != nil {
-				return nil, nil, err
+				return err
 			}
 			req.HasUnchanged = true
-			if p.Accept(')') {
-				break
-			}
-			if err := p.SP(); err != nil {
-				return nil, nil, err
-			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
 		}
 		if err := p.SP(); err != nil {
 			return nil, nil, err
@@ -111,20 +109,15 @@ func (p *Parser) List() (*ListRequest, error) {
 	if err := p.SP(); err != nil {
 		return nil, err
 	}
-	if p.Accept('(') {
+	if p.Peek() == '(' {
 		req.Extended = true
-		for {
+		err := p.parenList(false, func() error {
 			pat, err := p.listMailbox()
-			if err != nil {
-				return nil, err
-			}
 			req.Patterns = append(req.Patterns, pat)
-			if p.Accept(')') {
-				break
-			}
-			if err := p.SP(); err != nil {
-				return nil, err
-			}
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
 	} else {
 		pat, err := p.listMailbox()
@@ -153,33 +146,28 @@ func (p *Parser) List() (*ListRequest, error) {
 // and unknown options are refused.
 func (p *Parser) listSelect(o *goimap.ListOptions) error {
 	start := p.pos
-	p.pos++ // "("
-	if !p.Accept(')') {
-		for {
-			kstart := p.pos
-			kw, err := p.listOptionName()
-			if err != nil {
-				return err
-			}
-			switch kw {
-			case "SUBSCRIBED":
-				o.SelectSubscribed = true
-			case "REMOTE":
-				o.SelectRemote = true
-			case "RECURSIVEMATCH":
-				o.SelectRecursiveMatch = true
-			case "SPECIAL-USE":
-				o.SelectSpecialUse = true
-			default:
-				return p.errAt(kstart, "unknown list selection option")
-			}
-			if p.Accept(')') {
-				break
-			}
-			if err := p.SP(); err != nil {
-				return err
-			}
+	err := p.parenList(true, func() error {
+		kstart := p.pos
+		kw, err := p.listOptionName()
+		if err != nil {
+			return err
 		}
+		switch kw {
+		case "SUBSCRIBED":
+			o.SelectSubscribed = true
+		case "REMOTE":
+			o.SelectRemote = true
+		case "RECURSIVEMATCH":
+			o.SelectRecursiveMatch = true
+		case "SPECIAL-USE":
+			o.SelectSpecialUse = true
+		default:
+			return p.errAt(kstart, "unknown list selection option")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if o.SelectRecursiveMatch && !o.SelectSubscribed && !o.SelectSpecialUse {
 		return p.errAt(start, "RECURSIVEMATCH needs another selection option")
@@ -194,13 +182,7 @@ func (p *Parser) listOptionName() (string, error) { return p.keyword() }
 // "RETURN SP": SUBSCRIBED, CHILDREN, SPECIAL-USE (RFC 6154) and STATUS
 // (RFC 5819).
 func (p *Parser) listReturn(o *goimap.ListOptions) error {
-	if err := p.Expect('('); err != nil {
-		return err
-	}
-	if p.Accept(')') {
-		return nil
-	}
-	for {
+	return p.parenList(true, func() error {
 		start := p.pos
 		kw, err := p.listOptionName()
 		if err != nil {
@@ -225,13 +207,8 @@ func (p *Parser) listReturn(o *goimap.ListOptions) error {
 		default:
 			return p.errAt(start, "unknown list return option")
 		}
-		if p.Accept(')') {
-			return nil
-		}
-		if err := p.SP(); err != nil {
-			return err
-		}
-	}
+		return nil
+	})
 }
 
 // listMailbox reads list-mailbox = 1*list-char / string, decoding
@@ -280,15 +257,12 @@ func (p *Parser) Status() (mailbox string, opts *goimap.StatusOptions, err error
 
 // statusAtts reads "(" status-att *(SP status-att) ")".
 func (p *Parser) statusAtts() (*goimap.StatusOptions, error) {
-	if err := p.Expect('('); err != nil {
-		return nil, err
-	}
 	o := &goimap.StatusOptions{}
-	for {
+	err := p.parenList(false, func() error {
 		start := p.pos
 		kw, err := p.keyword()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		switch kw {
 		case "MESSAGES":
@@ -310,15 +284,14 @@ func (p *Parser) statusAtts() (*goimap.StatusOptions, error) {
 		case "APPENDLIMIT":
 			o.AppendLimit = true
 		default:
-			return nil, p.errAt(start, "unknown status item")
+			return p.errAt(start, "unknown status item")
 		}
-		if p.Accept(')') {
-			return o, nil
-		}
-		if err := p.SP(); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return o, nil
 }
 
 // Select reads mailbox [SP "(" select-param *(SP select-param) ")"]:
@@ -509,43 +482,39 @@ func (p *Parser) appendMessage() (AppendMessage, error) {
 // catenate reads "(" cat-part *(SP cat-part) ")": URL SP astring or TEXT
 // SP literal (RFC 4469 §5).
 func (p *Parser) catenate() ([]CatPart, error) {
-	if err := p.Expect('('); err != nil {
-		return nil, err
-	}
 	var parts []CatPart
-	for {
+	err := p.parenList(false, func() error {
 		start := p.pos
 		kw, err := p.keyword()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := p.SP(); err != nil {
-			return nil, err
+			return err
 		}
 		switch kw {
 		case "URL":
 			u, err := p.AString()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			parts = append(parts, CatPart{URL: u})
 		case "TEXT":
 			data, _, err := p.Literal()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if data == nil {
 				data = []byte{}
 			}
 			parts = append(parts, CatPart{Text: data})
 		default:
-			return nil, p.errAt(start, "expected URL or TEXT")
+			return p.errAt(start, "expected URL or TEXT")
 		}
-		if p.Accept(')') {
-			return parts, nil
-		}
-		if err := p.SP(); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return parts, nil
 }

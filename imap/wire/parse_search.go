@@ -70,19 +70,14 @@ func (p *Parser) charset() (string, error) {
 // searchReturn reads "(" [search-return-opt *(SP search-return-opt)] ")"
 // after "RETURN SP". RETURN () means ALL (RFC 4731 §3.1).
 func (p *Parser) searchReturn() (*SearchReturn, error) {
-	if err := p.Expect('('); err != nil {
-		return nil, err
-	}
 	ret := &SearchReturn{}
-	if p.Accept(')') {
-		ret.All = true
-		return ret, nil
-	}
-	for {
+	n := 0
+	err := p.parenList(true, func() error {
+		n++
 		start := p.pos
 		kw, err := p.keyword()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		switch kw {
 		case "MIN":
@@ -101,21 +96,21 @@ func (p *Parser) searchReturn() (*SearchReturn, error) {
 			ret.Context = true
 		case "PARTIAL":
 			if err := p.SP(); err != nil {
-				return nil, err
+				return err
 			}
 			if ret.Partial, err = p.partialRange(); err != nil {
-				return nil, err
+				return err
 			}
 		default:
-			return nil, p.errAt(start, "unknown search return option")
+			return p.errAt(start, "unknown search return option")
 		}
-		if p.Accept(')') {
-			return ret, nil
-		}
-		if err := p.SP(); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	ret.All = ret.All || n == 0
+	return ret, nil
 }
 
 // partialRange reads lo:hi, both positive or both negative (RFC 5267
@@ -209,18 +204,7 @@ func (p *Parser) searchKey(crit *goimap.SearchCriteria, uid bool) error {
 	c := p.Peek()
 	switch {
 	case c == '(':
-		p.pos++
-		for {
-			if err := p.searchKey(crit, uid); err != nil {
-				return err
-			}
-			if p.Accept(')') {
-				return nil
-			}
-			if err := p.SP(); err != nil {
-				return err
-			}
-		}
+		return p.parenList(false, func() error { return p.searchKey(crit, uid) })
 	case c == '$' || c == '*' || isDigit(c):
 		set, res, err := p.numSetRes(false)
 		if err != nil {
@@ -479,28 +463,22 @@ func (p *Parser) Sort(uid bool) (*SortRequest, error) {
 			return nil, err
 		}
 	}
-	if err := p.Expect('('); err != nil {
-		return nil, err
-	}
-	for {
-		var k SortKey
-		k.Reverse = p.acceptWord("REVERSE")
+	err := p.parenList(false, func() error {
+		k := SortKey{Reverse: p.acceptWord("REVERSE")}
 		start := p.pos
 		kw, err := p.keyword()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !sortKeys[kw] {
-			return nil, p.errAt(start, "unknown sort key")
+			return p.errAt(start, "unknown sort key")
 		}
 		k.Key = kw
 		req.Keys = append(req.Keys, k)
-		if p.Accept(')') {
-			break
-		}
-		if err := p.SP(); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := p.SP(); err != nil {
 		return nil, err

@@ -443,24 +443,36 @@ func (p *Parser) Flag() (goimap.Flag, error) {
 
 // FlagList reads "(" [flag *(SP flag)] ")".
 func (p *Parser) FlagList() ([]goimap.Flag, error) {
-	if err := p.Expect('('); err != nil {
+	flags := []goimap.Flag{}
+	err := p.parenList(true, func() error {
+		f, err := p.Flag()
+		flags = append(flags, f)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	flags := []goimap.Flag{}
-	if p.Accept(')') {
-		return flags, nil
+	return flags, nil
+}
+
+// parenList reads "(" item *(SP item) ")", calling item for each element;
+// with empty, "()" is accepted too (item is then not called).
+func (p *Parser) parenList(empty bool, item func() error) error {
+	if err := p.Expect('('); err != nil {
+		return err
+	}
+	if empty && p.Accept(')') {
+		return nil
 	}
 	for {
-		f, err := p.Flag()
-		if err != nil {
-			return nil, err
+		if err := item(); err != nil {
+			return err
 		}
-		flags = append(flags, f)
 		if p.Accept(')') {
-			return flags, nil
+			return nil
 		}
 		if err := p.SP(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 }
