@@ -11,20 +11,28 @@ import (
 	"github.com/mailgate/mailgate/storage"
 )
 
-// sortInput reads what SORT and THREAD need of the matching messages: the
-// header blocks, in one transaction.
-func (c *session) sortInput(items []item, uid bool) ([]sorting.Msg, error) {
+// sortInput is what SORT and THREAD order: the messages matching crit
+// (after the charset check), with their header blocks read in one
+// transaction.
+func (c *session) sortInput(charset string, crit *goimap.SearchCriteria, uid bool) ([]item, []sorting.Msg, error) {
+	if err := checkCharset(charset); err != nil {
+		return nil, nil, err
+	}
+	items, err := c.searchItems(crit)
+	if err != nil {
+		return nil, nil, err
+	}
 	msgs := make([]sorting.Msg, len(items))
 	blobs := make([]uint64, len(items))
 	for i, it := range items {
 		msgs[i] = sorting.Msg{ID: it.num(uid), Seq: it.seq, Arrival: it.e.date, Size: it.e.size}
 		blobs[i] = it.e.blob
 	}
-	err := c.srv.st.Headers(blobs, func(i int, hdr []byte) { msgs[i].Header = append([]byte(nil), hdr...) })
+	err = c.srv.st.Headers(blobs, func(i int, hdr []byte) { msgs[i].Header = append([]byte(nil), hdr...) })
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, err
+		return nil, nil, err
 	}
-	return msgs, nil
+	return items, msgs, nil
 }
 
 // cmdSort answers SORT and UID SORT (RFC 5256 §3, RFC 5957 DISPLAYFROM and
@@ -38,14 +46,7 @@ func (c *session) cmdSort(p *wire.Parser) error {
 	if err != nil {
 		return err
 	}
-	if err := checkCharset(req.Charset); err != nil {
-		return err
-	}
-	items, err := c.searchItems(&req.Criteria)
-	if err != nil {
-		return err
-	}
-	msgs, err := c.sortInput(items, uid)
+	items, msgs, err := c.sortInput(req.Charset, &req.Criteria, uid)
 	if err != nil {
 		return err
 	}
@@ -86,18 +87,11 @@ func (c *session) cmdThread(p *wire.Parser) error {
 	if err != nil {
 		return err
 	}
-	if err := checkCharset(req.Charset); err != nil {
-		return err
-	}
 	alg := strings.ToUpper(req.Algorithm)
 	if alg != "REFERENCES" && alg != "ORDEREDSUBJECT" {
 		return errNo(goimap.ResponseCodeCannot, "unsupported threading algorithm "+oneLine(req.Algorithm))
 	}
-	items, err := c.searchItems(&req.Criteria)
-	if err != nil {
-		return err
-	}
-	msgs, err := c.sortInput(items, uid)
+	_, msgs, err := c.sortInput(req.Charset, &req.Criteria, uid)
 	if err != nil {
 		return err
 	}
