@@ -88,9 +88,9 @@ func (c *session) cmdCompress(p *wire.Parser) error {
 	if err := c.flush(); err != nil {
 		return &errBye{text: "write failed"}
 	}
-	fw, _ := flate.NewWriter(c.nc, flate.DefaultCompression)
-	c.fw = fw
-	c.bw.Reset(fw)
+	fw, _ := flate.NewWriter(c.nc, flate.DefaultCompression) // the level is valid: no error
+	c.fw = &deflater{Writer: fw}
+	c.bw.Reset(c.fw)
 	c.br.Reset(flate.NewReader(c.nc))
 	return errHandled
 }

@@ -1,9 +1,12 @@
 package imap
 
 import (
+	"bufio"
+	"compress/flate"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +161,47 @@ func TestKeywordLimit(t *testing.T) {
 	if len(un) != 1 || strings.Contains(un[0], "k1") {
 		t.Errorf("flags after the refused STORE: %q", un)
 	}
+}
+
+// TestCompress: COMPRESS DEFLATE (RFC 4978) with a client that sync-flushes
+// every command: the tagged OK comes uncompressed and alone, everything
+// after it is compressed both ways. (Not advertised; see imapCaps.)
+func TestCompress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", "INBOX", "compressed")
+	r := e.rawLogin("alice")
+	if _, st := r.cmd("COMPRESS DEFLATE"); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("COMPRESS DEFLATE: %q", st)
+	}
+	if n := r.r.Buffered(); n != 0 {
+		t.Fatalf("%d bytes arrived with the OK of COMPRESS; want the OK alone", n)
+	}
+	fw, err := flate.NewWriter(r.c, flate.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr := &raw{t: t, c: writerConn{Conn: r.c, w: fw}, r: bufio.NewReader(flate.NewReader(r.c))}
+	un, st := zr.cmd("SELECT INBOX")
+	if !strings.HasPrefix(st, "OK") || !slices.Contains(un, "* 1 EXISTS") {
+		t.Errorf("SELECT over COMPRESS: %q %q", un, st)
+	}
+	if _, st := zr.cmd("COMPRESS DEFLATE"); !strings.HasPrefix(st, "NO [COMPRESSIONACTIVE]") {
+		t.Errorf("second COMPRESS: %q, want NO [COMPRESSIONACTIVE]", st)
+	}
+}
+
+// writerConn sends what a test writes through w, flushed (Z_SYNC_FLUSH)
+// after every write, as a COMPRESS client must.
+type writerConn struct {
+	net.Conn
+	w *flate.Writer
+}
+
+func (c writerConn) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err == nil {
+		err = c.w.Flush()
+	}
+	return n, err
 }

@@ -45,7 +45,7 @@ type session struct {
 	br     *wire.Reader
 	bw     *bufio.Writer
 	enc    *wire.Encoder
-	fw     *flate.Writer // COMPRESS=DEFLATE; nil when off
+	fw     *deflater // COMPRESS=DEFLATE; nil when off
 	isTLS  bool
 	logout bool
 
@@ -159,7 +159,11 @@ func (c *session) flush() error {
 	if err := c.bw.Flush(); err != nil {
 		return err
 	}
-	if c.fw != nil {
+	if c.fw != nil && c.fw.dirty {
+		// A sync flush only when something was compressed: an empty one
+		// right after the tagged OK of COMPRESS would reach the client in
+		// the same read as that OK (mbsync then stalls).
+		c.fw.dirty = false
 		if err := c.fw.Flush(); err != nil {
 			return err
 		}
@@ -441,4 +445,16 @@ func (c *session) ending() string {
 func (c *session) kill() {
 	c.killed.Store(true)
 	c.raw.Close()
+}
+
+// deflater is the COMPRESS=DEFLATE stream (RFC 4978); dirty says whether
+// it holds data not yet sync-flushed.
+type deflater struct {
+	*flate.Writer
+	dirty bool
+}
+
+func (d *deflater) Write(p []byte) (int, error) {
+	d.dirty = d.dirty || len(p) > 0
+	return d.Writer.Write(p)
 }
