@@ -241,8 +241,7 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 // login authenticates authcid and, with a non-empty authzid that is not the
 // user itself, opens the mailbox authzid names if the user has effective
 // Full Access to it. Every refusal is the same NO [AUTHENTICATIONFAILED].
-func (c *session) login(authzid, authcid, password string) (err error) {
-	defer c.srv.metrics.observe("login", time.Now(), &err)
+func (c *session) login(authzid, authcid, password string) error {
 	id, err := c.srv.st.Authenticate(authcid, password, c.ip)
 	switch {
 	case errors.Is(err, storage.ErrThrottled):
