@@ -235,3 +235,53 @@ func TestSASLInitialResponse(t *testing.T) {
 		t.Errorf(`AUTHENTICATE PLAIN "=" (empty response): %q, want the wrong-password answer`, l)
 	}
 }
+
+// TestSubscriptionsOutliveFolders: a deleted folder stays subscribed and is
+// listed \NonExistent by LIST (SUBSCRIBED) and by LSUB, never by a plain
+// LIST, until UNSUBSCRIBE; RECURSIVEMATCH gives CHILDINFO only for a
+// subscribed descendant no pattern matches (RFC 5258 §3.5); RENAME moves
+// the subscriptions with the folders.
+func TestSubscriptionsOutliveFolders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawLogin("alice")
+	for _, cmd := range []string{"CREATE p/a", "CREATE p/b", "CREATE gone", "SUBSCRIBE p/a", "SUBSCRIBE gone", "DELETE gone"} {
+		if _, st := r.cmd("%s", cmd); !strings.HasPrefix(st, "OK") {
+			t.Fatalf("%s: %q", cmd, st)
+		}
+	}
+	un, _ := r.cmd(`LIST (SUBSCRIBED) "" "*"`)
+	if !slices.Contains(un, `* LIST (\NonExistent \HasNoChildren \Subscribed) "/" "gone"`) || !slices.Contains(un, `* LIST (\HasNoChildren \Subscribed) "/" "p/a"`) {
+		t.Errorf("LIST (SUBSCRIBED): %q", un)
+	}
+	if slices.ContainsFunc(un, func(l string) bool { return strings.HasSuffix(l, ` "p/b"`) || strings.HasSuffix(l, ` "p"`) }) {
+		t.Errorf("LIST (SUBSCRIBED) lists an unsubscribed folder: %q", un)
+	}
+	if un, _ := r.cmd(`LIST "" "*"`); slices.ContainsFunc(un, func(l string) bool { return strings.HasSuffix(l, ` "gone"`) }) {
+		t.Errorf("plain LIST shows the deleted folder: %q", un)
+	}
+	if un, _ := r.cmd(`LSUB "" "*"`); !slices.Contains(un, `* LSUB () "/" "gone"`) {
+		t.Errorf("LSUB: %q", un)
+	}
+	un, _ = r.cmd(`LIST (SUBSCRIBED RECURSIVEMATCH) "" "%%"`)
+	if !slices.Contains(un, `* LIST (\HasChildren) "/" "p" ("CHILDINFO" ("SUBSCRIBED"))`) {
+		t.Errorf("RECURSIVEMATCH %%: %q, want p with CHILDINFO", un)
+	}
+	un, _ = r.cmd(`LIST (SUBSCRIBED RECURSIVEMATCH) "" (p p/a)`)
+	if slices.ContainsFunc(un, func(l string) bool { return strings.Contains(l, "CHILDINFO") }) || !slices.Contains(un, `* LIST (\HasNoChildren \Subscribed) "/" "p/a"`) {
+		t.Errorf("RECURSIVEMATCH (p p/a): %q, want p/a and no CHILDINFO (the pattern names it)", un)
+	}
+	if _, st := r.cmd("UNSUBSCRIBE gone"); !strings.HasPrefix(st, "OK") {
+		t.Errorf("UNSUBSCRIBE of a deleted folder: %q", st)
+	}
+	if _, st := r.cmd("UNSUBSCRIBE never"); !strings.HasPrefix(st, "NO [NONEXISTENT]") {
+		t.Errorf("UNSUBSCRIBE of a name neither subscribed nor a folder: %q", st)
+	}
+	if _, st := r.cmd("RENAME p q"); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("RENAME: %q", st)
+	}
+	un, _ = r.cmd(`LSUB "" "*"`)
+	if !slices.Contains(un, `* LSUB () "/" "q/a"`) || slices.ContainsFunc(un, func(l string) bool { return strings.HasSuffix(l, ` "gone"`) || strings.HasSuffix(l, ` "p/a"`) }) {
+		t.Errorf("LSUB after UNSUBSCRIBE and RENAME: %q", un)
+	}
+}

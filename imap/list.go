@@ -15,8 +15,11 @@ import (
 // the Other Users tree ("Other Users", "Other Users/<owner>").
 type listEntry struct {
 	name       string
-	folder     *storage.Folder // nil for a node
+	folder     *storage.Folder // nil for a node or a name that does not exist
 	subscribed bool
+	// nonexistent marks a subscribed name whose folder is gone (RFC 5258
+	// \NonExistent); only subscription listings show it.
+	nonexistent bool
 }
 
 // visible lists every name the session may see, in display order: its own
@@ -29,9 +32,23 @@ func (c *session) visible() ([]listEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	subs, err := s.srv.st.Subscriptions(s.owner)
+	if err != nil {
+		return nil, err
+	}
+	subscribed := make(map[string]bool, len(subs))
+	for _, n := range subs {
+		subscribed[n] = true
+	}
 	var out []listEntry
 	for i := range own {
-		out = append(out, listEntry{name: own[i].Name, folder: &own[i], subscribed: own[i].Subscribed})
+		out = append(out, listEntry{name: own[i].Name, folder: &own[i], subscribed: subscribed[own[i].Name]})
+		delete(subscribed, own[i].Name)
+	}
+	for _, n := range subs {
+		if subscribed[n] {
+			out = append(out, listEntry{name: n, subscribed: true, nonexistent: true})
+		}
 	}
 	if s.owner != s.actor {
 		return out, nil
@@ -99,24 +116,15 @@ func (c *session) list(req *wire.ListRequest, lsub bool) error {
 	if err != nil {
 		return err
 	}
-	hasChildren := map[string]bool{}
-	subChildren := map[string]bool{}
-	for _, e := range all {
-		for _, p := range parents(e.name) {
-			hasChildren[p] = true
-			if e.subscribed {
-				subChildren[p] = true
-			}
-		}
-	}
 	resp := "LIST"
 	if lsub {
 		resp = "LSUB"
 	}
-	done := map[string]bool{}
 	if !c.utf8 {
 		req.Ref = lenientMUTF7(req.Ref)
 	}
+	var matchers []matcher
+	var fulls []string
 	for _, pat := range req.Patterns {
 		if !c.utf8 {
 			pat = lenientMUTF7(pat) // an invalid name matches nothing (RFC 3501 §5.1.3)
@@ -131,16 +139,52 @@ func (c *session) list(req *wire.ListRequest, lsub bool) error {
 		if strings.EqualFold(firstLevel(full), "INBOX") {
 			full = "INBOX" + full[len("INBOX"):]
 		}
-		m := newMatcher(full)
+		fulls = append(fulls, full)
+		matchers = append(matchers, newMatcher(full))
+	}
+	anyMatch := func(name string) bool {
+		for i := range matchers {
+			if matchers[i].match(name) {
+				return true
+			}
+		}
+		return false
+	}
+	// hasChildren: names with an existing descendant. subChildren: names
+	// with a subscribed descendant (LSUB's \Noselect parents). childInfo:
+	// names with a subscribed descendant that no pattern matches (RFC 5258
+	// §3.5 RECURSIVEMATCH: only then is CHILDINFO news to the client).
+	hasChildren := map[string]bool{}
+	subChildren := map[string]bool{}
+	childInfo := map[string]bool{}
+	for _, e := range all {
+		recurse := opts.SelectRecursiveMatch && e.subscribed && !anyMatch(e.name)
+		for _, p := range parents(e.name) {
+			if !e.nonexistent {
+				hasChildren[p] = true
+			}
+			if e.subscribed {
+				subChildren[p] = true
+			}
+			if recurse {
+				childInfo[p] = true
+			}
+		}
+	}
+	done := map[string]bool{}
+	for i, m := range matchers {
 		for _, e := range all {
 			if done[e.name] || !m.match(e.name) {
 				continue
 			}
-			noselect := e.folder == nil
+			if e.nonexistent && !opts.SelectSubscribed {
+				continue // a subscription without its folder
+			}
+			noselect := e.folder == nil && !e.nonexistent
 			if opts.SelectSubscribed && !e.subscribed {
 				// LSUB: a parent with subscribed children matched by a
 				// trailing %; LIST-EXTENDED RECURSIVEMATCH: CHILDINFO.
-				if !(lsub && subChildren[e.name] && strings.HasSuffix(full, "%")) && !(opts.SelectRecursiveMatch && subChildren[e.name]) {
+				if !(lsub && subChildren[e.name] && strings.HasSuffix(fulls[i], "%")) && !childInfo[e.name] {
 					continue
 				}
 				noselect = lsub || noselect
@@ -154,6 +198,9 @@ func (c *session) list(req *wire.ListRequest, lsub bool) error {
 				attrs = append(attrs, `\Noselect`)
 			}
 			if !lsub {
+				if e.nonexistent {
+					attrs = append(attrs, `\NonExistent`)
+				}
 				if hasChildren[e.name] {
 					attrs = append(attrs, `\HasChildren`)
 				} else {
@@ -167,7 +214,7 @@ func (c *session) list(req *wire.ListRequest, lsub bool) error {
 				}
 			}
 			c.enc.RawString("* " + resp + " (" + strings.Join(attrs, " ") + `) "/" `).Mailbox(e.name)
-			if opts.SelectRecursiveMatch && subChildren[e.name] {
+			if childInfo[e.name] {
 				c.enc.RawString(` ("CHILDINFO" ("SUBSCRIBED"))`)
 			}
 			c.enc.CRLF()
@@ -325,13 +372,6 @@ func (c *session) cmdCreate(p *wire.Parser) error {
 	if _, err := c.srv.st.CreateFolder(pl.owner, pl.folder, ""); err != nil {
 		return err
 	}
-	// CREATE does not subscribe (RFC 9051 §6.3.4; SUBSCRIBE is the client's
-	// choice); folders the server makes by itself stay subscribed.
-	if pl.via != "other_users" {
-		if err := c.srv.st.SetSubscribed(pl.owner, pl.folder, false); err != nil {
-			return err
-		}
-	}
 	c.audit("create_folder", pl, "")
 	return nil
 }
@@ -422,7 +462,12 @@ func (c *session) setSubscribed(name string, on bool) error {
 		_, err := c.srv.st.Folder(pl.owner, pl.folder)
 		return err
 	}
-	err := c.srv.st.SetSubscribed(pl.owner, pl.folder, on)
+	var err error
+	if on {
+		err = c.srv.st.Subscribe(pl.owner, pl.folder)
+	} else {
+		err = c.srv.st.Unsubscribe(pl.owner, pl.folder)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return errNoMailbox
 	}

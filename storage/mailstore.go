@@ -50,6 +50,7 @@ var (
 	prefBlobRef = []byte("blobref/")
 	prefPurge   = []byte("purge/") // purge/<folder id:16x>: a deleted folder whose messages may remain
 	prefGone    = []byte("gone/")  // gone/<folder id:16x>/<uid:08x>: an expunged message's tombstone
+	prefSub     = []byte("sub/")   // sub/<owner>/<name>: a subscribed folder name, existing or not
 	keyNextFold = []byte("meta/next-folder")
 )
 
@@ -67,7 +68,6 @@ type Folder struct {
 	UIDValidity uint32        `json:"uid_validity"`
 	UIDNext     uint32        `json:"uid_next"`
 	Count       uint32        `json:"count"`
-	Subscribed  bool          `json:"subscribed"`
 	SpecialUse  string        `json:"special_use,omitempty"`
 	// HighestModSeq is the mod-sequence of the folder's latest change to
 	// its messages (RFC 7162 HIGHESTMODSEQ); never 0 once read (see
@@ -332,10 +332,17 @@ func createFolderTxn(txn *badger.Txn, owner delegation.ID, name, specialUse stri
 	if err != nil {
 		return Folder{}, err
 	}
-	f := Folder{ID: id, Owner: owner, Name: name, UIDValidity: uint32(id), UIDNext: 1, Subscribed: true, SpecialUse: specialUse,
+	f := Folder{ID: id, Owner: owner, Name: name, UIDValidity: uint32(id), UIDNext: 1, SpecialUse: specialUse,
 		HighestModSeq: 1}
 	if err := putFolderIndexTxn(txn, &f); err != nil {
 		return f, err
+	}
+	if _, isDefault := specialUseOf(name); isDefault {
+		// The folders the server makes by itself come subscribed; any
+		// other is the client's choice (RFC 9051 §6.3.4).
+		if err := txn.Set(subKey(owner, name), nil); err != nil {
+			return f, err
+		}
 	}
 	return f, putFolderTxn(txn, &f)
 }

@@ -234,7 +234,7 @@ func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string) error
 			}
 			changed = append(changed, f)
 		}
-		return nil
+		return renameSubscriptionsTxn(txn, owner, oldName, newName)
 	})
 	if err != nil {
 		return err
@@ -266,21 +266,3 @@ func (s *Store) renameInbox(owner delegation.ID, newName string) error {
 	return err
 }
 
-// SetSubscribed changes a folder's subscription (RFC 3501 §6.3.6).
-func (s *Store) SetSubscribed(owner delegation.ID, name string, subscribed bool) error {
-	name, err := NormalizeFolder(name)
-	if err != nil {
-		return err
-	}
-	if _, err := s.Folder(owner, name); err != nil {
-		return err
-	}
-	return s.update(func(txn *badger.Txn) error {
-		f, err := folderByNameTxn(txn, owner, name)
-		if err != nil {
-			return err
-		}
-		f.Subscribed = subscribed
-		return putFolderTxn(txn, &f)
-	})
-}

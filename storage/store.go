@@ -8,6 +8,7 @@
 package storage
 
 import (
+	"strconv"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -23,8 +24,13 @@ import (
 	"github.com/mailgate/mailgate/delegation"
 )
 
-// SchemaVersion is written under the schema key; Open refuses a newer one.
-const SchemaVersion = 1
+// SchemaVersion is written under the schema key; Open refuses a newer one
+// and migrates an older one (migrations below, one per version step).
+//
+//	1 → 2: subscriptions move from a flag on the folder record to a set of
+//	       names of their own (RFC 9051 §6.3.7: deleting a folder keeps its
+//	       subscription).
+const SchemaVersion = 2
 
 var (
 	ErrNotFound = errors.New("not found")
@@ -140,11 +146,26 @@ func (s *Store) checkSchema() error {
 		if err != nil {
 			return err
 		}
-		v, _ := item.ValueCopy(nil)
-		if string(v) != fmt.Sprint(SchemaVersion) {
-			return fmt.Errorf("database schema version %s, this mailgate knows %d", v, SchemaVersion)
+		b, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
 		}
-		return nil
+		v, err := strconv.Atoi(string(b))
+		if err != nil || v < 1 || v > SchemaVersion {
+			return fmt.Errorf("database schema version %s, this mailgate knows %d", b, SchemaVersion)
+		}
+		if v == SchemaVersion {
+			return nil
+		}
+		// One transaction for the whole migration: a crash leaves the old
+		// version, which the next start migrates again.
+		if v == 1 {
+			if err := migrateSubscriptionsTxn(txn); err != nil {
+				return fmt.Errorf("migrate schema 1 to 2: %w", err)
+			}
+			s.log.Info("database schema migrated", "from", 1, "to", 2)
+		}
+		return txn.Set(keySchema, []byte(fmt.Sprint(SchemaVersion)))
 	})
 }
 
