@@ -265,4 +265,3 @@ func (s *Store) renameInbox(owner delegation.ID, newName string) error {
 	_, err = s.Move(inbox.ID, uids, dst.ID, nil)
 	return err
 }
-
