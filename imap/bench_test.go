@@ -13,6 +13,7 @@ import (
 	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
@@ -98,6 +99,62 @@ func BenchmarkSelectFetchHeaders10k(b *testing.B) {
 		if err != nil || len(msgs) != 10000 {
 			b.Fatalf("FETCH: %d %v", len(msgs), err)
 		}
+	}
+}
+
+// BenchmarkSearch10k: UID SEARCH over a 10,000-message INBOX, on flags
+// (memory), on a header (the per-message search fields, cached after the
+// first search) and on the body (every message read).
+func BenchmarkSearch10k(b *testing.B) {
+	e := seedEnv(b, 10000, true)
+	c := e.login("alice", nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		crit goimap.SearchCriteria
+		want int
+	}{
+		{"unseen", goimap.SearchCriteria{NotFlag: []goimap.Flag{goimap.FlagSeen}}, 6666},
+		{"from", goimap.SearchCriteria{Header: []goimap.SearchCriteriaHeaderField{{Key: "From", Value: "sender5@"}}}, 104},
+		{"subject", goimap.SearchCriteria{Header: []goimap.SearchCriteriaHeaderField{{Key: "Subject", Value: "project 12"}}}, 769},
+		{"body", goimap.SearchCriteria{Body: []string{"consectetur"}}, 10000},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				d, err := c.UIDSearch(&bc.crit, nil).Wait()
+				if err != nil || len(d.AllUIDs()) != bc.want {
+					b.Fatalf("SEARCH: %d results, %v; want %d", len(d.AllUIDs()), err, bc.want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSort10k: UID SORT (SUBJECT DATE) and (FROM) of a 10,000-message
+// INBOX.
+func BenchmarkSort10k(b *testing.B) {
+	e := seedEnv(b, 10000, true)
+	c := e.login("alice", nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		keys []imapclient.SortCriterion
+	}{
+		{"subject-date", []imapclient.SortCriterion{{Key: imapclient.SortKeySubject}, {Key: imapclient.SortKeyDate}}},
+		{"from", []imapclient.SortCriterion{{Key: imapclient.SortKeyFrom}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				uids, err := c.UIDSort(&imapclient.SortOptions{SearchCriteria: &goimap.SearchCriteria{}, SortCriteria: bc.keys}).Wait()
+				if err != nil || len(uids) != 10000 {
+					b.Fatalf("SORT: %d results, %v", len(uids), err)
+				}
+			}
+		})
 	}
 }
 

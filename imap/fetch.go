@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	goimap "github.com/emersion/go-imap/v2"
@@ -253,6 +254,11 @@ func (c *session) fetchOne(it item, atts []wire.FetchAtt, n needs, uid, withModS
 			wroteModSeq = true
 		}
 	}
+	// UID first, as Dovecot and most servers send it: a client that keys
+	// its cache by UID finds it without walking the ENVELOPE or a literal.
+	if uid || slices.ContainsFunc(atts, func(a wire.FetchAtt) bool { return a.Kind == wire.FetchUID }) {
+		writeUID()
+	}
 	for _, a := range atts {
 		switch a.Kind {
 		case wire.FetchUID:
@@ -355,14 +361,25 @@ func (c *session) flagsOf(it item) []goimap.Flag {
 	return it.flags
 }
 
-// ensureEnvelopes renders the envelopes the items lack, reading their
-// header blocks in one transaction. One session at a time per mailbox does
-// the work, so ten clients syncing a fresh folder render it once.
+// ensureEnvelopes renders the envelopes the items lack (see
+// ensureHeaderCache).
 func (c *session) ensureEnvelopes(mb *mailbox, items []item) error {
+	return c.ensureHeaderCache(mb, items, func(e *msgEntry) bool { return e.env.Load() == nil },
+		func(e *msgEntry, hdr []byte) {
+			env := message.AppendEnvelope(nil, hdr)
+			e.env.Store(&env)
+		})
+}
+
+// ensureHeaderCache fills what the items lack of something made from their
+// header blocks (lacks tells, fill makes it), reading the blocks in one
+// transaction. One session at a time per mailbox does the work, so ten
+// clients syncing or searching a fresh folder read it once.
+func (c *session) ensureHeaderCache(mb *mailbox, items []item, lacks func(*msgEntry) bool, fill func(*msgEntry, []byte)) error {
 	missing := func() []*msgEntry {
 		var out []*msgEntry
 		for _, it := range items {
-			if it.e.env.Load() == nil {
+			if lacks(it.e) {
 				out = append(out, it.e)
 			}
 		}
@@ -378,10 +395,7 @@ func (c *session) ensureEnvelopes(mb *mailbox, items []item) error {
 	for i, e := range todo {
 		blobs[i] = e.blob
 	}
-	err := c.srv.st.Headers(blobs, func(i int, hdr []byte) {
-		env := message.AppendEnvelope(nil, hdr)
-		todo[i].env.Store(&env)
-	})
+	err := c.srv.st.Headers(blobs, func(i int, hdr []byte) { fill(todo[i], hdr) })
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}

@@ -56,6 +56,7 @@ type msgEntry struct {
 	flags  []goimap.Flag
 	modseq uint64
 	env    atomic.Pointer[[]byte] // the rendered ENVELOPE, made lazily from the header block
+	search atomic.Pointer[searchFields]
 }
 
 // event is one change as a view receives it.

@@ -80,11 +80,7 @@ func (r resolver) resolve(name string) (place, area, bool) {
 		if !strings.HasPrefix(rest, string(delim)) {
 			return place{}, areaOther, false
 		}
-		addr, folder, ok := strings.Cut(rest[1:], string(delim))
-		if !ok || folder == "" {
-			return place{}, areaOther, false
-		}
-		p, found := r.dir.Lookup(addr)
+		p, folder, found := r.lookupOwner(rest[1:])
 		if !found || p.ID == r.actor {
 			return place{}, areaOther, false
 		}
@@ -112,6 +108,34 @@ func (r resolver) resolve(name string) (place, area, bool) {
 		pl.delegated, pl.via, pl.dc = true, "delegate_login", dc
 	}
 	return pl, areaPersonal, true
+}
+
+// lookupOwner splits "<owner address>/<folder>" and finds the owner. When
+// the address as written names nobody, it also tries the address with some
+// of the following "/" read as ".": mutt with its stock imap_delim_chars
+// ("/.") turns every "." of a path into the server's delimiter before it
+// sends it, so "Other Users/alice@example.test/INBOX" arrives as
+// "Other Users/alice@example/test/INBOX". No address lacks a dot in its
+// domain, so the strict reading is never shadowed (a name whose first
+// level has a dot is read only as written), and the decision that follows
+// is the same as for the name written out.
+func (r resolver) lookupOwner(rest string) (*delegation.Principal, string, bool) {
+	addr, folder, ok := strings.Cut(rest, string(delim))
+	if !ok || folder == "" {
+		return nil, "", false
+	}
+	if p, found := r.dir.Lookup(addr); found || strings.Contains(addr, ".") {
+		return p, folder, found
+	}
+	for strings.Contains(folder, string(delim)) {
+		var next string
+		next, folder, _ = strings.Cut(folder, string(delim))
+		addr += "." + next
+		if p, found := r.dir.Lookup(addr); found {
+			return p, folder, true
+		}
+	}
+	return nil, "", false
 }
 
 // otherName is how a delegated folder is listed.

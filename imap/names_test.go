@@ -114,6 +114,12 @@ func TestResolveTable(t *testing.T) {
 		{"mallory", "Other Users/alice@example.test/INBOX", 0, "", ""},
 		{"bob", "Other Users/alice@example.test/../dave@example.test/INBOX", 0, "", ""},
 		{"bob", "Other Users/alice@example.test", 0, "", ""},
+		// mutt's stock imap_delim_chars sends every "." as "/".
+		{"bob", "Other Users/alice@example/test/INBOX", 0, "alice", "Other Users/alice@example.test/INBOX"},
+		{"bob", "Other Users/alice@example/test/Projects/2026", 0, "alice", "Other Users/alice@example.test/Projects/2026"},
+		{"bob", "Other Users/dave@example/test/INBOX", 0, "", ""},
+		{"mallory", "Other Users/alice@example/test/INBOX", 0, "", ""},
+		{"bob", "Other Users/alice@example/test", 0, "", ""},
 		{"bob", "Other Users/bob@example.test/INBOX", 0, "", ""}, // oneself: only in the personal namespace
 		{"dave", "INBOX", 0, "dave", "INBOX"},
 		{"dave", "Work/../INBOX", 0, "", ""},

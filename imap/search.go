@@ -172,6 +172,12 @@ func (c *session) searchItems(crit *goimap.SearchCriteria) ([]item, error) {
 		maxUID = all[n-1].e.uid
 	}
 	staticCriteria(crit, uint32(len(all)), maxUID, sel.searchRes)
+	if needsSearchFields(crit) {
+		if err := c.ensureHeaderCache(sel.v.mb, all, func(e *msgEntry) bool { return e.search.Load() == nil },
+			func(e *msgEntry, hdr []byte) { e.search.Store(newSearchFields(hdr)) }); err != nil {
+			return nil, err
+		}
+	}
 	var out []item
 	for _, it := range all {
 		m := &candidate{it: it, c: c}
@@ -457,8 +463,8 @@ func (m *candidate) match(c *goimap.SearchCriteria, depth int) bool {
 		return false
 	}
 	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		d, ok := sentDate(m.loadHeader())
-		if !ok || !matchDate(d, c.SentSince, c.SentBefore) {
+		sf := m.searchFields()
+		if !sf.hasSent || !matchDate(sf.sent, c.SentSince, c.SentBefore) {
 			return false
 		}
 	}
@@ -508,20 +514,99 @@ func sentDate(header []byte) (time.Time, bool) {
 // matchHeader: the field exists (empty value) or its decoded value
 // contains value, case-insensitively (RFC 9051 §6.4.4 HEADER, FROM, ...).
 func (m *candidate) matchHeader(key, value string) bool {
-	addr := false
-	switch strings.ToLower(key) {
-	case "from", "to", "cc", "bcc", "sender", "reply-to":
-		addr = true // matched on the parsed addresses: "<u (c)@ (c) d>" is u@d
+	key = strings.ToLower(key)
+	var texts []string
+	if i := cachedField(key); i >= 0 {
+		texts = m.searchFields().texts[i]
+	} else {
+		for _, v := range message.HeaderValues(m.loadHeader(), key) {
+			texts = append(texts, searchText(key, v))
+		}
 	}
-	for _, v := range message.HeaderValues(m.loadHeader(), key) {
-		if value == "" {
+	for _, t := range texts {
+		if value == "" || containsFold(t, value) {
 			return true
 		}
-		text := message.DecodeHeader(v)
-		if addr {
-			text = message.AddressSearchText(v) + "\n" + text
+	}
+	return false
+}
+
+// searchText is what a search key's value is matched against in one
+// field: its decoded text, and for an address field first the parsed
+// addresses ("<u (c)@ (c) d>" is u@d).
+func searchText(key, value string) string {
+	text := message.DecodeHeader(value)
+	switch key {
+	case "from", "to", "cc", "bcc", "sender", "reply-to":
+		text = message.AddressSearchText(value) + "\n" + text
+	}
+	return text
+}
+
+// searchFieldKeys are the header fields most searches name (RFC 9051
+// §6.4.4 FROM, TO, CC, BCC, SUBJECT, and clients' HEADER searches on
+// them); their match texts are kept per message in memory.
+var searchFieldKeys = [...]string{"from", "to", "cc", "bcc", "subject", "sender", "reply-to", "message-id"}
+
+func cachedField(key string) int {
+	for i, k := range searchFieldKeys {
+		if k == key {
+			return i
 		}
-		if containsFold(text, value) {
+	}
+	return -1
+}
+
+// searchFields is what SEARCH needs of a header block, made once per
+// message and shared by every session (see msgEntry.search): the match
+// texts of searchFieldKeys, one per field occurrence, and the Date.
+type searchFields struct {
+	texts   [len(searchFieldKeys)][]string
+	sent    time.Time
+	hasSent bool
+}
+
+func newSearchFields(hdr []byte) *searchFields {
+	sf := &searchFields{}
+	for i, k := range searchFieldKeys {
+		for _, v := range message.HeaderValues(hdr, k) {
+			sf.texts[i] = append(sf.texts[i], searchText(k, v))
+		}
+	}
+	sf.sent, sf.hasSent = sentDate(hdr)
+	return sf
+}
+
+// searchFields returns the message's cached search fields, making them
+// when searchItems did not (a message that arrived meanwhile).
+func (m *candidate) searchFields() *searchFields {
+	if sf := m.it.e.search.Load(); sf != nil {
+		return sf
+	}
+	sf := newSearchFields(m.loadHeader())
+	if m.err == nil {
+		m.it.e.search.Store(sf)
+	}
+	return sf
+}
+
+// needsSearchFields reports whether a criterion reads cached header fields.
+func needsSearchFields(c *goimap.SearchCriteria) bool {
+	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+		return true
+	}
+	for _, h := range c.Header {
+		if cachedField(strings.ToLower(h.Key)) >= 0 {
+			return true
+		}
+	}
+	for i := range c.Not {
+		if needsSearchFields(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if needsSearchFields(&c.Or[i][0]) || needsSearchFields(&c.Or[i][1]) {
 			return true
 		}
 	}

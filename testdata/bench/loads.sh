@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The standard load set (../shared/bench/run-loads.sh) against the real mailgate binary, and,
+# with PEERS=1, against Dovecot (IMAP) and Postfix (submission) in the same run on the same box,
+# then mailgate's resident memory after the load and with IDLE_SESSIONS idle IMAP sessions.
+#
+# usage: testdata/bench/loads.sh [OUTDIR]            (default: a new temp dir)
+# Env (optional):
+#   BENCH         the shared bench tools (default: <repo>/../shared/bench)
+#   PEERS=1       also measure the peers (needs root, dovecot-core, dovecot-imapd,
+#                 dovecot-lmtpd, postfix; see $BENCH/README.md)
+#   CACHE_SIZE    mailgate's --cache-size, when the binary has it
+#   IDLE_SESSIONS idle IMAP sessions held open for the second RSS reading (default 100)
+#   RUNS DURATION WARMUP CLIENTS CONNS PER_CONN CORPUS_N SKIP_IMAP SKIP_SMTP: run-loads.sh knobs
+# Writes OUTDIR/mailgate/ and OUTDIR/peers/ (run-loads.sh results, summary.md in each),
+# OUTDIR/rss.txt and OUTDIR/compare.md (ours / the peer's, per headline figure).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+BENCH=${BENCH:-$root/../shared/bench}
+OUT=${1:-$(mktemp -d "${TMPDIR:-/tmp}/mailgate-bench.XXXXXX")}
+IDLE_SESSIONS=${IDLE_SESSIONS:-100}
+[ -x "$BENCH/run-loads.sh" ] || { echo "no $BENCH/run-loads.sh (set BENCH)" >&2; exit 2; }
+mkdir -p "$OUT"
+export RUNS=${RUNS:-3} DURATION=${DURATION:-20s} CLIENTS=${CLIENTS:-10} CONNS=${CONNS:-10}
+RCPTS=$(for i in $(seq 5 20); do printf 'u%04d@example.test,' "$i"; done); RCPTS=${RCPTS%,}
+
+# --- mailgate ------------------------------------------------------------------------------
+bin=$OUT/mailgate-bin
+(cd "$root" && go build -o "$bin" ./cmd/mailgate)
+data=$OUT/data
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+IMAP_PORT=$(port); SUB_PORT=$(port); METRICS_PORT=$(port)
+extra=()
+[ -n "${CACHE_SIZE:-}" ] && extra+=(--cache-size "$CACHE_SIZE")
+"$bin" serve --demo --data "$data" --insecure-auth --imap-addr "127.0.0.1:$IMAP_PORT" \
+  --submission-addr "127.0.0.1:$SUB_PORT" --submissions-addr "" --mx-addr "" --imaps-addr "" \
+  --metrics-addr "127.0.0.1:$METRICS_PORT" "${extra[@]}" > "$OUT/server.log" 2>&1 &
+pid=$!
+stop() { kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; }
+trap stop EXIT
+for _ in $(seq 1 100); do [ -S "$data/admin.sock" ] && break; sleep 0.1; done
+mg() { "$bin" --data "$data" "$@" > /dev/null; }
+for u in alice bob carol dave; do mg user passwd "$u@example.test" --password "$u-pw"; done
+for i in $(seq 1 20); do mg user add "$(printf 'u%04d' "$i")@example.test" --password bench-pw; done
+
+cat > "$OUT/mailgate.env" <<EOF
+IMAP_HOST=127.0.0.1
+IMAP_PORT=$IMAP_PORT
+OWNER_USER=alice@example.test
+OWNER_PASS=alice-pw
+CORPUS_MAILBOX=INBOX
+DELEGATE_USER=bob@example.test
+DELEGATE_PASS=bob-pw
+DELEGATED_MAILBOX='Other Users/alice@example.test/INBOX'
+SMTP_HOST=127.0.0.1
+SMTP_PORT=$SUB_PORT
+SENDER_USER=bob@example.test
+SENDER_PASS=bob-pw
+RCPT=$RCPTS
+SENDAS_ALLOWED=alice@example.test
+SENDAS_FORBIDDEN=dave@example.test
+EOF
+rss() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$pid/status"; }
+echo "# mailgate: IMAP $IMAP_PORT, submission $SUB_PORT, data $data" >&2
+"$BENCH/run-loads.sh" "$OUT/mailgate.env" "$OUT/mailgate" > /dev/null
+{
+  echo "mailgate RSS after the load: $(rss) MiB"
+  python3 - "$IMAP_PORT" "$IDLE_SESSIONS" "$pid" <<'EOF'
+import imaplib, sys, time
+port, n, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+conns = []
+for i in range(n):
+    c = imaplib.IMAP4("127.0.0.1", port)
+    c.login("alice@example.test", "alice-pw")
+    c.select("INBOX", readonly=True)
+    conns.append(c)
+time.sleep(2)
+rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
+print(f"mailgate RSS with {n} idle IMAP sessions (each SELECTed the 10k INBOX): {int(rss)//1024} MiB")
+for c in conns:
+    c.logout()
+EOF
+} | tee "$OUT/rss.txt" >&2
+stop
+trap - EXIT
+
+# --- peers ---------------------------------------------------------------------------------
+if [ "${PEERS:-0}" = 1 ]; then
+  DD= PD=
+  down() {
+    [ -n "$PD" ] && { "$BENCH/peers/postfix-down.sh" "$PD" > /dev/null 2>&1 || true; }
+    [ -n "$DD" ] && { "$BENCH/peers/dovecot-down.sh" "$DD" > /dev/null 2>&1 || true; }
+  }
+  trap down EXIT
+  DD=$("$BENCH/peers/dovecot-up.sh")
+  PD=$("$BENCH/peers/postfix-up.sh" "$DD")
+  # shellcheck disable=SC1091
+  . "$DD/peer.env" # IMAP_PORT
+  # shellcheck disable=SC1091
+  . "$PD/peer.env" # SMTP_PORT
+  sed -e "s/^IMAP_PORT=.*/IMAP_PORT=$IMAP_PORT/" -e "s/^SMTP_PORT=.*/SMTP_PORT=$SMTP_PORT/" \
+    -e "s|^DELEGATED_MAILBOX=.*|DELEGATED_MAILBOX='Other Users/alice'|" "$OUT/mailgate.env" > "$OUT/peers.env"
+  SETTLE_CMD="for _ in \$(seq 1 1200); do postqueue -c '$PD/etc' -p 2>/dev/null | grep -q 'Mail queue is empty' && break; sleep 0.5; done; sleep 2" \
+    "$BENCH/run-loads.sh" "$OUT/peers.env" "$OUT/peers" > /dev/null
+  down
+  trap - EXIT
+  python3 "$here/compare.py" "$OUT/mailgate" "$OUT/peers" | tee "$OUT/compare.md"
+fi
+echo "$OUT"
