@@ -285,3 +285,41 @@ func TestSubscriptionsOutliveFolders(t *testing.T) {
 		t.Errorf("LSUB after UNSUBSCRIBE and RENAME: %q", un)
 	}
 }
+
+// TestFolderBindOncePerWindow: a delegate's SELECTs and EXAMINEs of one
+// folder make one FolderBind record per hour, written before the first
+// one's OK; another folder, and the next hour, make their own.
+func TestFolderBindOncePerWindow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	binds := func() int {
+		n := 0
+		for _, a := range e.auditActions("bob") {
+			if strings.HasPrefix(a, "folder_bind ") {
+				n++
+			}
+		}
+		return n
+	}
+	r := e.rawLogin("bob")
+	for _, cmd := range []string{"SELECT", "SELECT", "EXAMINE", "SELECT"} {
+		if _, st := r.cmd("%s %s", cmd, aliceInbox); !strings.HasPrefix(st, "OK") {
+			t.Fatalf("%s: %q", cmd, st)
+		}
+		if n := binds(); n != 1 {
+			t.Fatalf("after %s: %d folder_bind records, want 1", cmd, n)
+		}
+	}
+	r.cmd(`SELECT "Other Users/alice@example.test/Sent"`)
+	if n := binds(); n != 2 {
+		t.Errorf("after SELECT of Sent: %d folder_bind records, want 2", n)
+	}
+	e.clk.Advance(time.Hour)
+	r.cmd("SELECT %s", aliceInbox)
+	if n := binds(); n != 3 {
+		t.Errorf("an hour later: %d folder_bind records, want 3", n)
+	}
+	if _, st := r.cmd("SELECT INBOX"); !strings.HasPrefix(st, "OK") || binds() != 3 {
+		t.Errorf("SELECT of bob's own INBOX: %q, %d records (own folders are not audited)", st, binds())
+	}
+}

@@ -136,7 +136,7 @@ func (c *session) cmdSelect(p *wire.Parser) error {
 	}
 	if pl.delegated {
 		c.srv.metrics.delegated.WithLabelValues(pl.via).Inc()
-		c.audit("folder_bind", pl, map[bool]string{true: "EXAMINE", false: "SELECT"}[readOnly])
+		c.auditFolderBind(pl, map[bool]string{true: "EXAMINE", false: "SELECT"}[readOnly])
 	}
 	return nil
 }

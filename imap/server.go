@@ -56,6 +56,10 @@ type Config struct {
 	// before login (0 means 60 s) and after (0 means 30 min, the least RFC
 	// 9051 §5.4 allows). IDLE is exempt.
 	PreAuthTimeout, IdleTimeout time.Duration
+	// FolderBindWindow merges a delegate's FolderBind audit records: one
+	// per delegate, folder and window (0 means an hour, as Exchange merges
+	// them per folder; negative means a record for every SELECT/EXAMINE).
+	FolderBindWindow time.Duration
 }
 
 // Server is the IMAP server. Serve and ServeTLS may run at the same time
@@ -78,6 +82,8 @@ type Server struct {
 
 	recentMu sync.Mutex
 	recent   map[uint64]goimap.UID // guarded by recentMu: folder ID → first UID not yet claimed as \Recent (absent: 1)
+
+	binds folderBinds
 }
 
 // New builds a server over st. It registers storage change listeners, so
@@ -88,6 +94,9 @@ func New(cfg Config, st *storage.Store, log *slog.Logger) *Server {
 	}
 	if cfg.AppendLimit == 0 {
 		cfg.AppendLimit = 50 << 20
+	}
+	if cfg.FolderBindWindow == 0 {
+		cfg.FolderBindWindow = time.Hour
 	}
 	if cfg.MaxLine == 0 {
 		cfg.MaxLine = 64 << 10

@@ -64,19 +64,29 @@ rss() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$pid/status"; }
 echo "# mailgate: IMAP $IMAP_PORT, submission $SUB_PORT, data $data" >&2
 "$BENCH/run-loads.sh" "$OUT/mailgate.env" "$OUT/mailgate" > /dev/null
 {
-  echo "mailgate RSS after the load: $(rss) MiB"
+  echo "mailgate RSS after the load: $(rss) MiB ($(grep -E 'RssAnon|RssFile' "/proc/$pid/status" | tr -s ' \t' ' ' | tr '\n' ' '))"
   python3 - "$IMAP_PORT" "$IDLE_SESSIONS" "$pid" <<'EOF'
-import imaplib, sys, time
+import imaplib, socket, sys, time
 port, n, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+
+class Client(imaplib.IMAP4):
+    """From 127.0.0.<2..>, 20 sessions per address: like users on several
+    machines, and under the server's per-address connection cap."""
+    def __init__(self, src):
+        self.src = src
+        super().__init__("127.0.0.1", port)
+    def _create_socket(self, timeout):
+        return socket.create_connection((self.host, self.port), timeout, source_address=(self.src, 0))
+
 conns = []
 for i in range(n):
-    c = imaplib.IMAP4("127.0.0.1", port)
+    c = Client("127.0.0.%d" % (2 + i // 20))
     c.login("alice@example.test", "alice-pw")
     c.select("INBOX", readonly=True)
     conns.append(c)
 time.sleep(2)
-rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
-print(f"mailgate RSS with {n} idle IMAP sessions (each SELECTed the 10k INBOX): {int(rss)//1024} MiB")
+st = {l.split(":")[0]: int(l.split()[1]) // 1024 for l in open(f"/proc/{pid}/status") if l.startswith(("VmRSS", "RssAnon", "RssFile"))}
+print(f"mailgate RSS with {n} idle IMAP sessions (each SELECTed the 10k INBOX): {st['VmRSS']} MiB (anon {st['RssAnon']} MiB, file {st['RssFile']} MiB)")
 for c in conns:
     c.logout()
 EOF
