@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	kflate "github.com/klauspost/compress/flate"
 	"strings"
 	"time"
 
@@ -91,7 +92,11 @@ func (c *session) cmdCompress(p *wire.Parser) error {
 	fw, _ := flate.NewWriter(c.nc, flate.DefaultCompression) // the level is valid: no error
 	c.fw = &deflater{Writer: fw}
 	c.bw.Reset(c.fw)
-	c.br.Reset(flate.NewReader(c.nc))
+	// Partial blocks: hand out what each deflate block holds, as soon as
+	// it ends. Clients flush with Z_SYNC_FLUSH (Go, Thunderbird) or
+	// Z_PARTIAL_FLUSH (mbsync), which ends a block without the empty
+	// stored block that Go's own inflater waits for.
+	c.br.Reset(kflate.NewReaderOpts(c.nc, kflate.WithPartialBlock()))
 	return errHandled
 }
 

@@ -135,10 +135,7 @@ var imapCaps = []capability{
 	{name: "CONTEXT=SORT", commands: []string{"SORT"}},
 	{name: "THREAD=ORDEREDSUBJECT", commands: []string{"THREAD", "UID THREAD"}},
 	{name: "THREAD=REFERENCES", commands: []string{"THREAD", "UID THREAD"}},
-	// COMPRESS=DEFLATE (RFC 4978) works (cmdCompress) but is not offered:
-	// Go's compress/flate hands out inflated data only at a sync flush, so
-	// a client that flushes with Z_PARTIAL_FLUSH (mbsync) waits forever
-	// for the answer to its next command.
+	{name: "COMPRESS=DEFLATE", commands: []string{"COMPRESS"}, when: func(c *session) bool { return c.fw == nil }},
 }
 
 // capabilities is the CAPABILITY list for the connection's state.

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"fmt"
 	"io"
@@ -189,6 +190,64 @@ func TestCompress(t *testing.T) {
 	if _, st := zr.cmd("COMPRESS DEFLATE"); !strings.HasPrefix(st, "NO [COMPRESSIONACTIVE]") {
 		t.Errorf("second COMPRESS: %q, want NO [COMPRESSIONACTIVE]", st)
 	}
+	if un, _ := zr.cmd("CAPABILITY"); len(un) != 1 || strings.Contains(un[0], "COMPRESS") {
+		t.Errorf("CAPABILITY with compression on: %q, want no COMPRESS=DEFLATE", un)
+	}
+}
+
+// TestCompressPartialFlush: a client whose flushes end the deflate block
+// but hold back what follows it (as Z_PARTIAL_FLUSH does, mbsync's way) is
+// answered at once: the server inflates each block as soon as it ends.
+func TestCompressPartialFlush(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", "INBOX", "compressed")
+	r := e.rawLogin("alice")
+	if un, _ := r.cmd("CAPABILITY"); len(un) != 1 || !strings.Contains(un[0], " COMPRESS=DEFLATE") {
+		t.Fatalf("CAPABILITY: %q, want COMPRESS=DEFLATE", un)
+	}
+	if _, st := r.cmd("COMPRESS DEFLATE"); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("COMPRESS DEFLATE: %q", st)
+	}
+	var out bytes.Buffer
+	fw, err := flate.NewWriter(&out, flate.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr := &raw{t: t, c: &partialConn{Conn: r.c, w: fw, out: &out}, r: bufio.NewReader(flate.NewReader(r.c))}
+	for range 3 {
+		r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		un, st := zr.cmd("SELECT INBOX")
+		if !strings.HasPrefix(st, "OK") || !slices.Contains(un, "* 1 EXISTS") {
+			t.Fatalf("SELECT over COMPRESS with partial flushes: %q %q", un, st)
+		}
+	}
+}
+
+// partialConn compresses each write into one deflate block and sends it
+// without the empty stored block Go's Flush puts after it (its last four
+// bytes, 00 00 ff ff), which goes out only in front of the next write:
+// what arrives ends a block but is no sync flush.
+type partialConn struct {
+	net.Conn
+	w    *flate.Writer
+	out  *bytes.Buffer
+	held []byte
+}
+
+func (c *partialConn) Write(p []byte) (int, error) {
+	c.out.Reset()
+	c.out.Write(c.held)
+	if _, err := c.w.Write(p); err != nil {
+		return 0, err
+	}
+	if err := c.w.Flush(); err != nil {
+		return 0, err
+	}
+	b := c.out.Bytes()
+	c.held = append(c.held[:0], b[len(b)-4:]...)
+	_, err := c.Conn.Write(b[:len(b)-4])
+	return len(p), err
 }
 
 // writerConn sends what a test writes through w, flushed (Z_SYNC_FLUSH)

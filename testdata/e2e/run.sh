@@ -242,11 +242,14 @@ Sync Pull
 Expunge None
 SyncState *
 MBSYNC
-	if timeout 60 mbsync -V -c "$work/mbsyncrc" alice-inbox >"$work/mbsync.log" 2>&1; then
+	# -Dn logs the IMAP traffic (mbsync masks the password): it shows that mbsync switched on
+	# COMPRESS=DEFLATE, whose partial flushes the server must inflate block by block.
+	if timeout 60 mbsync -Dn -c "$work/mbsyncrc" alice-inbox >"$work/mbsync.log" 2>&1; then
 		n=$(ls "$work/maildir/alice-inbox/cur" "$work/maildir/alice-inbox/new" 2>/dev/null | grep -c ',U=')
-		if [ "$n" -ge 1 ] && grep -rq 'Welcome to mailgate' "$work/maildir/alice-inbox"; then
-			ok "mbsync: bob syncs alice's delegated INBOX to a Maildir ($n messages)"
-		else bad "mbsync" "maildir has $n messages"; fi
+		if [ "$n" -ge 1 ] && grep -rq 'Welcome to mailgate' "$work/maildir/alice-inbox" &&
+			grep -q '^>>> [0-9]* COMPRESS DEFLATE' "$work/mbsync.log"; then
+			ok "mbsync: bob syncs alice's delegated INBOX to a Maildir over COMPRESS=DEFLATE ($n messages)"
+		else bad "mbsync" "maildir has $n messages; COMPRESS: $(grep -c 'COMPRESS DEFLATE' "$work/mbsync.log")"; fi
 	else bad "mbsync" "$(tail -3 "$work/mbsync.log" | tr '\n' ' ')"; fi
 fi
 
