@@ -264,3 +264,31 @@ func (c writerConn) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// TestUnknownCommandsEndInBye: unknown commands are BAD, and more than
+// maxAbuse of them in a row end the connection with BYE; a good command in
+// between starts the count again.
+func TestUnknownCommandsEndInBye(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.rawLogin("alice")
+	for i := range maxAbuse {
+		if _, st := r.cmd("XNOSUCH%d", i); !strings.HasPrefix(st, "BAD [CLIENTBUG] unknown command") {
+			t.Fatalf("unknown command %d: %q", i, st)
+		}
+	}
+	if _, st := r.cmd("NOOP"); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("NOOP: %q", st)
+	}
+	for i := range maxAbuse {
+		r.cmd("XNOSUCH%d", i)
+	}
+	r.send("x1 XNOSUCH\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Fatalf("unknown command %d in a row: %q, want * BYE", maxAbuse+1, l)
+	}
+	r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.r.ReadString('\n'); err == nil {
+		t.Errorf("the connection stays open after BYE")
+	}
+}

@@ -215,7 +215,7 @@ func (c *session) refused(re *wire.ReadError) bool {
 		tag = "*"
 	}
 	c.abuse++
-	if re.Fatal || c.abuse > 5 {
+	if re.Fatal || c.abuse > maxAbuse {
 		c.log.Info("connection closed", "reason", re.Msg)
 		c.bye(re.Msg)
 		return false
@@ -227,6 +227,22 @@ func (c *session) refused(re *wire.ReadError) bool {
 		c.enc.Status(tag, "BAD", "CLIENTBUG", re.Msg)
 	}
 	return c.flush() == nil
+}
+
+// maxAbuse is how many refused command lines in a row (over-long, bad
+// literals, no tag, unknown commands) a connection gets before BYE.
+const maxAbuse = 5
+
+// badLine answers a line that is no command with BAD, and ends the
+// connection when that happens more than maxAbuse times in a row.
+func (c *session) badLine(tag, text string) {
+	c.abuse++
+	if c.abuse > maxAbuse {
+		c.log.Info("connection closed", "reason", "too many bad commands")
+		c.bye("too many bad commands")
+		return
+	}
+	c.enc.Status(tag, "BAD", "CLIENTBUG", text)
 }
 
 func (c *session) bye(text string) {
@@ -253,21 +269,18 @@ func (c *session) execute(raw []byte) {
 	p.UTF8 = true // mailbox names arrive raw: the resolver decodes them (an invalid name is NO, not BAD)
 	tag, err := p.Tag()
 	if err != nil {
-		c.abuse++
-		c.enc.Status("*", "BAD", "CLIENTBUG", "missing or invalid tag")
+		c.badLine("*", "missing or invalid tag")
 		return
 	}
 	c.tag, c.okCode, c.okText = tag, "", ""
 	name, err := c.commandName(p)
 	if err != nil {
-		c.abuse++
-		c.enc.Status(tag, "BAD", "CLIENTBUG", "missing or invalid command name")
+		c.badLine(tag, "missing or invalid command name")
 		return
 	}
 	cmd := commands[name]
 	if cmd == nil {
-		c.abuse++
-		c.enc.Status(tag, "BAD", "CLIENTBUG", "unknown command "+oneLine(name))
+		c.badLine(tag, "unknown command "+oneLine(name))
 		return
 	}
 	c.abuse = 0
