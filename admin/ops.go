@@ -356,7 +356,11 @@ func (s *Service) Backup(_ context.Context, a BackupArgs) (BackupResult, error) 
 		tmp.Close()
 		return BackupResult{}, s.apiError("backup", err)
 	}
-	fi, _ := tmp.Stat()
+	fi, err := tmp.Stat()
+	if err != nil {
+		tmp.Close()
+		return BackupResult{}, s.apiError("backup", err)
+	}
 	if err := tmp.Close(); err != nil {
 		return BackupResult{}, s.apiError("backup", err)
 	}

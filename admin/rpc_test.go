@@ -112,13 +112,66 @@ func typeName(c Caller) string {
 }
 
 func TestAuditSince(t *testing.T) {
-	svc := newService(t)
-	d := Duration(time.Hour)
-	var recs []storage.AuditRecord
-	if err := svc.Call(context.Background(), "audit", AuditArgs{Since: &d}, &recs); err != nil || len(recs) != 0 {
-		t.Errorf("audit = %v, %v", recs, err)
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	st, err := storage.Open(t.TempDir(), storage.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := svc.Call(context.Background(), "audit", AuditArgs{Actor: "ghost@a.test"}, &recs); err == nil {
+	t.Cleanup(func() { st.Close() })
+	svc := New(st, nil)
+	ctx := context.Background()
+	if err := svc.Call(ctx, "tenant.add", TenantArgs{Domain: "a.test"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, u := range []string{"alice", "bob"} {
+		var p PrincipalView
+		if err := svc.Call(ctx, "user.add", PrincipalArgs{Address: u + "@a.test", Password: "pw-" + u + "-long"}, &p); err != nil {
+			t.Fatal(err)
+		}
+		ids[u] = string(p.ID)
+	}
+	rec := func(actor, action string) {
+		if err := st.Audit(storage.AuditRecord{Proto: "imap", Action: action, Actor: actor + "@a.test", ActorID: ids[actor],
+			Mailbox: "alice@a.test", MailboxID: ids["alice"], Decision: "allowed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("bob", "old") // 10:00
+	now = now.Add(2 * time.Hour)
+	rec("bob", "recent") // 12:00
+	rec("alice", "own")  // 12:00
+	now = now.Add(time.Minute)
+	actions := func(a AuditArgs) string {
+		t.Helper()
+		var recs []storage.AuditRecord
+		if err := svc.Call(ctx, "audit", a, &recs); err != nil {
+			t.Fatalf("audit %+v: %v", a, err)
+		}
+		var out []string
+		for _, r := range recs {
+			out = append(out, r.Action)
+		}
+		return strings.Join(out, ",")
+	}
+	hour, day := Duration(time.Hour), Duration(24*time.Hour)
+	for _, tc := range []struct {
+		args AuditArgs
+		want string
+	}{
+		{AuditArgs{}, "old,recent,own"},
+		{AuditArgs{Since: &hour}, "recent,own"},
+		{AuditArgs{Since: &day}, "old,recent,own"},
+		{AuditArgs{Since: &hour, Actor: "bob@a.test"}, "recent"},
+		{AuditArgs{Actor: "bob@a.test"}, "old,recent"},
+		{AuditArgs{Limit: 1}, "own"},
+	} {
+		if got := actions(tc.args); got != tc.want {
+			t.Errorf("audit %+v = %s, want %s", tc.args, got, tc.want)
+		}
+	}
+	var recs []storage.AuditRecord
+	if err := svc.Call(ctx, "audit", AuditArgs{Actor: "ghost@a.test"}, &recs); err == nil {
 		t.Error("audit --actor unknown: no error")
 	}
 }

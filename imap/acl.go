@@ -9,8 +9,8 @@ import (
 	"github.com/mailgate/mailgate/imap/wire"
 )
 
-// RFC 4314 rights. Full Access is full management of every folder
-// (DESIGN.md), the owner has the same; nothing smaller can be granted, so
+// RFC 4314 rights. Full Access ("Read and manage") is full management of
+// every folder of the mailbox, the owner has the same; nothing smaller can be granted, so
 // the rights come as one unit.
 const (
 	fullRights  = "lrswipkxtecda"

@@ -39,8 +39,8 @@ func noSuchUser(addr string) *gosmtp.SMTPError {
 }
 
 // reply turns any error into what go-smtp may send: an unwrapped
-// *gosmtp.SMTPError (go-smtp only type-asserts, notes/libraries.md decision
-// 6). Anything else is our fault: it is logged and the client gets a
+// *gosmtp.SMTPError (go-smtp type-asserts the error it is given, so a
+// wrapped one would reach the client as a generic failure). Anything else is our fault: it is logged and the client gets a
 // temporary failure that names the session, so its report matches our logs.
 func (s *session) reply(err error) error {
 	if err == nil {

@@ -62,7 +62,7 @@ func headerError(format string, a ...any) *gosmtp.SMTPError {
 }
 
 // Rewrite makes the send decision for a submitted message and rewrites its
-// header to match (DESIGN.md "The send decision"):
+// header to match:
 //
 //   - exactly one From field is required (RFC 5322 §3.6: "from" occurs
 //     exactly once), and it must parse: else 550 5.6.0;

@@ -194,7 +194,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // idleListener sets a read deadline before every Read, so a client idle for
 // d is dropped, while a long DATA that keeps sending is not (go-smtp's
-// ReadTimeout is set once per command line; notes/libraries.md decision 5).
+// ReadTimeout is set once per command line, not per read).
 type idleListener struct {
 	net.Listener
 	d        time.Duration

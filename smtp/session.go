@@ -86,7 +86,8 @@ func (s *session) logger() *slog.Logger {
 }
 
 // Mail handles MAIL FROM. On submission the envelope sender must be an
-// address the actor may use, or <> (DESIGN.md "The send decision").
+// address the actor may use (its own, or one it may send as or on behalf
+// of), or <>.
 func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
 	s.mu.Lock()
 	actor := s.actor

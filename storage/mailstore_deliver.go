@@ -140,7 +140,7 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 		}
 		for i := range d.Queue {
 			d.Queue[i].Blob = blob
-			if err := putQueueTxn(txn, &d.Queue[i]); err != nil {
+			if err := putQueueTxn(txn, &d.Queue[i], s.now()); err != nil {
 				return err
 			}
 		}

@@ -252,24 +252,47 @@ func TestSnapshotConsistent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const n = 200
 	var mu sync.Mutex
 	announced := 0
 	st.OnChange(func(c Change) {
+		if c.Kind != ChangeAppend || c.FolderID != f.ID {
+			return
+		}
 		mu.Lock()
 		announced++
 		mu.Unlock()
 	})
-	done := make(chan struct{})
+	errs := make(chan error, 1)
 	go func() {
-		defer close(done)
-		for i := range 200 {
-			st.Deliver(Delivery{Message: msgOf(fmt.Sprint(i)), Targets: []Target{{Owner: "p1"}}})
+		defer close(errs)
+		for i := range n {
+			if _, err := st.Deliver(Delivery{Message: msgOf(fmt.Sprint(i)), Targets: []Target{{Owner: "p1"}}}); err != nil {
+				errs <- err
+				return
+			}
 		}
 	}()
-	for range 20 {
+	// Snapshots while the deliveries run: each must hold exactly the
+	// messages announced so far, and some must fall between the first and
+	// the last delivery, or the test proves nothing.
+	snapshots, overlapped := 0, 0
+	for running := true; running; {
+		select {
+		case err, ok := <-errs:
+			if ok {
+				t.Fatalf("Deliver: %v", err)
+			}
+			running = false
+		default:
+		}
 		err := st.Snapshot(f.ID, func(_ Folder, msgs []Message) {
 			mu.Lock()
 			defer mu.Unlock()
+			snapshots++
+			if announced > 0 && announced < n {
+				overlapped++
+			}
 			if len(msgs) != announced {
 				t.Errorf("snapshot has %d messages, %d announced", len(msgs), announced)
 			}
@@ -278,7 +301,13 @@ func TestSnapshotConsistent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	<-done
+	if mu.Lock(); announced != n {
+		t.Errorf("%d appends announced, want %d", announced, n)
+	}
+	mu.Unlock()
+	if overlapped == 0 {
+		t.Errorf("none of %d snapshots overlapped the deliveries", snapshots)
+	}
 }
 
 // A crash between a folder's deletion and the removal of its messages is

@@ -40,7 +40,9 @@ type QueueEntry struct {
 // and allocated in the same transaction), not from a shared counter: a
 // counter read and written by every delivery would make concurrent
 // deliveries conflict and retry, which defeats group commit.
-func putQueueTxn(txn *badger.Txn, e *QueueEntry) error {
+// now is the store's clock, for an entry that does not say when it was
+// created.
+func putQueueTxn(txn *badger.Txn, e *QueueEntry, now time.Time) error {
 	if e.ID == 0 {
 		e.ID = e.Blob << 8
 		for {
@@ -55,7 +57,7 @@ func putQueueTxn(txn *badger.Txn, e *QueueEntry) error {
 		}
 	}
 	if e.Created.IsZero() {
-		e.Created = time.Now().UTC()
+		e.Created = now.UTC()
 	}
 	if e.NextAttempt.IsZero() {
 		e.NextAttempt = e.Created

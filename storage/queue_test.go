@@ -109,3 +109,22 @@ func TestDeliverSettlesQueueEntry(t *testing.T) {
 		t.Errorf("partial entry's blob has %d references, want 1", n)
 	}
 }
+
+// TestQueueCreatedByStoreClock: an entry queued without a creation time
+// gets the store's clock, not the machine's (and is due at once).
+func TestQueueCreatedByStoreClock(t *testing.T) {
+	t0 := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
+	st, err := Open("", Options{InMemory: true, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Deliver(Delivery{Message: []byte("Subject: q\r\n\r\nbody\r\n"),
+		Queue: []QueueEntry{{From: "a@x.test", To: []string{"b@y.test"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := st.QueueList()
+	if err != nil || len(all) != 1 || !all[0].Created.Equal(t0) || !all[0].NextAttempt.Equal(t0) {
+		t.Fatalf("QueueList = %+v, %v; want one entry created and due at %v", all, err, t0)
+	}
+}

@@ -93,7 +93,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.InMemory {
 		bo = badger.DefaultOptions("").WithInMemory(true)
 	}
-	// A modest memory profile (notes/libraries.md §4) and every commit
+	// A modest memory profile and every commit
 	// fsynced. Badger batches the commits of concurrent transactions into
 	// one write and one sync, which is the group commit that lets many
 	// SMTP sessions share an fsync.

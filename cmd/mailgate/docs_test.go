@@ -43,3 +43,80 @@ func TestPackageDocs(t *testing.T) {
 		}
 	}
 }
+
+// TestPackageImports checks the direction of the packages from their
+// actual imports (direct and through other mailgate packages): delegation
+// is pure (only the standard library, and none of its I/O); smtp and imap
+// never reach each other; storage reaches no protocol; admin no protocol;
+// the IMAP sub-packages know nothing of storage or rights.
+func TestPackageImports(t *testing.T) {
+	const mod = "github.com/mailgate/mailgate/"
+	root := filepath.Join("..", "..")
+	direct := map[string][]string{} // package (relative path) → imports
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		pkg, _ := filepath.Rel(root, filepath.Dir(path))
+		pkg = filepath.ToSlash(pkg)
+		for _, im := range f.Imports {
+			direct[pkg] = append(direct[pkg], strings.Trim(im.Path.Value, `"`))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"delegation", "storage", "smtp", "imap", "imap/wire", "admin", "cmd/mailgate"} {
+		if _, ok := direct[p]; !ok {
+			t.Fatalf("package %s not found (walked %d packages)", p, len(direct))
+		}
+	}
+	// reach returns every import of pkg, through mailgate packages too.
+	var reach func(pkg string, seen map[string]bool)
+	reach = func(pkg string, seen map[string]bool) {
+		for _, im := range direct[pkg] {
+			if seen[im] {
+				continue
+			}
+			seen[im] = true
+			if rel, ok := strings.CutPrefix(im, mod); ok {
+				reach(rel, seen)
+			}
+		}
+	}
+	rules := []struct {
+		pkg    string
+		banned []string // import paths or prefixes (ending in "/")
+	}{
+		{"delegation", []string{mod, "os", "net", "net/", "io/fs", "os/", "database/", "github.com/"}},
+		{"smtp", []string{mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
+		{"imap", []string{mod + "smtp", mod + "admin", mod + "cmd/"}},
+		{"imap/wire", []string{mod + "storage", mod + "delegation", mod + "smtp"}},
+		{"imap/message", []string{mod + "storage", mod + "delegation", mod + "smtp"}},
+		{"imap/sorting", []string{mod + "storage", mod + "delegation", mod + "smtp"}},
+		{"storage", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
+		{"admin", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
+	}
+	for _, r := range rules {
+		seen := map[string]bool{}
+		reach(r.pkg, seen)
+		for im := range seen {
+			for _, b := range r.banned {
+				if im == b || strings.HasSuffix(b, "/") && strings.HasPrefix(im, b) {
+					t.Errorf("%s reaches %s (banned: %s)", r.pkg, im, b)
+				}
+			}
+		}
+	}
+}
