@@ -59,10 +59,14 @@ type (
 		CopySentOnBehalf *bool  `json:"copy_sent_on_behalf,omitempty"`
 	}
 	AuditArgs struct {
-		Mailbox string    `json:"mailbox,omitempty"`
-		Actor   string    `json:"actor,omitempty"`
-		Since   *Duration `json:"since,omitempty"`
-		Limit   int       `json:"limit,omitempty"`
+		Mailbox string     `json:"mailbox,omitempty"`
+		Actor   string     `json:"actor,omitempty"`
+		Action  string     `json:"action,omitempty"`
+		Result  string     `json:"result,omitempty"` // allowed or refused
+		Since   *Duration  `json:"since,omitempty"`  // this long ago
+		From    *time.Time `json:"from,omitempty"`   // or this time
+		Until   *time.Time `json:"until,omitempty"`  // records before this time
+		Limit   int        `json:"limit,omitempty"`
 	}
 )
 
@@ -301,7 +305,13 @@ func (s *Service) MailboxSet(_ context.Context, a MailboxSetArgs) (PrincipalView
 
 // Audit lists audit records, oldest first.
 func (s *Service) Audit(_ context.Context, a AuditArgs) ([]storage.AuditRecord, error) {
-	f := storage.AuditFilter{Limit: a.Limit}
+	f := storage.AuditFilter{Limit: a.Limit, Action: a.Action}
+	switch a.Result {
+	case "", "allowed", "refused":
+		f.Decision = a.Result
+	default:
+		return nil, badRequest("audit: result must be allowed or refused, not %q", a.Result)
+	}
 	d := s.st.Directory()
 	for _, x := range []struct {
 		addr string
@@ -318,6 +328,12 @@ func (s *Service) Audit(_ context.Context, a AuditArgs) ([]storage.AuditRecord, 
 	}
 	if a.Since != nil {
 		f.Since = s.now().Add(-time.Duration(*a.Since))
+	}
+	if a.From != nil {
+		f.Since = *a.From
+	}
+	if a.Until != nil {
+		f.Until = *a.Until
 	}
 	recs, err := s.st.AuditList(f)
 	if recs == nil {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -56,8 +57,16 @@ func auditTxn(txn *badger.Txn, now time.Time, recs []AuditRecord) error {
 type AuditFilter struct {
 	MailboxID string
 	ActorID   string
-	Since     time.Time
-	Limit     int // 0 means no limit; the newest are kept
+	Action    string    // e.g. "send", "folder_bind", "login"
+	Decision  string    // "allowed" or "refused"
+	Since     time.Time // records at or after
+	Until     time.Time // records before
+	Limit     int       // 0 means no limit; the newest are kept
+}
+
+func (f AuditFilter) match(r *AuditRecord) bool {
+	return (f.MailboxID == "" || r.MailboxID == f.MailboxID) && (f.ActorID == "" || r.ActorID == f.ActorID) &&
+		(f.Action == "" || r.Action == f.Action) && (f.Decision == "" || r.Decision == f.Decision)
 }
 
 // AuditList returns matching records, oldest first.
@@ -70,12 +79,19 @@ func (s *Store) AuditList(f AuditFilter) ([]AuditRecord, error) {
 		if !f.Since.IsZero() {
 			start = fmt.Appendf(append([]byte(nil), prefAudit...), "%016x", uint64(f.Since.UnixNano()))
 		}
+		var end []byte
+		if !f.Until.IsZero() {
+			end = fmt.Appendf(append([]byte(nil), prefAudit...), "%016x", uint64(f.Until.UnixNano()))
+		}
 		for it.Seek(start); it.Valid(); it.Next() {
+			if end != nil && bytes.Compare(it.Item().Key(), end) >= 0 {
+				break
+			}
 			var r AuditRecord
 			if err := it.Item().Value(func(v []byte) error { return unmarshal(v, &r) }); err != nil {
 				return err
 			}
-			if (f.MailboxID == "" || r.MailboxID == f.MailboxID) && (f.ActorID == "" || r.ActorID == f.ActorID) {
+			if f.match(&r) {
 				out = append(out, r)
 			}
 		}

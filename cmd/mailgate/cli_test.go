@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailgate/mailgate/storage"
 )
 
 var binary string
@@ -363,4 +365,73 @@ func TestServeEnvironment(t *testing.T) {
 	if r := mailgate(t, data, "", "serve", "--log-format", "xml"); r.code != 1 || !strings.Contains(r.err, "want text or json") {
 		t.Errorf("serve --log-format xml: exit %d, %q", r.code, r.err)
 	}
+}
+
+// TestAuditFilters: `mailgate audit` filters by actor, mailbox, action,
+// result and time (a duration back or a time), and exports JSON lines.
+func TestAuditFilters(t *testing.T) {
+	data := t.TempDir()
+	ok(t, data, "tenant", "add", "a.test")
+	for _, u := range []string{"alice", "bob", "carol"} {
+		ok(t, data, "user", "add", u+"@a.test", "--password", "a long password for "+u)
+	}
+	st, err := storage.Open(filepath.Join(data, "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := st.Directory()
+	id := func(u string) string {
+		p, found := dir.Lookup(u + "@a.test")
+		if !found {
+			t.Fatalf("no principal %s@a.test in %s (%d principals)", u, data, len(dir.Principals()))
+		}
+		return string(p.ID)
+	}
+	for _, r := range []storage.AuditRecord{
+		{Action: "send", Actor: "bob@a.test", ActorID: id("bob"), Mailbox: "alice@a.test", MailboxID: id("alice"), Decision: "allowed", Right: "send-as"},
+		{Action: "send", Actor: "carol@a.test", ActorID: id("carol"), Mailbox: "alice@a.test", MailboxID: id("alice"), Decision: "refused", Reason: "no_grant"},
+		{Action: "folder_bind", Actor: "bob@a.test", ActorID: id("bob"), Mailbox: "alice@a.test", MailboxID: id("alice"), Decision: "allowed", Folder: "INBOX"},
+	} {
+		if err := st.Audit(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	count := func(args ...string) int {
+		t.Helper()
+		out := ok(t, data, append([]string{"audit", "--jsonl"}, args...)...)
+		n := 0
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if line == "" {
+				continue
+			}
+			var r storage.AuditRecord
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("audit --jsonl line %q: %v", line, err)
+			}
+			n++
+		}
+		return n
+	}
+	tomorrow := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 3},
+		{[]string{"--actor", "bob@a.test"}, 2},
+		{[]string{"--mailbox", "alice@a.test", "--action", "send"}, 2},
+		{[]string{"--result", "refused"}, 1},
+		{[]string{"--action", "folder_bind", "--result", "allowed"}, 1},
+		{[]string{"--since", "1h"}, 3},
+		{[]string{"--until", "1h"}, 0},
+		{[]string{"--since", tomorrow}, 0},
+		{[]string{"--until", tomorrow}, 3},
+	} {
+		if got := count(tc.args...); got != tc.want {
+			t.Errorf("audit %v: %d records, want %d", tc.args, got, tc.want)
+		}
+	}
+	fails(t, data, "allowed or refused", "audit", "--result", "maybe")
+	fails(t, data, "want a duration", "audit", "--since", "yesterday")
 }

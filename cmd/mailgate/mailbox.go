@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -67,20 +68,42 @@ func word(b bool) string {
 }
 
 func newAudit(g *globals) *cobra.Command {
-	var mailbox, actor string
-	var since time.Duration
+	var mailbox, actor, action, result, since, until string
 	var limit int
+	var jsonl bool
 	c := &cobra.Command{
-		Use: "audit [--mailbox A] [--actor B] [--since 24h]", Short: "list delegated sends, refusals and folder access", Args: cobra.NoArgs,
+		Use:   "audit [--mailbox A] [--actor B] [--action send] [--result refused] [--since 24h] [--until TIME]",
+		Short: "list delegated sends, refusals, delegate logins and folder access",
+		Long: `List the audit trail, oldest first: every decision about another person's mailbox.
+--since and --until take a duration back from now (24h) or a time (2026-12-01T10:00:00Z).
+--jsonl writes one JSON object per line, for export into other tools.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a := admin.AuditArgs{Mailbox: mailbox, Actor: actor, Limit: limit}
-			if since > 0 {
-				d := admin.Duration(since)
-				a.Since = &d
+			a := admin.AuditArgs{Mailbox: mailbox, Actor: actor, Action: action, Result: result, Limit: limit}
+			var err error
+			if a.Since, a.From, err = durationOrTime("since", since); err != nil {
+				return err
+			}
+			var untilAgo *admin.Duration
+			if untilAgo, a.Until, err = durationOrTime("until", until); err != nil {
+				return err
+			}
+			if untilAgo != nil {
+				t := time.Now().Add(-time.Duration(*untilAgo)).UTC()
+				a.Until = &t
 			}
 			var recs []storage.AuditRecord
 			if err := g.call(cmd.Context(), "audit", a, &recs); err != nil {
 				return err
+			}
+			if jsonl {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				for _, r := range recs {
+					if err := enc.Encode(r); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			return g.emit(cmd, recs, func(w io.Writer) {
 				var rows [][]string
@@ -97,7 +120,32 @@ func newAudit(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&mailbox, "mailbox", "", "only records about this mailbox")
 	c.Flags().StringVar(&actor, "actor", "", "only records by this user")
-	c.Flags().DurationVar(&since, "since", 0, "only records newer than this (e.g. 24h)")
+	c.Flags().StringVar(&action, "action", "", "only this action (send, folder_bind, login, expunge, move, ...)")
+	c.Flags().StringVar(&result, "result", "", "only allowed or only refused decisions")
+	c.Flags().StringVar(&since, "since", "", "only records from this long ago (24h) or this time (RFC 3339) on")
+	c.Flags().StringVar(&until, "until", "", "only records before this long ago or this time")
 	c.Flags().IntVar(&limit, "limit", 0, "at most this many (newest)")
+	c.Flags().BoolVar(&jsonl, "jsonl", false, "one JSON object per line (export)")
 	return c
+}
+
+// durationOrTime reads a flag value that is either a duration back from
+// now ("24h") or a time (RFC 3339, or a date "2026-12-01" at midnight UTC).
+func durationOrTime(flag, v string) (*admin.Duration, *time.Time, error) {
+	if v == "" {
+		return nil, nil, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		if d < 0 {
+			return nil, nil, fmt.Errorf("--%s %s: a duration back from now must not be negative", flag, v)
+		}
+		ad := admin.Duration(d)
+		return &ad, nil, nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return nil, &t, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("--%s %q: want a duration (24h) or a time (2026-12-01T10:00:00Z or 2026-12-01)", flag, v)
 }
