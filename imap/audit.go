@@ -23,6 +23,7 @@ type folderBinds struct {
 type folderBindKey struct {
 	actor, owner delegation.ID
 	folder       string
+	refused      bool
 }
 
 // first reports whether k has no record yet in the window holding now,
@@ -64,9 +65,27 @@ func (c *session) auditFolderBind(pl place, how string) {
 	}
 }
 
+// auditRefusedOpen records that the actor tried to open a folder of a
+// mailbox it has no Full Access to (now), once per folder and window like
+// FolderBind, so a client retrying cannot flood the trail.
+func (c *session) auditRefusedOpen(owner *delegation.Principal, folder string, dc delegation.Decision) {
+	k := folderBindKey{actor: c.actor, owner: owner.ID, folder: folder, refused: true}
+	if !c.srv.binds.first(k, c.now(), c.srv.cfg.FolderBindWindow) {
+		return
+	}
+	actor, ok := c.srv.st.Directory().Principal(c.actor)
+	if !ok {
+		return
+	}
+	c.log.Info("delegated open refused", "owner", owner.Address, "folder", folder, "reason", dc.Reason)
+	if !c.auditRec("folder_bind", actor, owner, folder, dc) {
+		c.srv.binds.forget(k)
+	}
+}
+
 // auditRec writes one audit record for an action on another principal's
 // mailbox. A failure is logged, never shown to the client.
-func (c *session) auditRec(action string, actor, owner *delegation.Principal, folder string, dc delegation.Decision) {
+func (c *session) auditRec(action string, actor, owner *delegation.Principal, folder string, dc delegation.Decision) bool {
 	decision := "allowed"
 	if !dc.Allowed {
 		decision = "refused"
@@ -76,12 +95,17 @@ func (c *session) auditRec(action string, actor, owner *delegation.Principal, fo
 		Mailbox: owner.Address, MailboxID: string(owner.ID), Decision: decision, Reason: string(dc.Reason),
 		GrantID: dc.GrantID, Folder: folder, Remote: c.ip,
 	}
-	if dc.Right != 0 {
+	switch {
+	case dc.Right != 0:
 		rec.Right = dc.Right.Flags()
+	case dc.Missing != 0:
+		rec.Right = dc.Missing.Flags() // the right that was asked for
 	}
 	if err := c.srv.st.Audit(rec); err != nil {
 		c.log.Error("audit", "err", err)
+		return false
 	}
+	return true
 }
 
 // audit records an action in a delegated place (no-op for the actor's

@@ -323,3 +323,40 @@ func TestFolderBindOncePerWindow(t *testing.T) {
 		t.Errorf("SELECT of bob's own INBOX: %q, %d records (own folders are not audited)", st, binds())
 	}
 }
+
+// TestRefusedOpenAudited: opening a folder of a real mailbox without Full
+// Access is recorded as a refused folder_bind (once per folder and hour,
+// with the reason), and answered like a folder that does not exist; a name
+// that names nobody is not recorded.
+func TestRefusedOpenAudited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d := e.rawLogin("dave")
+	for range 3 {
+		if _, st := d.cmd("SELECT %s", aliceInbox); !strings.HasPrefix(st, "NO [NONEXISTENT]") {
+			t.Fatalf("dave SELECT alice's INBOX: %q", st)
+		}
+	}
+	d.cmd(`STATUS "Other Users/alice@example.test/Sent" (MESSAGES)`)
+	d.cmd(`SELECT "Other Users/nobody@example.test/INBOX"`)
+	recs, err := e.st.AuditList(storage.AuditFilter{ActorID: string(e.ids["dave"])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Action+" "+r.Decision+" "+r.Mailbox+" "+r.Folder+" "+r.Right+" "+r.Reason)
+	}
+	want := []string{
+		"folder_bind refused alice@example.test INBOX full-access no_grant",
+		"folder_bind refused alice@example.test Sent full-access no_grant",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("dave's audit:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	f := e.rawLogin("frank") // a grant that is not effective yet
+	f.cmd("SELECT %s", aliceInbox)
+	if recs, _ := e.st.AuditList(storage.AuditFilter{ActorID: string(e.ids["frank"]), Decision: "refused"}); len(recs) != 1 || recs[0].GrantID == "" {
+		t.Errorf("frank's refused open: %+v, want one record naming the pending grant", recs)
+	}
+}

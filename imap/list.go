@@ -478,8 +478,12 @@ func (c *session) setSubscribed(name string, on bool) error {
 // user may not see and a folder that does not exist give the same answer,
 // missing (NONEXISTENT or TRYCREATE, depending on the command).
 func (c *session) openFolder(name string, missing error) (place, storage.Folder, error) {
-	pl, _, ok := c.resolver().resolve(name)
+	r := c.resolver()
+	pl, _, ok := r.resolve(name)
 	if !ok {
+		if owner, folder, dc, refused := r.refused(name); refused {
+			c.auditRefusedOpen(owner, folder, dc)
+		}
 		return pl, storage.Folder{}, missing
 	}
 	f, err := c.srv.st.Folder(pl.owner, pl.folder)

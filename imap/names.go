@@ -62,15 +62,9 @@ func isOtherUsers(name string) bool {
 // actor may not open (now), or the owner's bare node. It never looks at
 // whether the folder itself exists.
 func (r resolver) resolve(name string) (place, area, bool) {
-	if r.mutf7 {
-		d, err := wire.DecodeMUTF7(name)
-		if err != nil {
-			return place{}, areaPersonal, false // RFC 3501 §5.1.3: not a valid name, so no such mailbox
-		}
-		name = d
-		if strings.EqualFold(name, "INBOX") {
-			name = "INBOX"
-		}
+	name, valid := r.decode(name)
+	if !valid {
+		return place{}, areaPersonal, false // RFC 3501 §5.1.3: not a valid name, so no such mailbox
 	}
 	if isOtherUsers(name) {
 		if r.owner != r.actor {
@@ -108,6 +102,44 @@ func (r resolver) resolve(name string) (place, area, bool) {
 		pl.delegated, pl.via, pl.dc = true, "delegate_login", dc
 	}
 	return pl, areaPersonal, true
+}
+
+// decode turns a name as the client sent it into the name it means.
+func (r resolver) decode(name string) (string, bool) {
+	if r.mutf7 {
+		d, err := wire.DecodeMUTF7(name)
+		if err != nil {
+			return "", false
+		}
+		name = d
+		if strings.EqualFold(name, "INBOX") {
+			name = "INBOX"
+		}
+	}
+	return name, true
+}
+
+// refused tells, for a name under Other Users that names a real principal
+// the actor may not open now, who and why: the refusals worth an audit
+// record (a misspelt owner or a bad name is nobody's business).
+func (r resolver) refused(name string) (*delegation.Principal, string, delegation.Decision, bool) {
+	name, valid := r.decode(name)
+	if !valid || !isOtherUsers(name) || r.owner != r.actor {
+		return nil, "", delegation.Decision{}, false
+	}
+	rest, ok := strings.CutPrefix(name[len(otherUsers):], string(delim))
+	if !ok {
+		return nil, "", delegation.Decision{}, false
+	}
+	p, folder, found := r.lookupOwner(rest)
+	if !found || p.ID == r.actor {
+		return nil, "", delegation.Decision{}, false
+	}
+	dc := r.dir.Open(r.actor, p.ID, r.now)
+	if dc.Allowed {
+		return nil, "", delegation.Decision{}, false
+	}
+	return p, folder, dc, true
 }
 
 // lookupOwner splits "<owner address>/<folder>" and finds the owner. When
