@@ -230,7 +230,7 @@ func (s *Service) GrantRemove(_ context.Context, a GrantArgs) (GrantView, error)
 	if err != nil {
 		return GrantView{}, badRequest("%v", err)
 	}
-	g, err := s.st.RemoveGrant(a.Mailbox, a.Trustee, r)
+	g, err := s.st.RemoveGrantBy(a.Mailbox, a.Trustee, r, a.By)
 	if err != nil {
 		return GrantView{}, s.apiError("grant remove", err)
 	}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +212,49 @@ func TestLocked(t *testing.T) {
 	_, dir := openTest(t, &now)
 	if _, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
 		t.Errorf("second Open = %v, want ErrLocked", err)
+	}
+}
+
+// TestGrantChangesAudited: adding and removing a grant each write an audit
+// record (in the same transaction), naming who did it, the mailbox, the
+// trustee, the right and the grant.
+func TestGrantChangesAudited(t *testing.T) {
+	st, err := Open("", Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.AddTenant("a.test", 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if _, err := st.AddPrincipal(NewPrincipal{Kind: delegation.KindUser, Address: u + "@a.test", PasswordHash: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := st.AddGrant("alice@a.test", "bob@a.test", delegation.SendAs, true, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddGrant("alice@a.test", "bob@a.test", delegation.SendAs, true, "root"); err == nil {
+		t.Fatal("second AddGrant: no error")
+	}
+	if _, err := st.RemoveGrantBy("alice@a.test", "bob@a.test", delegation.SendAs, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.AuditList(AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, strings.Join([]string{r.Proto, r.Action, r.Actor, r.Mailbox, r.Right, r.GrantID, r.Detail[:len("trustee bob@a.test")]}, " "))
+	}
+	want := []string{
+		"admin grant_add root alice@a.test send-as " + g.ID + " trustee bob@a.test",
+		"admin grant_remove ops alice@a.test send-as " + g.ID + " trustee bob@a.test",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit:\n%s\nwant (the refused second add writes nothing):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -57,13 +57,33 @@ func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right
 		if immediate {
 			g.EffectiveAt = now
 		}
-		return setJSON(txn, key(prefGrant, g.ID), g)
+		if err := setJSON(txn, key(prefGrant, g.ID), g); err != nil {
+			return err
+		}
+		return auditTxn(txn, s.now(), []AuditRecord{grantAudit("grant_add", createdBy, m, t, g)})
 	})
 	return g, err
 }
 
+// grantAudit is the audit record of a grant change, written in the same
+// transaction as the change.
+func grantAudit(action, by string, m, t *delegation.Principal, g delegation.Grant) AuditRecord {
+	if by == "" {
+		by = "admin"
+	}
+	return AuditRecord{Proto: "admin", Action: action, Actor: by, Mailbox: m.Address, MailboxID: string(m.ID),
+		Right: g.Right.Flags(), Decision: "allowed", GrantID: g.ID,
+		Detail: fmt.Sprintf("trustee %s (%s), effective %s", t.Address, t.ID, g.EffectiveAt.UTC().Format(time.RFC3339))}
+}
+
 // RemoveGrant revokes a right at once.
 func (s *Store) RemoveGrant(mailboxAddr, trusteeAddr string, right delegation.Right) (delegation.Grant, error) {
+	return s.RemoveGrantBy(mailboxAddr, trusteeAddr, right, "")
+}
+
+// RemoveGrantBy is RemoveGrant recording who asked for it in the audit
+// trail ("" is "admin").
+func (s *Store) RemoveGrantBy(mailboxAddr, trusteeAddr string, right delegation.Right, by string) (delegation.Grant, error) {
 	var g delegation.Grant
 	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
 		m, err := resolve(d, mailboxAddr)
@@ -77,7 +97,10 @@ func (s *Store) RemoveGrant(mailboxAddr, trusteeAddr string, right delegation.Ri
 		for _, old := range d.GrantsOn(m.ID) {
 			if old.Trustee == t.ID && old.Right == right {
 				g = *old
-				return txn.Delete(key(prefGrant, g.ID))
+				if err := txn.Delete(key(prefGrant, g.ID)); err != nil {
+					return err
+				}
+				return auditTxn(txn, s.now(), []AuditRecord{grantAudit("grant_remove", by, m, t, g)})
 			}
 		}
 		return errorf(ErrNotFound, "%s has no %s grant on %s", t.Address, right, m.Address)

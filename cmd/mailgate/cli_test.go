@@ -185,8 +185,20 @@ func scenario(t *testing.T, data string) {
 	if out := ok(t, data, "grant", "list"); strings.Contains(out, "robert") {
 		t.Errorf("grants of a removed user remain:\n%s", out)
 	}
-	if out := ok(t, data, "--json", "audit"); strings.TrimSpace(out) != "[]" {
-		t.Errorf("audit: %q", out)
+	// The grant changes are on record, with who made them.
+	var recs []struct{ Proto, Action, Actor, Mailbox, Right string }
+	if err := json.Unmarshal([]byte(ok(t, data, "--json", "audit")), &recs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Proto+" "+r.Action+" "+r.Mailbox+" "+r.Right)
+		if !strings.HasPrefix(r.Actor, "cli") {
+			t.Errorf("audit record %+v: actor %q, want the CLI's user", r, r.Actor)
+		}
+	}
+	if want := "admin grant_add alice@a.test send-as,admin grant_add info@a.test full-access,admin grant_remove alice.smith@a.test send-as"; strings.Join(got, ",") != want {
+		t.Errorf("audit: %q, want %q", strings.Join(got, ","), want)
 	}
 }
 

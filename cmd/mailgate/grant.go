@@ -41,7 +41,7 @@ func newGrant(g *globals) *cobra.Command {
 		Use: "remove MAILBOX TRUSTEE --right R", Short: "revoke a right (immediate)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			var v admin.GrantView
-			if err := g.call(cmd.Context(), "grant.remove", admin.GrantArgs{Mailbox: a[0], Trustee: a[1], Right: right}, &v); err != nil {
+			if err := g.call(cmd.Context(), "grant.remove", admin.GrantArgs{Mailbox: a[0], Trustee: a[1], Right: right, By: actorName()}, &v); err != nil {
 				return err
 			}
 			return g.emit(cmd, v, func(w io.Writer) {
