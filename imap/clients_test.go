@@ -8,20 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mailgate/mailgate/internal/testenv"
 )
 
-// needProgram finds an external client. Under CI (env CI set) a missing
-// program fails the test; elsewhere it skips.
+// needProgram finds an external client (see testenv.NeedProgram).
 func needProgram(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not installed (CI must install it: apt-get install curl isync python3)", name)
-		}
-		t.Skipf("%s not installed", name)
+	pkg := name
+	if name == "mbsync" {
+		pkg = "isync"
 	}
-	return p
+	return testenv.NeedProgram(t, name, pkg)
 }
 
 func run(t *testing.T, name string, args ...string) string {

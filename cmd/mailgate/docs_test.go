@@ -108,6 +108,20 @@ func TestPackageImports(t *testing.T) {
 		{"storage", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
 		{"admin", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
 	}
+	// Test helpers stay in tests: no program code reaches internal/testenv,
+	// and it reaches no mailgate package.
+	rules = append(rules, struct {
+		pkg    string
+		banned []string
+	}{"internal/testenv", []string{mod}})
+	for pkg := range direct {
+		if pkg != "internal/testenv" {
+			rules = append(rules, struct {
+				pkg    string
+				banned []string
+			}{pkg, []string{mod + "internal/testenv"}})
+		}
+	}
 	for _, r := range rules {
 		seen := map[string]bool{}
 		reach(r.pkg, seen)

@@ -8,27 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mailgate/mailgate/internal/testenv"
 )
 
-// imaptestDir finds Dovecot imaptest's scripts: $IMAPTEST_TESTS, or the
-// shared copy next to the worktrees. Absent, the test skips (fails in CI).
-func imaptestDir(t testing.TB) string {
-	t.Helper()
-	dirs := []string{os.Getenv("IMAPTEST_TESTS"), filepath.Join("..", "..", "..", "shared", "tools", "imaptest", "tests")}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(d, "fetch-body.mbox")); err == nil {
-			return d
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("imaptest tests not found: set IMAPTEST_TESTS")
-	}
-	t.Skip("imaptest tests not found (set IMAPTEST_TESTS)")
-	return ""
-}
+func imaptestDir(t testing.TB) string { return testenv.ImaptestDir(t, "../..", "fetch-body.mbox") }
 
 // crlf turns LF line ends into CRLF, as imaptest does when it APPENDs.
 func crlf(s string) string {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailgate/mailgate/internal/testenv"
 )
 
 // The expectations below are copied from Dovecot's imaptest scripts (the
@@ -16,20 +18,7 @@ import (
 // or append between commands are replayed by picking the mbox messages
 // that are in the mailbox at that point, renumbered from 1.
 
-// imaptestDir finds the imaptest tests directory, or skips the test.
-func imaptestDir(t testing.TB) string {
-	dir := os.Getenv("IMAPTEST_TESTS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "tools", "imaptest", "tests")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "sort-subject.mbox")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("imaptest tests not found in %s (set IMAPTEST_TESTS): %v", dir, err)
-		}
-		t.Skipf("imaptest tests not found in %s (set IMAPTEST_TESTS)", dir)
-	}
-	return dir
-}
+func imaptestDir(t testing.TB) string { return testenv.ImaptestDir(t, "../..", "sort-subject.mbox") }
 
 // mboxMsg is one message of an mbox file.
 type mboxMsg struct {
