@@ -102,6 +102,25 @@ func BenchmarkSelectFetchHeaders10k(b *testing.B) {
 	}
 }
 
+// BenchmarkSelect10k: SELECT of a 10,000-message INBOX by its owner and by
+// a delegate through Other Users (the delegated path: rights check, audit
+// once per hour).
+func BenchmarkSelect10k(b *testing.B) {
+	e := seedEnv(b, 10000, true)
+	for _, bc := range []struct{ user, mailbox string }{
+		{"alice", "INBOX"}, {"bob", "Other Users/alice@example.test/INBOX"},
+	} {
+		b.Run(bc.user, func(b *testing.B) {
+			c := e.login(bc.user, nil)
+			for b.Loop() {
+				if sd, err := c.Select(bc.mailbox, nil).Wait(); err != nil || sd.NumMessages != 10000 {
+					b.Fatalf("SELECT: %+v %v", sd, err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkSearch10k: UID SEARCH over a 10,000-message INBOX, on flags
 // (memory), on a header (the per-message search fields, cached after the
 // first search) and on the body (every message read).
