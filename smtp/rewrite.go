@@ -76,7 +76,9 @@ func headerError(format string, a ...any) *gosmtp.SMTPError {
 //     address, replacing what the client wrote;
 //   - own address: a Sender naming someone else is removed;
 //   - Date and Message-ID are added when missing (RFC 5322 §3.6.1, §3.6.4;
-//     RFC 6409 §8.2, §8.3), extra Message-ID fields are dropped.
+//     RFC 6409 §8.2, §8.3), extra Message-ID fields are dropped;
+//   - Authentication-Results claiming our authserv-id are removed, as on the
+//     MX (RFC 8601 §5).
 //
 // It is idempotent: rewriting its own output changes nothing. Header fields
 // carrying a bare CR, a bare LF or a NUL are refused, and the fields it
@@ -140,6 +142,8 @@ func Rewrite(in RewriteInput) (*RewriteResult, *gosmtp.SMTPError) {
 		addField(&h, "Message-ID", "<"+clean(id)+">")
 		res.MessageID = clean(id)
 	}
+
+	stripOwnAuthResults(&h, in.Hostname)
 
 	switch {
 	case onBehalf || len(list) > 1:
