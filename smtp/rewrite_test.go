@@ -386,8 +386,9 @@ func replyText(err error) string {
 
 // checkRewriteInvariants is the fuzz oracle: for a header the function
 // accepted, the output parses again, has exactly one From and at most one
-// Sender, has no bare CR or LF, every From mailbox is allowed by the engine,
-// and rewriting it again changes nothing.
+// Sender and Resent-Sender, has no bare CR or LF, no Bcc, Resent-Bcc,
+// Return-Path or Authentication-Results of ours, every From and Resent-From
+// mailbox is allowed by the engine, and rewriting it again changes nothing.
 func checkRewriteInvariants(t *testing.T, d *delegation.Directory, actor string, res *RewriteResult) {
 	out := headerBytes(t, res.Header)
 	if badBytes([]byte(out)) {
@@ -410,6 +411,30 @@ func checkRewriteInvariants(t *testing.T, d *delegation.Directory, actor string,
 	for _, a := range list {
 		if dc := d.Send(delegation.ID(actor), a.Address, fixedNow); !dc.Allowed {
 			t.Fatalf("accepted From %s that the engine refuses: %+v", a.Address, dc)
+		}
+	}
+	if n := h2.FieldsByKey("Resent-Sender").Len(); n > 1 {
+		t.Fatalf("output has %d Resent-Sender fields: %q", n, out)
+	}
+	for fs := h2.FieldsByKey("Resent-From"); fs.Next(); {
+		l, err := addressParser.ParseList(fs.Value())
+		if err != nil {
+			t.Fatalf("output Resent-From does not parse: %v %q", err, out)
+		}
+		for _, a := range l {
+			if dc := d.Send(delegation.ID(actor), a.Address, fixedNow); !dc.Allowed {
+				t.Fatalf("accepted Resent-From %s that the engine refuses: %+v", a.Address, dc)
+			}
+		}
+	}
+	for _, k := range []string{"Bcc", "Resent-Bcc", "Return-Path"} {
+		if h2.Has(k) {
+			t.Fatalf("output has %s: %q", k, out)
+		}
+	}
+	for fs := h2.FieldsByKey("Authentication-Results"); fs.Next(); {
+		if id, ok := authservID(fs.Value()); !ok || sameHost(id, "mail.example.test") {
+			t.Fatalf("output has Authentication-Results %q claiming our authserv-id", fs.Value())
 		}
 	}
 	res2, err := rewriteAs(d, actor, h2)
@@ -452,8 +477,74 @@ func FuzzRewrite(f *testing.F) {
 			if strings.ContainsAny(rerr.Message, "\r\n") {
 				t.Fatalf("reply text has a line break: %q", rerr.Message)
 			}
-			return
+		} else {
+			checkRewriteInvariants(t, d, actor, res)
 		}
-		checkRewriteInvariants(t, d, actor, res)
+		// The same header arriving at the MX (a fresh parse: Rewrite has
+		// taken the first one over).
+		h, _ = textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+		checkInboundInvariants(t, d, h)
 	})
+}
+
+// checkInboundInvariants is the oracle of markInbound: no Authentication-
+// Results claiming our authserv-id is left but the one it adds, on top, in
+// one line; it adds it exactly when a From field does not parse or names a
+// local domain; header.from names a local domain; and marking the output
+// again changes nothing.
+func checkInboundInvariants(t *testing.T, d *delegation.Directory, h textproto.Header) {
+	want := false
+	for fs := h.FieldsByKey("From"); fs.Next(); {
+		l, err := addressParser.ParseList(fs.Value())
+		if err != nil {
+			want = true
+		}
+		for _, a := range l {
+			dom := strings.ToLower(a.Address[strings.LastIndexByte(a.Address, '@')+1:])
+			if d.IsLocalDomain(strings.TrimRight(dom, ".")) {
+				want = true
+			}
+		}
+	}
+	markInbound(&h, d, "mail.example.test")
+	var b bytes.Buffer
+	if err := textproto.WriteHeader(&b, h); err != nil {
+		t.Fatalf("marked header does not write: %v", err)
+	}
+	out := b.String()
+	var own []string
+	first := true
+	for fs := h.Fields(); fs.Next(); first = false {
+		if fs.Key() != "Authentication-Results" {
+			continue
+		}
+		if id, ok := authservID(fs.Value()); !ok || sameHost(id, "mail.example.test") {
+			if !first {
+				t.Fatalf("Authentication-Results %q claiming our authserv-id kept:\n%q", fs.Value(), out)
+			}
+			raw, _ := fs.Raw()
+			if strings.Count(string(raw), "\n") != 1 || strings.Count(string(raw), "\r") != 1 || !strings.HasPrefix(fs.Value(), "mail.example.test; x-local-from=fail (") {
+				t.Fatalf("added field %q", raw)
+			}
+			own = append(own, fs.Value())
+		}
+	}
+	if got := len(own) == 1; got != want {
+		t.Fatalf("marked = %v, want %v:\n%q", got, want, out)
+	}
+	if len(own) == 1 {
+		if _, dom, ok := strings.Cut(own[0], " header.from="); ok && !d.IsLocalDomain(dom) {
+			t.Fatalf("header.from=%q is not a local domain", dom)
+		}
+	}
+	h2, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(out)))
+	if err != nil {
+		t.Fatalf("marked header does not parse: %v\n%q", err, out)
+	}
+	markInbound(&h2, d, "mail.example.test")
+	b.Reset()
+	textproto.WriteHeader(&b, h2)
+	if b.String() != out {
+		t.Fatalf("marking twice differs:\n%q\n%q", out, b.String())
+	}
 }
