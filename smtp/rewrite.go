@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	netmail "net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,13 +45,14 @@ type RewriteInput struct {
 // RewriteResult is the rewritten header and how it was decided.
 type RewriteResult struct {
 	Header textproto.Header
-	// Decisions has one entry per From mailbox, in header order. On a
-	// refusal it ends with the refused one.
+	// Decisions has one entry per distinct From mailbox, then per further
+	// Resent-From mailbox, in header order. On a refusal it ends with the
+	// refused one.
 	Decisions []delegation.Decision
-	Kind      string // KindOwn, KindSendAs, KindSendOnBehalf, or KindRefused
-	From      []string
-	Sender    string // the Sender address set by the server, if any
-	MessageID string // without angle brackets
+	Kind      string   // KindOwn, KindSendAs, KindSendOnBehalf, or KindRefused
+	From      []string // the From addresses, normalised
+	Sender    string   // the Sender address set by the server, if any
+	MessageID string   // without angle brackets
 }
 
 // addressParser decodes RFC 2047 encoded words in any charset that
@@ -76,7 +78,18 @@ func headerError(format string, a ...any) *gosmtp.SMTPError {
 //     address, replacing what the client wrote;
 //   - own address: a Sender naming someone else is removed;
 //   - Date and Message-ID are added when missing (RFC 5322 §3.6.1, §3.6.4;
-//     RFC 6409 §8.2, §8.3), extra Message-ID fields are dropped.
+//     RFC 6409 §8.2, §8.3), extra Message-ID fields are dropped;
+//   - Resent-From and Resent-Sender (RFC 5322 §3.6.6) are decided like From
+//     and Sender: every Resent-From mailbox of every resent block must be
+//     allowed (else 550 5.7.1 naming it), and Resent-Sender is removed, set
+//     to the actor or kept by the same rules;
+//   - Bcc and Resent-Bcc are removed (RFC 5322 §3.6.3, the first of its
+//     three ways): the envelope carries the blind recipients, and the one
+//     stored copy goes to every recipient, to the relay and into DSNs;
+//   - Return-Path is removed: only the final delivery writes it (RFC 5321
+//     §4.4), from the envelope, never from the client;
+//   - Authentication-Results claiming our authserv-id are removed, as on the
+//     MX (RFC 8601 §5).
 //
 // It is idempotent: rewriting its own output changes nothing. Header fields
 // carrying a bare CR, a bare LF or a NUL are refused, and the fields it
@@ -111,20 +124,24 @@ func Rewrite(in RewriteInput) (*RewriteResult, *gosmtp.SMTPError) {
 	if !ok {
 		return res, &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "unknown sender, try again later"}
 	}
-	onBehalf, sendAs := false, false
-	for _, a := range list {
-		dc := dir.Send(in.Actor, a.Address, in.Now)
-		res.Decisions = append(res.Decisions, dc)
-		if !dc.Allowed {
-			return res, refusal("send as", dc)
+	from, serr := decide(res, dir, in, list, "send as", &res.From)
+	if serr != nil {
+		return res, serr
+	}
+	var resent []*netmail.Address
+	for fs := h.FieldsByKey("Resent-From"); fs.Next(); {
+		l, err := addressParser.ParseList(fs.Value())
+		if err != nil {
+			return res, headerError("unparsable Resent-From header field: %v", err)
 		}
-		res.From = append(res.From, dc.Address)
-		switch dc.Right {
-		case delegation.SendAs:
-			sendAs = true
-		case delegation.SendOnBehalf:
-			onBehalf = true
+		if len(l) == 0 {
+			return res, headerError("Resent-From header field names no mailbox (RFC 5322 §3.6.6)")
 		}
+		resent = append(resent, l...)
+	}
+	re, serr := decide(res, dir, in, resent, "resend as", nil)
+	if serr != nil {
+		return res, serr
 	}
 
 	if !h.Has("Date") {
@@ -141,31 +158,96 @@ func Rewrite(in RewriteInput) (*RewriteResult, *gosmtp.SMTPError) {
 		res.MessageID = clean(id)
 	}
 
-	switch {
-	case onBehalf || len(list) > 1:
-		res.Kind = KindSendOnBehalf
-		if !onBehalf {
-			res.Kind = kindOf(sendAs)
-		}
+	for _, k := range []string{"Bcc", "Resent-Bcc", "Return-Path"} {
+		h.Del(k)
+	}
+	stripOwnAuthResults(&h, in.Hostname)
+
+	res.Kind = setSender(&h, "Sender", from, dir, in.Actor, actor)
+	if from.onBehalf || len(list) > 1 {
 		res.Sender = actor.Address
-		h.Del("Sender")
-		addField(&h, "Sender", formatAddress(actor.Name, actor.Address))
-	case sendAs:
-		res.Kind = KindSendAs
-		h.Del("Sender")
-	default:
-		res.Kind = KindOwn
-		keepOwnSender(&h, dir, in.Actor)
+	}
+	if k := setSender(&h, "Resent-Sender", re, dir, in.Actor, actor); len(resent) > 0 && kindRank(k) > kindRank(res.Kind) {
+		res.Kind = k
 	}
 	res.Header = h
 	return res, nil
 }
 
-func kindOf(sendAs bool) string {
-	if sendAs {
-		return KindSendAs
+// rights is what the mailboxes of one originator field (From, or every
+// Resent-From) were allowed by.
+type rights struct {
+	n                int // mailboxes
+	sendAs, onBehalf bool
+}
+
+// decide asks the engine about each mailbox and appends the decisions to
+// res, once per mailbox (a From and a Resent-From naming the same one give
+// one audit record and one Sent copy), and the addresses to addrs unless it
+// is nil. It stops at the first refusal.
+func decide(res *RewriteResult, dir *delegation.Directory, in RewriteInput, list []*netmail.Address, what string, addrs *[]string) (rights, *gosmtp.SMTPError) {
+	r := rights{n: len(list)}
+	for _, a := range list {
+		dc := dir.Send(in.Actor, a.Address, in.Now)
+		if !dc.Allowed {
+			res.Decisions = append(res.Decisions, dc)
+			return r, refusal(what, dc)
+		}
+		if !slices.ContainsFunc(res.Decisions, func(o delegation.Decision) bool { return o.Mailbox == dc.Mailbox }) {
+			res.Decisions = append(res.Decisions, dc)
+		}
+		if addrs != nil {
+			*addrs = append(*addrs, dc.Address)
+		}
+		switch dc.Right {
+		case delegation.SendAs:
+			r.sendAs = true
+		case delegation.SendOnBehalf:
+			r.onBehalf = true
+		}
 	}
-	return KindOwn
+	return r, nil
+}
+
+// setSender applies a decision to the Sender (or Resent-Sender) fields and
+// returns its kind:
+//
+//   - Send on Behalf, or several mailboxes (RFC 5322 §3.6.2): the field is
+//     set to the actor's primary address, replacing what the client wrote;
+//   - Send As only: every such field is removed;
+//   - own address (or no mailbox at all): one naming the actor is kept,
+//     every other one removed.
+func setSender(h *textproto.Header, key string, r rights, dir *delegation.Directory, id delegation.ID, actor *delegation.Principal) string {
+	switch {
+	case r.onBehalf || r.n > 1:
+		h.Del(key)
+		addField(h, key, formatAddress(actor.Name, actor.Address))
+		if r.onBehalf {
+			return KindSendOnBehalf
+		}
+		if r.sendAs {
+			return KindSendAs
+		}
+		return KindOwn
+	case r.sendAs:
+		h.Del(key)
+		return KindSendAs
+	default:
+		keepOwnSender(h, key, dir, id)
+		return KindOwn
+	}
+}
+
+// kindRank orders the kinds by how much delegation they use, so a message
+// resent on behalf of someone counts as such even when its From is own.
+func kindRank(k string) int {
+	switch k {
+	case KindSendOnBehalf:
+		return 2
+	case KindSendAs:
+		return 1
+	}
+	return 0
 }
 
 // refusal is the 550 5.7.1 for a From or envelope sender the actor may not use.
@@ -174,11 +256,11 @@ func refusal(what string, dc delegation.Decision) *gosmtp.SMTPError {
 		Message: clean(fmt.Sprintf("not allowed to %s %s: %s", what, dc.Address, dc.Text()))}
 }
 
-// keepOwnSender keeps the first Sender field that names the actor itself
-// (primary address or alias) and removes every other one.
-func keepOwnSender(h *textproto.Header, dir *delegation.Directory, actor delegation.ID) {
+// keepOwnSender keeps the first Sender (or Resent-Sender) field that names
+// the actor itself (primary address or alias) and removes every other one.
+func keepOwnSender(h *textproto.Header, key string, dir *delegation.Directory, actor delegation.ID) {
 	kept := false
-	for fs := h.FieldsByKey("Sender"); fs.Next(); {
+	for fs := h.FieldsByKey(key); fs.Next(); {
 		a, err := addressParser.Parse(fs.Value())
 		own := false
 		if err == nil {

@@ -173,6 +173,149 @@ func TestRewriteTable(t *testing.T) {
 	}
 }
 
+// TestRewriteResent: Resent-From and Resent-Sender (RFC 5322 §3.6.6) get
+// the decision of From and Sender.
+func TestRewriteResent(t *testing.T) {
+	d := pureDirectory(t)
+	tests := []struct {
+		name, actor, header string
+		kind                string // "" means refused
+		code                string // enhanced code of a refusal
+		resentSender        string // Resent-Sender after rewrite, "" for none
+		wantText            []string
+	}{
+		{"send as", "bob", "Resent-From: Alice <alice@example.test>\r\nResent-Sender: bob@example.test\r\n", KindSendAs, "", "", nil},
+		{"send on behalf replaces client value", "carol", "Resent-From: alice@example.test\r\nResent-Sender: evil@elsewhere.test\r\n", KindSendOnBehalf, "",
+			"=?utf-8?q?Carol_=C3=91=C3=BA=C3=B1ez?= <carol@example.test>", nil},
+		{"own keeps own", "dave", "Resent-From: dave@example.test\r\nResent-Sender: Dave@Example.test\r\n", KindOwn, "", "Dave@Example.test", nil},
+		{"own drops foreign", "dave", "Resent-From: dave@example.test\r\nResent-Sender: alice@example.test\r\n", KindOwn, "", "", nil},
+		{"stray Resent-Sender dropped", "dave", "Resent-Sender: alice@example.test\r\n", KindOwn, "", "", nil},
+		{"two mailboxes need Resent-Sender", "bob", "Resent-From: alice@example.test, bob@example.test\r\n", KindSendAs, "",
+			`"Bob Delegate" <bob@example.test>`, nil},
+		{"no grant", "dave", "Resent-From: alice@example.test\r\n", "", "5.7.1", "",
+			[]string{"not allowed to resend as alice@example.test", "missing Send As or Send on Behalf"}},
+		{"full access only", "erin", "Resent-From: alice@example.test\r\n", "", "5.7.1", "", []string{"alice@example.test", "Full Access does not allow sending"}},
+		{"pending", "gina", "Resent-From: alice@example.test\r\n", "", "5.7.1", "", []string{"2026-01-02T11:00:00Z"}},
+		{"external", "bob", "Resent-From: ceo@elsewhere.test\r\n", "", "5.7.1", "", []string{"ceo@elsewhere.test", "not a local address"}},
+		{"older block refused too", "bob", "Resent-From: alice@example.test\r\nResent-From: dave@example.test\r\n", "", "5.7.1", "", []string{"dave@example.test"}},
+		{"unparsable", "bob", "Resent-From: alice@@example.test\r\n", "", "5.6.0", "", []string{"unparsable Resent-From"}},
+		{"empty group", "bob", "Resent-From: x:;\r\n", "", "5.6.0", "", []string{"names no mailbox"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			from := "From: " + tt.actor + "@example.test\r\n"
+			res, err := rewriteAs(d, tt.actor, parseHeader(t, from+tt.header+"\r\n"))
+			if tt.kind == "" {
+				if err == nil {
+					t.Fatalf("Rewrite(%s, %q) accepted (%s), want refusal %s", tt.actor, tt.header, res.Kind, tt.code)
+				}
+				if got := replyText(err); !strings.HasPrefix(got, "550 "+tt.code+" ") {
+					t.Errorf("Rewrite(%s, %q) = %q, want 550 %s", tt.actor, tt.header, got, tt.code)
+				}
+				for _, w := range tt.wantText {
+					if !strings.Contains(replyText(err), w) {
+						t.Errorf("Rewrite(%s, %q) = %q, want it to name %q", tt.actor, tt.header, replyText(err), w)
+					}
+				}
+				if tt.code == "5.7.1" {
+					if n := len(res.Decisions); n == 0 || res.Decisions[n-1].Allowed {
+						t.Errorf("Rewrite(%s, %q): refused decision not last: %+v", tt.actor, tt.header, res.Decisions)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Rewrite(%s, %q) = %v, want %s", tt.actor, tt.header, err, tt.kind)
+			}
+			if res.Kind != tt.kind {
+				t.Errorf("Rewrite(%s, %q).Kind = %s, want %s", tt.actor, tt.header, res.Kind, tt.kind)
+			}
+			if got := res.Header.FieldsByKey("Resent-Sender").Len(); got > 1 {
+				t.Errorf("%d Resent-Sender fields", got)
+			}
+			if got := res.Header.Get("Resent-Sender"); got != tt.resentSender {
+				t.Errorf("Resent-Sender = %q, want %q", got, tt.resentSender)
+			}
+			if got := res.Header.Get("Sender"); got != "" {
+				t.Errorf("Sender = %q, want none (From is own)", got)
+			}
+		})
+	}
+}
+
+// TestRewriteDecisionsOnce: a From and a Resent-From naming one mailbox give
+// one decision (one audit record, one Sent copy).
+func TestRewriteDecisionsOnce(t *testing.T) {
+	res, err := rewriteAs(pureDirectory(t), "bob", parseHeader(t, "From: alice@example.test\r\nResent-From: A.Owner@example.test, bob@example.test\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, dc := range res.Decisions {
+		got = append(got, dc.Address+"/"+string(dc.Reason))
+	}
+	if strings.Join(got, ",") != "alice@example.test/send_as,bob@example.test/own_address" {
+		t.Errorf("Decisions = %v", got)
+	}
+}
+
+// TestRewriteRemoves: Bcc, Resent-Bcc, Return-Path and every
+// Authentication-Results claiming our authserv-id leave the header; the
+// others stay.
+func TestRewriteRemoves(t *testing.T) {
+	in := "From: bob@example.test\r\nTo: dave@example.test\r\nBcc: frank@example.test,\r\n secret@elsewhere.test\r\n" +
+		"BCC: x@elsewhere.test\r\nbcc :\r\nResent-From: bob@example.test\r\nResent-Bcc: y@elsewhere.test\r\n" +
+		"Return-Path: <ceo@elsewhere.test>\r\nReturn-path: <>\r\n"
+	var keep []string
+	for _, f := range authResultsForms {
+		in += "Authentication-Results: " + f.v + "\r\n"
+		if !f.own {
+			keep = append(keep, f.v)
+		}
+	}
+	res, err := rewriteAs(pureDirectory(t), "bob", parseHeader(t, in+"Subject: x\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := headerBytes(t, res.Header)
+	for _, k := range []string{"Bcc", "Resent-Bcc", "Return-Path"} {
+		if res.Header.Has(k) {
+			t.Errorf("%s kept:\n%s", k, out)
+		}
+	}
+	if got := res.Header.Values("Authentication-Results"); strings.Join(got, "|") != strings.Join(keep, "|") {
+		t.Errorf("Authentication-Results = %q\nwant %q", got, keep)
+	}
+	for _, k := range []string{"To", "Subject", "Resent-From"} {
+		if !res.Header.Has(k) {
+			t.Errorf("%s removed:\n%s", k, out)
+		}
+	}
+}
+
+// TestRewriteResentSenderClean: the Resent-Sender the server writes comes
+// from the directory; a name with line breaks in it still gives one line.
+func TestRewriteResentSenderClean(t *testing.T) {
+	ps := []delegation.Principal{
+		{ID: "alice", Kind: delegation.KindUser, Tenant: "example.test", Address: "alice@example.test"},
+		{ID: "mal", Kind: delegation.KindUser, Tenant: "example.test", Address: "mal@example.test", Name: "Mal\r\nBcc: victim@elsewhere.test\nX-Injected: 1"},
+	}
+	gs := []delegation.Grant{{ID: "g1", Mailbox: "alice", Trustee: "mal", Right: delegation.SendOnBehalf, CreatedAt: fixedNow.Add(-time.Hour), EffectiveAt: fixedNow.Add(-time.Hour)}}
+	d, err := delegation.NewDirectory([]delegation.Tenant{{Domain: "example.test"}}, ps, gs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, rerr := rewriteAs(d, "mal", parseHeader(t, "From: alice@example.test\r\nResent-From: alice@example.test\r\n\r\n"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	out := headerBytes(t, res.Header)
+	h2 := parseHeader(t, out+"\r\n")
+	if badBytes([]byte(out)) || h2.Has("Bcc") || h2.Has("X-Injected") || h2.FieldsByKey("Resent-Sender").Len() != 1 || h2.FieldsByKey("Sender").Len() != 1 {
+		t.Errorf("rewritten header:\n%s", out)
+	}
+}
+
 // TestRewriteGolden rewrites testdata/rewrite/<case>.eml as the actor named
 // in its X-Test-Actor field and compares with <case>.golden (-update
 // regenerates them; review the diff like code).
@@ -243,8 +386,9 @@ func replyText(err error) string {
 
 // checkRewriteInvariants is the fuzz oracle: for a header the function
 // accepted, the output parses again, has exactly one From and at most one
-// Sender, has no bare CR or LF, every From mailbox is allowed by the engine,
-// and rewriting it again changes nothing.
+// Sender and Resent-Sender, has no bare CR or LF, no Bcc, Resent-Bcc,
+// Return-Path or Authentication-Results of ours, every From and Resent-From
+// mailbox is allowed by the engine, and rewriting it again changes nothing.
 func checkRewriteInvariants(t *testing.T, d *delegation.Directory, actor string, res *RewriteResult) {
 	out := headerBytes(t, res.Header)
 	if badBytes([]byte(out)) {
@@ -267,6 +411,30 @@ func checkRewriteInvariants(t *testing.T, d *delegation.Directory, actor string,
 	for _, a := range list {
 		if dc := d.Send(delegation.ID(actor), a.Address, fixedNow); !dc.Allowed {
 			t.Fatalf("accepted From %s that the engine refuses: %+v", a.Address, dc)
+		}
+	}
+	if n := h2.FieldsByKey("Resent-Sender").Len(); n > 1 {
+		t.Fatalf("output has %d Resent-Sender fields: %q", n, out)
+	}
+	for fs := h2.FieldsByKey("Resent-From"); fs.Next(); {
+		l, err := addressParser.ParseList(fs.Value())
+		if err != nil {
+			t.Fatalf("output Resent-From does not parse: %v %q", err, out)
+		}
+		for _, a := range l {
+			if dc := d.Send(delegation.ID(actor), a.Address, fixedNow); !dc.Allowed {
+				t.Fatalf("accepted Resent-From %s that the engine refuses: %+v", a.Address, dc)
+			}
+		}
+	}
+	for _, k := range []string{"Bcc", "Resent-Bcc", "Return-Path"} {
+		if h2.Has(k) {
+			t.Fatalf("output has %s: %q", k, out)
+		}
+	}
+	for fs := h2.FieldsByKey("Authentication-Results"); fs.Next(); {
+		if id, ok := authservID(fs.Value()); !ok || sameHost(id, "mail.example.test") {
+			t.Fatalf("output has Authentication-Results %q claiming our authserv-id", fs.Value())
 		}
 	}
 	res2, err := rewriteAs(d, actor, h2)
@@ -309,8 +477,74 @@ func FuzzRewrite(f *testing.F) {
 			if strings.ContainsAny(rerr.Message, "\r\n") {
 				t.Fatalf("reply text has a line break: %q", rerr.Message)
 			}
-			return
+		} else {
+			checkRewriteInvariants(t, d, actor, res)
 		}
-		checkRewriteInvariants(t, d, actor, res)
+		// The same header arriving at the MX (a fresh parse: Rewrite has
+		// taken the first one over).
+		h, _ = textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+		checkInboundInvariants(t, d, h)
 	})
+}
+
+// checkInboundInvariants is the oracle of markInbound: no Authentication-
+// Results claiming our authserv-id is left but the one it adds, on top, in
+// one line; it adds it exactly when a From field does not parse or names a
+// local domain; header.from names a local domain; and marking the output
+// again changes nothing.
+func checkInboundInvariants(t *testing.T, d *delegation.Directory, h textproto.Header) {
+	want := false
+	for fs := h.FieldsByKey("From"); fs.Next(); {
+		l, err := addressParser.ParseList(fs.Value())
+		if err != nil {
+			want = true
+		}
+		for _, a := range l {
+			dom := strings.ToLower(a.Address[strings.LastIndexByte(a.Address, '@')+1:])
+			if d.IsLocalDomain(strings.TrimRight(dom, ".")) {
+				want = true
+			}
+		}
+	}
+	markInbound(&h, d, "mail.example.test")
+	var b bytes.Buffer
+	if err := textproto.WriteHeader(&b, h); err != nil {
+		t.Fatalf("marked header does not write: %v", err)
+	}
+	out := b.String()
+	var own []string
+	first := true
+	for fs := h.Fields(); fs.Next(); first = false {
+		if fs.Key() != "Authentication-Results" {
+			continue
+		}
+		if id, ok := authservID(fs.Value()); !ok || sameHost(id, "mail.example.test") {
+			if !first {
+				t.Fatalf("Authentication-Results %q claiming our authserv-id kept:\n%q", fs.Value(), out)
+			}
+			raw, _ := fs.Raw()
+			if strings.Count(string(raw), "\n") != 1 || strings.Count(string(raw), "\r") != 1 || !strings.HasPrefix(fs.Value(), "mail.example.test; x-local-from=fail (") {
+				t.Fatalf("added field %q", raw)
+			}
+			own = append(own, fs.Value())
+		}
+	}
+	if got := len(own) == 1; got != want {
+		t.Fatalf("marked = %v, want %v:\n%q", got, want, out)
+	}
+	if len(own) == 1 {
+		if _, dom, ok := strings.Cut(own[0], " header.from="); ok && !d.IsLocalDomain(dom) {
+			t.Fatalf("header.from=%q is not a local domain", dom)
+		}
+	}
+	h2, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(out)))
+	if err != nil {
+		t.Fatalf("marked header does not parse: %v\n%q", err, out)
+	}
+	markInbound(&h2, d, "mail.example.test")
+	b.Reset()
+	textproto.WriteHeader(&b, h2)
+	if b.String() != out {
+		t.Fatalf("marking twice differs:\n%q\n%q", out, b.String())
+	}
 }
