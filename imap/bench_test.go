@@ -121,15 +121,20 @@ func BenchmarkSelect10k(b *testing.B) {
 	}
 }
 
+// selected10k is alice's client with her 10,000-message INBOX selected.
+func selected10k(b *testing.B) *imapclient.Client {
+	c := seedEnv(b, 10000, true).login("alice", nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
 // BenchmarkSearch10k: UID SEARCH over a 10,000-message INBOX, on flags
 // (memory), on a header (the per-message search fields, cached after the
 // first search) and on the body (every message read).
 func BenchmarkSearch10k(b *testing.B) {
-	e := seedEnv(b, 10000, true)
-	c := e.login("alice", nil)
-	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-		b.Fatal(err)
-	}
+	c := selected10k(b)
 	for _, bc := range []struct {
 		name string
 		crit goimap.SearchCriteria
@@ -154,11 +159,7 @@ func BenchmarkSearch10k(b *testing.B) {
 // BenchmarkSort10k: UID SORT (SUBJECT DATE) and (FROM) of a 10,000-message
 // INBOX.
 func BenchmarkSort10k(b *testing.B) {
-	e := seedEnv(b, 10000, true)
-	c := e.login("alice", nil)
-	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-		b.Fatal(err)
-	}
+	c := selected10k(b)
 	for _, bc := range []struct {
 		name string
 		keys []imapclient.SortCriterion
