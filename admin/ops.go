@@ -54,9 +54,10 @@ type (
 		At      *time.Time `json:"at,omitempty"` // nil: now
 	}
 	MailboxSetArgs struct {
-		Address          string `json:"address"`
-		CopySentAs       *bool  `json:"copy_sent_as,omitempty"`
-		CopySentOnBehalf *bool  `json:"copy_sent_on_behalf,omitempty"`
+		Address          string  `json:"address"`
+		CopySentAs       *bool   `json:"copy_sent_as,omitempty"`
+		CopySentOnBehalf *bool   `json:"copy_sent_on_behalf,omitempty"`
+		Quota            *uint64 `json:"quota,omitempty"` // bytes; 0 removes the quota
 	}
 	AuditArgs struct {
 		Mailbox string     `json:"mailbox,omitempty"`
@@ -294,12 +295,21 @@ func (s *Service) ExplainOpen(_ context.Context, a ExplainArgs) (Explanation, er
 	})
 }
 
-// MailboxSet changes a mailbox's sent-copy settings.
+// MailboxSet changes a mailbox's sent-copy settings and quota.
 func (s *Service) MailboxSet(_ context.Context, a MailboxSetArgs) (PrincipalView, error) {
-	if a.CopySentAs == nil && a.CopySentOnBehalf == nil {
-		return PrincipalView{}, badRequest("nothing to set: give --copy-sent-as and/or --copy-sent-on-behalf")
+	if a.CopySentAs == nil && a.CopySentOnBehalf == nil && a.Quota == nil {
+		return PrincipalView{}, badRequest("nothing to set: give --copy-sent-as, --copy-sent-on-behalf and/or --quota")
 	}
-	p, err := s.st.SetSettings(a.Address, a.CopySentAs, a.CopySentOnBehalf)
+	var p storage.Principal
+	var err error
+	if a.CopySentAs != nil || a.CopySentOnBehalf != nil {
+		if p, err = s.st.SetSettings(a.Address, a.CopySentAs, a.CopySentOnBehalf); err != nil {
+			return PrincipalView{}, s.apiError("mailbox set", err)
+		}
+	}
+	if a.Quota != nil {
+		p, err = s.st.SetQuota(a.Address, *a.Quota)
+	}
 	return s.view(p), s.apiError("mailbox set", err)
 }
 

@@ -61,6 +61,13 @@ func (c *session) cmdAppend(p *wire.Parser) error {
 		}
 		bodies[i] = b
 	}
+	var total uint64
+	for _, b := range bodies {
+		total += uint64(len(b))
+	}
+	if err := c.checkQuota(pl.owner, total); err != nil {
+		return err
+	}
 	var origin any
 	if c.sel != nil {
 		origin = c.sel.v

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -358,5 +359,60 @@ func TestRefusedOpenAudited(t *testing.T) {
 	f.cmd("SELECT %s", aliceInbox)
 	if recs, _ := e.st.AuditList(storage.AuditFilter{ActorID: string(e.ids["frank"]), Decision: "refused"}); len(recs) != 1 || recs[0].GrantID == "" {
 		t.Errorf("frank's refused open: %+v, want one record naming the pending grant", recs)
+	}
+}
+
+// TestQuota: GETQUOTAROOT and GETQUOTA report the owner's root and usage
+// (a delegate's view of Other Users/<owner>/ reports the owner's quota);
+// APPEND, COPY and MOVE into a mailbox over its quota answer
+// NO [OVERQUOTA] and store nothing; SETQUOTA is the administrator's.
+func TestQuota(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", "INBOX", "first")
+	e.deliver("bob", "INBOX", "bob's own")
+	a := e.rawLogin("alice")
+	un, st := a.cmd("GETQUOTAROOT INBOX")
+	if !strings.HasPrefix(st, "OK") || len(un) != 2 || un[0] != `* QUOTAROOT INBOX "alice@example.test"` || un[1] != `* QUOTA "alice@example.test" ()` {
+		t.Fatalf("GETQUOTAROOT without a quota: %q %q", un, st)
+	}
+	if _, err := e.st.SetQuota(addr("alice"), 10<<10); err != nil {
+		t.Fatal(err)
+	}
+	used, _, _ := e.st.Usage(e.ids["alice"])
+	wantQuota := fmt.Sprintf(`* QUOTA "alice@example.test" (STORAGE %d 10)`, (used+1023)/1024)
+	if un, _ := a.cmd("GETQUOTA alice@example.test"); len(un) != 1 || un[0] != wantQuota {
+		t.Errorf("GETQUOTA: %q, want %q", un, wantQuota)
+	}
+	b := e.rawLogin("bob")
+	un, _ = b.cmd("GETQUOTAROOT %s", aliceInbox)
+	if len(un) != 2 || un[0] != `* QUOTAROOT `+aliceInbox+` "alice@example.test"` || un[1] != wantQuota {
+		t.Errorf("bob's GETQUOTAROOT on alice's INBOX: %q, want alice's root and quota", un)
+	}
+	if _, st := e.rawLogin("dave").cmd("GETQUOTA alice@example.test"); !strings.HasPrefix(st, "NO [NONEXISTENT]") {
+		t.Errorf("dave GETQUOTA of alice's root: %q", st)
+	}
+	if _, st := a.cmd("SETQUOTA alice@example.test (STORAGE 99999)"); !strings.HasPrefix(st, "NO [NOPERM]") {
+		t.Errorf("SETQUOTA: %q", st)
+	}
+	big := strings.Repeat("x", 12<<10)
+	a.send("a1 APPEND INBOX {" + strconv.Itoa(len(big)) + "+}\r\n" + big + "\r\n")
+	if l := a.line(); !strings.HasPrefix(l, "a1 NO [OVERQUOTA]") {
+		t.Errorf("APPEND over the quota: %q", l)
+	}
+	b.cmd("SELECT INBOX")
+	if _, st := b.cmd("COPY 1 %s", aliceInbox); !strings.HasPrefix(st, "OK") {
+		t.Errorf("bob COPY of a small message into alice's INBOX, under her quota: %q", st)
+	}
+	if _, err := e.st.SetQuota(addr("alice"), 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"COPY", "MOVE"} {
+		if _, st := b.cmd("%s 1 %s", cmd, aliceInbox); !strings.HasPrefix(st, "NO [OVERQUOTA]") {
+			t.Errorf("bob %s into alice's INBOX over her quota: %q", cmd, st)
+		}
+	}
+	if st, err := e.st.Folder(e.ids["alice"], "INBOX"); err != nil || st.Count != 2 {
+		t.Errorf("alice's INBOX holds %d messages, want 2 (first, and bob's one COPY)", st.Count)
 	}
 }

@@ -208,7 +208,7 @@ func TestCapabilities(t *testing.T) {
 		goimap.CapEnable, goimap.CapBinary, goimap.CapStatusSize, "APPENDLIMIT=52428800", goimap.CapUTF8Accept,
 		goimap.CapIdle, goimap.CapID, goimap.CapACL, goimap.Cap("RIGHTS=" + strings.ToUpper(extraRights)), goimap.CapCondStore, goimap.CapQResync,
 		"SORT", "SORT=DISPLAY", "ESORT", "CONTEXT=SORT", "CONTEXT=SEARCH", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT",
-		"MULTIAPPEND", "CATENATE", "COMPRESS=DEFLATE"}
+		"MULTIAPPEND", "CATENATE", "COMPRESS=DEFLATE", "QUOTA", "QUOTA=RES-STORAGE"}
 	for _, w := range want {
 		if !caps.Has(w) {
 			t.Errorf("CAPABILITY lacks %s", w)

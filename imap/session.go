@@ -406,6 +406,8 @@ func (c *session) reply(err error) *goimap.Error {
 		return errNo(goimap.ResponseCodeAlreadyExists, "mailbox already exists")
 	case errors.Is(err, storage.ErrHasChildren):
 		return errNo(goimap.ResponseCodeHasChildren, "mailbox has subfolders: delete them first")
+	case errors.Is(err, storage.ErrOverQuota):
+		return errOverQuota
 	case errors.Is(err, storage.ErrLimit):
 		return errNo(goimap.ResponseCodeLimit, oneLine(err.Error()))
 	case errors.Is(err, storage.ErrInvalid):

@@ -238,6 +238,15 @@ func (c *session) copyMove(sel *selected, set goimap.NumSet, dest string, move b
 	if len(items) == 0 {
 		return storage.CopyResult{UIDValidity: f.UIDValidity}, nil
 	}
+	if !move || sel.v.mb.owner != pl.owner { // a MOVE inside one mailbox adds nothing to it
+		var size uint64
+		for _, it := range items {
+			size += uint64(it.e.size)
+		}
+		if err := c.checkQuota(pl.owner, size); err != nil {
+			return storage.CopyResult{}, err
+		}
+	}
 	verb := "copy"
 	var res storage.CopyResult
 	if move {

@@ -20,6 +20,9 @@ const DefaultPropagation = 60 * time.Minute
 type MailboxSettings struct {
 	CopySentAs       bool `json:"copy_sent_as"`
 	CopySentOnBehalf bool `json:"copy_sent_on_behalf"`
+	// Quota is Exchange's "prohibit receive" quota in bytes: a mailbox at
+	// or over it takes no more mail (0: no quota). See quota.go.
+	Quota uint64 `json:"quota,omitempty"`
 }
 
 type principalRec struct {

@@ -68,6 +68,9 @@ type Folder struct {
 	UIDValidity uint32        `json:"uid_validity"`
 	UIDNext     uint32        `json:"uid_next"`
 	Count       uint32        `json:"count"`
+	// Size is the sum of the folder's message sizes, kept with Count: the
+	// counter a mailbox's quota usage is the sum of.
+	Size uint64 `json:"size,omitempty"`
 	SpecialUse  string        `json:"special_use,omitempty"`
 	// HighestModSeq is the mod-sequence of the folder's latest change to
 	// its messages (RFC 7162 HIGHESTMODSEQ); never 0 once read (see
@@ -430,31 +433,38 @@ func headerBlock(msg []byte) []byte {
 	return msg
 }
 
+// foldersTxn reads a principal's folders, in no particular order.
+func foldersTxn(txn *badger.Txn, owner delegation.ID) ([]Folder, error) {
+	var ids []uint64
+	if err := scan(txn, key(prefFolder, string(owner), ""), func(_, v []byte) error {
+		if len(v) == 8 {
+			ids = append(ids, binary.BigEndian.Uint64(v))
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var out []Folder
+	for _, id := range ids {
+		f, err := folderByIDTxn(txn, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
 // Folders lists a principal's folders, sorted by name, INBOX first.
 func (s *Store) Folders(owner delegation.ID) ([]Folder, error) {
 	var out []Folder
 	err := s.view(func(txn *badger.Txn) error {
-		out = out[:0]
-		var ids []uint64
-		if err := scan(txn, key(prefFolder, string(owner), ""), func(_, v []byte) error {
-			if len(v) == 8 {
-				ids = append(ids, binary.BigEndian.Uint64(v))
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			f, err := folderByIDTxn(txn, id)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, f)
-		}
-		return nil
+		var err error
+		out, err = foldersTxn(txn, owner)
+		return err
 	})
 	slices.SortFunc(out, func(a, b Folder) int {
 		if (a.Name == "INBOX") != (b.Name == "INBOX") {

@@ -129,6 +129,7 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 			}
 			f.UIDNext++
 			f.Count++
+			f.Size += uint64(m.Size)
 			placed = append(placed, Placed{Owner: t.Owner, FolderID: f.ID, Folder: f.Name, UID: m.UID, UIDValidity: f.UIDValidity})
 			changes = append(changes, Change{Kind: ChangeAppend, Owner: t.Owner, FolderID: f.ID, UID: m.UID,
 				Flags: m.Flags, ModSeq: m.ModSeq, Message: m, Folder: f.Name, Origin: d.Origin})

@@ -270,6 +270,7 @@ func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, e
 					return err
 				}
 				gone, modseqs = append(gone, uid), append(modseqs, ms)
+				f.Size -= min(f.Size, uint64(m.Size))
 			}
 			f.Count -= min(f.Count, uint32(len(gone)))
 			return putFolderTxn(txn, &f)
@@ -355,6 +356,7 @@ func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, o
 				nm.UID, nm.ModSeq = df.UIDNext, nextModSeqLocked(&df)
 				df.UIDNext++
 				df.Count++
+				df.Size += uint64(nm.Size)
 				if err := setJSON(txn, msgKey(dstID, nm.UID), nm); err != nil {
 					return err
 				}
@@ -363,6 +365,7 @@ func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, o
 						return err
 					}
 					sf.Count--
+					sf.Size -= min(sf.Size, uint64(m.Size))
 				} else if err := refBlobTxn(txn, m.Blob); err != nil {
 					return err
 				}

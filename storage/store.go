@@ -30,7 +30,8 @@ import (
 //	1 → 2: subscriptions move from a flag on the folder record to a set of
 //	       names of their own (RFC 9051 §6.3.7: deleting a folder keeps its
 //	       subscription).
-const SchemaVersion = 2
+//	2 → 3: folder records count their bytes (Folder.Size, for quotas).
+const SchemaVersion = 3
 
 var (
 	ErrNotFound = errors.New("not found")
@@ -159,12 +160,18 @@ func (s *Store) checkSchema() error {
 		}
 		// One transaction for the whole migration: a crash leaves the old
 		// version, which the next start migrates again.
-		if v == 1 {
-			if err := migrateSubscriptionsTxn(txn); err != nil {
-				return fmt.Errorf("migrate schema 1 to 2: %w", err)
+		// migrations[i] takes version i+1 to i+2, in order.
+		migrations := []func(*badger.Txn) error{migrateSubscriptionsTxn, migrateFolderSizesTxn}
+		for i, migrate := range migrations {
+			step := i + 1
+			if v > step {
+				continue
 			}
-			s.log.Info("database schema migrated", "from", 1, "to", 2)
+			if err := migrate(txn); err != nil {
+				return fmt.Errorf("migrate schema %d to %d: %w", step, step+1, err)
+			}
 		}
+		s.log.Info("database schema migrated", "from", v, "to", SchemaVersion)
 		return txn.Set(keySchema, []byte(fmt.Sprint(SchemaVersion)))
 	})
 }

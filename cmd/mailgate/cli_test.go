@@ -447,3 +447,23 @@ func TestAuditFilters(t *testing.T) {
 	fails(t, data, "allowed or refused", "audit", "--result", "maybe")
 	fails(t, data, "want a duration", "audit", "--since", "yesterday")
 }
+
+// TestMailboxQuota: `mailbox set --quota` takes sizes in decimal and binary
+// units or none, shows them back, and refuses what is not a size.
+func TestMailboxQuota(t *testing.T) {
+	data := t.TempDir()
+	ok(t, data, "tenant", "add", "a.test")
+	ok(t, data, "user", "add", "alice@a.test", "--password", "a long password for alice")
+	if out := ok(t, data, "mailbox", "set", "alice@a.test", "--quota", "2GiB"); !strings.Contains(out, "quota 2GiB") {
+		t.Errorf("--quota 2GiB: %q", out)
+	}
+	var p struct{ Settings struct{ Quota uint64 } }
+	if err := json.Unmarshal([]byte(ok(t, data, "--json", "mailbox", "set", "alice@a.test", "--quota", "500MB")), &p); err != nil || p.Settings.Quota != 500e6 {
+		t.Errorf("--quota 500MB: %+v %v", p, err)
+	}
+	if out := ok(t, data, "mailbox", "set", "alice@a.test", "--quota", "none"); !strings.Contains(out, "quota none") {
+		t.Errorf("--quota none: %q", out)
+	}
+	fails(t, data, "want a size", "mailbox", "set", "alice@a.test", "--quota", "lots")
+	fails(t, data, "want a size", "mailbox", "set", "alice@a.test", "--quota", "-1GB")
+}

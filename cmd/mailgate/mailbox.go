@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,14 +28,26 @@ func onOff(s string) (*bool, error) {
 
 func newMailbox(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "mailbox", Short: "mailbox settings"}
-	var sentAs, sentOnBehalf string
+	var sentAs, sentOnBehalf, quota string
 	set := &cobra.Command{
-		Use:   "set ADDRESS [--copy-sent-as on|off] [--copy-sent-on-behalf on|off]",
-		Short: "keep a copy in the owner's Sent folder of what delegates send as / on behalf of it",
-		Args:  cobra.ExactArgs(1),
+		Use:   "set ADDRESS [--copy-sent-as on|off] [--copy-sent-on-behalf on|off] [--quota SIZE|none]",
+		Short: "sent copies of what delegates send as / on behalf of a mailbox, and its quota",
+		Long: `Keep a copy in the owner's Sent folder of what delegates send as / on behalf of it,
+and set the mailbox's quota (Exchange's "prohibit receive"): at or over it, mail for it is
+refused (452 4.2.2 on submission, 552 5.2.2 at the MX) and IMAP APPEND/COPY/MOVE into it
+answer NO [OVERQUOTA]. SIZE is bytes or a number with KB, MB, GB, TB (powers of 1000) or
+KiB, MiB, GiB, TiB (powers of 1024); none (or 0) removes the quota.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			args := admin.MailboxSetArgs{Address: a[0]}
 			var err error
+			if cmd.Flags().Changed("quota") {
+				q, err := parseSize(quota)
+				if err != nil {
+					return fmt.Errorf("--quota %v", err)
+				}
+				args.Quota = &q
+			}
 			if cmd.Flags().Changed("copy-sent-as") {
 				if args.CopySentAs, err = onOff(sentAs); err != nil {
 					return fmt.Errorf("--copy-sent-as %v", err)
@@ -50,12 +63,17 @@ func newMailbox(g *globals) *cobra.Command {
 				return err
 			}
 			return g.emit(cmd, p, func(w io.Writer) {
-				fmt.Fprintf(w, "%s: copy-sent-as %s, copy-sent-on-behalf %s\n", p.Address, word(p.Settings.CopySentAs), word(p.Settings.CopySentOnBehalf))
+				q := "none"
+				if p.Settings.Quota > 0 {
+					q = formatSize(p.Settings.Quota)
+				}
+				fmt.Fprintf(w, "%s: copy-sent-as %s, copy-sent-on-behalf %s, quota %s\n", p.Address, word(p.Settings.CopySentAs), word(p.Settings.CopySentOnBehalf), q)
 			})
 		},
 	}
 	set.Flags().StringVar(&sentAs, "copy-sent-as", "", "on or off")
 	set.Flags().StringVar(&sentOnBehalf, "copy-sent-on-behalf", "", "on or off")
+	set.Flags().StringVar(&quota, "quota", "", "quota (e.g. 2GiB, 500MB), or none")
 	c.AddCommand(set)
 	return c
 }
@@ -148,4 +166,47 @@ func durationOrTime(flag, v string) (*admin.Duration, *time.Time, error) {
 		}
 	}
 	return nil, nil, fmt.Errorf("--%s %q: want a duration (24h) or a time (2026-12-01T10:00:00Z or 2026-12-01)", flag, v)
+}
+
+// sizeUnits are the suffixes parseSize knows, longest first.
+var sizeUnits = []struct {
+	suffix string
+	mult   uint64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// parseSize reads "2GiB", "500MB", "1048576" or "none" (0).
+func parseSize(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "none") {
+		return 0, nil
+	}
+	mult := uint64(1)
+	for _, u := range sizeUnits {
+		if len(s) > len(u.suffix) && strings.EqualFold(s[len(s)-len(u.suffix):], u.suffix) {
+			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 || n*float64(mult) >= 1<<63 {
+		return 0, fmt.Errorf("%q: want a size such as 2GiB, 500MB or 1048576, or none", s)
+	}
+	return uint64(n * float64(mult)), nil
+}
+
+// formatSize writes a size the way parseSize reads it, in the largest
+// binary unit it is a whole multiple of (or bytes).
+func formatSize(n uint64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatUint(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatUint(n, 10) + "B"
 }
