@@ -70,8 +70,8 @@ type Folder struct {
 	Count       uint32        `json:"count"`
 	// Size is the sum of the folder's message sizes, kept with Count: the
 	// counter a mailbox's quota usage is the sum of.
-	Size uint64 `json:"size,omitempty"`
-	SpecialUse  string        `json:"special_use,omitempty"`
+	Size       uint64 `json:"size,omitempty"`
+	SpecialUse string `json:"special_use,omitempty"`
 	// HighestModSeq is the mod-sequence of the folder's latest change to
 	// its messages (RFC 7162 HIGHESTMODSEQ); never 0 once read (see
 	// normalizeFolder).
