@@ -411,7 +411,7 @@ func getOrCreateFolderTxn(txn *badger.Txn, owner delegation.ID, name string, cre
 
 // EnsureDefaultFolders creates the default folders a principal lacks.
 func (s *Store) EnsureDefaultFolders(owner delegation.ID) error {
-	return s.update(func(txn *badger.Txn) error {
+	return s.write(func(txn *badger.Txn) error {
 		for _, d := range DefaultFolders {
 			if _, _, err := getOrCreateFolderTxn(txn, owner, d.Name, false); err != nil {
 				return err
@@ -492,7 +492,7 @@ func (s *Store) Folder(owner delegation.ID, name string) (Folder, error) {
 	})
 	if errors.Is(err, ErrNotFound) {
 		if _, isDefault := specialUseOf(name); isDefault {
-			err = s.update(func(txn *badger.Txn) error {
+			err = s.write(func(txn *badger.Txn) error {
 				f, _, err = getOrCreateFolderTxn(txn, owner, name, false)
 				return err
 			})

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -57,6 +58,12 @@ func (s *Store) Deliver(d Delivery) ([]Placed, error) {
 		}
 		targets[i] = t
 	}
+	if err := s.admit(writeMail, int64(len(d.Message))); err != nil {
+		return nil, err
+	}
+	if err := s.retryPending(0); err != nil {
+		return nil, err
+	}
 	blob, err := s.newBlobID()
 	if err != nil {
 		return nil, err
@@ -76,7 +83,7 @@ func (s *Store) Deliver(d Delivery) ([]Placed, error) {
 
 func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed, error) {
 	ids := make([]uint64, len(targets))
-	err := s.update(func(txn *badger.Txn) error {
+	err := s.write(func(txn *badger.Txn) error {
 		for i, t := range targets {
 			f, _, err := getOrCreateFolderTxn(txn, t.Owner, t.Folder, false)
 			if err != nil {
@@ -94,7 +101,7 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 
 	var placed []Placed
 	var changes []Change
-	err = s.update(func(txn *badger.Txn) error {
+	err = s.write(func(txn *badger.Txn) error {
 		placed, changes = placed[:0], changes[:0]
 		refs := uint64(len(targets))
 		if len(d.Queue) > 0 {
@@ -168,6 +175,114 @@ func (s *Store) Append(owner delegation.ID, folder string, msg []byte, flags []s
 		return Placed{}, err
 	}
 	return p[0], nil
+}
+
+// AppendMessage is one message of AppendAll.
+type AppendMessage struct {
+	Message []byte
+	Flags   []string
+	Date    time.Time // internal date; zero means now
+}
+
+// AppendAll stores messages into one folder of owner's in one transaction
+// and in order, each with its own body: all of them or, on any error,
+// none, as MULTIAPPEND wants (RFC 3502 §6.3.11). Otherwise it is Append
+// for each: ErrNotFound for a folder that does not exist and is not a
+// default folder, ErrLimit for more than MaxFlags flags, and ErrLimit too
+// when the messages are more than one transaction holds.
+func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []AppendMessage, origin any) ([]Placed, error) {
+	name, err := NormalizeFolder(folder)
+	if err != nil {
+		return nil, err
+	}
+	msgs = slices.Clone(msgs)
+	var total int64
+	for i := range msgs {
+		msgs[i].Flags = NormalizeFlags(msgs[i].Flags)
+		if len(msgs[i].Flags) > MaxFlags {
+			return nil, errorf(ErrLimit, "too many flags: %d, at most %d", len(msgs[i].Flags), MaxFlags)
+		}
+		if msgs[i].Date.IsZero() {
+			msgs[i].Date = s.now()
+		}
+		total += int64(len(msgs[i].Message))
+	}
+	if err := s.admit(writeMail, total); err != nil {
+		return nil, err
+	}
+	if err := s.retryPending(0); err != nil {
+		return nil, err
+	}
+	blobs := make([]uint64, len(msgs))
+	for i := range blobs {
+		if blobs[i], err = s.newBlobID(); err != nil {
+			return nil, err
+		}
+	}
+	for range 10 {
+		placed, err := s.appendAllOnce(owner, name, msgs, blobs, origin)
+		if errors.Is(err, errFolderMoved) {
+			continue
+		}
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			return nil, errorf(ErrLimit, "%d messages (%d bytes) are too many to append at once", len(msgs), total)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("append: %w", err)
+		}
+		return placed, nil
+	}
+	return nil, fmt.Errorf("append: target folder keeps changing")
+}
+
+func (s *Store) appendAllOnce(owner delegation.ID, name string, msgs []AppendMessage, blobs []uint64, origin any) ([]Placed, error) {
+	var id uint64
+	if err := s.write(func(txn *badger.Txn) error {
+		f, _, err := getOrCreateFolderTxn(txn, owner, name, false)
+		id = f.ID
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	unlock := s.lockFolders(id)
+	defer unlock()
+	var placed []Placed
+	var changes []Change
+	err := s.write(func(txn *badger.Txn) error {
+		placed, changes = placed[:0], changes[:0]
+		f, err := folderByIDTxn(txn, id)
+		if errors.Is(err, ErrNotFound) {
+			return errFolderMoved
+		}
+		if err != nil {
+			return err
+		}
+		if f.Owner != owner || f.Name != name {
+			return errFolderMoved
+		}
+		for i, am := range msgs {
+			if err := putBlobTxn(txn, blobs[i], am.Message, 1); err != nil {
+				return err
+			}
+			m := Message{UID: f.UIDNext, Flags: am.Flags, InternalDate: am.Date.UTC(), Size: int64(len(am.Message)),
+				Blob: blobs[i], ModSeq: nextModSeqLocked(&f)}
+			if err := setJSON(txn, msgKey(f.ID, m.UID), m); err != nil {
+				return err
+			}
+			f.UIDNext++
+			f.Count++
+			f.Size += uint64(m.Size)
+			placed = append(placed, Placed{Owner: owner, FolderID: f.ID, Folder: f.Name, UID: m.UID, UIDValidity: f.UIDValidity})
+			changes = append(changes, Change{Kind: ChangeAppend, Owner: owner, FolderID: f.ID, UID: m.UID,
+				Flags: m.Flags, ModSeq: m.ModSeq, Message: m, Folder: f.Name, Origin: origin})
+		}
+		return putFolderTxn(txn, &f)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(changes...)
+	return placed, nil
 }
 
 // MaxFlags bounds the flags (system flags and keywords) of one message.

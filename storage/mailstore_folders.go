@@ -29,6 +29,9 @@ func parents(name string) []string {
 // specialUse ("" or one RFC 6154 attribute such as \Sent) is stored with
 // it. A folder that exists gives ErrExists.
 func (s *Store) CreateFolder(owner delegation.ID, name, specialUse string) (Folder, error) {
+	if err := s.admit(writeHouse, 0); err != nil {
+		return Folder{}, err
+	}
 	name, err := NormalizeFolder(name)
 	if err != nil {
 		return Folder{}, err
@@ -37,7 +40,7 @@ func (s *Store) CreateFolder(owner delegation.ID, name, specialUse string) (Fold
 	defer unlock()
 	var f Folder
 	var created []Folder
-	err = s.update(func(txn *badger.Txn) error {
+	err = s.write(func(txn *badger.Txn) error {
 		if _, err := folderByNameTxn(txn, owner, name); err == nil {
 			return errorf(ErrExists, "folder %s already exists", name)
 		} else if !errors.Is(err, ErrNotFound) {
@@ -66,6 +69,9 @@ func (s *Store) CreateFolder(owner delegation.ID, name, specialUse string) (Fold
 // cannot be deleted (ErrInvalid); a folder with subfolders gives
 // ErrHasChildren. Sessions are told with ChangeDelete.
 func (s *Store) DeleteFolder(owner delegation.ID, name string) (Folder, error) {
+	if err := s.admit(writeHouse, 0); err != nil {
+		return Folder{}, err
+	}
 	name, err := NormalizeFolder(name)
 	if err != nil {
 		return Folder{}, err
@@ -93,7 +99,7 @@ func (s *Store) DeleteFolder(owner delegation.ID, name string) (Folder, error) {
 	}
 	unlock := s.lockFolders(f.ID)
 	defer unlock()
-	if err := s.update(func(txn *badger.Txn) error {
+	if err := s.write(func(txn *badger.Txn) error {
 		if err := txn.Delete(folderKey(owner, name)); err != nil {
 			return err
 		}
@@ -127,10 +133,10 @@ func (s *Store) purgeFolder(id uint64) error {
 			if err := s.purgeTombstones(id); err != nil {
 				return err
 			}
-			return s.update(func(txn *badger.Txn) error { return txn.Delete(purgeKey(id)) })
+			return s.write(func(txn *badger.Txn) error { return txn.Delete(purgeKey(id)) })
 		}
 		if err := inBatches(msgs, func(batch []Message) error {
-			return s.update(func(txn *badger.Txn) error {
+			return s.write(func(txn *badger.Txn) error {
 				for _, m := range batch {
 					if err := deleteMessageTxn(txn, id, m); err != nil {
 						return err
@@ -179,6 +185,9 @@ func (s *Store) finishPurges() error {
 // and UIDs, are kept. Renaming INBOX moves its messages to a new folder
 // and leaves INBOX empty, as the RFC asks.
 func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string) error {
+	if err := s.admit(writeHouse, 0); err != nil {
+		return err
+	}
 	oldName, err := NormalizeFolder(oldName)
 	if err != nil {
 		return err
@@ -212,7 +221,7 @@ func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string) error
 		return errorf(ErrNotFound, "no folder %s", oldName)
 	}
 	var changed []Folder
-	err = s.update(func(txn *badger.Txn) error {
+	err = s.write(func(txn *badger.Txn) error {
 		var err error
 		if changed, err = createParentsTxn(txn, owner, newName); err != nil {
 			return err

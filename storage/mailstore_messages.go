@@ -1,14 +1,17 @@
 package storage
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 )
 
 // batchSize bounds the messages one transaction touches, far below Badger's
-// ErrTxnTooBig. An operation on more messages commits in several batches;
-// each batch is atomic and announced before the next one starts.
+// ErrTxnTooBig. An operation on more messages commits in several batches,
+// each atomic and announced before the next one starts; MOVE, COPY and
+// EXPUNGE make their batches one operation with an intent
+// (mailstore_intent.go), STORE does not.
 const batchSize = 1000
 
 // inBatches calls fn on consecutive runs of at most batchSize items, in
@@ -114,6 +117,9 @@ func (s *Store) storeFlags(folderID uint64, uids []uint32, u flagUpdate, since u
 	if u.op != FlagsRemove && len(u.flags) > MaxFlags {
 		return nil, nil, errorf(ErrLimit, "too many flags: %d, at most %d", len(u.flags), MaxFlags)
 	}
+	if err := s.admit(writeHouse, 0); err != nil {
+		return nil, nil, err
+	}
 	uids = sortedUIDs(uids)
 	unlock := s.lockFolders(folderID)
 	defer unlock()
@@ -141,7 +147,7 @@ func (s *Store) storeFlags(folderID uint64, uids []uint32, u flagUpdate, since u
 		var found []Message
 		var failed []uint32
 		var changes []Change
-		err := s.update(func(txn *badger.Txn) error {
+		err := s.write(func(txn *badger.Txn) error {
 			found, failed, changes = found[:0], failed[:0], changes[:0]
 			var f *Folder // read when the first message changes
 			for _, uid := range batch {
@@ -215,10 +221,22 @@ func sortedUIDs(uids []uint32) []uint32 {
 // folder's messages when uids is nil) and returns the removed UIDs in
 // ascending order. Each removal takes the folder's next mod-sequence,
 // leaves a tombstone with it (Vanished) and is announced (ChangeExpunge),
-// and each blob loses one reference.
+// and each blob loses one reference. It is atomic however many messages
+// it removes (mailstore_intent.go): after a crash the next Open finishes
+// it. After a refused commit (ErrUnavailable) part of it may be done, and
+// the rest is done by the next operation on the folder.
 func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, error) {
+	if err := s.admit(writeHouse, 0); err != nil {
+		return nil, err
+	}
+	if err := s.retryPending(folderID); err != nil {
+		return nil, err
+	}
 	unlock := s.lockFolders(folderID)
 	defer unlock()
+	if s.isPending(folderID) {
+		return nil, fmt.Errorf("%w: an earlier operation on folder %d is unfinished", ErrUnavailable, folderID)
+	}
 	var cand []uint32
 	err := s.view(func(txn *badger.Txn) error {
 		if uids == nil {
@@ -245,48 +263,49 @@ func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, e
 		return nil, err
 	}
 	var out []uint32
-	err = inBatches(cand, func(batch []uint32) error {
-		var gone []uint32
-		var modseqs []uint64
-		err := s.update(func(txn *badger.Txn) error {
-			gone, modseqs = gone[:0], modseqs[:0]
-			f, err := folderByIDTxn(txn, folderID)
-			if err != nil {
-				return err
-			}
-			for _, uid := range batch {
-				m, ok, err := getMessageTxn(txn, folderID, uid)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue
-				}
-				if err := deleteMessageTxn(txn, folderID, m); err != nil {
-					return err
-				}
-				ms := nextModSeqLocked(&f)
-				if err := putTombstoneTxn(txn, folderID, uid, ms); err != nil {
-					return err
-				}
-				gone, modseqs = append(gone, uid), append(modseqs, ms)
-				f.Size -= min(f.Size, uint64(m.Size))
-			}
-			f.Count -= min(f.Count, uint32(len(gone)))
-			return putFolderTxn(txn, &f)
-		})
-		if err != nil {
-			return err
-		}
-		changes := make([]Change, len(gone))
-		for i, uid := range gone {
-			changes[i] = Change{Kind: ChangeExpunge, FolderID: folderID, UID: uid, ModSeq: modseqs[i], Origin: origin}
-		}
-		s.notify(changes...)
-		out = append(out, gone...)
-		return nil
+	err = s.runBatched(intentRec{Op: opExpunge, Src: folderID}, cand, false, func(txn *badger.Txn, batch []uint32) (func(), error) {
+		b, err := expungeBatchTxn(txn, folderID, batch, origin)
+		return func() {
+			s.notify(b.changes...)
+			out = append(out, b.gone...)
+		}, err
 	})
 	return out, err
+}
+
+type expungeBatch struct {
+	gone    []uint32
+	changes []Change
+}
+
+// expungeBatchTxn removes the messages of batch that are still there.
+func expungeBatchTxn(txn *badger.Txn, folderID uint64, batch []uint32, origin any) (expungeBatch, error) {
+	var b expungeBatch
+	f, err := folderByIDTxn(txn, folderID)
+	if err != nil {
+		return b, err
+	}
+	for _, uid := range batch {
+		m, ok, err := getMessageTxn(txn, folderID, uid)
+		if err != nil {
+			return b, err
+		}
+		if !ok {
+			continue
+		}
+		if err := deleteMessageTxn(txn, folderID, m); err != nil {
+			return b, err
+		}
+		ms := nextModSeqLocked(&f)
+		if err := putTombstoneTxn(txn, folderID, uid, ms); err != nil {
+			return b, err
+		}
+		b.gone = append(b.gone, uid)
+		f.Size -= min(f.Size, uint64(m.Size))
+		b.changes = append(b.changes, Change{Kind: ChangeExpunge, FolderID: folderID, UID: uid, ModSeq: ms, Origin: origin})
+	}
+	f.Count -= min(f.Count, uint32(len(b.gone)))
+	return b, putFolderTxn(txn, &f)
 }
 
 // deleteMessageTxn removes a message and drops its blob reference.
@@ -307,100 +326,126 @@ type CopyResult struct {
 // Copy copies messages (missing UIDs are skipped) to another folder, or the
 // same one; the bodies are shared (one more reference per copy). Flags and
 // internal dates are kept; each copy takes the destination's next
-// mod-sequence.
+// mod-sequence. Like Move it is atomic however many messages it copies:
+// after a crash the next Open makes the rest of the copies.
 func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin any) (CopyResult, error) {
 	return s.copyMove(srcID, uids, dstID, false, origin)
 }
 
 // Move moves messages to another folder (RFC 6851): each batch adds the
 // copies and removes the originals in one transaction, so a message is
-// never lost nor in both places. Each copy takes the destination's next
-// mod-sequence and each original's removal the source's (with a tombstone,
-// as Expunge).
+// never lost nor in both places, and the batches are one operation
+// (mailstore_intent.go): after a crash the next Open moves the rest.
+// Each copy takes the destination's next mod-sequence and each original's
+// removal the source's (with a tombstone, as Expunge).
 func (s *Store) Move(srcID uint64, uids []uint32, dstID uint64, origin any) (CopyResult, error) {
 	return s.copyMove(srcID, uids, dstID, true, origin)
 }
 
+// copyMoveNeed estimates the bytes a copy or move writes per message (its
+// record and tombstone), for admission.
+const copyMoveNeed = 256
+
 func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, origin any) (CopyResult, error) {
 	uids = sortedUIDs(uids)
+	if err := s.admit(writeMail, int64(len(uids))*copyMoveNeed); err != nil {
+		return CopyResult{}, err
+	}
+	if err := s.retryPending(srcID); err != nil {
+		return CopyResult{}, err
+	}
 	unlock := s.lockFolders(srcID, dstID)
 	defer unlock()
+	if s.isPending(srcID) {
+		return CopyResult{}, fmt.Errorf("%w: an earlier operation on folder %d is unfinished", ErrUnavailable, srcID)
+	}
+	op := opCopy
+	if move {
+		op = opMove
+	}
 	var res CopyResult
-	err := inBatches(uids, func(batch []uint32) error {
-		var src, dst []uint32
-		var adds, dels []Change
-		err := s.update(func(txn *badger.Txn) error {
-			src, dst, adds, dels = src[:0], dst[:0], adds[:0], dels[:0]
-			df, err := folderByIDTxn(txn, dstID)
-			if err != nil {
-				return err
-			}
-			sf := &df
-			if srcID != dstID {
-				f, err := folderByIDTxn(txn, srcID)
-				if err != nil {
-					return err
-				}
-				sf = &f
-			}
-			res.UIDValidity = df.UIDValidity
-			for _, uid := range batch {
-				m, ok, err := getMessageTxn(txn, srcID, uid)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue
-				}
-				nm := m
-				nm.UID, nm.ModSeq = df.UIDNext, nextModSeqLocked(&df)
-				df.UIDNext++
-				df.Count++
-				df.Size += uint64(nm.Size)
-				if err := setJSON(txn, msgKey(dstID, nm.UID), nm); err != nil {
-					return err
-				}
-				if move {
-					if err := txn.Delete(msgKey(srcID, uid)); err != nil {
-						return err
-					}
-					sf.Count--
-					sf.Size -= min(sf.Size, uint64(m.Size))
-				} else if err := refBlobTxn(txn, m.Blob); err != nil {
-					return err
-				}
-				src, dst = append(src, uid), append(dst, nm.UID)
-				adds = append(adds, Change{Kind: ChangeAppend, Owner: df.Owner, FolderID: dstID, UID: nm.UID,
-					Flags: nm.Flags, ModSeq: nm.ModSeq, Message: nm, Folder: df.Name, Origin: origin})
-				if move {
-					dels = append(dels, Change{Kind: ChangeExpunge, Owner: sf.Owner, FolderID: srcID, UID: uid, Origin: origin})
-				}
-			}
-			// The removals take their mod-sequences after every copy's, as
-			// they are announced after them: for a MOVE within one folder
-			// (sf == &df) Change.ModSeq still increases.
-			for i := range dels {
-				dels[i].ModSeq = nextModSeqLocked(sf)
-				if err := putTombstoneTxn(txn, srcID, dels[i].UID, dels[i].ModSeq); err != nil {
-					return err
-				}
-			}
-			if err := putFolderTxn(txn, &df); err != nil {
-				return err
-			}
-			if srcID != dstID {
-				return putFolderTxn(txn, sf)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		s.notify(adds...)
-		s.notify(dels...)
-		res.Src = append(res.Src, src...)
-		res.Dst = append(res.Dst, dst...)
-		return nil
+	err := s.runBatched(intentRec{Op: op, Src: srcID, Dst: dstID}, uids, false, func(txn *badger.Txn, batch []uint32) (func(), error) {
+		b, err := copyMoveBatchTxn(txn, srcID, dstID, batch, move, origin)
+		return func() {
+			s.notify(b.adds...)
+			s.notify(b.dels...)
+			res.UIDValidity = b.uidValidity
+			res.Src = append(res.Src, b.src...)
+			res.Dst = append(res.Dst, b.dst...)
+		}, err
 	})
 	return res, err
+}
+
+type copyBatch struct {
+	uidValidity uint32
+	src, dst    []uint32
+	adds, dels  []Change
+}
+
+// copyMoveBatchTxn copies (or moves) the messages of batch that are in
+// the source to the destination's next UIDs.
+func copyMoveBatchTxn(txn *badger.Txn, srcID, dstID uint64, batch []uint32, move bool, origin any) (copyBatch, error) {
+	var b copyBatch
+	df, err := folderByIDTxn(txn, dstID)
+	if err != nil {
+		return b, err
+	}
+	sf := &df
+	if srcID != dstID {
+		f, err := folderByIDTxn(txn, srcID)
+		if err != nil {
+			return b, err
+		}
+		sf = &f
+	}
+	b.uidValidity = df.UIDValidity
+	for _, uid := range batch {
+		m, ok, err := getMessageTxn(txn, srcID, uid)
+		if err != nil {
+			return b, err
+		}
+		if !ok {
+			continue
+		}
+		nm := m
+		nm.UID, nm.ModSeq = df.UIDNext, nextModSeqLocked(&df)
+		df.UIDNext++
+		df.Count++
+		df.Size += uint64(nm.Size)
+		if err := setJSON(txn, msgKey(dstID, nm.UID), nm); err != nil {
+			return b, err
+		}
+		if move {
+			if err := txn.Delete(msgKey(srcID, uid)); err != nil {
+				return b, err
+			}
+			sf.Count--
+			sf.Size -= min(sf.Size, uint64(m.Size))
+		} else if err := refBlobTxn(txn, m.Blob); err != nil {
+			return b, err
+		}
+		b.src, b.dst = append(b.src, uid), append(b.dst, nm.UID)
+		b.adds = append(b.adds, Change{Kind: ChangeAppend, Owner: df.Owner, FolderID: dstID, UID: nm.UID,
+			Flags: nm.Flags, ModSeq: nm.ModSeq, Message: nm, Folder: df.Name, Origin: origin})
+		if move {
+			b.dels = append(b.dels, Change{Kind: ChangeExpunge, Owner: sf.Owner, FolderID: srcID, UID: uid, Origin: origin})
+		}
+	}
+	// The removals take their mod-sequences after every copy's, as they
+	// are announced after them: for a MOVE within one folder (sf == &df)
+	// Change.ModSeq still increases.
+	for i := range b.dels {
+		b.dels[i].ModSeq = nextModSeqLocked(sf)
+		if err := putTombstoneTxn(txn, srcID, b.dels[i].UID, b.dels[i].ModSeq); err != nil {
+			return b, err
+		}
+	}
+	if err := putFolderTxn(txn, &df); err != nil {
+		return b, err
+	}
+	if srcID != dstID {
+		return b, putFolderTxn(txn, sf)
+	}
+	return b, nil
 }

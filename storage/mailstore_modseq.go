@@ -109,7 +109,7 @@ func (s *Store) purgeTombstones(folderID uint64) error {
 		return err
 	}
 	return inBatches(keys, func(batch [][]byte) error {
-		return s.update(func(txn *badger.Txn) error {
+		return s.write(func(txn *badger.Txn) error {
 			for _, k := range batch {
 				if err := txn.Delete(k); err != nil {
 					return err

@@ -82,6 +82,7 @@ type Store struct {
 	folders  folderLocks                          // serialises writes per folder
 	auth     authCache
 	throttle throttle
+	res      resourceState // free-space guard, write faults, unfinished operations (faults.go)
 }
 
 // Open opens (creating if needed) the database in dir.
@@ -124,6 +125,10 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.finishPurges(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.recoverMailstore(dir, o.InMemory); err != nil {
 		db.Close()
 		return nil, err
 	}

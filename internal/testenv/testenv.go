@@ -1,6 +1,7 @@
 // Package testenv holds what the tests of several packages share: a test
-// logger, external client programs, a self-signed certificate and Dovecot
-// imaptest's scripts. Only tests import it; it imports no mailgate package.
+// logger, external client programs, a self-signed certificate, Dovecot
+// imaptest's scripts and a small mounted file system (smallfs.go). Only
+// tests import it; it imports no mailgate package.
 package testenv
 
 import (
