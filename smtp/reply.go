@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailgate/mailgate/storage"
 )
 
 // Replies that more than one place sends. Texts name what went wrong for
@@ -27,6 +29,13 @@ var (
 	errNeedMail = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1},
 		Message: "MAIL FROM first"}
 	errTooLarge = gosmtp.ErrDataTooLarge // 552 5.3.4, RFC 3463
+	// Storage cannot take the message now (storage.ErrNoSpace,
+	// storage.ErrUnavailable): temporary, so the client or MTA retries
+	// (RFC 5321 §4.2.5, RFC 3463 X.3.1 "mail system full").
+	errNoSpace = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1},
+		Message: "insufficient system storage, try again later"}
+	errUnavailable = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
+		Message: "mail system temporarily unavailable, try again later"}
 )
 
 func syntaxError(msg string) *gosmtp.SMTPError {
@@ -40,8 +49,10 @@ func noSuchUser(addr string) *gosmtp.SMTPError {
 
 // reply turns any error into what go-smtp may send: an unwrapped
 // *gosmtp.SMTPError (go-smtp type-asserts the error it is given, so a
-// wrapped one would reach the client as a generic failure). Anything else is our fault: it is logged and the client gets a
-// temporary failure that names the session, so its report matches our logs.
+// wrapped one would reach the client as a generic failure). A full disk or
+// a refused write is a temporary refusal (452 4.3.1, 451 4.3.0). Anything
+// else is our fault: it is logged and the client gets a temporary failure
+// that names the session, so its report matches our logs.
 func (s *session) reply(err error) error {
 	if err == nil {
 		return nil // not a nil *SMTPError: that would be a non-nil error
@@ -49,6 +60,14 @@ func (s *session) reply(err error) error {
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) {
 		return se
+	}
+	switch {
+	case errors.Is(err, storage.ErrNoSpace):
+		s.log.Warn("mail refused: storage full", "err", err)
+		return errNoSpace
+	case errors.Is(err, storage.ErrUnavailable):
+		s.log.Warn("mail refused: storage unavailable", "err", err)
+		return errUnavailable
 	}
 	s.log.Error("internal error", "err", err)
 	return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
