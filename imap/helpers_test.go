@@ -81,8 +81,14 @@ func testLogger(t testing.TB) *slog.Logger { return testenv.Logger(t) }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvIn(t, t.TempDir())
+}
+
+// newEnvIn is newEnv with the store in dir.
+func newEnvIn(t testing.TB, dir string) *env {
+	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	st, err := storage.Open(t.TempDir(), storage.Options{Now: clk.Now, Logger: testLogger(t)})
+	st, err := storage.Open(dir, storage.Options{Now: clk.Now, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

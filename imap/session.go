@@ -86,6 +86,10 @@ var (
 	errThrottled    = errNo(goimap.ResponseCodeUnavailable, "too many failed logins, try again later")
 	errAuthFailed   = errNo(goimap.ResponseCodeAuthenticationFailed, "Authentication failed")
 	errRevoked      = errNo(goimap.ResponseCodeNoPerm, "access to this mailbox has been revoked: select another mailbox")
+	// A full disk or a refused write (storage.ErrNoSpace, ErrUnavailable):
+	// temporary, nothing was stored (RFC 5530 UNAVAILABLE).
+	errNoSpace     = errNo(goimap.ResponseCodeUnavailable, "insufficient storage on the server, try again later")
+	errUnavailable = errNo(goimap.ResponseCodeUnavailable, "mail storage temporarily unavailable, try again later")
 )
 
 func errNo(code goimap.ResponseCode, text string) *goimap.Error {
@@ -392,7 +396,8 @@ func (c *session) answer(name string, err error) {
 }
 
 // reply turns a backend error into the client's answer: *imap.Error
-// passes, storage kinds map to codes, and anything else is logged and
+// passes, storage kinds map to codes (a full disk or a refused write to
+// NO [UNAVAILABLE], never [SERVERBUG]), and anything else is logged and
 // answered with a generic text naming the session.
 func (c *session) reply(err error) *goimap.Error {
 	var ie *goimap.Error
@@ -412,6 +417,12 @@ func (c *session) reply(err error) *goimap.Error {
 		return errNo(goimap.ResponseCodeLimit, oneLine(err.Error()))
 	case errors.Is(err, storage.ErrInvalid):
 		return errNo(goimap.ResponseCodeCannot, oneLine(err.Error()))
+	case errors.Is(err, storage.ErrNoSpace):
+		c.log.Warn("refused: storage full", "err", err)
+		return errNoSpace
+	case errors.Is(err, storage.ErrUnavailable):
+		c.log.Warn("refused: storage unavailable", "err", err)
+		return errUnavailable
 	}
 	c.log.Error("internal error", "err", err)
 	return errNo(goimap.ResponseCodeServerBug, "internal error, try again later (session "+c.id+")")
