@@ -21,7 +21,8 @@ import (
 // the command only once every literal has arrived, so the right is
 // checked as of then, not as of the first line: a revocation while the
 // literal was on its way refuses it. Every message is built and checked
-// before the first is stored; each is fsynced before OK.
+// before the first is stored, and all are stored in one transaction,
+// fsynced before OK.
 func (c *session) cmdAppend(p *wire.Parser) error {
 	if err := p.SP(); err != nil {
 		return err
@@ -72,23 +73,29 @@ func (c *session) cmdAppend(p *wire.Parser) error {
 	if c.sel != nil {
 		origin = c.sel.v
 	}
-	var uids goimap.UIDSet
-	var uidValidity uint32
+	// All the messages in one transaction: a MULTIAPPEND that fails
+	// stores none of them (RFC 3502 §6.3.11).
+	ams := make([]storage.AppendMessage, len(msgs))
 	for i, m := range msgs {
 		date := m.Date
 		if date.IsZero() {
 			date = time.Now()
 		}
-		placed, err := c.srv.st.Append(pl.owner, pl.folder, bodies[i], fromFlags(m.Flags), date, origin)
-		if errors.Is(err, storage.ErrNotFound) {
-			return errTryCreate
-		}
-		if err != nil {
-			return err
-		}
-		uids.AddNum(goimap.UID(placed.UID))
-		uidValidity = placed.UIDValidity
-		c.audit("append", pl, fmt.Sprintf("uid %d", placed.UID))
+		ams[i] = storage.AppendMessage{Message: bodies[i], Flags: fromFlags(m.Flags), Date: date}
+	}
+	placed, err := c.srv.st.AppendAll(pl.owner, pl.folder, ams, origin)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errTryCreate
+	}
+	if err != nil {
+		return err
+	}
+	var uids goimap.UIDSet
+	var uidValidity uint32
+	for _, p := range placed {
+		uids.AddNum(goimap.UID(p.UID))
+		uidValidity = p.UIDValidity
+		c.audit("append", pl, fmt.Sprintf("uid %d", p.UID))
 	}
 	c.okCode = fmt.Sprintf("APPENDUID %d %s", uidValidity, uids.String())
 	c.okText = "APPEND completed"
