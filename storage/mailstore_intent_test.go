@@ -202,6 +202,16 @@ func TestInterruptedOperationFinishedOnOpen(t *testing.T) {
 					t.Fatalf("blob %d has %d references, want %d", b, r, wantRefs)
 				}
 			}
+			for _, f := range []Folder{src, dst} {
+				ms, _ := st.Messages(f.ID, 0, 0)
+				var size uint64
+				for _, m := range ms {
+					size += uint64(m.Size)
+				}
+				if f.Size != size {
+					t.Errorf("folder %s: Size %d, its messages %d bytes", f.Name, f.Size, size)
+				}
+			}
 			if k := intentKeys(t, st); k != 0 {
 				t.Errorf("%d intent keys left after recovery", k)
 			}
