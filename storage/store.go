@@ -182,15 +182,9 @@ func (s *Store) checkSchema() error {
 }
 
 // update runs fn in a read-write transaction, retrying on conflict.
-func (s *Store) update(fn func(*badger.Txn) error) error {
-	var err error
-	for range 20 {
-		if err = s.db.Update(fn); !errors.Is(err, badger.ErrConflict) {
-			return err
-		}
-	}
-	return err
-}
+// A refused commit is a typed fault (ErrUnavailable, ErrNoSpace: see
+// faults.go) for every write, directory and audit included.
+func (s *Store) update(fn func(*badger.Txn) error) error { return s.write(fn) }
 
 func (s *Store) view(fn func(*badger.Txn) error) error { return s.db.View(fn) }
 
