@@ -18,11 +18,10 @@ func TestLoginThrottleSpray(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.login("alice", nil).Logout().Wait()
-	r := e.raw()
 	failed, throttled := 0, 0
 	victims := []string{"bob", "carol", "erin", "nobody"}
 	for i := range storage.MaxFailuresPerIP + 5 {
-		_, st := r.cmd(`LOGIN %s "guess%d"`, addr(victims[i%len(victims)]), i)
+		_, st := e.raw().cmd(`LOGIN %s "guess%d"`, addr(victims[i%len(victims)]), i)
 		switch {
 		case strings.HasPrefix(st, "NO [AUTHENTICATIONFAILED]"):
 			failed++
