@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -127,23 +129,52 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// Listen opens the admin socket at path with mode 0600, replacing a stale
-// socket file left by a crashed server.
+// Listen opens the admin socket at path, replacing a stale socket file
+// left by a crashed server. The socket never exists at path with a mode
+// other than 0600: it is bound inside a fresh 0700 directory next to path,
+// where no one else can reach it, chmod-ed there, and then renamed into
+// place (rename is atomic and keeps the mode). Binding at path and
+// chmod-ing afterwards left a moment in which anyone allowed into the
+// directory could connect; a umask around bind would do too, but the umask
+// is process-wide. Closing the listener removes path.
 func Listen(path string) (net.Listener, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("admin socket %s: another server is answering on it", path)
 	}
-	os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".admin-") // mode 0700
 	if err != nil {
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false) // it is renamed away; socketListener removes path
+	if err := os.Chmod(tmp, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
-	return ln, nil
+	if err := os.Rename(tmp, path); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return &socketListener{UnixListener: ln, path: path}, nil
+}
+
+// socketListener removes the socket file at path when closed.
+type socketListener struct {
+	*net.UnixListener
+	path string
+	once sync.Once
+}
+
+func (l *socketListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() { os.Remove(l.path) })
+	return err
 }
 
 // Client calls a running server's admin socket.

@@ -260,7 +260,7 @@ func TestParseRightAndAddress(t *testing.T) {
 	if _, err := ParseRight("send-ass"); err == nil {
 		t.Error("ParseRight(send-ass): no error")
 	}
-	for _, bad := range []string{"", "x", "@a.test", "a@", "a b@c.test", "a@b@c.test", "a\r\n@c.test", "<a@c.test>"} {
+	for _, bad := range []string{"", "x", "@a.test", "a@", "a b@c.test", "a@b@c.test", "a\r\n@c.test", "<a@c.test>", "a@c.test.", "a@c.test..", "a@."} {
 		if a, err := NormalizeAddress(bad); err == nil {
 			t.Errorf("NormalizeAddress(%q) = %q, want error", bad, a)
 		}

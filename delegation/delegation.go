@@ -131,7 +131,8 @@ func (g *Grant) Effective(now time.Time) bool { return !now.Before(g.EffectiveAt
 // NormalizeAddress checks an address and returns its canonical form. The
 // whole address is lower-cased: mailgate treats local parts
 // case-insensitively (as Exchange does), so Alice@X and alice@x are one
-// address and cannot belong to two principals.
+// address and cannot belong to two principals. For the same reason a
+// domain with a trailing (root) dot is refused, never a second spelling.
 func NormalizeAddress(s string) (string, error) {
 	a := strings.ToLower(strings.TrimSpace(s))
 	at := strings.LastIndexByte(a, '@')
@@ -143,7 +144,15 @@ func NormalizeAddress(s string) (string, error) {
 			return "", fmt.Errorf("invalid address %q: contains %q", s, c)
 		}
 	}
-	if strings.Contains(a[:at], "@") || strings.Contains(a[at+1:], "..") || strings.HasPrefix(a[at+1:], ".") {
+	dom := a[at+1:]
+	if strings.HasSuffix(dom, ".") && strings.TrimRight(dom, ".") != "" {
+		// A DNS root dot: example.test. names the same domain as
+		// example.test, so accepting it would give one mailbox two
+		// spellings (or a look-alike second principal). RFC 5321 §4.1.2
+		// has no trailing dot in a Domain; refuse it.
+		return "", fmt.Errorf("invalid address %q: the domain ends with a dot (write %s)", s, strings.TrimRight(a, "."))
+	}
+	if strings.Contains(a[:at], "@") || strings.Contains(dom, "..") || strings.HasPrefix(dom, ".") || strings.HasSuffix(dom, ".") {
 		return "", fmt.Errorf("invalid address %q", s)
 	}
 	return a, nil

@@ -15,13 +15,32 @@ import (
 func (s *authSession) Auth(mech string) (sasl.Server, error) {
 	switch mech {
 	case sasl.Plain:
-		return sasl.NewPlainServer(func(authzid, user, pass string) error {
+		return clientErrors{sasl.NewPlainServer(func(authzid, user, pass string) error {
 			return s.login(authzid, user, pass)
-		}), nil
+		})}, nil
 	case sasl.Login:
-		return &loginServer{auth: func(user, pass string) error { return s.login("", user, pass) }}, nil
+		return clientErrors{&loginServer{auth: func(user, pass string) error { return s.login("", user, pass) }}}, nil
 	}
 	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+// errBadSASL answers a SASL message that does not parse, such as a PLAIN
+// response without exactly three NUL-separated fields (RFC 4616 §2): a
+// client's syntax error (RFC 4954 §4), never a 454 with go-sasl's text.
+var errBadSASL = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 5, 2},
+	Message: "malformed SASL response"}
+
+// clientErrors wraps a SASL server: its own errors (a message that does not
+// parse) become errBadSASL; go-smtp would send any error that is not an
+// *SMTPError as 454 4.7.0 with its text.
+type clientErrors struct{ sasl.Server }
+
+func (c clientErrors) Next(response []byte) ([]byte, bool, error) {
+	chal, done, err := c.Server.Next(response)
+	if _, ok := err.(*gosmtp.SMTPError); err != nil && !ok {
+		err = errBadSASL
+	}
+	return chal, done, err
 }
 
 // login checks a password. The user may be an address, an alias, or the

@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -73,22 +75,44 @@ func (c *authCache) reset() {
 }
 
 // Authenticate checks a user's password. login is an address or alias;
-// remoteIP (may be "") is the client's address, for throttling. Every
-// failure returns ErrAuthFailed after the same work; too many recent failures
-// from remoteIP or for the login return ErrThrottled.
+// remoteIP (may be "") is the client's address, for throttling (see
+// throttle.go for the policy). Every failure returns ErrAuthFailed after
+// the same work; too many recent failures return ErrThrottled, for an
+// unknown login exactly as for a known one. From a source that logged in
+// to this account before, a throttled attempt waits (ThrottleDelay per
+// attempt) instead of being refused.
 func (s *Store) Authenticate(login, password, remoteIP string) (delegation.ID, error) {
-	account, _ := delegation.NormalizeAddress(login)
-	now := s.now()
-	if s.throttle.blocked(remoteIP, account, now) {
-		return "", ErrThrottled
+	account := s.throttleKey(login)
+	wait, err := s.throttle.admit(remoteIP, account, s.now())
+	if err != nil {
+		return "", err
+	}
+	if wait > 0 {
+		s.throttle.sleep(wait)
 	}
 	id, err := s.authenticate(login, password)
 	if err == ErrAuthFailed {
-		s.throttle.fail(remoteIP, account, now)
+		s.throttle.fail(remoteIP, account, s.now())
 	} else if err == nil {
-		s.throttle.succeed(remoteIP)
+		s.throttle.succeed(remoteIP, account, s.now())
 	}
 	return id, err
+}
+
+// throttleKey names the account a login counts against: the principal
+// for a known address or alias (so aliases share one counter), else the
+// login as typed, lower-cased (so an unknown or malformed name counts just
+// like a known one); a long one is hashed to keep the key small.
+func (s *Store) throttleKey(login string) string {
+	if p, ok := s.Directory().Lookup(login); ok {
+		return "id:" + string(p.ID)
+	}
+	l := strings.ToLower(strings.TrimSpace(login))
+	if len(l) > 320 {
+		sum := sha256.Sum256([]byte(l))
+		return "login#" + hex.EncodeToString(sum[:])
+	}
+	return "login:" + l
 }
 
 func (s *Store) authenticate(login, password string) (delegation.ID, error) {

@@ -217,8 +217,15 @@ func (s *Store) SetPropagation(domain string, propagation time.Duration) (delega
 	return t, err
 }
 
+// normalizeDomain checks a tenant domain. A trailing (root) dot is refused
+// with the spelling to use: "example.test." must never become a second
+// tenant beside "example.test" (delegation.NormalizeAddress refuses it in
+// addresses for the same reason).
 func normalizeDomain(domain string) (string, error) {
 	dom := strings.ToLower(strings.TrimSpace(domain))
+	if t := strings.TrimRight(dom, "."); t != dom && t != "" {
+		return "", errorf(ErrInvalid, "invalid domain %q: it ends with a dot (write %s)", domain, t)
+	}
 	if _, err := delegation.NormalizeAddress("x@" + dom); err != nil || dom == "" || !strings.Contains(dom, ".") && dom != "localhost" {
 		return "", errorf(ErrInvalid, "invalid domain %q", domain)
 	}

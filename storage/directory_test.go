@@ -188,6 +188,40 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
+// TestTrailingDotLookAlikes: "a.test." is neither a second tenant nor
+// "u@a.test." a second principal: every way in refuses the trailing dot
+// with the spelling to use, and a login with it is an unknown user.
+func TestTrailingDotLookAlikes(t *testing.T) {
+	now := time.Now()
+	st, _ := openTest(t, &now)
+	must[delegation.Tenant](t)(st.AddTenant("a.test", 0))
+	h := must[string](t)(HashPassword("right"))
+	must[Principal](t)(st.AddPrincipal(NewPrincipal{Kind: delegation.KindUser, Address: "u@a.test", PasswordHash: h}))
+	for name, err := range map[string]error{
+		"AddTenant(a.test.)":       second(st.AddTenant("a.test.", 0)),
+		"AddTenant(B.test.)":       second(st.AddTenant("B.test.", 0)),
+		"SetPropagation(a.test.)":  second(st.SetPropagation("a.test.", 0)),
+		"AddPrincipal(v@a.test.)":  second(st.AddPrincipal(NewPrincipal{Kind: delegation.KindUser, Address: "v@a.test.", PasswordHash: h})),
+		"AddPrincipal(u@a.test.)":  second(st.AddPrincipal(NewPrincipal{Kind: delegation.KindShared, Address: "u@a.test."})),
+		"AddAlias(w@a.test.)":      second(st.AddAlias("u@a.test", "w@a.test.")),
+		"Rename(u2@a.test.)":       second(st.Rename("u@a.test", "u2@a.test.")),
+		"AddGrant(u@a.test., ...)": second(st.AddGrant("u@a.test.", "u@a.test", delegation.SendAs, true, "")),
+	} {
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(fmtErr(err), "ends with a dot (write ") {
+			t.Errorf("%s: %v, want ErrInvalid naming the trailing dot", name, err)
+		}
+	}
+	if ts := st.Directory().Tenants(); len(ts) != 1 {
+		t.Errorf("tenants %+v, want a.test only", ts)
+	}
+	if p, ok := st.Directory().Lookup("U@A.test."); ok {
+		t.Errorf("Lookup(U@A.test.) = %s, want not found", p.Address)
+	}
+	if _, err := st.Authenticate("u@a.test.", "right", "192.0.2.1"); err != ErrAuthFailed {
+		t.Errorf("Authenticate(u@a.test., right) = %v, want ErrAuthFailed", err)
+	}
+}
+
 func TestAudit(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	st, _ := openTest(t, &now)

@@ -104,6 +104,19 @@ func scenario(t *testing.T, data string) {
 	fails(t, data, `unknown right "send-ass"`, "grant", "add", "alice@a.test", "bob@a.test", "--right", "send-ass")
 	fails(t, data, "no tenant for x@c.test", "user", "add", "x@c.test", "--password", "x")
 	fails(t, data, "required flag", "grant", "add", "alice@a.test", "bob@a.test")
+	// Look-alikes: a trailing (root) dot is refused with the spelling to
+	// use, so "a.test." never becomes a second tenant nor
+	// "bob@a.test." a second principal.
+	fails(t, data, `invalid domain "a.test.": it ends with a dot (write a.test)`, "tenant", "add", "a.test.")
+	fails(t, data, `invalid domain "C.test.": it ends with a dot (write c.test)`, "tenant", "add", "C.test.")
+	fails(t, data, "the domain ends with a dot (write bob@a.test)", "user", "add", "bob@a.test.", "--password", "x")
+	fails(t, data, "the domain ends with a dot (write new@a.test)", "user", "add", "new@a.test.", "--password", "x")
+	fails(t, data, "the domain ends with a dot (write info2@a.test)", "shared", "add", "info2@a.test.")
+	fails(t, data, "the domain ends with a dot (write al2@a.test)", "alias", "add", "alice@a.test", "al2@a.test.")
+	fails(t, data, "the domain ends with a dot (write alice@a.test)", "grant", "add", "alice@a.test.", "bob@a.test", "--right", "send-as")
+	if out := ok(t, data, "tenant", "list"); strings.Contains(out, "a.test.") || strings.Contains(out, "c.test") {
+		t.Errorf("tenant list after refused look-alikes: %q", out)
+	}
 
 	// A grant is pending for exactly the propagation delay.
 	var g struct {
