@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/textproto"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -549,5 +550,52 @@ func TestDeepMIME(t *testing.T) {
 	}
 	if n := inboxCount(t, f, "alice@example.test"); n != stored {
 		t.Errorf("alice has %d messages, want %d", n, stored)
+	}
+}
+
+// TestImplicitTLSCap: on the implicit-TLS listener the 421 at connect is
+// sent inside TLS (RFC 8314), where the client can read it.
+func TestImplicitTLSCap(t *testing.T) {
+	t.Parallel()
+	srvTLS, cliTLS := testTLS(t)
+	f := newFixture(t, Config{TLS: srvTLS, MaxConnsPerIP: 1})
+	addr := serveOn(t, f.srv.ServeSubmissions)
+	first, err := gosmtp.DialTLS(addr, cliTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := first.Hello("client.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := gosmtp.DialTLS(addr, cliTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	wantReply(t, "second TLS connection", second.Hello("client.example.test"), 421, gosmtp.EnhancedCode{4, 7, 0}, "too many connections")
+}
+
+// TestSpoolFailure: when the spool cannot be written (here: no such
+// directory), a message past the threshold gets 452 4.3.1, a temporary
+// failure that is ours, not the client's, and nothing is stored.
+func TestSpoolFailure(t *testing.T) {
+	t.Parallel()
+	f, logs := newLoggedFixture(t, Config{SpoolDir: filepath.Join(t.TempDir(), "missing"), SpoolThreshold: 1 << 10})
+	c := ehlo(t, f.mx)
+	c.begin("friend@elsewhere.test", "alice@example.test")
+	code, text := c.data("From: friend@elsewhere.test\r\n\r\n" + strings.Repeat("body line\r\n", 1000))
+	if code != 452 || !strings.HasPrefix(text, "4.3.1 insufficient system resources") {
+		t.Errorf("DATA with a broken spool: %d %q, want 452 4.3.1", code, text)
+	}
+	c.begin("friend@elsewhere.test", "alice@example.test")
+	if code, text := c.data("From: friend@elsewhere.test\r\n\r\nsmall\r\n"); code != 250 {
+		t.Errorf("small message (in memory): %d %q", code, text)
+	}
+	if n := inboxCount(t, f, "alice@example.test"); n != 1 {
+		t.Errorf("alice has %d messages, want 1", n)
+	}
+	if errs := logs.errors(); len(errs) != 1 {
+		t.Errorf("logged errors %q, want the spool failure once", errs)
 	}
 }
