@@ -102,7 +102,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 
 // refuseConn answers a connection over the caps with serr and closes it.
 func (s *Server) refuseConn(c net.Conn, serr *gosmtp.SMTPError, tlsCfg *tls.Config, kind, ip string) {
-	s.log.Info("connection refused", "listener", kind, "remote", c.RemoteAddr().String(),
+	// Debug: a flood of connections must not become a flood of log lines.
+	s.log.Debug("connection refused", "listener", kind, "remote", c.RemoteAddr().String(),
 		"reason", fmt.Sprintf("%d %d.%d.%d", serr.Code, serr.EnhancedCode[0], serr.EnhancedCode[1], serr.EnhancedCode[2]))
 	select {
 	case s.refusing <- struct{}{}:
