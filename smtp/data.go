@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -17,10 +19,41 @@ import (
 	"github.com/mailgate/mailgate/storage"
 )
 
-// Data receives the message: DATA → parse → delegation → rewrite → commit →
-// 250. The reply is sent only after storage.Deliver has made the message,
-// its queue entry and its audit records durable.
+// Data receives the message: DATA → spool and scan → parse → delegation →
+// rewrite → commit → 250. The reply is sent only after storage.Deliver has
+// made the message, its queue entry and its audit records durable.
 func (s *session) Data(r io.Reader) error {
+	err := s.data(r)
+	if err == nil {
+		s.sc.accepted()
+	}
+	return s.counted(err)
+}
+
+// Replies to DATA that are not the client's content.
+var (
+	errDataTimeout = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2},
+		Message: "timeout waiting for message data, closing connection"}
+	errDataAborted = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2},
+		Message: "message data ended early, closing connection"}
+	errNoResources = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1},
+		Message: "insufficient system resources, try again later"}
+)
+
+// memoryWait is how long a received message may wait for the memory
+// budget; the client waits for the reply up to 10 minutes (RFC 5321
+// §4.5.3.2.6).
+const memoryWait = 2 * time.Minute
+
+func (s *session) data(r io.Reader) error {
+	// Until the reply, reads follow DATA's limits, also while go-smtp
+	// drains what an early return leaves unread.
+	_, chunked := r.(*io.PipeReader)
+	s.sc.beginData(chunked)
+	defer s.sc.endData()
+	if chunked {
+		r = creditReader{r, s.sc}
+	}
 	s.mu.Lock()
 	tx, actor, actorAddr, log := s.tx, s.actor, s.actorAddr, s.log
 	tx.local, tx.relay = slices.Clone(tx.local), slices.Clone(tx.relay)
@@ -32,23 +65,41 @@ func (s *session) Data(r io.Reader) error {
 		return errAuthRequired
 	}
 
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		if errors.Is(err, gosmtp.ErrDataTooLarge) {
-			s.countRefused()
-			log.Info("message refused", "decision", KindRefused, "reason", "too_large")
-			return errTooLarge
-		}
-		return s.reply(fmt.Errorf("read message: %w", err))
+	// Stream the message to the spool (memory, then a file) while scanning
+	// it, and read it to its end even when it is refused, so the client
+	// gets the reply instead of a broken connection.
+	sp := &spool{dir: s.srv.cfg.SpoolDir, threshold: s.srv.cfg.SpoolThreshold, count: &s.srv.spooled}
+	defer sp.Close()
+	sc := newScanner(s.srv.cfg.MaxHeaderBytes)
+	if _, err := io.Copy(io.MultiWriter(sc, sp), r); err != nil {
+		return s.readError(log, err)
 	}
-	rd := bytes.NewReader(raw)
-	br := bufio.NewReaderSize(rd, 16<<10)
+	if serr := sc.err(); serr != nil {
+		s.countRefused()
+		log.Info("message refused", "decision", KindRefused, "reason", "bad_content", "size", sp.size(), "err", serr.Error())
+		return serr
+	}
+
+	size := sp.size()
+	release, ok := s.srv.memory.acquire(size, memoryWait)
+	if !ok {
+		log.Warn("message deferred", "reason", "memory_budget", "size", size)
+		return errNoResources
+	}
+	defer release()
+	rd, err := sp.reader()
+	if err != nil {
+		log.Error("spool", "err", err)
+		return errNoResources
+	}
+	cr := &countingReader{r: rd}
+	br := bufio.NewReaderSize(cr, 16<<10)
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
 		s.countRefused()
-		return headerError("malformed header: %v", err)
+		return headerError("malformed header: %s", shorten(err.Error(), 200))
 	}
-	body := raw[int(rd.Size())-rd.Len()-br.Buffered():]
+	bodyLen := size - (cr.n - int64(br.Buffered()))
 	now := s.srv.now()
 	dir := s.srv.st.Directory()
 
@@ -93,14 +144,17 @@ func (s *session) Data(r io.Reader) error {
 		log.Info("message accepted", "decision", kind, "msg_id", msgID, "rcpts", 0)
 		return nil
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(raw) + 512)
-	s.writeReceived(&buf, now, tx)
-	if err := textproto.WriteHeader(&buf, h); err != nil {
+	// One allocation of the final size: trace field, header, body.
+	var hdr bytes.Buffer
+	s.writeReceived(&hdr, now, tx)
+	if err := textproto.WriteHeader(&hdr, h); err != nil {
 		return s.reply(fmt.Errorf("write header: %w", err))
 	}
-	buf.Write(body)
-	d.Message = buf.Bytes()
+	d.Message = make([]byte, int64(hdr.Len())+bodyLen)
+	n := copy(d.Message, hdr.Bytes())
+	if _, err := io.ReadFull(br, d.Message[n:]); err != nil {
+		return s.reply(fmt.Errorf("read spooled message: %w", err))
+	}
 
 	if _, err := s.srv.st.Deliver(d); err != nil {
 		return s.reply(err)
@@ -126,6 +180,60 @@ func (s *session) Data(r io.Reader) error {
 	}
 	log.Info("message accepted", attrs...)
 	return nil
+}
+
+// readError answers a DATA that did not arrive whole.
+func (s *session) readError(log *slog.Logger, err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, gosmtp.ErrDataTooLarge):
+		s.countRefused()
+		log.Info("message refused", "decision", KindRefused, "reason", "too_large")
+		return errTooLarge
+	case errors.As(err, &ne) && ne.Timeout():
+		log.Info("message refused", "decision", KindRefused, "reason", "timeout")
+		s.sc.closeAfterReply()
+		return errDataTimeout
+	}
+	// The client aborted a BDAT transfer (RSET, or go-smtp refused a
+	// chunk) and the session goes on, or it went away and nobody reads this.
+	log.Info("message refused", "decision", KindRefused, "reason", "aborted", "err", err)
+	if !errors.Is(err, gosmtp.ErrDataReset) {
+		s.sc.closeAfterReply()
+	}
+	return errDataAborted
+}
+
+// creditReader tells the connection how much of a BDAT transfer Data has
+// consumed (smtpConn's chunk phase).
+type creditReader struct {
+	r  io.Reader
+	sc *smtpConn
+}
+
+func (c creditReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.sc.consumed(n)
+	return n, err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// shorten cuts client-derived text for a reply line (RFC 5321 §4.5.3.1.5).
+func shorten(s string, n int) string {
+	if len(s) > n {
+		return strings.ToValidUTF8(s[:n], "") + "..."
+	}
+	return s
 }
 
 func (s *session) countRefused() {

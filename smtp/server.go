@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -30,10 +32,20 @@ import (
 const (
 	DefaultMaxMessageBytes = 35 << 20
 	DefaultMaxRecipients   = 100
-	DefaultIdleTimeout     = 5 * time.Minute
-	DefaultRelayGiveUp     = 5 * 24 * time.Hour
-	DefaultRelayRetryMin   = time.Minute
-	DefaultRelayRetryMax   = time.Hour
+	DefaultMaxHeaderBytes  = 1 << 20
+	DefaultMaxCommandBytes = 64 << 10
+	DefaultMaxConnsPerIP   = 20
+	DefaultMaxConns        = 500
+	DefaultMaxErrors       = 10
+	DefaultSpoolThreshold  = 1 << 20
+	// RFC 5321 §4.5.3.2.7: at least 5 minutes awaiting a command; the
+	// client waits at least 3 minutes per data block (§4.5.3.2.5), the
+	// server waits as long for it.
+	DefaultIdleTimeout   = 5 * time.Minute
+	DefaultDataTimeout   = 5 * time.Minute
+	DefaultRelayGiveUp   = 5 * 24 * time.Hour
+	DefaultRelayRetryMin = time.Minute
+	DefaultRelayRetryMax = time.Hour
 )
 
 // Config configures a Server. Zero values get the defaults above.
@@ -55,9 +67,28 @@ type Config struct {
 	RelayRetryMin time.Duration // first retry delay, doubled each attempt
 	RelayRetryMax time.Duration // cap on the retry delay
 
-	MaxMessageBytes int64
-	MaxRecipients   int
-	IdleTimeout     time.Duration // per read, including inside DATA
+	MaxMessageBytes int64 // 552 5.3.4 above it
+	MaxRecipients   int   // 452 4.5.3 above it (RFC 5321 §4.5.3.1.10)
+	MaxHeaderBytes  int64 // top-level header section; 552 5.3.4 above it
+	// MaxCommandBytes bounds what a client may send outside DATA without
+	// getting a reply: one command line, roughly (counted below TLS).
+	// Above it: 500 5.4.0 and the connection closes.
+	MaxCommandBytes int
+	MaxConnsPerIP   int // open connections per remote address, all listeners; 421 4.7.0 at connect above it
+	MaxConns        int // open connections in total; 421 4.3.2 at connect above it
+	// MaxErrors refused commands (MAIL, RCPT, DATA, AUTH) without an
+	// accepted message close the connection: the last one is answered
+	// 421 4.7.0.
+	MaxErrors   int
+	IdleTimeout time.Duration // per read while waiting for a command (and the TLS handshake)
+	DataTimeout time.Duration // per read inside DATA or BDAT
+	// SpoolDir holds messages larger than SpoolThreshold while they
+	// arrive, in unlinked temporary files; "" is os.TempDir().
+	SpoolDir       string
+	SpoolThreshold int64
+	// DeliverMemory bounds the bytes of messages held in memory at once
+	// while they are parsed and stored; default 2 × MaxMessageBytes.
+	DeliverMemory int64
 
 	Registerer prometheus.Registerer // may be nil: no metrics registered
 	Now        func() time.Time      // may be nil: time.Now
@@ -70,6 +101,11 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+
+	conns    *connLimits
+	refusing chan struct{} // semaphore of goroutines answering refused connections
+	memory   *budget
+	spooled  atomic.Int64 // bytes of DATA received and not yet delivered or refused
 
 	wake chan struct{} // pokes the queue worker after a relay entry is queued
 	// onAttempt, when set (tests), is called after every relay attempt is
@@ -90,30 +126,37 @@ func New(cfg Config, st *storage.Store, log *slog.Logger) *Server {
 		cfg.Hostname = "localhost"
 	}
 	cfg.Hostname = safeHost(cfg.Hostname)
-	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	orDefault(&cfg.MaxMessageBytes, DefaultMaxMessageBytes)
+	orDefault(&cfg.MaxRecipients, DefaultMaxRecipients)
+	orDefault(&cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	orDefault(&cfg.MaxCommandBytes, DefaultMaxCommandBytes)
+	orDefault(&cfg.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	orDefault(&cfg.MaxConns, DefaultMaxConns)
+	orDefault(&cfg.MaxErrors, DefaultMaxErrors)
+	orDefault(&cfg.SpoolThreshold, DefaultSpoolThreshold)
+	orDefault(&cfg.DeliverMemory, 2*cfg.MaxMessageBytes)
+	orDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
+	orDefault(&cfg.DataTimeout, DefaultDataTimeout)
+	orDefault(&cfg.RelayGiveUp, DefaultRelayGiveUp)
+	orDefault(&cfg.RelayRetryMin, DefaultRelayRetryMin)
+	orDefault(&cfg.RelayRetryMax, DefaultRelayRetryMax)
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = os.TempDir()
 	}
-	if cfg.MaxRecipients <= 0 {
-		cfg.MaxRecipients = DefaultMaxRecipients
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
-	}
-	if cfg.RelayGiveUp <= 0 {
-		cfg.RelayGiveUp = DefaultRelayGiveUp
-	}
-	if cfg.RelayRetryMin <= 0 {
-		cfg.RelayRetryMin = DefaultRelayRetryMin
-	}
-	if cfg.RelayRetryMax <= 0 {
-		cfg.RelayRetryMax = DefaultRelayRetryMax
-	}
-	s := &Server{cfg: cfg, st: st, log: log.With("proto", "smtp"), now: cfg.Now, wake: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, st: st, log: log.With("proto", "smtp"), now: cfg.Now, wake: make(chan struct{}, 1),
+		conns: newConnLimits(cfg.MaxConnsPerIP, cfg.MaxConns), refusing: make(chan struct{}, maxRefusing),
+		memory: newBudget(cfg.DeliverMemory)}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	s.metrics = newMetrics(cfg.Registerer, st, s.now, s.log)
 	return s
+}
+
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // listener kinds, the label of the sessions metric.
@@ -126,7 +169,7 @@ const (
 // ServeSubmission serves message submission with STARTTLS (RFC 6409 on
 // port 587 style listeners). It returns when the listener is closed.
 func (s *Server) ServeSubmission(ln net.Listener) error {
-	return s.serve(lnSubmission, s.idle(ln, lnSubmission), true)
+	return s.serve(lnSubmission, s.limit(ln, lnSubmission, nil), true)
 }
 
 // ServeSubmissions serves submission over implicit TLS (RFC 8314 §3.3).
@@ -134,17 +177,17 @@ func (s *Server) ServeSubmissions(ln net.Listener) error {
 	if s.cfg.TLS == nil {
 		return errors.New("smtp: submissions listener needs a TLS configuration")
 	}
-	// The idle deadline goes below TLS: go-smtp type-asserts *tls.Conn.
-	return s.serve(lnSubmissions, tls.NewListener(s.idle(ln, lnSubmissions), s.cfg.TLS), true)
+	// The connection limits go below TLS: go-smtp type-asserts *tls.Conn.
+	return s.serve(lnSubmissions, tls.NewListener(s.limit(ln, lnSubmissions, s.cfg.TLS), s.cfg.TLS), true)
 }
 
 // ServeMX serves inbound mail for local recipients: no AUTH, no relaying.
 func (s *Server) ServeMX(ln net.Listener) error {
-	return s.serve(lnMX, s.idle(ln, lnMX), false)
+	return s.serve(lnMX, s.limit(ln, lnMX, nil), false)
 }
 
-func (s *Server) idle(ln net.Listener, kind string) idleListener {
-	return idleListener{ln, s.cfg.IdleTimeout, func() { s.metrics.session(kind) }}
+func (s *Server) limit(ln net.Listener, kind string, tlsCfg *tls.Config) *limitListener {
+	return &limitListener{Listener: ln, srv: s, kind: kind, tls: tlsCfg}
 }
 
 func (s *Server) serve(kind string, ln net.Listener, submission bool) error {
@@ -154,7 +197,11 @@ func (s *Server) serve(kind string, ln net.Listener, submission bool) error {
 	gs.AllowInsecureAuth = s.cfg.InsecureAuth
 	gs.MaxMessageBytes = s.cfg.MaxMessageBytes
 	gs.MaxRecipients = s.cfg.MaxRecipients
-	gs.MaxLineLength = 64 << 10 // RFC 5321 §4.5.3.1.6 says 1000; be lenient with long body lines, but bounded
+	// No line limit in go-smtp: it applies inside DATA too, and a line
+	// over it loses the rest of the stream, so the client never sees a
+	// reply. smtpConn bounds command lines instead (MaxCommandBytes), and
+	// a long message line costs nothing: it streams to the spool.
+	gs.MaxLineLength = 0
 	gs.WriteTimeout = s.cfg.IdleTimeout
 	gs.ErrorLog = errorLog{s.log.With("listener", kind)}
 	s.mu.Lock()
@@ -190,36 +237,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	return first
-}
-
-// idleListener sets a read deadline before every Read, so a client idle for
-// d is dropped, while a long DATA that keeps sending is not (go-smtp's
-// ReadTimeout is set once per command line, not per read).
-type idleListener struct {
-	net.Listener
-	d        time.Duration
-	accepted func() // may be nil: counts connections
-}
-
-func (l idleListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	if l.accepted != nil {
-		l.accepted()
-	}
-	return idleConn{c, l.d}, nil
-}
-
-type idleConn struct {
-	net.Conn
-	d time.Duration
-}
-
-func (c idleConn) Read(b []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.d))
-	return c.Conn.Read(b)
 }
 
 // errorLog adapts go-smtp's error logger to slog.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailgate/mailgate/delegation"
@@ -18,6 +19,7 @@ var (
 	_ gosmtp.Backend     = (*backend)(nil)
 	_ gosmtp.Session     = (*session)(nil)
 	_ gosmtp.AuthSession = (*authSession)(nil)
+	_ gosmtp.AuthSession = countedAuthSession{}
 )
 
 // backend makes one session per EHLO on one listener.
@@ -35,14 +37,16 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 		ip = h
 	}
 	_, tls := c.TLSConnectionState()
+	sc := connOf(c)
+	sc.progress()
 	s := &session{
-		srv: b.srv, conn: c, kind: b.kind, submission: b.submission,
+		srv: b.srv, conn: c, sc: sc, kind: b.kind, submission: b.submission,
 		id: newID(8), remote: remote, remoteIP: ip, helo: safeHost(c.Hostname()), tls: tls,
 		start: b.srv.now(),
 	}
 	s.log = b.srv.log.With("session", s.id, "listener", b.kind, "remote", remote)
 	if b.submission {
-		return &authSession{s}, nil
+		return countedAuthSession{&authSession{s}}, nil
 	}
 	return s, nil
 }
@@ -53,6 +57,7 @@ func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 type session struct {
 	srv        *Server
 	conn       *gosmtp.Conn
+	sc         *smtpConn // may be nil (not our listener); counts errors, limits reads
 	kind       string
 	submission bool
 	id         string // immutable: session ID, in logs and in internal-error replies
@@ -85,10 +90,25 @@ func (s *session) logger() *slog.Logger {
 	return s.log
 }
 
-// Mail handles MAIL FROM. On submission the envelope sender must be an
-// address the actor may use (its own, or one it may send as or on behalf
-// of), or <>.
-func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
+// Mail handles MAIL FROM; a refusal counts against MaxErrors.
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	if err := s.sc.cut(); err != nil {
+		return err
+	}
+	return s.counted(s.mail(from, opts))
+}
+
+// Rcpt handles RCPT TO; a refusal counts against MaxErrors.
+func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if err := s.sc.cut(); err != nil {
+		return err
+	}
+	return s.counted(s.rcpt(to, opts))
+}
+
+// mail: on submission the envelope sender must be an address the actor
+// may use (its own, or one it may send as or on behalf of), or <>.
+func (s *session) mail(from string, _ *gosmtp.MailOptions) error {
 	s.mu.Lock()
 	actor := s.actor
 	s.mu.Unlock()
@@ -116,10 +136,10 @@ func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
 	return nil
 }
 
-// Rcpt handles RCPT TO: a local address must exist (groups are accepted
-// and expanded at DATA); another domain needs the relay on submission and
-// is refused on the MX.
-func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+// rcpt: a local address must exist (groups are accepted and expanded at
+// DATA); another domain needs the relay on submission and is refused on
+// the MX.
+func (s *session) rcpt(to string, _ *gosmtp.RcptOptions) error {
 	s.mu.Lock()
 	active := s.tx.active
 	s.mu.Unlock()
@@ -159,6 +179,7 @@ func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 
 // Reset ends the transaction (RSET, or a new EHLO).
 func (s *session) Reset() {
+	s.sc.progress()
 	s.mu.Lock()
 	s.tx = transaction{}
 	s.mu.Unlock()
@@ -217,6 +238,33 @@ func (s *session) auditRecord(actor delegation.ID, actorAddr string, dc delegati
 
 // authSession is a submission session: it offers AUTH.
 type authSession struct{ *session }
+
+// countedAuthSession counts failed AUTH exchanges against MaxErrors.
+type countedAuthSession struct{ *authSession }
+
+func (s countedAuthSession) Auth(mech string) (sasl.Server, error) {
+	if err := s.sc.cut(); err != nil {
+		return nil, err
+	}
+	srv, err := s.authSession.Auth(mech)
+	if err != nil {
+		return nil, s.counted(err)
+	}
+	return countedSASL{srv, s.session}, nil
+}
+
+type countedSASL struct {
+	sasl.Server
+	s *session
+}
+
+func (c countedSASL) Next(response []byte) ([]byte, bool, error) {
+	challenge, done, err := c.Server.Next(response)
+	if err != nil {
+		err = c.s.counted(err)
+	}
+	return challenge, done, err
+}
 
 // AuthMechanisms offers PLAIN (RFC 4616) and LOGIN (for old clients).
 func (s *authSession) AuthMechanisms() []string { return []string{"PLAIN", "LOGIN"} }

@@ -53,6 +53,7 @@ func startProtocols(ctx context.Context, c *serveConfig, st *storage.Store, log 
 		Hostname: c.hostname, TLS: tlsCfg, InsecureAuth: c.insecureAuth,
 		RelayHost: c.relayHost, RelayUser: c.relayUser, RelayPassword: c.relayPassword, RelayGiveUp: c.relayGiveUp,
 		MaxMessageBytes: c.maxMessageSize, MaxRecipients: c.maxRecipients,
+		MaxConnsPerIP: c.maxConnsPerIP, MaxConns: c.maxConns, SpoolDir: c.spoolDir,
 		Registerer: reg,
 	}, st, log)
 	is := imap.New(imap.Config{

@@ -34,6 +34,8 @@ type serveConfig struct {
 	relayGiveUp                             time.Duration
 	maxMessageSize                          int64
 	maxRecipients                           int
+	maxConnsPerIP, maxConns                 int
+	spoolDir                                string // <data>/spool, set by serve
 	logFormat, logLevel                     string
 	demo                                    bool
 }
@@ -75,6 +77,8 @@ An empty address disables that listener.`,
 	f.DurationVar(&c.relayGiveUp, "relay-give-up", 5*24*time.Hour, "bounce a queued message after this long")
 	f.Int64Var(&c.maxMessageSize, "max-message-size", 35<<20, "largest message accepted, in bytes")
 	f.IntVar(&c.maxRecipients, "max-recipients", 100, "most recipients per message")
+	f.IntVar(&c.maxConnsPerIP, "smtp-max-conns-per-ip", 20, "open SMTP connections per remote address (421 4.7.0 above it)")
+	f.IntVar(&c.maxConns, "smtp-max-conns", 500, "open SMTP connections in total (421 4.3.2 above it)")
 	f.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&c.demo, "demo", false, "seed the demo tenant example.test (idempotent) and print its logins")
@@ -180,6 +184,10 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 		banner = append(banner, fmt.Sprintf("%-27s http://%s/metrics", "metrics", ln.Addr()))
 	}
 
+	c.spoolDir = filepath.Join(g.data, "spool")
+	if err := os.MkdirAll(c.spoolDir, 0o700); err != nil {
+		return err
+	}
 	p, err := startProtocols(ctx, c, st, log, reg, tlsCfg, errc)
 	if err != nil {
 		for _, cl := range closers {
