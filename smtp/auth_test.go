@@ -24,8 +24,8 @@ func plainIR(fields ...string) rawSASL {
 	return rawSASL{sasl.Plain, []byte(strings.Join(fields, "\x00"))}
 }
 
-// rawDial opens a line-level connection to addr and says EHLO.
-func rawDial(t *testing.T, addr string) *textproto.Conn {
+// ehloDial opens a line-level connection to addr and says EHLO.
+func ehloDial(t *testing.T, addr string) *textproto.Conn {
 	t.Helper()
 	c, err := textproto.Dial("tcp", addr)
 	if err != nil {
@@ -65,7 +65,7 @@ func TestAuthPlainMalformed(t *testing.T) {
 			t.Errorf("good AUTH after a malformed one: %v", err)
 		}
 	}
-	r := rawDial(t, f.sub)
+	r := ehloDial(t, f.sub)
 	if err := r.PrintfLine("AUTH PLAIN"); err != nil {
 		t.Fatal(err)
 	}
