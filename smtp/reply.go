@@ -47,6 +47,20 @@ func noSuchUser(addr string) *gosmtp.SMTPError {
 		Message: clean("no such mailbox: " + addr)}
 }
 
+// overQuota refuses a recipient whose mailbox is at or over its quota
+// (RFC 3463 X.2.2 mailbox full): on submission temporarily (452 4.2.2,
+// so the local sender hears of it now and may retry once space is
+// freed), at the MX permanently (552 5.2.2, so the sending server
+// bounces instead of queueing for days).
+func overQuota(addr string, submission bool) *gosmtp.SMTPError {
+	if submission {
+		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2},
+			Message: clean("mailbox full: " + addr + " is over its quota")}
+	}
+	return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 2, 2},
+		Message: clean("mailbox full: " + addr + " is over its quota")}
+}
+
 // reply turns any error into what go-smtp may send: an unwrapped
 // *gosmtp.SMTPError (go-smtp type-asserts the error it is given, so a
 // wrapped one would reach the client as a generic failure). A full disk or

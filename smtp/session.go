@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"slices"
@@ -155,6 +156,14 @@ func (s *session) rcpt(to string, _ *gosmtp.RcptOptions) error {
 		p, ok := dir.Lookup(norm)
 		if !ok {
 			return noSuchUser(norm)
+		}
+		if p.Kind != delegation.KindGroup {
+			if err := s.srv.st.CheckQuota(p.ID, 0); errors.Is(err, storage.ErrOverQuota) {
+				s.log.Info("recipient refused", "rcpt", norm, "reason", "over_quota")
+				return overQuota(norm, s.submission)
+			} else if err != nil {
+				return s.reply(err)
+			}
 		}
 		s.mu.Lock()
 		if !slices.Contains(s.tx.local, p.ID) {
