@@ -110,11 +110,16 @@ func (s *session) data(r io.Reader) error {
 		res, serr := Rewrite(RewriteInput{Header: h, Actor: actor, Directory: dir, Now: now, Hostname: s.srv.cfg.Hostname})
 		if serr != nil {
 			if n := len(res.Decisions); n > 0 && !res.Decisions[n-1].Allowed {
-				s.refuse(actor, messageID(h), res.Decisions[n-1], serr, "From header")
+				dc, field := res.Decisions[n-1], "From header"
+				if !slices.Contains(res.From, dc.Address) {
+					field = "Resent-From header"
+				}
+				s.refuse(actor, messageID(h), dc, serr, field)
 			} else {
 				s.countRefused()
 				s.srv.metrics.submission(KindRefused)
 				log.Info("message refused", "decision", KindRefused, "reason", "bad_header", "err", serr.Error())
+				s.auditBadHeader(actor, h, serr)
 			}
 			return serr
 		}

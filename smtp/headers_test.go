@@ -170,8 +170,8 @@ func TestSubmissionResent(t *testing.T) {
 				if n := len(inbox(t, f.st, "dave@example.test")); n != before {
 					t.Fatalf("refused message was delivered")
 				}
-				if rec := lastAudit(t, f.st); rec.Decision != "refused" || rec.Actor != actor || rec.Mailbox != "alice@example.test" && rec.Mailbox != "ceo@elsewhere.test" {
-					t.Errorf("audit = %+v, want a refusal by %s", rec, actor)
+				if rec := lastAudit(t, f.st); rec.Decision != "refused" || rec.Actor != actor || rec.Mailbox != "alice@example.test" && rec.Mailbox != "ceo@elsewhere.test" || rec.Detail != "Resent-From header" {
+					t.Errorf("audit = %+v, want a refusal by %s of its Resent-From header", rec, actor)
 				}
 				return
 			}
@@ -195,5 +195,22 @@ func TestSubmissionResent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBadHeaderAudited: a submission refused for its header (550 5.6.0:
+// here two From fields) is on the audit trail too, under the From address
+// it tried, so "who tried to send as alice?" has the whole answer.
+func TestBadHeaderAudited(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{InsecureAuth: true})
+	c := login(t, f.sub, "dave@example.test")
+	err := send(c, "dave@example.test", []string{"bob@example.test"},
+		"From: alice@example.test\r\nFrom: dave@example.test\r\nSubject: two froms\r\n\r\nhi\r\n")
+	wantReply(t, "DATA with two From fields", err, 550, gosmtp.EnhancedCode{5, 6, 0})
+	rec := lastAudit(t, f.st)
+	if rec.Proto != "smtp" || rec.Action != "send" || rec.Decision != "refused" || rec.Reason != "bad_header" ||
+		rec.Actor != "dave@example.test" || rec.Mailbox != "alice@example.test" || rec.MailboxID == "" || rec.Detail == "" {
+		t.Errorf("audit = %+v, want dave's refused send naming alice, reason bad_header", rec)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-message/textproto"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailgate/mailgate/delegation"
@@ -220,6 +221,32 @@ func (s *session) refuse(actor delegation.ID, msgID string, dc delegation.Decisi
 	log.Info("message refused", "owner", dc.Address, "decision", KindRefused, // actor is on the session logger
 		"reason", string(dc.Reason), "grant", dc.GrantID, "msg_id", msgID,
 		"err", serr.Error())
+}
+
+// auditBadHeader records a submission refused for its header (550 5.6.0:
+// no From, several, one that does not parse): no right was decided, but an
+// administrator asking who tried to send as a mailbox must see the
+// attempt. The mailbox is the From address when one can be read.
+func (s *session) auditBadHeader(actor delegation.ID, h textproto.Header, serr *gosmtp.SMTPError) {
+	s.mu.Lock()
+	actorAddr := s.actorAddr
+	s.mu.Unlock()
+	rec := storage.AuditRecord{
+		Time: s.srv.now().UTC(), Proto: "smtp", Action: "send", Actor: actorAddr, ActorID: string(actor),
+		Decision: "refused", Reason: "bad_header", MessageID: messageID(h), Remote: s.remoteIP,
+		Detail: clean(shorten(serr.Message, 200)),
+	}
+	if list, err := addressParser.ParseList(h.Get("From")); err == nil && len(list) > 0 {
+		if norm, err := delegation.NormalizeAddress(list[0].Address); err == nil {
+			rec.Mailbox = norm
+			if p, ok := s.srv.st.Directory().Lookup(norm); ok {
+				rec.MailboxID = string(p.ID)
+			}
+		}
+	}
+	if err := s.srv.st.Audit(rec); err != nil {
+		s.log.Error("audit refusal", "err", err)
+	}
 }
 
 // auditRecord builds the record of one send decision.
