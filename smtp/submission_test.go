@@ -309,6 +309,9 @@ func TestAuth(t *testing.T) {
 		}
 	}
 	wantReply(t, "foreign authzid", try("alice@example.test", "bob@example.test", testPassword), 535, gosmtp.EnhancedCode{5, 7, 8}, "authorization identity")
+	if rec := lastAudit(t, f.st); rec.Action != "login" || rec.Decision != "refused" || rec.Actor != "bob@example.test" || rec.Mailbox != "alice@example.test" {
+		t.Errorf("audit after a foreign authzid = %+v, want bob's refused login as alice", rec)
+	}
 
 	// Delegate login form authenticates bob; bob's rights decide.
 	d := dial(t, f.sub)
