@@ -2,18 +2,11 @@ package smtp
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +16,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/internal/testenv"
 	"github.com/mailgate/mailgate/storage"
 )
 
@@ -37,12 +31,7 @@ var testHash = sync.OnceValue(func() string {
 	return h
 })
 
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("MAILGATE_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLogger(t testing.TB) *slog.Logger { return testenv.Logger(t) }
 
 // openStore opens a real Badger store in dir (fsync on), closed at cleanup.
 func openStore(t testing.TB, dir string) *storage.Store {
@@ -268,29 +257,8 @@ func lastAudit(t testing.TB, st *storage.Store) storage.AuditRecord {
 // testTLS returns a server config with a fresh self-signed certificate for
 // 127.0.0.1, and a client config that trusts it.
 func testTLS(t testing.TB) (server, client *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mail.example.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"mail.example.test"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
-		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	srv, pool := testenv.SelfSigned(t, "mail.example.test")
+	return srv, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 }
 
 func msg(from, extra, subject string) string {

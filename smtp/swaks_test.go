@@ -8,27 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// needProgram finds an external program. Under CI (env CI set) a missing
-// program fails the test; elsewhere it skips.
-func needProgram(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required under CI (Debian package %s): %v", name, name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+	"github.com/mailgate/mailgate/internal/testenv"
+)
 
 // TestSwaks runs the send-table scenarios through a real command-line
 // client (swaks) against the in-process server.
 func TestSwaks(t *testing.T) {
 	t.Parallel()
-	swaks := needProgram(t, "swaks")
+	swaks := testenv.NeedProgram(t, "swaks", "swaks")
 	srvTLS, _ := testTLS(t)
 	f := newFixture(t, Config{InsecureAuth: true, TLS: srvTLS, MaxRecipients: 2})
 	host, port, _ := net.SplitHostPort(f.sub)
