@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailgate/mailgate/internal/testenv"
 )
 
 const crashEnv = "MAILGATE_SMTP_CRASH_DIR"
@@ -32,30 +33,7 @@ func TestCrashChild(t *testing.T) {
 
 // startChild re-executes the test binary as a server process on dir.
 func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return cmd, a
-		}
-	}
-	t.Fatalf("child server did not start: %v", sc.Err())
-	return nil, ""
+	return testenv.StartChild(t, "TestCrashChild", crashEnv+"="+dir)
 }
 
 // TestCrash: a submission load against a server process that is killed

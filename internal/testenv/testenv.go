@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -95,4 +97,35 @@ func ImaptestDir(t testing.TB, up, file string) string {
 	}
 	t.Skip("imaptest's test scripts not found (set IMAPTEST_TESTS)")
 	return ""
+}
+
+// StartChild re-executes the test binary to run only the test named child
+// (which serves and prints "ADDR host:port"), with env set (e.g. the data
+// directory), for tests that SIGKILL a server at random moments. It returns
+// the process and the address; the process is killed at cleanup.
+func StartChild(t testing.TB, child string, env ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+			go func() {
+				for sc.Scan() { // drain: the child must never block on its stdout
+				}
+			}()
+			return cmd, a
+		}
+	}
+	t.Fatalf("child server did not start: %v", sc.Err())
+	return nil, ""
 }
