@@ -159,9 +159,10 @@ func TestAuditSince(t *testing.T) {
 		args AuditArgs
 		want string
 	}{
-		{AuditArgs{}, "old,recent,own"},
+		{AuditArgs{}, "tenant_add,user_add,user_add,old,recent,own"},
 		{AuditArgs{Since: &hour}, "recent,own"},
-		{AuditArgs{Since: &day}, "old,recent,own"},
+		{AuditArgs{Since: &day}, "tenant_add,user_add,user_add,old,recent,own"},
+		{AuditArgs{Action: "user_add"}, "user_add,user_add"},
 		{AuditArgs{Since: &hour, Actor: "bob@a.test"}, "recent"},
 		{AuditArgs{Actor: "bob@a.test"}, "old,recent"},
 		{AuditArgs{Limit: 1}, "own"},

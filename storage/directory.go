@@ -192,7 +192,10 @@ func (s *Store) AddTenant(domain string, propagation time.Duration) (delegation.
 		if _, ok := d.Tenant(dom); ok {
 			return errorf(ErrExists, "tenant %s already exists", dom)
 		}
-		return setJSON(txn, key(prefTenant, dom), t)
+		if err := setJSON(txn, key(prefTenant, dom), t); err != nil {
+			return err
+		}
+		return s.adminAuditTxn(txn, "tenant_add", "", "", "tenant "+dom+", propagation "+propagation.String())
 	})
 	return t, err
 }
@@ -212,7 +215,10 @@ func (s *Store) SetPropagation(domain string, propagation time.Duration) (delega
 		if _, ok := d.Tenant(dom); !ok {
 			return errorf(ErrNotFound, "no tenant %s", dom)
 		}
-		return setJSON(txn, key(prefTenant, dom), t)
+		if err := setJSON(txn, key(prefTenant, dom), t); err != nil {
+			return err
+		}
+		return s.adminAuditTxn(txn, "tenant_set", "", "", "tenant "+dom+", propagation "+propagation.String())
 	})
 	return t, err
 }
@@ -272,14 +278,18 @@ func (s *Store) AddPrincipal(np NewPrincipal) (Principal, error) {
 		if np.Kind == delegation.KindUser {
 			rec.PasswordHash = np.PasswordHash
 		}
-		return setJSON(txn, key(prefPrincipal, string(rec.ID)), rec)
+		if err := setJSON(txn, key(prefPrincipal, string(rec.ID)), rec); err != nil {
+			return err
+		}
+		return s.adminAuditTxn(txn, strings.ReplaceAll(kindName(np.Kind), " ", "_")+"_add", addr, rec.ID, "")
 	})
 	return rec.public(), err
 }
 
 // modify loads a principal's record by address, lets fn change it, and
-// stores it.
-func (s *Store) modify(addr string, fn func(txn *badger.Txn, d *delegation.Directory, r *principalRec) error) (Principal, error) {
+// stores it with an audit record of the change (action, and the detail fn
+// returns) in the same commit.
+func (s *Store) modify(action, addr string, fn func(txn *badger.Txn, d *delegation.Directory, r *principalRec) (string, error)) (Principal, error) {
 	var rec principalRec
 	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
 		p, err := resolve(d, addr)
@@ -289,24 +299,37 @@ func (s *Store) modify(addr string, fn func(txn *badger.Txn, d *delegation.Direc
 		if err := getJSON(txn, key(prefPrincipal, string(p.ID)), &rec); err != nil {
 			return err
 		}
-		if err := fn(txn, d, &rec); err != nil {
+		detail, err := fn(txn, d, &rec)
+		if err != nil {
 			return err
 		}
-		return setJSON(txn, key(prefPrincipal, string(rec.ID)), rec)
+		if err := setJSON(txn, key(prefPrincipal, string(rec.ID)), rec); err != nil {
+			return err
+		}
+		return s.adminAuditTxn(txn, action, rec.Address, rec.ID, detail)
 	})
 	return rec.public(), err
+}
+
+// adminAuditTxn writes the audit record of an administrator's change to the
+// directory, in the change's own transaction. The admin socket is the
+// server owner's (mode 0600), so the actor is "admin"; grant changes also
+// name the CLI user (grantAudit).
+func (s *Store) adminAuditTxn(txn *badger.Txn, action, addr string, id delegation.ID, detail string) error {
+	return auditTxn(txn, s.now(), []AuditRecord{{Proto: "admin", Action: action, Actor: "admin",
+		Mailbox: addr, MailboxID: string(id), Decision: "allowed", Detail: detail}})
 }
 
 // SetPassword replaces a user's password hash.
 // Listeners are told (DirChange.PasswordChanged), so that open sessions
 // logged in with the old password can be ended.
 func (s *Store) SetPassword(addr, hash string) (Principal, error) {
-	p, err := s.modify(addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) error {
+	p, err := s.modify("password_set", addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) (string, error) {
 		if r.Kind != delegation.KindUser {
-			return errorf(ErrInvalid, "%s is a %s: only users have passwords", r.Address, kindName(r.Kind))
+			return "", errorf(ErrInvalid, "%s is a %s: only users have passwords", r.Address, kindName(r.Kind))
 		}
 		r.PasswordHash = hash
-		return nil
+		return "", nil
 	})
 	if err == nil {
 		s.dirNotify(DirChange{PasswordChanged: []delegation.ID{p.ID}})
@@ -316,9 +339,9 @@ func (s *Store) SetPassword(addr, hash string) (Principal, error) {
 
 // SetSettings changes mailbox settings; nil fields are left alone.
 func (s *Store) SetSettings(addr string, copySentAs, copySentOnBehalf *bool) (Principal, error) {
-	return s.modify(addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) error {
+	return s.modify("mailbox_set", addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) (string, error) {
 		if r.Kind == delegation.KindGroup {
-			return errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
+			return "", errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
 		}
 		if copySentAs != nil {
 			r.Settings.CopySentAs = *copySentAs
@@ -326,7 +349,7 @@ func (s *Store) SetSettings(addr string, copySentAs, copySentOnBehalf *bool) (Pr
 		if copySentOnBehalf != nil {
 			r.Settings.CopySentOnBehalf = *copySentOnBehalf
 		}
-		return nil
+		return fmt.Sprintf("copy_sent_as %t, copy_sent_on_behalf %t", r.Settings.CopySentAs, r.Settings.CopySentOnBehalf), nil
 	})
 }
 
@@ -337,20 +360,21 @@ func (s *Store) Rename(oldAddr, newAddr string) (Principal, error) {
 	if err != nil {
 		return Principal{}, &Error{Kind: ErrInvalid, Msg: err.Error()}
 	}
-	return s.modify(oldAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) error {
+	return s.modify("rename", oldAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) (string, error) {
 		if delegation.Domain(na) != r.Tenant {
-			return errorf(ErrInvalid, "%s is not in tenant %s: a principal keeps its tenant", na, r.Tenant)
+			return "", errorf(ErrInvalid, "%s is not in tenant %s: a principal keeps its tenant", na, r.Tenant)
 		}
 		if p, ok := d.Lookup(na); ok && p.ID != r.ID {
-			return errorf(ErrExists, "address %s is already used by %s %s", na, p.Kind, p.Address)
+			return "", errorf(ErrExists, "address %s is already used by %s %s", na, p.Kind, p.Address)
 		}
-		if na == r.Address {
-			return nil
+		old := r.Address
+		if na == old {
+			return "unchanged", nil
 		}
 		r.Aliases = slices.DeleteFunc(r.Aliases, func(a string) bool { return a == na })
 		r.Aliases = append(r.Aliases, r.Address)
 		r.Address = na
-		return nil
+		return "from " + old, nil
 	})
 }
 
@@ -360,73 +384,73 @@ func (s *Store) AddAlias(addr, alias string) (Principal, error) {
 	if err != nil {
 		return Principal{}, &Error{Kind: ErrInvalid, Msg: err.Error()}
 	}
-	return s.modify(addr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) error {
+	return s.modify("alias_add", addr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) (string, error) {
 		if delegation.Domain(al) != r.Tenant {
-			return errorf(ErrInvalid, "alias %s is not in tenant %s", al, r.Tenant)
+			return "", errorf(ErrInvalid, "alias %s is not in tenant %s", al, r.Tenant)
 		}
 		if p, ok := d.Lookup(al); ok {
-			return errorf(ErrExists, "address %s is already used by %s %s", al, p.Kind, p.Address)
+			return "", errorf(ErrExists, "address %s is already used by %s %s", al, p.Kind, p.Address)
 		}
 		r.Aliases = append(r.Aliases, al)
-		return nil
+		return "alias " + al, nil
 	})
 }
 
 // RemoveAlias removes an alias (never a primary address).
 func (s *Store) RemoveAlias(alias string) (Principal, error) {
-	return s.modify(alias, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) error {
+	return s.modify("alias_remove", alias, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) (string, error) {
 		al, _ := delegation.NormalizeAddress(alias)
 		if al == r.Address {
-			return errorf(ErrInvalid, "%s is the primary address of %s, not an alias", al, kindName(r.Kind))
+			return "", errorf(ErrInvalid, "%s is the primary address of %s, not an alias", al, kindName(r.Kind))
 		}
 		r.Aliases = slices.DeleteFunc(r.Aliases, func(a string) bool { return a == al })
-		return nil
+		return "alias " + al, nil
 	})
 }
 
 // AddMember adds a user or group to a group in the same tenant. A change
 // that would make a group contain itself is refused.
 func (s *Store) AddMember(groupAddr, memberAddr string) (Principal, error) {
-	return s.modify(groupAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) error {
+	return s.modify("member_add", groupAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) (string, error) {
 		if r.Kind != delegation.KindGroup {
-			return errorf(ErrInvalid, "%s is a %s, not a group", r.Address, kindName(r.Kind))
+			return "", errorf(ErrInvalid, "%s is a %s, not a group", r.Address, kindName(r.Kind))
 		}
 		m, err := resolve(d, memberAddr)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if m.Tenant != r.Tenant {
-			return errorf(ErrInvalid, "%s and %s are in different tenants: a group's members must be in its tenant", m.Address, r.Address)
+			return "", errorf(ErrInvalid, "%s and %s are in different tenants: a group's members must be in its tenant", m.Address, r.Address)
 		}
 		if m.Kind == delegation.KindShared {
-			return errorf(ErrInvalid, "%s is a shared mailbox: group members are users or groups", m.Address)
+			return "", errorf(ErrInvalid, "%s is a shared mailbox: group members are users or groups", m.Address)
 		}
 		if m.ID == r.ID || d.Contains(m.ID, r.ID) {
-			return errorf(ErrInvalid, "adding %s to %s would make a group cycle", m.Address, r.Address)
+			return "", errorf(ErrInvalid, "adding %s to %s would make a group cycle", m.Address, r.Address)
 		}
 		if slices.Contains(r.Members, m.ID) {
-			return errorf(ErrExists, "%s is already a member of %s", m.Address, r.Address)
+			return "", errorf(ErrExists, "%s is already a member of %s", m.Address, r.Address)
 		}
 		r.Members = append(r.Members, m.ID)
-		return nil
+		return "member " + m.Address, nil
 	})
 }
 
 // RemoveMember removes a direct member from a group.
 func (s *Store) RemoveMember(groupAddr, memberAddr string) (Principal, error) {
-	return s.modify(groupAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) error {
+	return s.modify("member_remove", groupAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) (string, error) {
 		if r.Kind != delegation.KindGroup {
-			return errorf(ErrInvalid, "%s is a %s, not a group", r.Address, kindName(r.Kind))
+			return "", errorf(ErrInvalid, "%s is a %s, not a group", r.Address, kindName(r.Kind))
 		}
 		m, err := resolve(d, memberAddr)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if !slices.Contains(r.Members, m.ID) {
-			return errorf(ErrNotFound, "%s is not a member of %s", m.Address, r.Address)
+			return "", errorf(ErrNotFound, "%s is not a member of %s", m.Address, r.Address)
 		}
 		r.Members = slices.DeleteFunc(r.Members, func(id delegation.ID) bool { return id == m.ID })
-		return nil
+		return "member " + m.Address, nil
 	})
 }
 
@@ -442,12 +466,21 @@ func (s *Store) RemovePrincipal(addr string) (Principal, error) {
 		if err := getJSON(txn, key(prefPrincipal, string(p.ID)), &rec); err != nil {
 			return err
 		}
+		var grants []string
 		for _, g := range d.Grants() {
 			if g.Mailbox == p.ID || g.Trustee == p.ID {
 				if err := txn.Delete(key(prefGrant, g.ID)); err != nil {
 					return err
 				}
+				grants = append(grants, g.ID)
 			}
+		}
+		detail := kindName(p.Kind)
+		if len(grants) > 0 {
+			detail += "; its grants removed: " + strings.Join(grants, ", ")
+		}
+		if err := s.adminAuditTxn(txn, "remove", p.Address, p.ID, detail); err != nil {
+			return err
 		}
 		for _, q := range d.Principals() {
 			if q.Kind != delegation.KindGroup || !slices.Contains(q.Members, p.ID) {

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -15,12 +16,12 @@ var ErrOverQuota = errors.New("mailbox is over its quota")
 
 // SetQuota sets a mailbox's quota in bytes (0: none).
 func (s *Store) SetQuota(addr string, quota uint64) (Principal, error) {
-	return s.modify(addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) error {
+	return s.modify("quota_set", addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) (string, error) {
 		if r.Kind == delegation.KindGroup {
-			return errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
+			return "", errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
 		}
 		r.Settings.Quota = quota
-		return nil
+		return fmt.Sprintf("quota %d bytes", quota), nil
 	})
 }
 

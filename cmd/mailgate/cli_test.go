@@ -204,7 +204,15 @@ func scenario(t *testing.T, data string) {
 		t.Fatal(err)
 	}
 	var got []string
+	actions := map[string]bool{}
 	for _, r := range recs {
+		actions[r.Action] = true
+		if r.Proto != "admin" {
+			t.Errorf("audit record %+v: want only admin changes here", r)
+		}
+		if !strings.HasPrefix(r.Action, "grant_") {
+			continue
+		}
 		got = append(got, r.Proto+" "+r.Action+" "+r.Mailbox+" "+r.Right)
 		if !strings.HasPrefix(r.Actor, "cli") {
 			t.Errorf("audit record %+v: actor %q, want the CLI's user", r, r.Actor)
@@ -212,6 +220,11 @@ func scenario(t *testing.T, data string) {
 	}
 	if want := "admin grant_add alice@a.test send-as,admin grant_add info@a.test full-access,admin grant_remove alice.smith@a.test send-as"; strings.Join(got, ",") != want {
 		t.Errorf("audit: %q, want %q", strings.Join(got, ","), want)
+	}
+	for _, a := range []string{"tenant_add", "user_add", "shared_mailbox_add", "group_add", "member_add", "alias_add", "rename", "password_set", "mailbox_set", "remove"} {
+		if !actions[a] {
+			t.Errorf("no %s record among the admin changes %v", a, actions)
+		}
 	}
 }
 
@@ -443,15 +456,16 @@ func TestAuditFilters(t *testing.T) {
 		args []string
 		want int
 	}{
-		{nil, 3},
+		{nil, 7}, // and tenant add, three user adds
+		{[]string{"--action", "user_add"}, 3},
 		{[]string{"--actor", "bob@a.test"}, 2},
 		{[]string{"--mailbox", "alice@a.test", "--action", "send"}, 2},
 		{[]string{"--result", "refused"}, 1},
 		{[]string{"--action", "folder_bind", "--result", "allowed"}, 1},
-		{[]string{"--since", "1h"}, 3},
+		{[]string{"--since", "1h"}, 7},
 		{[]string{"--until", "1h"}, 0},
 		{[]string{"--since", tomorrow}, 0},
-		{[]string{"--until", tomorrow}, 3},
+		{[]string{"--until", tomorrow}, 7},
 	} {
 		if got := count(tc.args...); got != tc.want {
 			t.Errorf("audit %v: %d records, want %d", tc.args, got, tc.want)
