@@ -316,9 +316,9 @@ func (s *Service) MailboxSet(_ context.Context, a MailboxSetArgs) (PrincipalView
 // Audit lists audit records, oldest first.
 func (s *Service) Audit(_ context.Context, a AuditArgs) ([]storage.AuditRecord, error) {
 	f := storage.AuditFilter{Limit: a.Limit, Action: a.Action}
-	switch a.Result {
-	case "", "allowed", "refused":
-		f.Decision = a.Result
+	switch r := storage.AuditResult(a.Result); r {
+	case "", storage.AuditAllowed, storage.AuditRefused:
+		f.Decision = r
 	default:
 		return nil, badRequest("audit: result must be allowed or refused, not %q", a.Result)
 	}

@@ -86,13 +86,9 @@ func (c *session) auditRefusedOpen(owner *delegation.Principal, folder string, d
 // auditRec writes one audit record for an action on another principal's
 // mailbox. A failure is logged, never shown to the client.
 func (c *session) auditRec(action string, actor, owner *delegation.Principal, folder string, dc delegation.Decision) bool {
-	decision := "allowed"
-	if !dc.Allowed {
-		decision = "refused"
-	}
 	rec := storage.AuditRecord{
 		Proto: "imap", Action: action, Actor: actor.Address, ActorID: string(actor.ID),
-		Mailbox: owner.Address, MailboxID: string(owner.ID), Decision: decision, Reason: string(dc.Reason),
+		Mailbox: owner.Address, MailboxID: string(owner.ID), Decision: storage.ResultOf(dc.Allowed), Reason: string(dc.Reason),
 		GrantID: dc.GrantID, Folder: folder, Remote: c.ip,
 	}
 	switch {
@@ -122,7 +118,7 @@ func (c *session) audit(action string, pl place, detail string) bool {
 	}
 	rec := storage.AuditRecord{
 		Proto: "imap", Action: action, Actor: a.Address, ActorID: string(a.ID),
-		Mailbox: o.Address, MailboxID: string(o.ID), Right: pl.dc.Right.Flags(), Decision: "allowed",
+		Mailbox: o.Address, MailboxID: string(o.ID), Right: pl.dc.Right.Flags(), Decision: storage.AuditAllowed,
 		Reason: string(pl.dc.Reason), GrantID: pl.dc.GrantID, Folder: pl.folder, Remote: c.ip, Detail: detail,
 	}
 	if err := c.srv.st.Audit(rec); err != nil {

@@ -346,7 +346,7 @@ func TestRefusedOpenAudited(t *testing.T) {
 	}
 	var got []string
 	for _, r := range recs {
-		got = append(got, r.Action+" "+r.Decision+" "+r.Mailbox+" "+r.Folder+" "+r.Right+" "+r.Reason)
+		got = append(got, r.Action+" "+string(r.Decision)+" "+r.Mailbox+" "+r.Folder+" "+r.Right+" "+r.Reason)
 	}
 	want := []string{
 		"folder_bind refused alice@example.test INBOX full-access no_grant",

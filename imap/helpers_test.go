@@ -194,7 +194,7 @@ func (e *env) auditActions(actorName string) []string {
 	}
 	var out []string
 	for _, r := range recs {
-		out = append(out, r.Action+" "+r.Decision+" "+r.Mailbox+" "+r.Folder)
+		out = append(out, r.Action+" "+string(r.Decision)+" "+r.Mailbox+" "+r.Folder)
 	}
 	return out
 }

@@ -80,7 +80,7 @@ func (s *authSession) login(authzid, user, pass string) error {
 			if ok { // an attempt to act as another mailbox: on the audit trail
 				rec := storage.AuditRecord{Time: s.srv.now().UTC(), Proto: "smtp", Action: "login",
 					Actor: s.actorAddress(id), ActorID: string(id), Mailbox: p.Address, MailboxID: string(p.ID),
-					Decision: "refused", Reason: "authzid", Remote: s.remoteIP,
+					Decision: storage.AuditRefused, Reason: "authzid", Remote: s.remoteIP,
 					Detail: "SMTP has no act-as identity: Send As and Send on Behalf are decided per message"}
 				if err := s.srv.st.Audit(rec); err != nil {
 					log.Error("audit refusal", "err", err)

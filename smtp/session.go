@@ -233,7 +233,7 @@ func (s *session) auditBadHeader(actor delegation.ID, h textproto.Header, serr *
 	s.mu.Unlock()
 	rec := storage.AuditRecord{
 		Time: s.srv.now().UTC(), Proto: "smtp", Action: "send", Actor: actorAddr, ActorID: string(actor),
-		Decision: "refused", Reason: "bad_header", MessageID: messageID(h), Remote: s.remoteIP,
+		Decision: storage.AuditRefused, Reason: "bad_header", MessageID: messageID(h), Remote: s.remoteIP,
 		Detail: clean(shorten(serr.Message, 200)),
 	}
 	if list, err := addressParser.ParseList(h.Get("From")); err == nil && len(list) > 0 {
@@ -255,12 +255,12 @@ func (s *session) auditRecord(actor delegation.ID, actorAddr string, dc delegati
 		Time: s.srv.now().UTC(), Proto: "smtp", Action: "send",
 		Actor: actorAddr, ActorID: string(actor),
 		Mailbox: dc.Address, MailboxID: string(dc.Mailbox),
-		Decision: "refused", Reason: string(dc.Reason), GrantID: dc.GrantID,
+		Decision: storage.AuditRefused, Reason: string(dc.Reason), GrantID: dc.GrantID,
 		MessageID: msgID, Remote: s.remoteIP,
 	}
 	rec.Right = dc.Missing.Flags()
 	if dc.Allowed {
-		rec.Decision = "allowed"
+		rec.Decision = storage.AuditAllowed
 		rec.Right = dc.Right.Flags()
 	}
 	if dc.Via != "" {

@@ -13,21 +13,37 @@ import (
 // they were at the time (a later rename does not rewrite history); IDs make
 // records joinable across renames.
 type AuditRecord struct {
-	Time      time.Time `json:"time"`
-	Proto     string    `json:"proto"`            // smtp, imap
-	Action    string    `json:"action"`           // send, folder_bind, delete, expunge, move, ...
-	Actor     string    `json:"actor"`            // address of the authenticated user
-	ActorID   string    `json:"actor_id"`         //
-	Mailbox   string    `json:"mailbox"`          // address of the owner
-	MailboxID string    `json:"mailbox_id"`       //
-	Right     string    `json:"right,omitempty"`  // send-as, send-on-behalf, full-access
-	Decision  string    `json:"decision"`         // allowed or refused
-	Reason    string    `json:"reason,omitempty"` // delegation.Reason
-	GrantID   string    `json:"grant,omitempty"`
-	MessageID string    `json:"message_id,omitempty"`
-	Folder    string    `json:"folder,omitempty"`
-	Remote    string    `json:"remote,omitempty"`
-	Detail    string    `json:"detail,omitempty"`
+	Time      time.Time   `json:"time"`
+	Proto     string      `json:"proto"`            // smtp, imap
+	Action    string      `json:"action"`           // send, folder_bind, delete, expunge, move, ...
+	Actor     string      `json:"actor"`            // address of the authenticated user
+	ActorID   string      `json:"actor_id"`         //
+	Mailbox   string      `json:"mailbox"`          // address of the owner
+	MailboxID string      `json:"mailbox_id"`       //
+	Right     string      `json:"right,omitempty"`  // send-as, send-on-behalf, full-access
+	Decision  AuditResult `json:"decision"`         // allowed or refused
+	Reason    string      `json:"reason,omitempty"` // delegation.Reason
+	GrantID   string      `json:"grant,omitempty"`
+	MessageID string      `json:"message_id,omitempty"`
+	Folder    string      `json:"folder,omitempty"`
+	Remote    string      `json:"remote,omitempty"`
+	Detail    string      `json:"detail,omitempty"`
+}
+
+// AuditResult is an audit record's outcome.
+type AuditResult string
+
+const (
+	AuditAllowed AuditResult = "allowed"
+	AuditRefused AuditResult = "refused"
+)
+
+// ResultOf is the outcome of a decision.
+func ResultOf(allowed bool) AuditResult {
+	if allowed {
+		return AuditAllowed
+	}
+	return AuditRefused
 }
 
 var auditSeq atomic.Uint64
@@ -57,11 +73,11 @@ func auditTxn(txn *badger.Txn, now time.Time, recs []AuditRecord) error {
 type AuditFilter struct {
 	MailboxID string
 	ActorID   string
-	Action    string    // e.g. "send", "folder_bind", "login"
-	Decision  string    // "allowed" or "refused"
-	Since     time.Time // records at or after
-	Until     time.Time // records before
-	Limit     int       // 0 means no limit; the newest are kept
+	Action    string      // e.g. "send", "folder_bind", "login"
+	Decision  AuditResult // AuditAllowed or AuditRefused; "" is either
+	Since     time.Time   // records at or after
+	Until     time.Time   // records before
+	Limit     int         // 0 means no limit; the newest are kept
 }
 
 func (f AuditFilter) match(r *AuditRecord) bool {

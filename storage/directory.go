@@ -317,7 +317,7 @@ func (s *Store) modify(action, addr string, fn func(txn *badger.Txn, d *delegati
 // name the CLI user (grantAudit).
 func (s *Store) adminAuditTxn(txn *badger.Txn, action, addr string, id delegation.ID, detail string) error {
 	return auditTxn(txn, s.now(), []AuditRecord{{Proto: "admin", Action: action, Actor: "admin",
-		Mailbox: addr, MailboxID: string(id), Decision: "allowed", Detail: detail}})
+		Mailbox: addr, MailboxID: string(id), Decision: AuditAllowed, Detail: detail}})
 }
 
 // SetPassword replaces a user's password hash.

@@ -72,7 +72,7 @@ func grantAudit(action, by string, m, t *delegation.Principal, g delegation.Gran
 		by = "admin"
 	}
 	return AuditRecord{Proto: "admin", Action: action, Actor: by, Mailbox: m.Address, MailboxID: string(m.ID),
-		Right: g.Right.Flags(), Decision: "allowed", GrantID: g.ID,
+		Right: g.Right.Flags(), Decision: AuditAllowed, GrantID: g.ID,
 		Detail: fmt.Sprintf("trustee %s (%s), effective %s", t.Address, t.ID, g.EffectiveAt.UTC().Format(time.RFC3339))}
 }
 

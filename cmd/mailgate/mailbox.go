@@ -130,7 +130,7 @@ func newAudit(g *globals) *cobra.Command {
 					if r.Folder != "" {
 						what = r.Folder
 					}
-					rows = append(rows, []string{ts(r.Time), r.Proto, r.Action, r.Actor, r.Mailbox, r.Right, r.Decision, r.Reason, r.Remote, what})
+					rows = append(rows, []string{ts(r.Time), r.Proto, r.Action, r.Actor, r.Mailbox, r.Right, string(r.Decision), r.Reason, r.Remote, what})
 				}
 				table(w, []string{"TIME", "PROTO", "ACTION", "ACTOR", "MAILBOX", "RIGHT", "DECISION", "REASON", "REMOTE", "MESSAGE/FOLDER"}, rows)
 			})
