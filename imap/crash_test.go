@@ -252,8 +252,7 @@ func TestCrash(t *testing.T) {
 				defer awg.Done()
 				c, err := login()
 				if err != nil {
-					t.Errorf("appender login: %v", err)
-					return
+					return // the kill came before this appender logged in: nothing was acknowledged
 				}
 				defer c.Close()
 				for k := 0; ; k++ {

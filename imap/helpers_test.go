@@ -120,9 +120,13 @@ func newEnvIn(t testing.TB, dir string) *env {
 		right            delegation.Right
 		now              bool
 	}{
+		// bob and carol have the demo tenant's rights in every package's
+		// fixture: bob Full Access and Send As on alice, carol Send on
+		// Behalf; dave none.
 		{"alice", "bob", delegation.FullAccess, true},
+		{"alice", "bob", delegation.SendAs, true},
 		{"info", "bob", delegation.FullAccess, true},
-		{"alice", "carol", delegation.SendAs, true},
+		{"alice", "carol", delegation.SendOnBehalf, true},
 		{"alice", "sales", delegation.FullAccess, true},
 		{"alice", "frank", delegation.FullAccess, false},
 	} {

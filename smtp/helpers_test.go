@@ -80,6 +80,10 @@ func seed(t testing.TB, st *storage.Store) {
 	grant := func(mailbox, trustee string, r delegation.Right, immediate bool) {
 		must(st.AddGrant(mailbox, trustee, r, immediate, "test"))
 	}
+	// bob and carol have the demo tenant's rights in every package's
+	// fixture: bob Full Access and Send As on alice, carol Send on Behalf;
+	// dave none.
+	grant("alice@example.test", "bob@example.test", delegation.FullAccess, true)
 	grant("alice@example.test", "bob@example.test", delegation.SendAs, true)
 	grant("alice@example.test", "carol@example.test", delegation.SendOnBehalf, true)
 	grant("alice@example.test", "henry@example.test", delegation.SendAs, true)
