@@ -497,6 +497,9 @@ func TestConnectionCaps(t *testing.T) {
 	if _, err := greet("127.0.0.1"); err != nil {
 		t.Fatalf("after one closed: %v", err)
 	}
+	if n := f.srv.conns.open(); n != 3 {
+		t.Errorf("%d connections counted, want 3 (the refused ones hold no slot)", n)
+	}
 }
 
 // TestDeepMIME: nesting deeper than MaxMIMEDepth is refused at DATA with
