@@ -283,6 +283,25 @@ a=$("$bin" --data "$data" audit --mailbox alice@example.test --json 2>&1)
 if echo "$a" | grep -q '"send-as"' && echo "$a" | grep -q '"refused"'; then
 	ok "audit: Send As and the refusal are recorded (read through admin.sock)"
 else bad "audit" "$(echo "$a" | head -c 300)"; fi
+# Every kind of event this session made about another person's mailbox, exported as JSON lines:
+# sends allowed (bob as, carol on behalf) and refused (dave), folder opens allowed (bob) and
+# refused (dave), delegate logins allowed (bob\alice) and refused (dave\alice), admin changes.
+"$bin" --data "$data" audit --jsonl >"$work/audit.jsonl" 2>&1
+missing=$(python3 - "$work/audit.jsonl" <<'PY'
+import json, sys
+seen = set()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    seen.add((r["proto"], r["action"], r["decision"]))
+want = [("smtp", "send", "allowed"), ("smtp", "send", "refused"), ("imap", "folder_bind", "allowed"),
+        ("imap", "folder_bind", "refused"), ("imap", "login", "allowed"), ("imap", "login", "refused"),
+        ("admin", "grant_add", "allowed"), ("admin", "user_add", "allowed")]
+print(" ".join("/".join(w) for w in want if w not in seen))
+PY
+)
+if [ -z "$missing" ] && [ -s "$work/audit.jsonl" ]; then
+	ok "audit --jsonl: the session's sends, folder opens and delegate logins, allowed and refused, and the admin changes ($(wc -l <"$work/audit.jsonl") records)"
+else bad "audit --jsonl" "missing: $missing"; fi
 
 # ---- logs never carry passwords -------------------------------------------
 if [ ! -s "$work/server.log" ]; then
