@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/mailgate/mailgate/delegation"
 )
@@ -65,8 +66,52 @@ type Options struct {
 	// NoSync turns off the fsync of every commit. Only for benchmarks that
 	// measure something else; mail is never acknowledged without it.
 	NoSync bool
-	Logger *slog.Logger     // may be nil
-	Now    func() time.Time // the clock; nil means time.Now
+	// CacheSize is the memory the database may keep for speed: its write
+	// buffers (memtables), its block cache and the resident pages of its
+	// memory-mapped tables and value log (see cacheBudget). 0 means
+	// DefaultCacheSize; less than MinCacheSize counts as MinCacheSize.
+	CacheSize int64
+	Logger    *slog.Logger     // may be nil
+	Now       func() time.Time // the clock; nil means time.Now
+}
+
+const (
+	// DefaultCacheSize is Options.CacheSize when it is 0: about 100 MiB of
+	// resident memory for the whole server under load (README, "Memory").
+	DefaultCacheSize = 32 << 20
+	// MinCacheSize is the smallest budget Open uses.
+	MinCacheSize = 8 << 20
+)
+
+// cacheBudget is how Open splits Options.CacheSize.
+type cacheBudget struct {
+	memTable   int64 // one memtable; Badger keeps up to 1+numMemtables
+	memtables  int   // Badger's NumMemtables
+	blockCache int64 // decompressed table blocks
+	mapped     int64 // resident pages of the mmapped database files (mapTrimmer)
+}
+
+// EffectiveCacheSize is the budget Open uses for Options.CacheSize n.
+func EffectiveCacheSize(n int64) int64 {
+	if n == 0 {
+		return DefaultCacheSize
+	}
+	return max(n, MinCacheSize)
+}
+
+func budgetFor(size int64) cacheBudget {
+	size = EffectiveCacheSize(size)
+	return cacheBudget{
+		// At least 8 MiB: a transaction may write 15 % of a memtable
+		// (ErrTxnTooBig), and a batch of batchSize messages must fit.
+		memTable:  min(max(size/4, 8<<20), 64<<20),
+		memtables: 2,
+		// Tables are written uncompressed, so a read points into the
+		// mapped file and the block cache holds no copies: it matters
+		// only for tables an older mailgate wrote with Snappy.
+		blockCache: size / 8,
+		mapped:     size,
+	}
 }
 
 // Store is the database. It is safe for concurrent use.
@@ -81,6 +126,7 @@ type Store struct {
 	folders  folderLocks                          // serialises writes per folder
 	auth     authCache
 	throttle throttle
+	trimmer  *mapTrimmer // nil in memory or without /proc
 }
 
 // Open opens (creating if needed) the database in dir.
@@ -93,15 +139,32 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.InMemory {
 		bo = badger.DefaultOptions("").WithInMemory(true)
 	}
-	// A modest memory profile (notes/libraries.md §4) and every commit
-	// fsynced. Badger batches the commits of concurrent transactions into
-	// one write and one sync, which is the group commit that lets many
-	// SMTP sessions share an fsync.
-	bo = bo.WithSyncWrites(!o.NoSync && !o.InMemory).
-		WithNumMemtables(3).WithMemTableSize(32 << 20).
-		WithBlockCacheSize(32 << 20).WithIndexCacheSize(16 << 20).
+	// Memory follows o.CacheSize (budgetFor) and every commit is fsynced.
+	// Badger batches the commits of concurrent transactions into one write
+	// and one sync, which is the group commit that lets many SMTP sessions
+	// share an fsync.
+	//
+	// No compression: a Snappy block is decompressed into a fresh buffer
+	// on every read that misses the block cache (most mail is read once),
+	// which is garbage for the collector and CPU for nothing; an
+	// uncompressed block is read in place from the mapped file. The value
+	// log was never compressed.
+	//
+	// Values of 2 KiB and more (message bodies; most header blocks are
+	// smaller) go to the value log, so the LSM tree holds only keys and
+	// small records: memtables fill slowly, and flushes and compactions
+	// never copy mail around, which is where most of Badger's heap went
+	// (table builders of the size of a memtable, kept in a pool of 8).
+	//
+	// IndexCacheSize stays 0: Badger uses that cache only for encrypted
+	// tables; otherwise it reads the indexes and bloom filters straight
+	// from the mmapped table files (the mapped budget).
+	b := budgetFor(o.CacheSize)
+	bo = bo.WithSyncWrites(!o.NoSync && !o.InMemory).WithCompression(options.None).
+		WithNumMemtables(b.memtables).WithMemTableSize(b.memTable).
+		WithBlockCacheSize(b.blockCache).WithIndexCacheSize(0).
 		WithNumCompactors(2).WithValueLogFileSize(256 << 20).
-		WithValueThreshold(64 << 10).
+		WithValueThreshold(2 << 10).
 		WithLoggingLevel(badger.WARNING).WithLogger(badgerSlog{log.With("component", "badger")})
 	db, err := badger.Open(bo)
 	if err != nil {
@@ -111,19 +174,22 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open database %s: %w", dir, err)
 	}
 	s := &Store{db: db, log: log, now: o.Now}
+	if !o.InMemory {
+		s.trimmer = startTrimmer(dir, b.mapped, log.With("component", "storage"))
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if err := s.checkSchema(); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	if err := s.reloadDirectory(); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	if err := s.finishPurges(); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -131,6 +197,7 @@ func Open(dir string, o Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.trimmer.stop()
 	return s.db.Close()
 }
 
