@@ -8,6 +8,7 @@
 package storage
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -73,6 +74,9 @@ type Options struct {
 	CacheSize int64
 	Logger    *slog.Logger     // may be nil
 	Now       func() time.Time // the clock; nil means time.Now
+
+	valueLogFileSize int64 // tests: 0 means 256 MiB
+	memTableSize     int64 // tests: 0 means the budget's
 }
 
 const (
@@ -126,7 +130,9 @@ type Store struct {
 	folders  folderLocks                          // serialises writes per folder
 	auth     authCache
 	throttle throttle
-	trimmer  *mapTrimmer // nil in memory or without /proc
+	trimmer  *mapTrimmer   // nil in memory or without /proc
+	gcStop   chan struct{} // closed by Close; nil in memory
+	gcDone   chan struct{}
 }
 
 // Open opens (creating if needed) the database in dir.
@@ -161,9 +167,9 @@ func Open(dir string, o Options) (*Store, error) {
 	// from the mmapped table files (the mapped budget).
 	b := budgetFor(o.CacheSize)
 	bo = bo.WithSyncWrites(!o.NoSync && !o.InMemory).WithCompression(options.None).
-		WithNumMemtables(b.memtables).WithMemTableSize(b.memTable).
+		WithNumMemtables(b.memtables).WithMemTableSize(cmp.Or(o.memTableSize, b.memTable)).
 		WithBlockCacheSize(b.blockCache).WithIndexCacheSize(0).
-		WithNumCompactors(2).WithValueLogFileSize(256 << 20).
+		WithNumCompactors(2).WithValueLogFileSize(cmp.Or(o.valueLogFileSize, 256<<20)).
 		WithValueThreshold(2 << 10).
 		WithLoggingLevel(badger.WARNING).WithLogger(badgerSlog{log.With("component", "badger")})
 	db, err := badger.Open(bo)
@@ -176,6 +182,8 @@ func Open(dir string, o Options) (*Store, error) {
 	s := &Store{db: db, log: log, now: o.Now}
 	if !o.InMemory {
 		s.trimmer = startTrimmer(dir, b.mapped, log.With("component", "storage"))
+		s.gcStop, s.gcDone = make(chan struct{}), make(chan struct{})
+		go s.collectValueLog()
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -198,7 +206,47 @@ func Open(dir string, o Options) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error {
 	s.trimmer.stop()
+	if s.gcStop != nil {
+		close(s.gcStop)
+		<-s.gcDone
+	}
 	return s.db.Close()
+}
+
+// valueLogGCEvery is how often the value log is collected.
+const valueLogGCEvery = 10 * time.Minute
+
+// collectValueLog runs gcValueLog every valueLogGCEvery until Close.
+func (s *Store) collectValueLog() {
+	defer close(s.gcDone)
+	t := time.NewTicker(valueLogGCEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.gcStop:
+			return
+		case <-t.C:
+			if n := s.gcValueLog(); n > 0 {
+				s.log.Info("value log collected", "files", n)
+			}
+		}
+	}
+}
+
+// gcValueLog rewrites the value-log files that are at least half garbage
+// (the bodies of expunged mail: compaction frees only what is in the LSM
+// tree) and returns how many it rewrote.
+func (s *Store) gcValueLog() int {
+	for n := 0; ; n++ {
+		err := s.db.RunValueLogGC(0.5)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+			s.log.Warn("value log collection failed", "err", err)
+		}
+		return n
+	}
 }
 
 // Now is the store's clock.
