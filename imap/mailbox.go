@@ -185,8 +185,8 @@ func (mb *mailbox) detach(v *view) {
 // registry holds the loaded mailboxes by folder ID. A mailbox stays loaded
 // while a session uses it and, once idle, until more than maxIdle idle
 // mailboxes, or more than maxIdleMsgs messages in idle mailboxes, are kept
-// (the least recently used goes first). An idle mailbox costs its index
-// and header caches, about 1 KiB a message.
+// (the least recently used goes first, and never the last one released).
+// An idle mailbox costs its index and header caches, about 1 KiB a message.
 type registry struct {
 	st          *storage.Store
 	maxIdle     int
@@ -277,7 +277,7 @@ func (r *registry) release(mb *mailbox) {
 	}
 	slices.SortFunc(idle, func(a, b *mailbox) int { return a.lastUsed.Compare(b.lastUsed) })
 	n := len(idle)
-	for _, x := range idle {
+	for _, x := range idle[:n-1] { // the one just released stays, however big
 		if n <= r.maxIdle && msgs <= r.maxIdleMsgs {
 			break
 		}

@@ -7,7 +7,7 @@ import (
 
 // An idle folder index is dropped, least recently used first, once the
 // idle indexes hold more than maxIdleMsgs messages, and loaded again (with
-// what arrived meanwhile) on the next SELECT.
+// what arrived meanwhile) on the next SELECT; the one just left stays.
 func TestIdleIndexesBoundedByMessages(t *testing.T) {
 	e := newEnv(t)
 	e.srv.boxes.maxIdleMsgs = 5
@@ -56,5 +56,16 @@ func TestIdleIndexesBoundedByMessages(t *testing.T) {
 	}
 	if d.NumMessages != 5 {
 		t.Errorf("INBOX reloaded with %d messages, want 5", d.NumMessages)
+	}
+	// Over the bound on its own, the folder just left stays (the next
+	// session would load it again at once); the older one goes.
+	e.srv.boxes.mu.Lock()
+	e.srv.boxes.maxIdleMsgs = 2
+	e.srv.boxes.mu.Unlock()
+	if err := c.Unselect().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if in, bb := loaded(); !in || bb {
+		t.Errorf("after the second UNSELECT: INBOX loaded %v, B loaded %v; want only INBOX", in, bb)
 	}
 }
