@@ -132,6 +132,7 @@ type Store struct {
 	throttle throttle
 	trimmer  *mapTrimmer   // nil in memory or without /proc
 	gcStop   chan struct{} // closed by Close; nil in memory
+	gcOnce   sync.Once
 	gcDone   chan struct{}
 }
 
@@ -207,7 +208,7 @@ func Open(dir string, o Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.trimmer.stop()
 	if s.gcStop != nil {
-		close(s.gcStop)
+		s.gcOnce.Do(func() { close(s.gcStop) })
 		<-s.gcDone
 	}
 	return s.db.Close()
