@@ -4,7 +4,7 @@ DATA     ?= ./data
 BIN      := bin/mailgate
 FUZZTIME ?= 20s
 
-.PHONY: run build test check bench fuzz e2e imaptest screenshot clean
+.PHONY: run build test check bench rss fuzz e2e imaptest screenshot clean
 
 ## run: start the server on the default ports with the demo tenant (data in ./data)
 run: build
@@ -39,6 +39,20 @@ check:
 ## bench: benchmarks (bounded)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 20m ./...
+
+## rss: the standard load (testdata/bench/loads.sh, one 10 s run of each load on the 10k corpus), then
+## the server's RSS after it and with 100 idle IMAP sessions; fails if either is over RSS_MAX MiB.
+## CACHE_SIZE=256MiB passes --cache-size. Takes a few minutes; not part of `make test`.
+RSS_MAX ?= 150
+rss:
+	@out=$$(mktemp -d "$${TMPDIR:-/tmp}/mailgate-rss.XXXXXX"); \
+	RUNS=$${RUNS:-1} DURATION=$${DURATION:-10s} WARMUP=$${WARMUP:-5s} testdata/bench/loads.sh $$out > /dev/null || exit 1; \
+	cat $$out/mailgate/summary.md; \
+	for v in $$(sed -n 's/.*: \([0-9][0-9]*\) MiB (anon.*/\1/p' $$out/rss.txt); do \
+	  [ "$$v" -le $(RSS_MAX) ] || { echo "rss: $$v MiB is over RSS_MAX=$(RSS_MAX) MiB (results in $$out)"; exit 1; }; \
+	done; \
+	[ $$(grep -c 'MiB (anon' $$out/rss.txt) = 2 ] || { echo "rss: no figures in $$out/rss.txt"; exit 1; }; \
+	echo "rss: within $(RSS_MAX) MiB (results in $$out)"
 
 ## fuzz: each fuzz target for FUZZTIME (default 20s)
 fuzz:

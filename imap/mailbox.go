@@ -184,17 +184,20 @@ func (mb *mailbox) detach(v *view) {
 
 // registry holds the loaded mailboxes by folder ID. A mailbox stays loaded
 // while a session uses it and, once idle, until more than maxIdle idle
-// mailboxes are kept (the least recently used goes first).
+// mailboxes, or more than maxIdleMsgs messages in idle mailboxes, are kept
+// (the least recently used goes first, and never the last one released).
+// An idle mailbox costs its index and header caches, about 1 KiB a message.
 type registry struct {
-	st      *storage.Store
-	maxIdle int
+	st          *storage.Store
+	maxIdle     int
+	maxIdleMsgs int
 
 	mu sync.Mutex
 	m  map[uint64]*mailbox // guarded by mu
 }
 
 func newRegistry(st *storage.Store) *registry {
-	return &registry{st: st, maxIdle: 256, m: map[uint64]*mailbox{}}
+	return &registry{st: st, maxIdle: 256, maxIdleMsgs: 50000, m: map[uint64]*mailbox{}}
 }
 
 func (r *registry) onChange(c storage.Change) {
@@ -262,16 +265,30 @@ func (r *registry) release(mb *mailbox) {
 		return
 	}
 	var idle []*mailbox
+	msgs := 0
 	for _, x := range r.m {
 		if x.refs == 0 {
 			idle = append(idle, x)
+			msgs += x.size()
 		}
 	}
-	if len(idle) <= r.maxIdle {
+	if len(idle) <= r.maxIdle && msgs <= r.maxIdleMsgs {
 		return
 	}
 	slices.SortFunc(idle, func(a, b *mailbox) int { return a.lastUsed.Compare(b.lastUsed) })
-	for _, x := range idle[:len(idle)-r.maxIdle] {
+	n := len(idle)
+	for _, x := range idle[:n-1] { // the one just released stays, however big
+		if n <= r.maxIdle && msgs <= r.maxIdleMsgs {
+			break
+		}
 		delete(r.m, x.id)
+		n, msgs = n-1, msgs-x.size()
 	}
+}
+
+// size is how many messages the mailbox holds (0 until loaded).
+func (mb *mailbox) size() int {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	return len(mb.msgs)
 }

@@ -8,6 +8,7 @@
 package storage
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/mailgate/mailgate/delegation"
 )
@@ -66,8 +68,55 @@ type Options struct {
 	// NoSync turns off the fsync of every commit. Only for benchmarks that
 	// measure something else; mail is never acknowledged without it.
 	NoSync bool
-	Logger *slog.Logger     // may be nil
-	Now    func() time.Time // the clock; nil means time.Now
+	// CacheSize is the memory the database may keep for speed: its write
+	// buffers (memtables), its block cache and the resident pages of its
+	// memory-mapped tables and value log (see cacheBudget). 0 means
+	// DefaultCacheSize; less than MinCacheSize counts as MinCacheSize.
+	CacheSize int64
+	Logger    *slog.Logger     // may be nil
+	Now       func() time.Time // the clock; nil means time.Now
+
+	valueLogFileSize int64 // tests: 0 means 256 MiB
+	memTableSize     int64 // tests: 0 means the budget's
+}
+
+const (
+	// DefaultCacheSize is Options.CacheSize when it is 0: about 100 MiB of
+	// resident memory for the whole server under load (README, "Memory").
+	DefaultCacheSize = 32 << 20
+	// MinCacheSize is the smallest budget Open uses.
+	MinCacheSize = 8 << 20
+)
+
+// cacheBudget is how Open splits Options.CacheSize.
+type cacheBudget struct {
+	memTable   int64 // one memtable; Badger keeps up to 1+numMemtables
+	memtables  int   // Badger's NumMemtables
+	blockCache int64 // decompressed table blocks
+	mapped     int64 // resident pages of the mmapped database files (mapTrimmer)
+}
+
+// EffectiveCacheSize is the budget Open uses for Options.CacheSize n.
+func EffectiveCacheSize(n int64) int64 {
+	if n == 0 {
+		return DefaultCacheSize
+	}
+	return max(n, MinCacheSize)
+}
+
+func budgetFor(size int64) cacheBudget {
+	size = EffectiveCacheSize(size)
+	return cacheBudget{
+		// At least 8 MiB: a transaction may write 15 % of a memtable
+		// (ErrTxnTooBig), and a batch of batchSize messages must fit.
+		memTable:  min(max(size/4, 8<<20), 64<<20),
+		memtables: 2,
+		// Tables are written uncompressed, so a read points into the
+		// mapped file and the block cache holds no copies: it matters
+		// only for tables an older mailgate wrote with Snappy.
+		blockCache: size / 8,
+		mapped:     size,
+	}
 }
 
 // Store is the database. It is safe for concurrent use.
@@ -83,6 +132,10 @@ type Store struct {
 	auth     authCache
 	throttle throttle
 	res      resourceState // free-space guard, write faults, unfinished operations (faults.go)
+	trimmer  *mapTrimmer   // nil in memory or without /proc
+	gcStop   chan struct{} // closed by Close; nil in memory
+	gcOnce   sync.Once
+	gcDone   chan struct{}
 }
 
 // Open opens (creating if needed) the database in dir.
@@ -95,15 +148,32 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.InMemory {
 		bo = badger.DefaultOptions("").WithInMemory(true)
 	}
-	// A modest memory profile and every commit
-	// fsynced. Badger batches the commits of concurrent transactions into
-	// one write and one sync, which is the group commit that lets many
-	// SMTP sessions share an fsync.
-	bo = bo.WithSyncWrites(!o.NoSync && !o.InMemory).
-		WithNumMemtables(3).WithMemTableSize(32 << 20).
-		WithBlockCacheSize(32 << 20).WithIndexCacheSize(16 << 20).
-		WithNumCompactors(2).WithValueLogFileSize(256 << 20).
-		WithValueThreshold(64 << 10).
+	// Memory follows o.CacheSize (budgetFor) and every commit is fsynced.
+	// Badger batches the commits of concurrent transactions into one write
+	// and one sync, which is the group commit that lets many SMTP sessions
+	// share an fsync.
+	//
+	// No compression: a Snappy block is decompressed into a fresh buffer
+	// on every read that misses the block cache (most mail is read once),
+	// which is garbage for the collector and CPU for nothing; an
+	// uncompressed block is read in place from the mapped file. The value
+	// log was never compressed.
+	//
+	// Values of 2 KiB and more (message bodies; most header blocks are
+	// smaller) go to the value log, so the LSM tree holds only keys and
+	// small records: memtables fill slowly, and flushes and compactions
+	// never copy mail around, which is where most of Badger's heap went
+	// (table builders of the size of a memtable, kept in a pool of 8).
+	//
+	// IndexCacheSize stays 0: Badger uses that cache only for encrypted
+	// tables; otherwise it reads the indexes and bloom filters straight
+	// from the mmapped table files (the mapped budget).
+	b := budgetFor(o.CacheSize)
+	bo = bo.WithSyncWrites(!o.NoSync && !o.InMemory).WithCompression(options.None).
+		WithNumMemtables(b.memtables).WithMemTableSize(cmp.Or(o.memTableSize, b.memTable)).
+		WithBlockCacheSize(b.blockCache).WithIndexCacheSize(0).
+		WithNumCompactors(2).WithValueLogFileSize(cmp.Or(o.valueLogFileSize, 256<<20)).
+		WithValueThreshold(2 << 10).
 		WithLoggingLevel(badger.WARNING).WithLogger(badgerSlog{log.With("component", "badger")})
 	db, err := badger.Open(bo)
 	if err != nil {
@@ -113,23 +183,28 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open database %s: %w", dir, err)
 	}
 	s := &Store{db: db, log: log, now: o.Now}
+	if !o.InMemory {
+		s.trimmer = startTrimmer(dir, b.mapped, log.With("component", "storage"))
+		s.gcStop, s.gcDone = make(chan struct{}), make(chan struct{})
+		go s.collectValueLog()
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if err := s.checkSchema(); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	if err := s.reloadDirectory(); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	if err := s.finishPurges(); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	if err := s.recoverMailstore(dir, o.InMemory); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -137,7 +212,48 @@ func Open(dir string, o Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.trimmer.stop()
+	if s.gcStop != nil {
+		s.gcOnce.Do(func() { close(s.gcStop) })
+		<-s.gcDone
+	}
 	return s.db.Close()
+}
+
+// valueLogGCEvery is how often the value log is collected.
+const valueLogGCEvery = 10 * time.Minute
+
+// collectValueLog runs gcValueLog every valueLogGCEvery until Close.
+func (s *Store) collectValueLog() {
+	defer close(s.gcDone)
+	t := time.NewTicker(valueLogGCEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.gcStop:
+			return
+		case <-t.C:
+			if n := s.gcValueLog(); n > 0 {
+				s.log.Info("value log collected", "files", n)
+			}
+		}
+	}
+}
+
+// gcValueLog rewrites the value-log files that are at least half garbage
+// (the bodies of expunged mail: compaction frees only what is in the LSM
+// tree) and returns how many it rewrote.
+func (s *Store) gcValueLog() int {
+	for n := 0; ; n++ {
+		err := s.db.RunValueLogGC(0.5)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+			s.log.Warn("value log collection failed", "err", err)
+		}
+		return n
+	}
 }
 
 // Now is the store's clock.

@@ -491,6 +491,6 @@ func TestMailboxQuota(t *testing.T) {
 	if out := ok(t, data, "mailbox", "set", "alice@a.test", "--quota", "none"); !strings.Contains(out, "quota none") {
 		t.Errorf("--quota none: %q", out)
 	}
-	fails(t, data, "want a size", "mailbox", "set", "alice@a.test", "--quota", "lots")
-	fails(t, data, "want a size", "mailbox", "set", "alice@a.test", "--quota", "-1GB")
+	fails(t, data, "64MiB or 1GiB", "mailbox", "set", "alice@a.test", "--quota", "lots")
+	fails(t, data, "64MiB or 1GiB", "mailbox", "set", "alice@a.test", "--quota", "-1GB")
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,16 +34,20 @@ func newMailbox(g *globals) *cobra.Command {
 		Long: `Keep a copy in the owner's Sent folder of what delegates send as / on behalf of it,
 and set the mailbox's quota (Exchange's "prohibit receive"): at or over it, mail for it is
 refused (452 4.2.2 on submission, 552 5.2.2 at the MX) and IMAP APPEND/COPY/MOVE into it
-answer NO [OVERQUOTA]. SIZE is bytes or a number with KB, MB, GB, TB (powers of 1000) or
-KiB, MiB, GiB, TiB (powers of 1024); none (or 0) removes the quota.`,
+answer NO [OVERQUOTA]. SIZE is bytes or a number with kB, MB, GB, TB (powers of 1000) or
+K, M, G, T, KiB, MiB, GiB, TiB (powers of 1024); none (or 0) removes the quota.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			args := admin.MailboxSetArgs{Address: a[0]}
 			var err error
 			if cmd.Flags().Changed("quota") {
-				q, err := parseSize(quota)
-				if err != nil {
-					return fmt.Errorf("--quota %v", err)
+				var q uint64
+				if !strings.EqualFold(strings.TrimSpace(quota), "none") {
+					n, err := parseSize(quota)
+					if err != nil {
+						return fmt.Errorf("--quota: %v", err)
+					}
+					q = uint64(n)
 				}
 				args.Quota = &q
 			}
@@ -65,7 +68,7 @@ KiB, MiB, GiB, TiB (powers of 1024); none (or 0) removes the quota.`,
 			return g.emit(cmd, p, func(w io.Writer) {
 				q := "none"
 				if p.Settings.Quota > 0 {
-					q = formatSize(p.Settings.Quota)
+					q = byteSize(p.Settings.Quota).String()
 				}
 				fmt.Fprintf(w, "%s: copy-sent-as %s, copy-sent-on-behalf %s, quota %s\n", p.Address, word(p.Settings.CopySentAs), word(p.Settings.CopySentOnBehalf), q)
 			})
@@ -166,47 +169,4 @@ func durationOrTime(flag, v string) (*admin.Duration, *time.Time, error) {
 		}
 	}
 	return nil, nil, fmt.Errorf("--%s %q: want a duration (24h) or a time (2026-12-01T10:00:00Z or 2026-12-01)", flag, v)
-}
-
-// sizeUnits are the suffixes parseSize knows, longest first.
-var sizeUnits = []struct {
-	suffix string
-	mult   uint64
-}{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
-}
-
-// parseSize reads "2GiB", "500MB", "1048576" or "none" (0).
-func parseSize(s string) (uint64, error) {
-	s = strings.TrimSpace(s)
-	if strings.EqualFold(s, "none") {
-		return 0, nil
-	}
-	mult := uint64(1)
-	for _, u := range sizeUnits {
-		if len(s) > len(u.suffix) && strings.EqualFold(s[len(s)-len(u.suffix):], u.suffix) {
-			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 || n*float64(mult) >= 1<<63 {
-		return 0, fmt.Errorf("%q: want a size such as 2GiB, 500MB or 1048576, or none", s)
-	}
-	return uint64(n * float64(mult)), nil
-}
-
-// formatSize writes a size the way parseSize reads it, in the largest
-// binary unit it is a whole multiple of (or bytes).
-func formatSize(n uint64) string {
-	for _, u := range []struct {
-		suffix string
-		mult   uint64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= u.mult && n%u.mult == 0 {
-			return strconv.FormatUint(n/u.mult, 10) + u.suffix
-		}
-	}
-	return strconv.FormatUint(n, 10) + "B"
 }

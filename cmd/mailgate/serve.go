@@ -38,6 +38,7 @@ type serveConfig struct {
 	spoolDir                                string // <data>/spool, set by serve
 	logFormat, logLevel                     string
 	demo                                    bool
+	cacheSize                               byteSize
 }
 
 func newServe(g *globals) *cobra.Command {
@@ -82,6 +83,9 @@ An empty address disables that listener.`,
 	f.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&c.demo, "demo", false, "seed the demo tenant example.test (idempotent) and print its logins")
+	c.cacheSize = storage.DefaultCacheSize
+	f.Var(&c.cacheSize, "cache-size", "memory for the database's buffers, caches and mapped files (e.g. 64MiB, 1GiB); "+
+		"more is faster on large mailboxes. Unless GOMEMLIMIT is set, Go's soft memory limit is four times this plus 64MiB")
 	return cmd
 }
 
@@ -130,7 +134,10 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 	if err := os.MkdirAll(g.data, 0o700); err != nil {
 		return err
 	}
-	st, err := storage.Open(filepath.Join(g.data, "db"), storage.Options{Logger: log})
+	cache := storage.EffectiveCacheSize(int64(c.cacheSize))
+	limit := setMemoryLimit(cache)
+	log.Info("memory budget", "cache_size", byteSize(cache).String(), "go_memory_limit", byteSize(limit).String())
+	st, err := storage.Open(filepath.Join(g.data, "db"), storage.Options{Logger: log, CacheSize: int64(c.cacheSize)})
 	if errors.Is(err, storage.ErrLocked) {
 		return fmt.Errorf("the database in %s is in use by another process (is a server already running?)", g.data)
 	}

@@ -8,7 +8,7 @@
 #   BENCH         the shared bench tools (default: <repo>/../shared/bench)
 #   PEERS=1       also measure the peers (needs root, dovecot-core, dovecot-imapd,
 #                 dovecot-lmtpd, postfix; see $BENCH/README.md)
-#   CACHE_SIZE    mailgate's --cache-size, when the binary has it
+#   CACHE_SIZE    mailgate's --cache-size (e.g. 256MiB; default: the binary's default)
 #   IDLE_SESSIONS idle IMAP sessions held open for the second RSS reading (default 100)
 #   RUNS DURATION WARMUP CLIENTS CONNS PER_CONN CORPUS_N SKIP_IMAP SKIP_SMTP: run-loads.sh knobs
 # Writes OUTDIR/mailgate/ and OUTDIR/peers/ (run-loads.sh results, summary.md in each),
@@ -60,36 +60,43 @@ RCPT=$RCPTS
 SENDAS_ALLOWED=alice@example.test
 SENDAS_FORBIDDEN=dave@example.test
 EOF
-rss() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$pid/status"; }
+# rss: VmRSS and its anonymous and file-backed parts (mmapped database files count), in MiB
+rss() {
+  awk '/^VmRSS/ {t=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2}
+       END {printf "%.0f MiB (anon %.0f MiB, file %.0f MiB)", t/1024, a/1024, f/1024}' "/proc/$pid/status"
+}
 echo "# mailgate: IMAP $IMAP_PORT, submission $SUB_PORT, data $data" >&2
 "$BENCH/run-loads.sh" "$OUT/mailgate.env" "$OUT/mailgate" > /dev/null
 {
-  echo "mailgate RSS after the load: $(rss) MiB ($(grep -E 'RssAnon|RssFile' "/proc/$pid/status" | tr -s ' \t' ' ' | tr '\n' ' '))"
-  python3 - "$IMAP_PORT" "$IDLE_SESSIONS" "$pid" <<'EOF'
-import imaplib, socket, sys, time
-port, n, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-
-class Client(imaplib.IMAP4):
-    """From 127.0.0.<2..>, 20 sessions per address: like users on several
-    machines, and under the server's per-address connection cap."""
-    def __init__(self, src):
+  echo "mailgate RSS after the load: $(rss)"
+  python3 - "$IMAP_PORT" "$IDLE_SESSIONS" "$pid" "$METRICS_PORT" "$OUT/metrics-idle.txt" <<'EOF'
+import imaplib, socket, sys, time, urllib.request
+port, n, pid, mport, mout = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+class IMAP4From(imaplib.IMAP4):
+    """IMAP4 from a given loopback source address: the server takes 50 connections per address."""
+    def __init__(self, src, *a):
         self.src = src
-        super().__init__("127.0.0.1", port)
+        super().__init__(*a)
     def _create_socket(self, timeout):
         return socket.create_connection((self.host, self.port), timeout, source_address=(self.src, 0))
-
 conns = []
 for i in range(n):
-    c = Client("127.0.0.%d" % (2 + i // 20))
+    c = IMAP4From(f"127.0.0.{2 + i // 40}", "127.0.0.1", port)
     c.login("alice@example.test", "alice-pw")
     c.select("INBOX", readonly=True)
     conns.append(c)
 time.sleep(2)
-st = {l.split(":")[0]: int(l.split()[1]) // 1024 for l in open(f"/proc/{pid}/status") if l.startswith(("VmRSS", "RssAnon", "RssFile"))}
-print(f"mailgate RSS with {n} idle IMAP sessions (each SELECTed the 10k INBOX): {st['VmRSS']} MiB (anon {st['RssAnon']} MiB, file {st['RssFile']} MiB)")
+kb = {l.split(":")[0]: int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith(("VmRSS", "RssAnon", "RssFile"))}
+print(f"mailgate RSS with {n} idle IMAP sessions (each SELECTed the 10k INBOX): {kb['VmRSS']//1024} MiB "
+      f"(anon {kb['RssAnon']//1024} MiB, file {kb['RssFile']//1024} MiB)")
+with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics") as r, open(mout, "wb") as f:
+    f.write(r.read())  # the Go runtime's view of the same moment (go_memstats_*, go_gc_gomemlimit_bytes)
 for c in conns:
     c.logout()
 EOF
+  # the server's CPU over the whole run (seed and loads) and its major page faults (reads of mapped
+  # files that were not in memory): fields 10, 12, 14, 15 of /proc/PID/stat
+  awk -v hz="$(getconf CLK_TCK)" '{printf "mailgate CPU: user %.1f s, system %.1f s, major faults %d\n", $14/hz, $15/hz, $12}' "/proc/$pid/stat"
 } | tee "$OUT/rss.txt" >&2
 stop
 trap - EXIT
