@@ -26,14 +26,8 @@ var errOverQuota = errNo("OVERQUOTA", "the mailbox is over its quota")
 
 // cmdGetQuotaRoot answers GETQUOTAROOT (RFC 9208 §4.3).
 func (c *session) cmdGetQuotaRoot(p *wire.Parser) error {
-	if err := p.SP(); err != nil {
-		return err
-	}
-	name, err := p.Mailbox()
+	name, err := mailboxArg(p)
 	if err != nil {
-		return err
-	}
-	if err := p.End(); err != nil {
 		return err
 	}
 	pl, _, err := c.openFolder(name, errNoMailbox)
