@@ -143,10 +143,11 @@ func (s *Store) writeOnce(fn func(*badger.Txn) error) error {
 			return writeRefused(err)
 		}
 	}
-	if err := txn.Commit(); err != nil && !errors.Is(err, badger.ErrConflict) {
+	err := txn.Commit()
+	if err != nil && !errors.Is(err, badger.ErrConflict) {
 		return writeRefused(err)
 	}
-	return nil // or ErrConflict, which write retries
+	return err // nil, or ErrConflict, which write retries
 }
 
 // writeRefused classifies an error of a refused commit.

@@ -1,10 +1,14 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/internal/testenv"
@@ -174,4 +178,50 @@ func TestAppendAllAtomic(t *testing.T) {
 	if !HasFlag(ms[1].Flags, `\Seen`) {
 		t.Errorf("flags of the second: %v", ms[1].Flags)
 	}
+}
+
+// TestWriteRetriesConflicts: writes that conflict (concurrent
+// read-modify-write of one key) are retried, never dropped: every
+// increment of a shared counter survives.
+func TestWriteRetriesConflicts(t *testing.T) {
+	st, err := Open("", Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k := []byte("test/counter")
+	const workers, each = 4, 50
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := st.incr(k); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n, _ := st.incr(k); n != workers*each+1 {
+		t.Errorf("counter %d after %d increments and one more, want %d: a conflicting write was dropped", n, workers*each, workers*each+1)
+	}
+}
+
+// incr adds one to a counter by read-modify-write (conflicts under
+// concurrency) and returns the new value.
+func (s *Store) incr(k []byte) (uint64, error) {
+	var n uint64
+	err := s.write(func(txn *badger.Txn) error {
+		n = 0
+		if item, err := txn.Get(k); err == nil {
+			v, _ := item.ValueCopy(nil)
+			n = binary.BigEndian.Uint64(v)
+		}
+		n++
+		return txn.Set(k, binary.BigEndian.AppendUint64(nil, n))
+	})
+	return n, err
 }
