@@ -152,7 +152,7 @@ func NormalizeAddress(s string) (string, error) {
 		// has no trailing dot in a Domain; refuse it.
 		return "", fmt.Errorf("invalid address %q: the domain ends with a dot (write %s)", s, strings.TrimRight(a, "."))
 	}
-	if strings.Contains(a[:at], "@") || strings.Contains(dom, "..") || strings.HasPrefix(dom, ".") || strings.HasSuffix(dom, ".") {
+	if strings.Contains(a[:at], "@") || strings.Contains(dom, "..") || strings.HasPrefix(dom, ".") {
 		return "", fmt.Errorf("invalid address %q", s)
 	}
 	return a, nil

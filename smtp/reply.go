@@ -53,12 +53,11 @@ func noSuchUser(addr string) *gosmtp.SMTPError {
 // freed), at the MX permanently (552 5.2.2, so the sending server
 // bounces instead of queueing for days).
 func overQuota(addr string, submission bool) *gosmtp.SMTPError {
+	code, ec := 552, gosmtp.EnhancedCode{5, 2, 2}
 	if submission {
-		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2},
-			Message: clean("mailbox full: " + addr + " is over its quota")}
+		code, ec = 452, gosmtp.EnhancedCode{4, 2, 2}
 	}
-	return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 2, 2},
-		Message: clean("mailbox full: " + addr + " is over its quota")}
+	return &gosmtp.SMTPError{Code: code, EnhancedCode: ec, Message: clean("mailbox full: " + addr + " is over its quota")}
 }
 
 // reply turns any error into what go-smtp may send: an unwrapped

@@ -255,12 +255,11 @@ func (s *session) auditRecord(actor delegation.ID, actorAddr string, dc delegati
 		Time: s.srv.now().UTC(), Proto: "smtp", Action: "send",
 		Actor: actorAddr, ActorID: string(actor),
 		Mailbox: dc.Address, MailboxID: string(dc.Mailbox),
-		Decision: storage.AuditRefused, Reason: string(dc.Reason), GrantID: dc.GrantID,
+		Decision: storage.ResultOf(dc.Allowed), Reason: string(dc.Reason), GrantID: dc.GrantID,
 		MessageID: msgID, Remote: s.remoteIP,
 	}
 	rec.Right = dc.Missing.Flags()
 	if dc.Allowed {
-		rec.Decision = storage.AuditAllowed
 		rec.Right = dc.Right.Flags()
 	}
 	if dc.Via != "" {

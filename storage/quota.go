@@ -29,12 +29,21 @@ func (s *Store) SetQuota(addr string, quota uint64) (Principal, error) {
 // counters, which every delivery, copy, move and expunge keeps) and its
 // quota (0: none).
 func (s *Store) Usage(owner delegation.ID) (used, quota uint64, err error) {
+	return s.usage(owner, true)
+}
+
+// usage reads the quota and, when always is set or there is a quota, the
+// folders' counters (a mailbox without a quota costs one read).
+func (s *Store) usage(owner delegation.ID, always bool) (used, quota uint64, err error) {
 	err = s.view(func(txn *badger.Txn) error {
 		var r principalRec
 		if err := getJSON(txn, key(prefPrincipal, string(owner)), &r); err != nil {
 			return err
 		}
 		quota = r.Settings.Quota
+		if quota == 0 && !always {
+			return nil
+		}
 		fs, err := foldersTxn(txn, owner)
 		for _, f := range fs {
 			used += f.Size
@@ -50,7 +59,7 @@ func (s *Store) Usage(owner delegation.ID) (used, quota uint64, err error) {
 // known). It is advisory: deliveries racing it may overshoot by a message
 // each, as with Exchange.
 func (s *Store) CheckQuota(owner delegation.ID, size uint64) error {
-	used, quota, err := s.Usage(owner)
+	used, quota, err := s.usage(owner, false)
 	switch {
 	case err != nil:
 		return err

@@ -137,7 +137,7 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 	cache := storage.EffectiveCacheSize(int64(c.cacheSize))
 	limit := setMemoryLimit(cache)
 	log.Info("memory budget", "cache_size", byteSize(cache).String(), "go_memory_limit", byteSize(limit).String())
-	st, err := storage.Open(filepath.Join(g.data, "db"), storage.Options{Logger: log, CacheSize: int64(c.cacheSize)})
+	st, err := storage.Open(filepath.Join(g.data, "db"), storage.Options{Logger: log, CacheSize: cache})
 	if errors.Is(err, storage.ErrLocked) {
 		return fmt.Errorf("the database in %s is in use by another process (is a server already running?)", g.data)
 	}
