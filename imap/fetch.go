@@ -169,14 +169,7 @@ func (c *session) writeVanishedEarlier(set goimap.NumSet, since uint64) error {
 // uidSetContains is UIDSet.Contains with "*" meaning "no upper bound".
 func uidSetContains(s goimap.UIDSet, u goimap.UID) bool {
 	for _, r := range s {
-		lo, hi := r.Start, r.Stop
-		if hi == 0 {
-			hi = ^goimap.UID(0)
-		}
-		if lo == 0 {
-			lo = ^goimap.UID(0)
-		}
-		if min(lo, hi) <= u && u <= max(lo, hi) {
+		if lo, hi := bounds(r.Start, r.Stop, ^goimap.UID(0)); lo <= u && u <= hi {
 			return true
 		}
 	}

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -391,8 +392,8 @@ func (sel *selected) resolveSet(set goimap.NumSet) []item {
 			}
 		}
 	}
-	sort.Ints(idx)
-	idx = compactInts(idx)
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
 	out := make([]item, len(idx))
 	v.mb.mu.RLock()
 	for k, i := range idx {
@@ -400,19 +401,6 @@ func (sel *selected) resolveSet(set goimap.NumSet) []item {
 		out[k] = item{seq: uint32(i + 1), e: e, flags: e.flags, modseq: e.modseq}
 	}
 	v.mb.mu.RUnlock()
-	return out
-}
-
-func compactInts(s []int) []int {
-	if len(s) < 2 {
-		return s
-	}
-	out := s[:1]
-	for _, x := range s[1:] {
-		if x != out[len(out)-1] {
-			out = append(out, x)
-		}
-	}
 	return out
 }
 
@@ -436,11 +424,4 @@ func uidsOf(items []item) []uint32 {
 	return out
 }
 
-func hasFlag(flags []goimap.Flag, f goimap.Flag) bool {
-	for _, x := range flags {
-		if x == f {
-			return true
-		}
-	}
-	return false
-}
+func hasFlag(flags []goimap.Flag, f goimap.Flag) bool { return slices.Contains(flags, f) }
