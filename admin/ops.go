@@ -303,11 +303,9 @@ func (s *Service) MailboxSet(_ context.Context, a MailboxSetArgs) (PrincipalView
 	var p storage.Principal
 	var err error
 	if a.CopySentAs != nil || a.CopySentOnBehalf != nil {
-		if p, err = s.st.SetSettings(a.Address, a.CopySentAs, a.CopySentOnBehalf); err != nil {
-			return PrincipalView{}, s.apiError("mailbox set", err)
-		}
+		p, err = s.st.SetSettings(a.Address, a.CopySentAs, a.CopySentOnBehalf)
 	}
-	if a.Quota != nil {
+	if a.Quota != nil && err == nil {
 		p, err = s.st.SetQuota(a.Address, *a.Quota)
 	}
 	return s.view(p), s.apiError("mailbox set", err)

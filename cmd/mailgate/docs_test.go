@@ -95,10 +95,11 @@ func TestPackageImports(t *testing.T) {
 			}
 		}
 	}
-	rules := []struct {
+	type rule struct {
 		pkg    string
 		banned []string // import paths or prefixes (ending in "/")
-	}{
+	}
+	rules := []rule{
 		{"delegation", []string{mod, "os", "net", "net/", "io/fs", "os/", "database/", "github.com/"}},
 		{"smtp", []string{mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
 		{"imap", []string{mod + "smtp", mod + "admin", mod + "cmd/"}},
@@ -110,16 +111,10 @@ func TestPackageImports(t *testing.T) {
 	}
 	// Test helpers stay in tests: no program code reaches internal/testenv,
 	// and it reaches no mailgate package.
-	rules = append(rules, struct {
-		pkg    string
-		banned []string
-	}{"internal/testenv", []string{mod}})
+	rules = append(rules, rule{"internal/testenv", []string{mod}})
 	for pkg := range direct {
 		if pkg != "internal/testenv" {
-			rules = append(rules, struct {
-				pkg    string
-				banned []string
-			}{pkg, []string{mod + "internal/testenv"}})
+			rules = append(rules, rule{pkg, []string{mod + "internal/testenv"}})
 		}
 	}
 	for _, r := range rules {
