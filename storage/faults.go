@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -62,6 +63,8 @@ type resourceState struct {
 
 	pendMu  sync.Mutex
 	pending map[uint64]bool // guarded by pendMu: source folders with an unfinished intent
+
+	retryMu sync.Mutex // serialises the retries of conflicting writes (write)
 }
 
 // defaultReserve is what Badger may write without new admissions: every
@@ -122,15 +125,31 @@ func (s *Store) admit(class writeClass, need int64) error {
 // write runs fn in a read-write transaction, retrying on conflict, and
 // reports a commit Badger refuses as ErrUnavailable (or ErrNoSpace). fn's
 // own errors are returned as they are. Mailstore writes go through it.
+//
+// A first attempt runs alone; after a conflict the retries run one at a
+// time (retryMu), so that retrying writers cannot keep invalidating each
+// other, and back off a little each round. Free retries alone starved
+// under contention: four writers of one key exhausted twenty rounds.
 func (s *Store) write(fn func(*badger.Txn) error) error {
-	var err error
-	for range 20 {
+	err := s.writeOnce(fn)
+	if !errors.Is(err, badger.ErrConflict) {
+		return err
+	}
+	s.res.retryMu.Lock()
+	defer s.res.retryMu.Unlock()
+	for i := range maxConflictRetries {
 		if err = s.writeOnce(fn); !errors.Is(err, badger.ErrConflict) {
 			return err
 		}
+		time.Sleep(min(time.Duration(i+1)*200*time.Microsecond, 20*time.Millisecond))
 	}
-	return err
+	s.log.Warn("write abandoned after conflicting retries", "retries", maxConflictRetries)
+	return fmt.Errorf("%w: %d conflicting retries: %w", ErrUnavailable, maxConflictRetries, err)
 }
+
+// maxConflictRetries bounds write's serialised retries (about 3 s of
+// back-off in all) so that a pathological key cannot hang a session.
+const maxConflictRetries = 200
 
 func (s *Store) writeOnce(fn func(*badger.Txn) error) error {
 	txn := s.db.NewTransaction(true)
