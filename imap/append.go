@@ -83,7 +83,8 @@ func (c *session) cmdAppend(p *wire.Parser) error {
 		}
 		ams[i] = storage.AppendMessage{Message: bodies[i], Flags: fromFlags(m.Flags), Date: date}
 	}
-	placed, err := c.srv.st.AppendAll(pl.owner, pl.folder, ams, origin)
+	audit := c.auditIn("append", pl, func(o storage.Outcome) string { return "uids " + uidList(o.UIDs) })
+	placed, err := c.srv.st.AppendAll(pl.owner, pl.folder, ams, origin, audit)
 	if errors.Is(err, storage.ErrNotFound) {
 		return errTryCreate
 	}
@@ -95,8 +96,8 @@ func (c *session) cmdAppend(p *wire.Parser) error {
 	for _, p := range placed {
 		uids.AddNum(goimap.UID(p.UID))
 		uidValidity = p.UIDValidity
-		c.audit("append", pl, fmt.Sprintf("uid %d", p.UID))
 	}
+	c.done("append", pl)
 	c.okCode = fmt.Sprintf("APPENDUID %d %s", uidValidity, uids.String())
 	c.okText = "APPEND completed"
 	return nil

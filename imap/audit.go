@@ -60,7 +60,12 @@ func (c *session) auditFolderBind(pl place, how string) {
 	if !c.srv.binds.first(k, c.now(), c.srv.cfg.FolderBindWindow) {
 		return
 	}
-	if !c.audit("folder_bind", pl, how) {
+	rec, ok := c.record("folder_bind", pl.owner, pl.folder, pl.dc)
+	if ok {
+		rec.Detail = how
+		ok = c.write(rec)
+	}
+	if !ok {
 		c.srv.binds.forget(k)
 	}
 }
@@ -73,30 +78,31 @@ func (c *session) auditRefusedOpen(owner *delegation.Principal, folder string, d
 	if !c.srv.binds.first(k, c.now(), c.srv.cfg.FolderBindWindow) {
 		return
 	}
-	actor, ok := c.srv.st.Directory().Principal(c.actor)
-	if !ok {
-		return
-	}
 	c.log.Info("delegated open refused", "owner", owner.Address, "folder", folder, "reason", dc.Reason)
-	if !c.auditRec("folder_bind", actor, owner, folder, dc) {
+	rec, ok := c.record("folder_bind", owner.ID, folder, dc)
+	if !ok || !c.write(rec) {
 		c.srv.binds.forget(k)
 	}
 }
 
-// auditRec writes one audit record for an action on another principal's
-// mailbox. A failure is logged, never shown to the client.
-func (c *session) auditRec(action string, actor, owner *delegation.Principal, folder string, dc delegation.Decision) bool {
-	rec := storage.AuditRecord{
-		Proto: "imap", Action: action, Actor: actor.Address, ActorID: string(actor.ID),
-		Mailbox: owner.Address, MailboxID: string(owner.ID), Decision: storage.ResultOf(dc.Allowed), Reason: string(dc.Reason),
-		GrantID: dc.GrantID, Folder: folder, Remote: c.ip,
+// record is the audit record of the session's actor acting on owner's
+// mailbox (storage.NewAudit, with the folder and the client's address);
+// false when either principal is gone.
+func (c *session) record(action string, owner delegation.ID, folder string, dc delegation.Decision) (storage.AuditRecord, bool) {
+	dir := c.srv.st.Directory()
+	a, ok1 := dir.Principal(c.actor)
+	o, ok2 := dir.Principal(owner)
+	if !ok1 || !ok2 {
+		return storage.AuditRecord{}, false
 	}
-	switch {
-	case dc.Right != 0:
-		rec.Right = dc.Right.Flags()
-	case dc.Missing != 0:
-		rec.Right = dc.Missing.Flags() // the right that was asked for
-	}
+	rec := c.srv.st.NewAudit("imap", action, storage.PartyOf(a), storage.PartyOf(o), dc)
+	rec.Folder, rec.Remote = folder, c.ip
+	return rec, true
+}
+
+// write writes a record that goes with no other write (a folder open, a
+// refusal, a login). A failure is logged, never shown to the client.
+func (c *session) write(rec storage.AuditRecord) bool {
 	if err := c.srv.st.Audit(rec); err != nil {
 		c.log.Error("audit", "err", err)
 		return false
@@ -104,27 +110,42 @@ func (c *session) auditRec(action string, actor, owner *delegation.Principal, fo
 	return true
 }
 
-// audit records an action in a delegated place (no-op for the actor's
-// own); false if the record could not be written.
-func (c *session) audit(action string, pl place, detail string) bool {
+// auditIn is the audit of an action in pl, for the storage write that
+// does it to commit with the change (nil in the actor's own mailbox,
+// which is not audited). detail describes the outcome; nil for none.
+func (c *session) auditIn(action string, pl place, detail func(storage.Outcome) string) storage.AuditFunc {
 	if !pl.delegated {
-		return true
+		return nil
 	}
-	dir := c.srv.st.Directory()
-	a, ok1 := dir.Principal(c.actor)
-	o, ok2 := dir.Principal(pl.owner)
-	if !ok1 || !ok2 {
-		return true
+	rec, ok := c.record(action, pl.owner, pl.folder, pl.dc)
+	if !ok {
+		return nil
 	}
-	rec := storage.AuditRecord{
-		Proto: "imap", Action: action, Actor: a.Address, ActorID: string(a.ID),
-		Mailbox: o.Address, MailboxID: string(o.ID), Right: pl.dc.Right.Flags(), Decision: storage.AuditAllowed,
-		Reason: string(pl.dc.Reason), GrantID: pl.dc.GrantID, Folder: pl.folder, Remote: c.ip, Detail: detail,
+	return func(o storage.Outcome) []storage.AuditRecord {
+		r := rec
+		if detail != nil {
+			r.Detail = detail(o)
+		}
+		return []storage.AuditRecord{r}
 	}
-	if err := c.srv.st.Audit(rec); err != nil {
-		c.log.Error("audit", "err", err)
-		return false
+}
+
+// auditBoth is the audit of one write that acts in two places (COPY and
+// MOVE: at the source and at the destination).
+func auditBoth(a, b storage.AuditFunc) storage.AuditFunc {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
 	}
-	c.log.Info("delegated "+action, "owner", o.Address, "right", rec.Right, "grant", pl.dc.GrantID, "reason", pl.dc.Reason)
-	return true
+	return func(o storage.Outcome) []storage.AuditRecord { return append(a(o), b(o)...) }
+}
+
+// done logs an action in a delegated place once its write succeeded.
+func (c *session) done(action string, pl place) {
+	if pl.delegated {
+		c.log.Info("delegated "+action, "owner", pl.ownerAddr, "folder", pl.folder, "right", pl.dc.Right.Flags(),
+			"grant", pl.dc.GrantID, "reason", pl.dc.Reason)
+	}
 }

@@ -276,7 +276,9 @@ func (c *session) login(authzid, authcid, password string) error {
 		}
 		if o.ID != id {
 			dc := dir.Open(id, o.ID, c.now())
-			c.auditRec("login", actor, o, "", dc)
+			rec := c.srv.st.NewAudit("imap", "login", storage.PartyOf(actor), storage.PartyOf(o), dc)
+			rec.Remote = c.ip
+			c.write(rec)
 			if !dc.Allowed {
 				c.srv.metrics.authFailures.WithLabelValues("no_right").Inc()
 				c.log.Info("delegate login refused", "user", actor.Address, "owner", o.Address, "reason", dc.Reason, "decision", dc.Text())

@@ -369,10 +369,10 @@ func (c *session) cmdCreate(p *wire.Parser) error {
 		}
 		return errNo(goimap.ResponseCodeCannot, "invalid mailbox name")
 	}
-	if _, err := c.srv.st.CreateFolder(pl.owner, pl.folder, ""); err != nil {
+	if _, err := c.srv.st.CreateFolder(pl.owner, pl.folder, "", c.auditIn("create_folder", pl, nil)); err != nil {
 		return err
 	}
-	c.audit("create_folder", pl, "")
+	c.done("create_folder", pl)
 	return nil
 }
 
@@ -391,10 +391,10 @@ func (c *session) cmdDelete(p *wire.Parser) error {
 			c.unselect() // RFC 9051 §6.3.5: deleting the selected mailbox unselects it
 		}
 	}
-	if _, err := c.srv.st.DeleteFolder(pl.owner, pl.folder); err != nil {
+	if _, err := c.srv.st.DeleteFolder(pl.owner, pl.folder, c.auditIn("delete_folder", pl, nil)); err != nil {
 		return err
 	}
-	c.audit("delete_folder", pl, "")
+	c.done("delete_folder", pl)
 	return nil
 }
 
@@ -426,10 +426,11 @@ func (c *session) cmdRename(p *wire.Parser) error {
 	if src.owner != dst.owner {
 		return errNo(goimap.ResponseCodeCannot, "cannot move a mailbox to another user's mailbox")
 	}
-	if err := c.srv.st.RenameFolder(src.owner, src.folder, dst.folder); err != nil {
+	audit := c.auditIn("rename_folder", src, func(storage.Outcome) string { return "to " + dst.folder })
+	if err := c.srv.st.RenameFolder(src.owner, src.folder, dst.folder, audit); err != nil {
 		return err
 	}
-	c.audit("rename_folder", src, "to "+dst.folder)
+	c.done("rename_folder", src)
 	return nil
 }
 

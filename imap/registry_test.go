@@ -14,7 +14,7 @@ func TestIdleIndexesBoundedByMessages(t *testing.T) {
 	for i := range 4 {
 		e.deliver("alice", "INBOX", fmt.Sprintf("inbox %d", i))
 	}
-	if _, err := e.st.CreateFolder(e.ids["alice"], "B", ""); err != nil {
+	if _, err := e.st.CreateFolder(e.ids["alice"], "B", "", nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {

@@ -214,13 +214,13 @@ func (c *session) cmdClose(p *wire.Parser) error {
 	}
 	sel := c.sel
 	if !sel.readOnly && c.allowed(sel) && !sel.deleted {
-		gone, err := c.srv.st.Expunge(sel.v.mb.id, nil, sel.v)
+		gone, err := c.srv.st.Expunge(sel.v.mb.id, nil, sel.v, c.auditExpunge(sel.pl))
 		if err != nil {
 			c.unselect()
 			return err
 		}
 		if len(gone) > 0 {
-			c.audit("expunge", sel.pl, uidList(gone))
+			c.done("expunge", sel.pl)
 		}
 	}
 	c.unselect()

@@ -160,12 +160,12 @@ func (c *session) cmdExpunge(p *wire.Parser) error {
 			return nil
 		}
 	}
-	gone, err := c.srv.st.Expunge(sel.v.mb.id, list, sel.v)
+	gone, err := c.srv.st.Expunge(sel.v.mb.id, list, sel.v, c.auditExpunge(sel.pl))
 	if err != nil {
 		return err
 	}
 	if len(gone) > 0 {
-		c.audit("expunge", sel.pl, uidList(gone))
+		c.done("expunge", sel.pl)
 	}
 	return nil
 }
@@ -248,12 +248,22 @@ func (c *session) copyMove(sel *selected, set goimap.NumSet, dest string, move b
 		}
 	}
 	verb := "copy"
-	var res storage.CopyResult
 	if move {
 		verb = "move"
-		res, err = c.srv.st.Move(sel.v.mb.id, uidsOf(items), f.ID, sel.v)
+	}
+	audit := auditBoth(
+		c.auditIn(verb, sel.pl, func(o storage.Outcome) string { return "to " + pl.name + " uids " + uidList(o.UIDs) }),
+		c.auditIn(verb+"_in", pl, func(o storage.Outcome) string {
+			if o.DstUIDs == nil {
+				return fmt.Sprintf("from %s (%d messages)", sel.pl.name, len(o.UIDs))
+			}
+			return "from " + sel.pl.name + " uids " + uidList(o.DstUIDs)
+		}))
+	var res storage.CopyResult
+	if move {
+		res, err = c.srv.st.Move(sel.v.mb.id, uidsOf(items), f.ID, sel.v, audit)
 	} else {
-		res, err = c.srv.st.Copy(sel.v.mb.id, uidsOf(items), f.ID, sel.v)
+		res, err = c.srv.st.Copy(sel.v.mb.id, uidsOf(items), f.ID, sel.v, audit)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return res, errTryCreate // the destination was deleted meanwhile
@@ -262,8 +272,8 @@ func (c *session) copyMove(sel *selected, set goimap.NumSet, dest string, move b
 		return res, err
 	}
 	if len(res.Src) > 0 {
-		c.audit(verb, sel.pl, "to "+pl.name+" uids "+uidList(res.Src))
-		c.audit(verb+"_in", pl, "from "+sel.pl.name+" uids "+uidList(res.Dst))
+		c.done(verb, sel.pl)
+		c.done(verb+"_in", pl)
 	}
 	return res, nil
 }
@@ -278,6 +288,11 @@ func copyUID(res storage.CopyResult) string {
 }
 
 // uidList renders UIDs compactly for audit details ("1:3,7").
+// auditExpunge is the audit of an EXPUNGE in pl.
+func (c *session) auditExpunge(pl place) storage.AuditFunc {
+	return c.auditIn("expunge", pl, func(o storage.Outcome) string { return uidList(o.UIDs) })
+}
+
 func uidList(uids []uint32) string {
 	var set goimap.UIDSet
 	for _, u := range uids {

@@ -78,13 +78,10 @@ func (s *authSession) login(authzid, user, pass string) error {
 			s.srv.metrics.authFailure("authzid")
 			log.Info("auth refused: foreign authorization identity", "user", clean(delegate), "owner", clean(authzid))
 			if ok { // an attempt to act as another mailbox: on the audit trail
-				rec := storage.AuditRecord{Time: s.srv.now().UTC(), Proto: "smtp", Action: "login",
-					Actor: s.actorAddress(id), ActorID: string(id), Mailbox: p.Address, MailboxID: string(p.ID),
-					Decision: storage.AuditRefused, Reason: "authzid", Remote: s.remoteIP,
-					Detail: "SMTP has no act-as identity: Send As and Send on Behalf are decided per message"}
-				if err := s.srv.st.Audit(rec); err != nil {
-					log.Error("audit refusal", "err", err)
-				}
+				rec := s.auditRecord("login", storage.Party{Address: s.actorAddress(id), ID: id}, storage.PartyOf(p),
+					delegation.Decision{Reason: "authzid"})
+				rec.Detail = "SMTP has no act-as identity: Send As and Send on Behalf are decided per message"
+				s.auditAlone(rec)
 			}
 			return errAuthzid
 		}

@@ -129,7 +129,7 @@ func (s *session) data(r io.Reader) error {
 			if dc.Right == 0 {
 				continue
 			}
-			d.Audit = append(d.Audit, s.auditRecord(actor, actorAddr, dc, msgID))
+			d.Audit = append(d.Audit, s.sendRecord(storage.Party{Address: actorAddr, ID: actor}, dc, msgID))
 			if s.wantsSentCopy(dc) {
 				d.Targets = append(d.Targets, storage.Target{Owner: dc.Mailbox, Folder: "Sent", Flags: []string{`\Seen`}})
 			}

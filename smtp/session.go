@@ -213,11 +213,9 @@ func (s *session) refuse(actor delegation.ID, msgID string, dc delegation.Decisi
 	log, actorAddr := s.log, s.actorAddr
 	s.mu.Unlock()
 	s.srv.metrics.submission(KindRefused)
-	rec := s.auditRecord(actor, actorAddr, dc, msgID)
+	rec := s.sendRecord(storage.Party{Address: actorAddr, ID: actor}, dc, msgID)
 	rec.Detail = detail
-	if err := s.srv.st.Audit(rec); err != nil {
-		log.Error("audit refusal", "err", err)
-	}
+	s.auditAlone(rec)
 	log.Info("message refused", "owner", dc.Address, "decision", KindRefused, // actor is on the session logger
 		"reason", string(dc.Reason), "grant", dc.GrantID, "msg_id", msgID,
 		"err", serr.Error())
@@ -228,47 +226,45 @@ func (s *session) refuse(actor delegation.ID, msgID string, dc delegation.Decisi
 // administrator asking who tried to send as a mailbox must see the
 // attempt. The mailbox is the From address when one can be read.
 func (s *session) auditBadHeader(actor delegation.ID, h textproto.Header, serr *gosmtp.SMTPError) {
-	s.mu.Lock()
-	actorAddr := s.actorAddr
-	s.mu.Unlock()
-	rec := storage.AuditRecord{
-		Time: s.srv.now().UTC(), Proto: "smtp", Action: "send", Actor: actorAddr, ActorID: string(actor),
-		Decision: storage.AuditRefused, Reason: "bad_header", MessageID: messageID(h), Remote: s.remoteIP,
-		Detail: clean(shorten(serr.Message, 200)),
-	}
+	var mailbox storage.Party
 	if list, err := addressParser.ParseList(h.Get("From")); err == nil && len(list) > 0 {
 		if norm, err := delegation.NormalizeAddress(list[0].Address); err == nil {
-			rec.Mailbox = norm
+			mailbox.Address = norm
 			if p, ok := s.srv.st.Directory().Lookup(norm); ok {
-				rec.MailboxID = string(p.ID)
+				mailbox.ID = p.ID
 			}
 		}
 	}
-	if err := s.srv.st.Audit(rec); err != nil {
-		s.log.Error("audit refusal", "err", err)
-	}
+	s.mu.Lock()
+	actorAddr := s.actorAddr
+	s.mu.Unlock()
+	rec := s.auditRecord("send", storage.Party{Address: actorAddr, ID: actor}, mailbox, delegation.Decision{Reason: "bad_header"})
+	rec.MessageID, rec.Detail = messageID(h), clean(shorten(serr.Message, 200))
+	s.auditAlone(rec)
 }
 
-// auditRecord builds the record of one send decision.
-func (s *session) auditRecord(actor delegation.ID, actorAddr string, dc delegation.Decision, msgID string) storage.AuditRecord {
-	rec := storage.AuditRecord{
-		Time: s.srv.now().UTC(), Proto: "smtp", Action: "send",
-		Actor: actorAddr, ActorID: string(actor),
-		Mailbox: dc.Address, MailboxID: string(dc.Mailbox),
-		Decision: storage.ResultOf(dc.Allowed), Reason: string(dc.Reason), GrantID: dc.GrantID,
-		MessageID: msgID, Remote: s.remoteIP,
-	}
-	rec.Right = dc.Missing.Flags()
-	if dc.Allowed {
-		rec.Right = dc.Right.Flags()
-	}
-	if dc.Via != "" {
-		rec.Detail = "via group " + string(dc.Via)
-		if p, ok := s.srv.st.Directory().Principal(dc.Via); ok {
-			rec.Detail = "via group " + p.Address
-		}
-	}
+// auditRecord is the session's audit record of an action of actor's on
+// mailbox's (storage.NewAudit, stamped by the server's clock, with the
+// client's address).
+func (s *session) auditRecord(action string, actor, mailbox storage.Party, dc delegation.Decision) storage.AuditRecord {
+	rec := s.srv.st.NewAudit("smtp", action, actor, mailbox, dc)
+	rec.Time, rec.Remote = s.srv.now().UTC(), s.remoteIP
 	return rec
+}
+
+// sendRecord is the audit record of one send decision.
+func (s *session) sendRecord(actor storage.Party, dc delegation.Decision, msgID string) storage.AuditRecord {
+	rec := s.auditRecord("send", actor, storage.Party{Address: dc.Address, ID: dc.Mailbox}, dc)
+	rec.MessageID = msgID
+	return rec
+}
+
+// auditAlone writes a record that goes with no other write (a refusal).
+// A failure is logged: the client's answer does not change.
+func (s *session) auditAlone(rec storage.AuditRecord) {
+	if err := s.srv.st.Audit(rec); err != nil {
+		s.logger().Error("audit refusal", "err", err)
+	}
 }
 
 // authSession is a submission session: it offers AUTH.

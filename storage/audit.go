@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/mailgate/mailgate/delegation"
 )
 
 // AuditRecord is one delegated action or refusal. Addresses are recorded as
@@ -46,13 +48,75 @@ func ResultOf(allowed bool) AuditResult {
 	return AuditRefused
 }
 
+// Party is whom an audit record names as actor or mailbox: an address as
+// it was at the time, and the principal's ID when there is one (an
+// administrator or an unknown address has none).
+type Party struct {
+	Address string
+	ID      delegation.ID
+}
+
+// PartyOf is how an audit record names p.
+func PartyOf(p *delegation.Principal) Party { return Party{Address: p.Address, ID: p.ID} }
+
+// NewAudit is the one builder of audit records: actor's action on
+// mailbox's, as the delegation engine decided it (dc). The right is the
+// one used when allowed and the one missing when refused (the pending
+// grant's when that is all there is); a right held through a group names
+// the group. Callers add what only they know (Folder, MessageID, Remote,
+// Detail; Time, when their clock is not the store's, which stamps records
+// at their write) and hand the record to the write that does the action, so that
+// both commit together, or to Audit when the record is all there is (a
+// refusal, a login).
+func (s *Store) NewAudit(proto, action string, actor, mailbox Party, dc delegation.Decision) AuditRecord {
+	rec := AuditRecord{
+		Proto: proto, Action: action,
+		Actor: actor.Address, ActorID: string(actor.ID), Mailbox: mailbox.Address, MailboxID: string(mailbox.ID),
+		Decision: ResultOf(dc.Allowed), Reason: string(dc.Reason), GrantID: dc.GrantID, Right: dc.Right.Flags(),
+	}
+	if !dc.Allowed && dc.Missing != 0 {
+		rec.Right = dc.Missing.Flags()
+	}
+	if dc.Via != "" {
+		rec.Detail = "via group " + string(dc.Via)
+		if g, ok := s.Directory().Principal(dc.Via); ok {
+			rec.Detail = "via group " + g.Address
+		}
+	}
+	return rec
+}
+
+// Outcome is what a mailstore write did, for its audit records.
+type Outcome struct {
+	UIDs    []uint32 // the messages acted on: appended, expunged, copied or moved (at the source)
+	DstUIDs []uint32 // copy, move: the copies' UIDs, in the order of UIDs; nil when the operation spans transactions
+}
+
+// AuditFunc builds a mailstore write's audit records from its outcome.
+// The write calls it inside its transaction and commits the records with
+// the change, so no action is done without its record nor recorded
+// without being done. An operation of several transactions (more than
+// batchSize messages) records itself in the first, the one that also
+// writes its intent: from then on it is certain to complete. nil records
+// nothing.
+type AuditFunc func(Outcome) []AuditRecord
+
+// auditWith writes audit's records of o in txn.
+func (s *Store) auditWith(txn *badger.Txn, audit AuditFunc, o Outcome) error {
+	if audit == nil {
+		return nil
+	}
+	return auditTxn(txn, s.now(), audit(o))
+}
+
 var auditSeq atomic.Uint64
 
 func auditKey(t time.Time) []byte {
 	return fmt.Appendf(append([]byte(nil), prefAudit...), "%016x/%016x", uint64(t.UnixNano()), auditSeq.Add(1))
 }
 
-// Audit appends records to the audit log (durably).
+// Audit appends records that go with no other write (a refusal, a
+// login) to the audit log, durably.
 func (s *Store) Audit(recs ...AuditRecord) error {
 	return s.update(func(txn *badger.Txn) error { return auditTxn(txn, s.now(), recs) })
 }

@@ -316,8 +316,9 @@ func (s *Store) modify(action, addr string, fn func(txn *badger.Txn, d *delegati
 // server owner's (mode 0600), so the actor is "admin"; grant changes also
 // name the CLI user (grantAudit).
 func (s *Store) adminAuditTxn(txn *badger.Txn, action, addr string, id delegation.ID, detail string) error {
-	return auditTxn(txn, s.now(), []AuditRecord{{Proto: "admin", Action: action, Actor: "admin",
-		Mailbox: addr, MailboxID: string(id), Decision: AuditAllowed, Detail: detail}})
+	rec := s.NewAudit("admin", action, Party{Address: "admin"}, Party{Address: addr, ID: id}, delegation.Decision{Allowed: true})
+	rec.Detail = detail
+	return auditTxn(txn, s.now(), []AuditRecord{rec})
 }
 
 // SetPassword replaces a user's password hash.

@@ -86,12 +86,20 @@ func (s *Store) FailWrites(err error) {
 		s.res.fault.Store(nil)
 		return
 	}
-	s.failCommits(func() error { return err })
+	s.FailCommits(func() error { return err })
 }
 
-// failCommits makes each mailstore commit call fn first and fail, as a
-// refused commit, with the error it returns (nil lets it commit).
-func (s *Store) failCommits(fn func() error) { s.res.fault.Store(&fn) }
+// FailCommits makes each mailstore commit call fn first and fail, as a
+// refused commit, with the error it returns (nil lets it commit); a nil fn
+// restores normal writes. Tests use it to stop an operation after any of
+// its commits, as a crash there would.
+func (s *Store) FailCommits(fn func() error) {
+	if fn == nil {
+		s.res.fault.Store(nil)
+		return
+	}
+	s.res.fault.Store(&fn)
+}
 
 // admit refuses an operation of class that writes about need bytes when
 // the free space is too low for it.

@@ -60,20 +60,20 @@ func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right
 		if err := setJSON(txn, key(prefGrant, g.ID), g); err != nil {
 			return err
 		}
-		return auditTxn(txn, s.now(), []AuditRecord{grantAudit("grant_add", createdBy, m, t, g)})
+		return auditTxn(txn, s.now(), []AuditRecord{s.grantAudit("grant_add", createdBy, m, t, g)})
 	})
 	return g, err
 }
 
 // grantAudit is the audit record of a grant change, written in the same
 // transaction as the change.
-func grantAudit(action, by string, m, t *delegation.Principal, g delegation.Grant) AuditRecord {
+func (s *Store) grantAudit(action, by string, m, t *delegation.Principal, g delegation.Grant) AuditRecord {
 	if by == "" {
 		by = "admin"
 	}
-	return AuditRecord{Proto: "admin", Action: action, Actor: by, Mailbox: m.Address, MailboxID: string(m.ID),
-		Right: g.Right.Flags(), Decision: AuditAllowed, GrantID: g.ID,
-		Detail: fmt.Sprintf("trustee %s (%s), effective %s", t.Address, t.ID, g.EffectiveAt.UTC().Format(time.RFC3339))}
+	rec := s.NewAudit("admin", action, Party{Address: by}, PartyOf(m), delegation.Decision{Allowed: true, Right: g.Right, GrantID: g.ID})
+	rec.Detail = fmt.Sprintf("trustee %s (%s), effective %s", t.Address, t.ID, g.EffectiveAt.UTC().Format(time.RFC3339))
+	return rec
 }
 
 // RemoveGrant revokes a right at once.
@@ -100,7 +100,7 @@ func (s *Store) RemoveGrantBy(mailboxAddr, trusteeAddr string, right delegation.
 				if err := txn.Delete(key(prefGrant, g.ID)); err != nil {
 					return err
 				}
-				return auditTxn(txn, s.now(), []AuditRecord{grantAudit("grant_remove", by, m, t, g)})
+				return auditTxn(txn, s.now(), []AuditRecord{s.grantAudit("grant_remove", by, m, t, g)})
 			}
 		}
 		return errorf(ErrNotFound, "%s has no %s grant on %s", t.Address, right, m.Address)

@@ -190,7 +190,9 @@ type AppendMessage struct {
 // for each: ErrNotFound for a folder that does not exist and is not a
 // default folder, ErrLimit for more than MaxFlags flags, and ErrLimit too
 // when the messages are more than one transaction holds.
-func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []AppendMessage, origin any) ([]Placed, error) {
+//
+// audit's records are written in the same transaction.
+func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []AppendMessage, origin any, audit AuditFunc) ([]Placed, error) {
 	name, err := NormalizeFolder(folder)
 	if err != nil {
 		return nil, err
@@ -220,7 +222,7 @@ func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []AppendMessa
 		}
 	}
 	for range 10 {
-		placed, err := s.appendAllOnce(owner, name, msgs, blobs, origin)
+		placed, err := s.appendAllOnce(owner, name, msgs, blobs, origin, audit)
 		if errors.Is(err, errFolderMoved) {
 			continue
 		}
@@ -235,7 +237,7 @@ func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []AppendMessa
 	return nil, fmt.Errorf("append: target folder keeps changing")
 }
 
-func (s *Store) appendAllOnce(owner delegation.ID, name string, msgs []AppendMessage, blobs []uint64, origin any) ([]Placed, error) {
+func (s *Store) appendAllOnce(owner delegation.ID, name string, msgs []AppendMessage, blobs []uint64, origin any, audit AuditFunc) ([]Placed, error) {
 	var id uint64
 	if err := s.write(func(txn *badger.Txn) error {
 		f, _, err := getOrCreateFolderTxn(txn, owner, name, false)
@@ -276,7 +278,14 @@ func (s *Store) appendAllOnce(owner delegation.ID, name string, msgs []AppendMes
 			changes = append(changes, Change{Kind: ChangeAppend, Owner: owner, FolderID: f.ID, UID: m.UID,
 				Flags: m.Flags, ModSeq: m.ModSeq, Message: m, Folder: f.Name, Origin: origin})
 		}
-		return putFolderTxn(txn, &f)
+		if err := putFolderTxn(txn, &f); err != nil {
+			return err
+		}
+		o := Outcome{UIDs: make([]uint32, len(placed))}
+		for i, p := range placed {
+			o.UIDs[i] = p.UID
+		}
+		return s.auditWith(txn, audit, o)
 	})
 	if err != nil {
 		return nil, err

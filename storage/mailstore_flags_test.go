@@ -153,7 +153,7 @@ func TestFlagLimit(t *testing.T) {
 
 	// Over several batches, nothing is written either: only the last
 	// message would go over the limit, and the first batch must not commit.
-	many, err := st.CreateFolder(alice, "Many", "")
+	many, err := st.CreateFolder(alice, "Many", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestFlagLimit(t *testing.T) {
 		for _, m := range ms {
 			all = append(all, m.UID)
 		}
-		if _, err := st.Copy(many.ID, all, many.ID, nil); err != nil {
+		if _, err := st.Copy(many.ID, all, many.ID, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -27,8 +27,9 @@ func parents(name string) []string {
 
 // CreateFolder creates a folder and any missing parent (RFC 3501 §6.3.3).
 // specialUse ("" or one RFC 6154 attribute such as \Sent) is stored with
-// it. A folder that exists gives ErrExists.
-func (s *Store) CreateFolder(owner delegation.ID, name, specialUse string) (Folder, error) {
+// it. A folder that exists gives ErrExists. audit's records are written in
+// the same transaction.
+func (s *Store) CreateFolder(owner delegation.ID, name, specialUse string, audit AuditFunc) (Folder, error) {
 	if err := s.admit(writeHouse, 0); err != nil {
 		return Folder{}, err
 	}
@@ -52,9 +53,11 @@ func (s *Store) CreateFolder(owner delegation.ID, name, specialUse string) (Fold
 		if specialUse == "" {
 			specialUse, _ = specialUseOf(name)
 		}
-		f, err = createFolderTxn(txn, owner, name, specialUse)
+		if f, err = createFolderTxn(txn, owner, name, specialUse); err != nil {
+			return err
+		}
 		created = append(created, f)
-		return err
+		return s.auditWith(txn, audit, Outcome{})
 	})
 	if err != nil {
 		return Folder{}, err
@@ -67,8 +70,9 @@ func (s *Store) CreateFolder(owner delegation.ID, name, specialUse string) (Fold
 
 // DeleteFolder deletes a folder and its messages (RFC 3501 §6.3.4). INBOX
 // cannot be deleted (ErrInvalid); a folder with subfolders gives
-// ErrHasChildren. Sessions are told with ChangeDelete.
-func (s *Store) DeleteFolder(owner delegation.ID, name string) (Folder, error) {
+// ErrHasChildren. Sessions are told with ChangeDelete. audit's records are
+// written with the deletion (the purge of the messages follows it).
+func (s *Store) DeleteFolder(owner delegation.ID, name string, audit AuditFunc) (Folder, error) {
 	if err := s.admit(writeHouse, 0); err != nil {
 		return Folder{}, err
 	}
@@ -108,7 +112,10 @@ func (s *Store) DeleteFolder(owner delegation.ID, name string) (Folder, error) {
 		}
 		// A purge marker in the same commit: if the process dies before
 		// the messages are gone, Open finishes the job.
-		return txn.Set(purgeKey(f.ID), []byte{1})
+		if err := txn.Set(purgeKey(f.ID), []byte{1}); err != nil {
+			return err
+		}
+		return s.auditWith(txn, audit, Outcome{})
 	}); err != nil {
 		return Folder{}, err
 	}
@@ -183,8 +190,9 @@ func (s *Store) finishPurges() error {
 // RenameFolder renames a folder and its subfolders (RFC 3501 §6.3.5),
 // creating missing parents of the new name. Folder IDs, and so UIDVALIDITY
 // and UIDs, are kept. Renaming INBOX moves its messages to a new folder
-// and leaves INBOX empty, as the RFC asks.
-func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string) error {
+// and leaves INBOX empty, as the RFC asks. audit's records are written in
+// the renaming transaction (for INBOX: the one creating the new folder).
+func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string, audit AuditFunc) error {
 	if err := s.admit(writeHouse, 0); err != nil {
 		return err
 	}
@@ -200,7 +208,7 @@ func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string) error
 		return errorf(ErrInvalid, "cannot rename %s to %s", oldName, newName)
 	}
 	if oldName == "INBOX" {
-		return s.renameInbox(owner, newName)
+		return s.renameInbox(owner, newName, audit)
 	}
 	unlock := s.folders.lock([]string{lockNamespace(owner)})
 	defer unlock()
@@ -243,7 +251,10 @@ func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string) error
 			}
 			changed = append(changed, f)
 		}
-		return renameSubscriptionsTxn(txn, owner, oldName, newName)
+		if err := renameSubscriptionsTxn(txn, owner, oldName, newName); err != nil {
+			return err
+		}
+		return s.auditWith(txn, audit, Outcome{})
 	})
 	if err != nil {
 		return err
@@ -254,8 +265,8 @@ func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string) error
 	return nil
 }
 
-func (s *Store) renameInbox(owner delegation.ID, newName string) error {
-	dst, err := s.CreateFolder(owner, newName, "")
+func (s *Store) renameInbox(owner delegation.ID, newName string, audit AuditFunc) error {
+	dst, err := s.CreateFolder(owner, newName, "", audit)
 	if err != nil {
 		return err
 	}
@@ -271,6 +282,6 @@ func (s *Store) renameInbox(owner delegation.ID, newName string) error {
 	for i, m := range msgs {
 		uids[i] = m.UID
 	}
-	_, err = s.Move(inbox.ID, uids, dst.ID, nil)
+	_, err = s.Move(inbox.ID, uids, dst.ID, nil, nil)
 	return err
 }

@@ -81,7 +81,7 @@ var errCrash = errors.New("simulated crash")
 // commit leaves.
 func crashAfter(st *Store, n int64) {
 	var commits atomic.Int64
-	st.failCommits(func() error {
+	st.FailCommits(func() error {
 		if commits.Add(1) > n {
 			return errCrash
 		}
@@ -140,14 +140,19 @@ func TestInterruptedOperationFinishedOnOpen(t *testing.T) {
 			blobs := blobsOf(t, st, inbox.ID)
 
 			crashAfter(st, 1)
+			var outcomes []Outcome
+			audit := func(o Outcome) []AuditRecord {
+				outcomes = append(outcomes, o)
+				return []AuditRecord{{Proto: "imap", Action: op, Detail: fmt.Sprint(len(o.UIDs), len(o.DstUIDs))}}
+			}
 			var err error
 			switch op {
 			case opMove:
-				_, err = st.Move(inbox.ID, seq(1, n), arch.ID, nil)
+				_, err = st.Move(inbox.ID, seq(1, n), arch.ID, nil, audit)
 			case opCopy:
-				_, err = st.Copy(inbox.ID, seq(1, n), arch.ID, nil)
+				_, err = st.Copy(inbox.ID, seq(1, n), arch.ID, nil, audit)
 			case opExpunge:
-				_, err = st.Expunge(inbox.ID, nil, nil)
+				_, err = st.Expunge(inbox.ID, nil, nil, audit)
 			}
 			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, errCrash) {
 				t.Fatalf("%s with the second commit refused: %v", op, err)
@@ -163,6 +168,12 @@ func TestInterruptedOperationFinishedOnOpen(t *testing.T) {
 
 			st = openAt(t, dir)
 			defer st.Close()
+			// The audit record went with the first commit, the one that
+			// made the operation certain, and names every source UID.
+			recs, err := st.AuditList(AuditFilter{Action: op})
+			if err != nil || len(recs) != 1 || recs[0].Detail != fmt.Sprint(n, 0) || len(outcomes) != 1 {
+				t.Errorf("audit after the crash: %+v (outcomes %d), %v; want one record of %d UIDs", recs, len(outcomes), err, n)
+			}
 			src, dst := folderByID(t, st, inbox.ID), folderByID(t, st, arch.ID)
 			vanished, err := st.Vanished(inbox.ID, 0)
 			if err != nil {
@@ -241,14 +252,14 @@ func TestInterruptedMoveFinishedAtRunTime(t *testing.T) {
 		}
 	})
 	crashAfter(st, 2)
-	if _, err := st.Move(inbox.ID, seq(1, n), arch.ID, nil); !errors.Is(err, ErrUnavailable) {
+	if _, err := st.Move(inbox.ID, seq(1, n), arch.ID, nil, nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Move with the third commit refused: %v", err)
 	}
 	if a, e := appends.Load(), expunges.Load(); a != 2*batchSize || e != 2*batchSize {
 		t.Fatalf("announced before the failure: %d appends, %d expunges", a, e)
 	}
 	// Still refused: the next operation on the folder cannot finish it.
-	if _, err := st.Expunge(inbox.ID, nil, nil); !errors.Is(err, ErrUnavailable) {
+	if _, err := st.Expunge(inbox.ID, nil, nil, nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Expunge while the move cannot finish: %v", err)
 	}
 	st.FailWrites(nil)
@@ -285,7 +296,7 @@ func TestMoveNeverInBothFolders(t *testing.T) {
 	arch := seedMessages(t, st, alice, "Archive", 0)
 	done := make(chan error, 1)
 	go func() {
-		_, err := st.Move(inbox.ID, seq(1, n), arch.ID, nil)
+		_, err := st.Move(inbox.ID, seq(1, n), arch.ID, nil, nil)
 		done <- err
 	}()
 	for views := 0; ; views++ {

@@ -225,7 +225,9 @@ func sortedUIDs(uids []uint32) []uint32 {
 // it removes (mailstore_intent.go): after a crash the next Open finishes
 // it. After a refused commit (ErrUnavailable) part of it may be done, and
 // the rest is done by the next operation on the folder.
-func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, error) {
+//
+// audit's records are written with the first transaction (see AuditFunc).
+func (s *Store) Expunge(folderID uint64, uids []uint32, origin any, audit AuditFunc) ([]uint32, error) {
 	if err := s.admit(writeHouse, 0); err != nil {
 		return nil, err
 	}
@@ -263,9 +265,18 @@ func (s *Store) Expunge(folderID uint64, uids []uint32, origin any) ([]uint32, e
 		return nil, err
 	}
 	var out []uint32
+	recorded := false
 	err = s.runBatched(intentRec{Op: opExpunge, Src: folderID}, cand, false, func(txn *badger.Txn, batch []uint32) (func(), error) {
 		b, err := expungeBatchTxn(txn, folderID, batch, origin)
+		if err == nil && !recorded {
+			o := Outcome{UIDs: cand} // more batches follow: all that will go
+			if len(batch) == len(cand) {
+				o.UIDs = b.gone
+			}
+			err = s.auditWith(txn, audit, o)
+		}
 		return func() {
+			recorded = true
 			s.notify(b.changes...)
 			out = append(out, b.gone...)
 		}, err
@@ -328,8 +339,8 @@ type CopyResult struct {
 // internal dates are kept; each copy takes the destination's next
 // mod-sequence. Like Move it is atomic however many messages it copies:
 // after a crash the next Open makes the rest of the copies.
-func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin any) (CopyResult, error) {
-	return s.copyMove(srcID, uids, dstID, false, origin)
+func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin any, audit AuditFunc) (CopyResult, error) {
+	return s.copyMove(srcID, uids, dstID, false, origin, audit)
 }
 
 // Move moves messages to another folder (RFC 6851): each batch adds the
@@ -338,15 +349,15 @@ func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin any) (Cop
 // (mailstore_intent.go): after a crash the next Open moves the rest.
 // Each copy takes the destination's next mod-sequence and each original's
 // removal the source's (with a tombstone, as Expunge).
-func (s *Store) Move(srcID uint64, uids []uint32, dstID uint64, origin any) (CopyResult, error) {
-	return s.copyMove(srcID, uids, dstID, true, origin)
+func (s *Store) Move(srcID uint64, uids []uint32, dstID uint64, origin any, audit AuditFunc) (CopyResult, error) {
+	return s.copyMove(srcID, uids, dstID, true, origin, audit)
 }
 
 // copyMoveNeed estimates the bytes a copy or move writes per message (its
 // record and tombstone), for admission.
 const copyMoveNeed = 256
 
-func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, origin any) (CopyResult, error) {
+func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, origin any, audit AuditFunc) (CopyResult, error) {
 	uids = sortedUIDs(uids)
 	if err := s.admit(writeMail, int64(len(uids))*copyMoveNeed); err != nil {
 		return CopyResult{}, err
@@ -364,9 +375,18 @@ func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, o
 		op = opMove
 	}
 	var res CopyResult
+	recorded := false
 	err := s.runBatched(intentRec{Op: op, Src: srcID, Dst: dstID}, uids, false, func(txn *badger.Txn, batch []uint32) (func(), error) {
 		b, err := copyMoveBatchTxn(txn, srcID, dstID, batch, move, origin)
+		if err == nil && !recorded {
+			o := Outcome{UIDs: uids} // more batches follow: the copies' UIDs are not known yet
+			if len(batch) == len(uids) {
+				o = Outcome{UIDs: b.src, DstUIDs: b.dst}
+			}
+			err = s.auditWith(txn, audit, o)
+		}
 		return func() {
+			recorded = true
 			s.notify(b.adds...)
 			s.notify(b.dels...)
 			res.UIDValidity = b.uidValidity

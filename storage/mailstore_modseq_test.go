@@ -159,20 +159,20 @@ func TestModSeq(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("store \\Deleted", inbox.ID, true)
-	if _, err := st.Expunge(inbox.ID, nil, nil); err != nil {
+	if _, err := st.Expunge(inbox.ID, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	step("expunge", inbox.ID, true)
 
 	// COPY changes the destination only; MOVE both.
-	work, err := st.CreateFolder(alice, "Work", "")
+	work, err := st.CreateFolder(alice, "Work", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if work.HighestModSeq != 1 {
 		t.Fatalf("CreateFolder: HighestModSeq %d, want 1", work.HighestModSeq)
 	}
-	if _, err := st.Copy(inbox.ID, []uint32{1}, work.ID, nil); err != nil {
+	if _, err := st.Copy(inbox.ID, []uint32{1}, work.ID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	step("copy (source)", inbox.ID, false)
@@ -180,7 +180,7 @@ func TestModSeq(t *testing.T) {
 	if w.HighestModSeq <= 1 || modseqs(t, st, work.ID)[1] != w.HighestModSeq {
 		t.Fatalf("copy: destination HighestModSeq %d, copy's modseqs %v", w.HighestModSeq, modseqs(t, st, work.ID))
 	}
-	if _, err := st.Move(inbox.ID, []uint32{2}, work.ID, nil); err != nil {
+	if _, err := st.Move(inbox.ID, []uint32{2}, work.ID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	step("move (source)", inbox.ID, true)
@@ -190,7 +190,7 @@ func TestModSeq(t *testing.T) {
 	}
 	// MOVE within one folder: the copy's append, then the original's
 	// expunge, both announced in increasing order.
-	if _, err := st.Move(work.ID, []uint32{1, 2}, work.ID, nil); err != nil {
+	if _, err := st.Move(work.ID, []uint32{1, 2}, work.ID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	log.check(t)
@@ -307,11 +307,11 @@ func TestModSeqOldRecords(t *testing.T) {
 func TestVanished(t *testing.T) {
 	st := openMailTest(t)
 	const alice = delegation.ID("p1")
-	box, err := st.CreateFolder(alice, "Box", "")
+	box, err := st.CreateFolder(alice, "Box", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := st.CreateFolder(alice, "Other", "")
+	other, err := st.CreateFolder(alice, "Other", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,21 +330,21 @@ func TestVanished(t *testing.T) {
 	}
 	start := hms()
 	vanished(0)
-	if _, err := st.Expunge(box.ID, []uint32{4, 2}, nil); err != nil {
+	if _, err := st.Expunge(box.ID, []uint32{4, 2}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	afterFirst := hms()
-	if _, err := st.Copy(box.ID, []uint32{1}, other.ID, nil); err != nil {
+	if _, err := st.Copy(box.ID, []uint32{1}, other.ID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.StoreFlags(box.ID, []uint32{1}, FlagsRemove, []string{`\Deleted`}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Move(box.ID, []uint32{5}, other.ID, nil); err != nil {
+	if _, err := st.Move(box.ID, []uint32{5}, other.ID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	afterMove := hms()
-	if _, err := st.Expunge(box.ID, nil, nil); err != nil { // 3 and 6; 1 lost \Deleted
+	if _, err := st.Expunge(box.ID, nil, nil, nil); err != nil { // 3 and 6; 1 lost \Deleted
 		t.Fatal(err)
 	}
 	vanished(0, 2, 3, 4, 5, 6)
@@ -356,7 +356,7 @@ func TestVanished(t *testing.T) {
 		t.Fatalf("Vanished of the copy and move destination: %v", got)
 	}
 
-	if _, err := st.DeleteFolder(alice, "Box"); err != nil {
+	if _, err := st.DeleteFolder(alice, "Box", nil); err != nil {
 		t.Fatal(err)
 	}
 	vanished(0)
@@ -480,11 +480,11 @@ func TestConcurrentModSeq(t *testing.T) {
 			return
 		}
 		for i := range 20 {
-			if _, err := st.Expunge(inbox.ID, nil, nil); err != nil {
+			if _, err := st.Expunge(inbox.ID, nil, nil, nil); err != nil {
 				errs <- err
 				return
 			}
-			if _, err := st.Copy(inbox.ID, []uint32{uint32(i + 1)}, sent.ID, nil); err != nil {
+			if _, err := st.Copy(inbox.ID, []uint32{uint32(i + 1)}, sent.ID, nil, nil); err != nil {
 				errs <- err
 				return
 			}

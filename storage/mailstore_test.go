@@ -75,21 +75,21 @@ func TestMailstoreLifecycle(t *testing.T) {
 	}
 
 	// COPY shares the body; MOVE keeps it; EXPUNGE drops references.
-	work, err := st.CreateFolder(alice, "Work/2026", "")
+	work, err := st.CreateFolder(alice, "Work/2026", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateFolder(alice, "Work/2026", ""); !errors.Is(err, ErrExists) {
+	if _, err := st.CreateFolder(alice, "Work/2026", "", nil); !errors.Is(err, ErrExists) {
 		t.Fatalf("CreateFolder twice: %v", err)
 	}
-	res, err := st.Copy(inbox.ID, []uint32{1, 99}, work.ID, nil)
+	res, err := st.Copy(inbox.ID, []uint32{1, 99}, work.ID, nil, nil)
 	if err != nil || !slices.Equal(res.Src, []uint32{1}) || !slices.Equal(res.Dst, []uint32{1}) || res.UIDValidity != work.UIDValidity {
 		t.Fatalf("Copy = %+v, %v", res, err)
 	}
 	if n, _ := st.BlobRefs(blob); n != 3 {
 		t.Fatalf("after Copy: %d references, want 3", n)
 	}
-	res, err = st.Move(work.ID, []uint32{1}, inbox.ID, nil)
+	res, err = st.Move(work.ID, []uint32{1}, inbox.ID, nil, nil)
 	if err != nil || !slices.Equal(res.Dst, []uint32{2}) {
 		t.Fatalf("Move = %+v, %v", res, err)
 	}
@@ -100,11 +100,11 @@ func TestMailstoreLifecycle(t *testing.T) {
 	if err != nil || len(got) != 2 || got[0].UID != 1 || !HasFlag(got[1].Flags, `\Deleted`) {
 		t.Fatalf("StoreFlags = %+v, %v", got, err)
 	}
-	gone, err := st.Expunge(inbox.ID, []uint32{2}, nil)
+	gone, err := st.Expunge(inbox.ID, []uint32{2}, nil, nil)
 	if err != nil || !slices.Equal(gone, []uint32{2}) {
 		t.Fatalf("Expunge(2) = %v, %v", gone, err)
 	}
-	gone, err = st.Expunge(inbox.ID, nil, nil)
+	gone, err = st.Expunge(inbox.ID, nil, nil, nil)
 	if err != nil || !slices.Equal(gone, []uint32{1}) {
 		t.Fatalf("Expunge(all deleted) = %v, %v", gone, err)
 	}
@@ -117,7 +117,7 @@ func TestMailstoreLifecycle(t *testing.T) {
 	}
 
 	// RENAME keeps IDs (UIDVALIDITY); DELETE refuses parents and INBOX.
-	if err := st.RenameFolder(alice, "Work", "Jobs/Old"); err != nil {
+	if err := st.RenameFolder(alice, "Work", "Jobs/Old", nil); err != nil {
 		t.Fatal(err)
 	}
 	moved, err := st.Folder(alice, "Jobs/Old/2026")
@@ -127,22 +127,22 @@ func TestMailstoreLifecycle(t *testing.T) {
 	if _, err := st.Folder(alice, "Jobs"); err != nil {
 		t.Fatalf("rename did not create the new parent: %v", err)
 	}
-	if _, err := st.DeleteFolder(alice, "Jobs/Old"); !errors.Is(err, ErrHasChildren) {
+	if _, err := st.DeleteFolder(alice, "Jobs/Old", nil); !errors.Is(err, ErrHasChildren) {
 		t.Fatalf("DeleteFolder with children: %v", err)
 	}
-	if _, err := st.DeleteFolder(alice, "INBOX"); !errors.Is(err, ErrInvalid) {
+	if _, err := st.DeleteFolder(alice, "INBOX", nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("DeleteFolder INBOX: %v", err)
 	}
-	if err := st.RenameFolder(alice, "Jobs", "Jobs/Sub"); !errors.Is(err, ErrInvalid) {
+	if err := st.RenameFolder(alice, "Jobs", "Jobs/Sub", nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("rename into itself: %v", err)
 	}
 
 	// DELETE a folder with messages releases their bodies.
-	res, err = st.Copy(sent.ID, []uint32{1}, moved.ID, nil)
+	res, err = st.Copy(sent.ID, []uint32{1}, moved.ID, nil, nil)
 	if err != nil || len(res.Dst) != 1 {
 		t.Fatal(res, err)
 	}
-	if _, err := st.DeleteFolder(alice, "Jobs/Old/2026"); err != nil {
+	if _, err := st.DeleteFolder(alice, "Jobs/Old/2026", nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := st.BlobRefs(blob); n != 1 {
@@ -151,13 +151,13 @@ func TestMailstoreLifecycle(t *testing.T) {
 	if _, err := st.FolderByID(moved.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted folder still found: %v", err)
 	}
-	if _, err := st.Expunge(sent.ID, nil, nil); err != nil {
+	if _, err := st.Expunge(sent.ID, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.StoreFlags(sent.ID, []uint32{1}, FlagsSet, []string{`\Deleted`}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Expunge(sent.ID, nil, nil); err != nil {
+	if _, err := st.Expunge(sent.ID, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := st.BlobRefs(blob); n != 0 {
@@ -177,7 +177,7 @@ func TestMailstoreLifecycle(t *testing.T) {
 	if _, err := st.Deliver(Delivery{Message: msgOf("two"), Targets: []Target{{Owner: alice}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RenameFolder(alice, "INBOX", "Old Inbox"); err != nil {
+	if err := st.RenameFolder(alice, "INBOX", "Old Inbox", nil); err != nil {
 		t.Fatal(err)
 	}
 	inbox2, _ := st.Folder(alice, "INBOX")
@@ -319,7 +319,7 @@ func TestInterruptedFolderDeleteIsFinishedOnOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	const alice = delegation.ID("p1")
-	f, err := st.CreateFolder(alice, "Projects", "")
+	f, err := st.CreateFolder(alice, "Projects", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

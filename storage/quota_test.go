@@ -45,17 +45,17 @@ func TestQuotaUsage(t *testing.T) {
 		t.Fatalf("after three appends: usage %d, want 600", u)
 	}
 	inbox, _ := st.Folder(alice, "INBOX")
-	archive, err := st.CreateFolder(alice, "Archive", "")
+	archive, err := st.CreateFolder(alice, "Archive", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Move(inbox.ID, []uint32{1}, archive.ID, nil); err != nil {
+	if _, err := st.Move(inbox.ID, []uint32{1}, archive.ID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if u := usage(alice); u != 600 {
 		t.Errorf("after a MOVE inside the mailbox: usage %d, want 600", u)
 	}
-	if _, err := st.Copy(inbox.ID, []uint32{2}, archive.ID, nil); err != nil {
+	if _, err := st.Copy(inbox.ID, []uint32{2}, archive.ID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if u := usage(alice); u != 800 {
@@ -63,12 +63,12 @@ func TestQuotaUsage(t *testing.T) {
 	}
 	bobInbox, err := st.Folder(bob, "INBOX")
 	if err != nil {
-		bobInbox, err = st.CreateFolder(bob, "INBOX", "")
+		bobInbox, err = st.CreateFolder(bob, "INBOX", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := st.Move(inbox.ID, []uint32{3}, bobInbox.ID, nil); err != nil {
+	if _, err := st.Move(inbox.ID, []uint32{3}, bobInbox.ID, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := usage(alice), usage(bob); a != 500 || b != 300 {
@@ -77,7 +77,7 @@ func TestQuotaUsage(t *testing.T) {
 	if _, err := st.StoreFlags(inbox.ID, []uint32{2}, FlagsAdd, []string{`\Deleted`}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Expunge(inbox.ID, []uint32{2}, nil); err != nil {
+	if _, err := st.Expunge(inbox.ID, []uint32{2}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if u := usage(alice); u != 300 {

@@ -21,7 +21,7 @@ func TestSubscriptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"a/b", "a/c", "x"} {
-		if _, err := st.CreateFolder(alice, n, ""); err != nil {
+		if _, err := st.CreateFolder(alice, n, "", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,11 +46,11 @@ func TestSubscriptions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := st.DeleteFolder(alice, "x"); err != nil {
+	if _, err := st.DeleteFolder(alice, "x", nil); err != nil {
 		t.Fatal(err)
 	}
 	want("after DELETE x", "a/b", "x")
-	if err := st.RenameFolder(alice, "a", "z"); err != nil {
+	if err := st.RenameFolder(alice, "a", "z", nil); err != nil {
 		t.Fatal(err)
 	}
 	want("after RENAME a z", "x", "z/b")
@@ -76,7 +76,7 @@ func TestSchema1Migration(t *testing.T) {
 	}
 	const alice = delegation.ID("p1")
 	for _, n := range []string{"kept", "dropped"} {
-		if _, err := st.CreateFolder(alice, n, ""); err != nil {
+		if _, err := st.CreateFolder(alice, n, "", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
