@@ -2,8 +2,10 @@ package storage
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -11,13 +13,11 @@ import (
 	"github.com/mailgate/mailgate/delegation"
 )
 
-// AddGrant gives trustee a right on mailbox. It takes effect after the
-// tenant's propagation delay (effective_at = created_at + delay), or at once
-// when immediate. Grants exist only inside one tenant.
+// AddGrant gives trustee a right on mailbox, by the rules of
+// delegation.Directory.NewGrant: it takes effect after the tenant's
+// propagation delay (effective_at = created_at + delay), or at once when
+// immediate, and exists only inside one tenant.
 func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right, immediate bool, createdBy string) (delegation.Grant, error) {
-	if right != delegation.FullAccess && right != delegation.SendAs && right != delegation.SendOnBehalf {
-		return delegation.Grant{}, errorf(ErrInvalid, "unknown right: use full-access, send-as or send-on-behalf")
-	}
 	var g delegation.Grant
 	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
 		m, err := resolve(d, mailboxAddr)
@@ -28,41 +28,34 @@ func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right
 		if err != nil {
 			return err
 		}
-		if m.Tenant != t.Tenant {
-			return errorf(ErrInvalid, "%s and %s are in different tenants: rights can only be granted inside one tenant", m.Address, t.Address)
+		g, err = d.NewGrant(delegation.GrantRequest{Mailbox: m, Trustee: t, Right: right, Immediate: immediate, Now: s.now(), CreatedBy: createdBy})
+		if err != nil {
+			return grantError(err)
 		}
-		if m.ID == t.ID {
-			return errorf(ErrInvalid, "%s cannot be granted rights on itself", m.Address)
-		}
-		if t.Kind == delegation.KindShared {
-			return errorf(ErrInvalid, "%s is a shared mailbox: rights go to users or groups", t.Address)
-		}
-		for _, old := range d.GrantsOn(m.ID) {
-			if old.Trustee == t.ID && old.Right == right {
-				return errorf(ErrExists, "%s already has %s on %s (grant %s, effective %s)", t.Address, right, m.Address,
-					old.ID, old.EffectiveAt.UTC().Format("2006-01-02T15:04:05Z"))
-			}
-		}
-		tenant, _ := d.Tenant(m.Tenant)
 		n, err := next(txn, keyNextGrant)
 		if err != nil {
 			return err
 		}
-		// Whole seconds, so that the effective time shown (RFC 3339) is exact.
-		now := s.now().UTC().Truncate(time.Second)
-		g = delegation.Grant{
-			ID: fmt.Sprintf("g%d", n), Mailbox: m.ID, Trustee: t.ID, Right: right,
-			CreatedAt: now, EffectiveAt: now.Add(tenant.Propagation), CreatedBy: createdBy,
-		}
-		if immediate {
-			g.EffectiveAt = now
-		}
+		g.ID = fmt.Sprintf("g%d", n)
 		if err := setJSON(txn, key(prefGrant, g.ID), g); err != nil {
 			return err
 		}
 		return auditTxn(txn, s.now(), []AuditRecord{s.grantAudit("grant_add", createdBy, m, t, g)})
 	})
 	return g, err
+}
+
+// grantError gives a refusal of the grant policy its storage kind.
+func grantError(err error) error {
+	kind := ErrInvalid
+	if errors.Is(err, delegation.ErrGrantExists) {
+		kind = ErrExists
+	}
+	msg := err.Error()
+	for _, k := range []error{delegation.ErrGrantInvalid, delegation.ErrGrantExists} {
+		msg = strings.TrimPrefix(msg, k.Error()+": ")
+	}
+	return errorf(kind, "%s", msg)
 }
 
 // grantAudit is the audit record of a grant change, written in the same
