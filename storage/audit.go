@@ -69,6 +69,12 @@ func PartyOf(p *delegation.Principal) Party { return Party{Address: p.Address, I
 // both commit together, or to Audit when the record is all there is (a
 // refusal, a login).
 func (s *Store) NewAudit(proto, action string, actor, mailbox Party, dc delegation.Decision) AuditRecord {
+	return NewAuditRecord(s.Directory(), proto, action, actor, mailbox, dc)
+}
+
+// NewAuditRecord is NewAudit for any store: d (may be nil) names a group
+// the right was held through.
+func NewAuditRecord(d *delegation.Directory, proto, action string, actor, mailbox Party, dc delegation.Decision) AuditRecord {
 	rec := AuditRecord{
 		Proto: proto, Action: action,
 		Actor: actor.Address, ActorID: string(actor.ID), Mailbox: mailbox.Address, MailboxID: string(mailbox.ID),
@@ -79,8 +85,10 @@ func (s *Store) NewAudit(proto, action string, actor, mailbox Party, dc delegati
 	}
 	if dc.Via != "" {
 		rec.Detail = "via group " + string(dc.Via)
-		if g, ok := s.Directory().Principal(dc.Via); ok {
-			rec.Detail = "via group " + g.Address
+		if d != nil {
+			if g, ok := d.Principal(dc.Via); ok {
+				rec.Detail = "via group " + g.Address
+			}
 		}
 	}
 	return rec

@@ -281,7 +281,7 @@ func (s *Store) AddPrincipal(np NewPrincipal) (Principal, error) {
 		if err := setJSON(txn, key(prefPrincipal, string(rec.ID)), rec); err != nil {
 			return err
 		}
-		return s.adminAuditTxn(txn, strings.ReplaceAll(kindName(np.Kind), " ", "_")+"_add", addr, rec.ID, "")
+		return s.adminAuditTxn(txn, principalAddAction(np.Kind), addr, rec.ID, "")
 	})
 	return rec.public(), err
 }
@@ -316,9 +316,15 @@ func (s *Store) modify(action, addr string, fn func(txn *badger.Txn, d *delegati
 // server owner's (mode 0600), so the actor is "admin"; grant changes also
 // name the CLI user (grantAudit).
 func (s *Store) adminAuditTxn(txn *badger.Txn, action, addr string, id delegation.ID, detail string) error {
-	rec := s.NewAudit("admin", action, Party{Address: "admin"}, Party{Address: addr, ID: id}, delegation.Decision{Allowed: true})
+	return auditTxn(txn, s.now(), []AuditRecord{AdminAudit(action, addr, id, detail)})
+}
+
+// AdminAudit is the audit record of an administrator's change to the
+// directory (actor "admin"), for any store.
+func AdminAudit(action, addr string, id delegation.ID, detail string) AuditRecord {
+	rec := NewAuditRecord(nil, "admin", action, Party{Address: "admin"}, Party{Address: addr, ID: id}, delegation.Decision{Allowed: true})
 	rec.Detail = detail
-	return auditTxn(txn, s.now(), []AuditRecord{rec})
+	return rec
 }
 
 // SetPassword replaces a user's password hash.
@@ -502,6 +508,10 @@ func (s *Store) RemovePrincipal(addr string) (Principal, error) {
 		s.dirNotify(DirChange{Removed: []delegation.ID{rec.ID}})
 	}
 	return rec.public(), err
+}
+
+func principalAddAction(k delegation.Kind) string {
+	return strings.ReplaceAll(kindName(k), " ", "_") + "_add"
 }
 
 func kindName(k delegation.Kind) string {

@@ -61,10 +61,16 @@ func grantError(err error) error {
 // grantAudit is the audit record of a grant change, written in the same
 // transaction as the change.
 func (s *Store) grantAudit(action, by string, m, t *delegation.Principal, g delegation.Grant) AuditRecord {
+	return GrantAudit(action, by, m, t, g)
+}
+
+// GrantAudit is the audit record of a grant change (grant_add,
+// grant_remove) by the CLI user by ("" is "admin"), for any store.
+func GrantAudit(action, by string, m, t *delegation.Principal, g delegation.Grant) AuditRecord {
 	if by == "" {
 		by = "admin"
 	}
-	rec := s.NewAudit("admin", action, Party{Address: by}, PartyOf(m), delegation.Decision{Allowed: true, Right: g.Right, GrantID: g.ID})
+	rec := NewAuditRecord(nil, "admin", action, Party{Address: by}, PartyOf(m), delegation.Decision{Allowed: true, Right: g.Right, GrantID: g.ID})
 	rec.Detail = fmt.Sprintf("trustee %s (%s), effective %s", t.Address, t.ID, g.EffectiveAt.UTC().Format(time.RFC3339))
 	return rec
 }
@@ -105,7 +111,11 @@ func (s *Store) RemoveGrantBy(mailboxAddr, trusteeAddr string, right delegation.
 // trustee (addresses; empty means any), ordered by mailbox, then effective
 // time.
 func (s *Store) Grants(mailboxAddr, trusteeAddr string) ([]delegation.Grant, error) {
-	d := s.Directory()
+	return GrantsIn(s.Directory(), mailboxAddr, trusteeAddr)
+}
+
+// GrantsIn is Grants from the snapshot d, for any store.
+func GrantsIn(d *delegation.Directory, mailboxAddr, trusteeAddr string) ([]delegation.Grant, error) {
 	var mid, tid delegation.ID
 	if mailboxAddr != "" {
 		m, err := resolve(d, mailboxAddr)

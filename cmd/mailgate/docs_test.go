@@ -77,7 +77,7 @@ func TestPackageImports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"delegation", "storage", "smtp", "imap", "imap/wire", "admin", "cmd/mailgate"} {
+	for _, p := range []string{"delegation", "storage", "storage/postgres", "smtp", "imap", "imap/wire", "admin", "cmd/mailgate"} {
 		if _, ok := direct[p]; !ok {
 			t.Fatalf("package %s not found (walked %d packages)", p, len(direct))
 		}
@@ -107,14 +107,16 @@ func TestPackageImports(t *testing.T) {
 		{"imap/message", []string{mod + "storage", mod + "delegation", mod + "smtp"}},
 		{"imap/sorting", []string{mod + "storage", mod + "delegation", mod + "smtp"}},
 		{"storage", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
+		{"storage/postgres", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
 		{"admin", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
 	}
 	// Test helpers stay in tests: no program code reaches internal/testenv,
 	// and it reaches no mailgate package.
 	rules = append(rules, rule{"internal/testenv", []string{mod}})
+	// So does the storage conformance suite.
 	for pkg := range direct {
-		if pkg != "internal/testenv" {
-			rules = append(rules, rule{pkg, []string{mod + "internal/testenv"}})
+		if pkg != "internal/testenv" && pkg != "storage/storagetest" {
+			rules = append(rules, rule{pkg, []string{mod + "internal/testenv", mod + "storage/storagetest"}})
 		}
 	}
 	for _, r := range rules {

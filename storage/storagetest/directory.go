@@ -1,0 +1,224 @@
+// Package storagetest is the storage conformance suite: black-box tests of
+// the storage contract (storage.DirectoryStore, ...) that every backend
+// runs, so that Badger and PostgreSQL answer the same way. A test that
+// only one backend passes is a bug in that backend or in the test.
+package storagetest
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
+)
+
+// Open opens a new, empty store for one test.
+type Open func(t *testing.T) storage.DirectoryStore
+
+// RunDirectory runs the directory tests on stores from open.
+func RunDirectory(t *testing.T, open Open) {
+	t.Run("TenantsAndPrincipals", func(t *testing.T) { tenantsAndPrincipals(t, open(t)) })
+	t.Run("Grants", func(t *testing.T) { grants(t, open(t)) })
+	t.Run("AuditInTheChange", func(t *testing.T) { auditInTheChange(t, open(t)) })
+}
+
+func fatal(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantKind(t *testing.T, what string, err, kind error) {
+	t.Helper()
+	if !errors.Is(err, kind) {
+		t.Errorf("%s: %v, want %v", what, err, kind)
+	}
+}
+
+func user(addr string) storage.NewPrincipal {
+	return storage.NewPrincipal{Kind: delegation.KindUser, Address: addr, Name: strings.Split(addr, "@")[0], PasswordHash: "$2a$04$x"}
+}
+
+func tenantsAndPrincipals(t *testing.T, st storage.DirectoryStore) {
+	var changes atomic.Int64
+	st.OnDirectoryChange(func(storage.DirChange) { changes.Add(1) })
+	tn, err := st.AddTenant("Example.TEST", time.Hour)
+	fatal(t, err)
+	if tn.Domain != "example.test" || tn.Propagation != time.Hour {
+		t.Errorf("AddTenant = %+v", tn)
+	}
+	_, err = st.AddTenant("example.test", 0)
+	wantKind(t, "second tenant example.test", err, storage.ErrExists)
+	_, err = st.AddTenant("example.test.", 0)
+	wantKind(t, "tenant with a trailing dot", err, storage.ErrInvalid)
+	_, err = st.AddTenant("other.test", -time.Second)
+	wantKind(t, "negative delay", err, storage.ErrInvalid)
+
+	alice, err := st.AddPrincipal(user("Alice@Example.test"))
+	fatal(t, err)
+	if alice.Address != "alice@example.test" || alice.Kind != delegation.KindUser || alice.Tenant != "example.test" || !alice.HasPassword || alice.ID == "" {
+		t.Errorf("AddPrincipal = %+v", alice)
+	}
+	bob, err := st.AddPrincipal(user("bob@example.test"))
+	fatal(t, err)
+	if bob.ID == alice.ID {
+		t.Errorf("two principals with ID %s", bob.ID)
+	}
+	info, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindShared, Address: "info@example.test", Name: "Info", PasswordHash: "ignored"})
+	fatal(t, err)
+	if info.HasPassword {
+		t.Error("a shared mailbox got a password")
+	}
+	_, err = st.AddPrincipal(user("alice@example.test"))
+	wantKind(t, "address used twice", err, storage.ErrExists)
+	_, err = st.AddPrincipal(user("zed@nowhere.test"))
+	wantKind(t, "address of no tenant", err, storage.ErrNotFound)
+	_, err = st.AddPrincipal(user("bad address"))
+	wantKind(t, "malformed address", err, storage.ErrInvalid)
+	_, err = st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: "eve@example.test", Name: "Eve\r\nBcc: x"})
+	wantKind(t, "name with a line break", err, storage.ErrInvalid)
+
+	d := st.Directory()
+	if p, ok := d.Lookup("alice@example.test"); !ok || p.ID != alice.ID {
+		t.Errorf("snapshot lookup of alice: %+v %v", p, ok)
+	}
+	if _, ok := d.Tenant("example.test"); !ok || len(d.Principals()) != 3 {
+		t.Errorf("snapshot: %d principals", len(d.Principals()))
+	}
+	if n := changes.Load(); n != 4 { // one tenant and three principals
+		t.Errorf("%d change notices, want 4", n)
+	}
+}
+
+func grants(t *testing.T, st storage.DirectoryStore) {
+	if _, err := st.AddTenant("example.test", 90*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddTenant("other.test", 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"alice@example.test", "bob@example.test", "carol@example.test", "zed@other.test"} {
+		if _, err := st.AddPrincipal(user(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindShared, Address: "info@example.test"}); err != nil {
+		t.Fatal(err)
+	}
+
+	before := time.Now().Add(-time.Second)
+	g, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.SendAs, false, "cli-user")
+	fatal(t, err)
+	if g.ID == "" || g.Right != delegation.SendAs || g.CreatedBy != "cli-user" || g.CreatedAt.Before(before) ||
+		g.EffectiveAt.Sub(g.CreatedAt) != 90*time.Minute || g.CreatedAt.Nanosecond() != 0 {
+		t.Errorf("AddGrant = %+v: want effective 90m after a whole-second creation", g)
+	}
+	now, err := st.AddGrant("alice@example.test", "carol@example.test", delegation.FullAccess, true, "")
+	fatal(t, err)
+	if !now.EffectiveAt.Equal(now.CreatedAt) {
+		t.Errorf("immediate grant: %+v", now)
+	}
+	if now.ID == g.ID {
+		t.Errorf("two grants with ID %s", g.ID)
+	}
+	_, err = st.AddGrant("alice@example.test", "bob@example.test", delegation.SendAs, true, "")
+	wantKind(t, "the same grant again", err, storage.ErrExists)
+	_, err = st.AddGrant("alice@example.test", "zed@other.test", delegation.SendAs, true, "")
+	wantKind(t, "grant across tenants", err, storage.ErrInvalid)
+	_, err = st.AddGrant("alice@example.test", "info@example.test", delegation.SendAs, true, "")
+	wantKind(t, "grant to a shared mailbox", err, storage.ErrInvalid)
+	_, err = st.AddGrant("alice@example.test", "nobody@example.test", delegation.SendAs, true, "")
+	wantKind(t, "grant to nobody", err, storage.ErrNotFound)
+
+	d := st.Directory()
+	bob, _ := d.Lookup("bob@example.test")
+	alice, _ := d.Lookup("alice@example.test")
+	if dc := d.Send(bob.ID, "alice@example.test", g.EffectiveAt.Add(-time.Second)); dc.Allowed {
+		t.Errorf("pending Send As allowed: %+v", dc)
+	}
+	if dc := d.Send(bob.ID, "alice@example.test", g.EffectiveAt); !dc.Allowed || dc.GrantID != g.ID {
+		t.Errorf("effective Send As: %+v", dc)
+	}
+	list, err := st.Grants("alice@example.test", "")
+	fatal(t, err)
+	if len(list) != 2 || list[0].ID != now.ID || list[1].ID != g.ID { // by effective time
+		t.Errorf("Grants(alice) = %+v", list)
+	}
+	toBob, err := st.Grants("", "bob@example.test")
+	fatal(t, err)
+	if list := toBob; len(list) != 1 || list[0].Mailbox != alice.ID {
+		t.Errorf("Grants(to bob) = %+v", list)
+	}
+
+	gone, err := st.RemoveGrantBy("alice@example.test", "bob@example.test", delegation.SendAs, "cli-user")
+	fatal(t, err)
+	if gone.ID != g.ID {
+		t.Errorf("RemoveGrantBy removed %+v, want %s", gone, g.ID)
+	}
+	if dc := st.Directory().Send(bob.ID, "alice@example.test", g.EffectiveAt); dc.Allowed {
+		t.Errorf("Send As after revocation: %+v", dc)
+	}
+	_, err = st.RemoveGrantBy("alice@example.test", "bob@example.test", delegation.SendAs, "")
+	wantKind(t, "revoking twice", err, storage.ErrNotFound)
+}
+
+func auditInTheChange(t *testing.T, st storage.DirectoryStore) {
+	if _, err := st.AddTenant("example.test", 0); err != nil {
+		t.Fatal(err)
+	}
+	alice, err := st.AddPrincipal(user("alice@example.test"))
+	fatal(t, err)
+	if _, err := st.AddPrincipal(user("bob@example.test")); err != nil {
+		t.Fatal(err)
+	}
+	g, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.FullAccess, true, "root")
+	fatal(t, err)
+	if _, err := st.RemoveGrantBy("alice@example.test", "bob@example.test", delegation.FullAccess, ""); err != nil {
+		t.Fatal(err)
+	}
+	rec := storage.AuditRecord{Proto: "imap", Action: "folder_bind", Actor: "bob@example.test", Mailbox: "alice@example.test",
+		MailboxID: string(alice.ID), Decision: storage.AuditRefused, Folder: "INBOX"}
+	if err := st.Audit(rec); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.AuditList(storage.AuditFilter{})
+	fatal(t, err)
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Proto+" "+r.Action+" "+r.Actor+" "+r.Mailbox+" "+string(r.Decision))
+		if r.Time.IsZero() {
+			t.Errorf("record without a time: %+v", r)
+		}
+	}
+	want := []string{
+		"admin tenant_add admin  allowed",
+		"admin user_add admin alice@example.test allowed",
+		"admin user_add admin bob@example.test allowed",
+		"admin grant_add root alice@example.test allowed",
+		"admin grant_remove admin alice@example.test allowed",
+		"imap folder_bind bob@example.test alice@example.test refused",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit, oldest first:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if add := recs[3]; add.GrantID != g.ID || add.Right != "full-access" || add.MailboxID != string(alice.ID) || !strings.Contains(add.Detail, "bob@example.test") {
+		t.Errorf("grant_add record: %+v", add)
+	}
+	byAction, err := st.AuditList(storage.AuditFilter{Action: "grant_remove"})
+	fatal(t, err)
+	refused, err := st.AuditList(storage.AuditFilter{Decision: storage.AuditRefused, MailboxID: string(alice.ID)})
+	fatal(t, err)
+	if len(byAction) != 1 || len(refused) != 1 || refused[0].Folder != "INBOX" {
+		t.Errorf("filters: %d grant_remove, %d refused on alice", len(byAction), len(refused))
+	}
+	last, err := st.AuditList(storage.AuditFilter{Limit: 2})
+	fatal(t, err)
+	if len(last) != 2 || last[1].Action != "folder_bind" {
+		t.Errorf("Limit 2 keeps the newest: %+v", last)
+	}
+}
