@@ -9,12 +9,14 @@ import (
 
 // TestConformance runs the storage contract's suite on Badger.
 func TestConformance(t *testing.T) {
-	storagetest.RunDirectory(t, func(t *testing.T) storage.DirectoryStore {
+	o := func(t *testing.T) storage.DirectoryStore {
 		st, err := storage.Open(t.TempDir(), storage.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
 		return st
-	})
+	}
+	storagetest.RunDirectory(t, o)
+	storagetest.RunPrincipals(t, o)
 }

@@ -19,7 +19,23 @@ type DirectoryStore interface {
 	// new snapshot is in place (changes from other nodes included).
 	OnDirectoryChange(fn func(DirChange))
 	AddTenant(domain string, propagation time.Duration) (delegation.Tenant, error)
+	SetPropagation(domain string, propagation time.Duration) (delegation.Tenant, error)
 	AddPrincipal(np NewPrincipal) (Principal, error)
+	// RemovePrincipal removes a principal with every grant to or on it
+	// and its group memberships (DirChange.Removed).
+	RemovePrincipal(addr string) (Principal, error)
+	Principal(id delegation.ID) (Principal, error)
+	// Principals lists all principals, or one tenant's, by address.
+	Principals(tenant string) ([]Principal, error)
+	// The edits of edits.go, one policy for every store.
+	SetPassword(addr, hash string) (Principal, error)
+	SetSettings(addr string, copySentAs, copySentOnBehalf *bool) (Principal, error)
+	SetQuota(addr string, quota uint64) (Principal, error)
+	Rename(oldAddr, newAddr string) (Principal, error)
+	AddAlias(addr, alias string) (Principal, error)
+	RemoveAlias(alias string) (Principal, error)
+	AddMember(groupAddr, memberAddr string) (Principal, error)
+	RemoveMember(groupAddr, memberAddr string) (Principal, error)
 	// AddGrant applies delegation.Directory.NewGrant's policy.
 	AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right, immediate bool, createdBy string) (delegation.Grant, error)
 	RemoveGrantBy(mailboxAddr, trusteeAddr string, right delegation.Right, by string) (delegation.Grant, error)
@@ -39,7 +55,9 @@ func Errorf(kind error, format string, a ...any) error { return errorf(kind, for
 
 // Resolve finds the principal using addr (primary or alias) in d:
 // ErrInvalid for a malformed address, ErrNotFound for an unused one.
-func Resolve(d *delegation.Directory, addr string) (*delegation.Principal, error) { return resolve(d, addr) }
+func Resolve(d *delegation.Directory, addr string) (*delegation.Principal, error) {
+	return resolve(d, addr)
+}
 
 // NormalizeDomain checks a tenant domain (see normalizeDomain).
 func NormalizeDomain(domain string) (string, error) { return normalizeDomain(domain) }

@@ -25,12 +25,8 @@ type MailboxSettings struct {
 	Quota uint64 `json:"quota,omitempty"`
 }
 
-type principalRec struct {
-	delegation.Principal
-	PasswordHash string          `json:"password_hash,omitempty"`
-	Settings     MailboxSettings `json:"settings"`
-	CreatedAt    time.Time       `json:"created_at"`
-}
+// principalRec is how Badger keeps a principal (principal/<id>, JSON).
+type principalRec = Record
 
 // Principal is a principal with its stored attributes (but never its
 // password hash).
@@ -152,11 +148,7 @@ func (s *Store) Principal(id delegation.ID) (Principal, error) {
 		}
 		return Principal{}, err
 	}
-	return r.public(), nil
-}
-
-func (r principalRec) public() Principal {
-	return Principal{Principal: r.Principal, Settings: r.Settings, CreatedAt: r.CreatedAt, HasPassword: r.PasswordHash != ""}
+	return r.Public(), nil
 }
 
 // Principals lists principals (all, or one tenant's), sorted by address.
@@ -169,7 +161,7 @@ func (s *Store) Principals(tenant string) ([]Principal, error) {
 				return err
 			}
 			if tenant == "" || r.Tenant == tenant {
-				out = append(out, r.public())
+				out = append(out, r.Public())
 			}
 			return nil
 		})
@@ -283,13 +275,12 @@ func (s *Store) AddPrincipal(np NewPrincipal) (Principal, error) {
 		}
 		return s.adminAuditTxn(txn, principalAddAction(np.Kind), addr, rec.ID, "")
 	})
-	return rec.public(), err
+	return rec.Public(), err
 }
 
-// modify loads a principal's record by address, lets fn change it, and
-// stores it with an audit record of the change (action, and the detail fn
-// returns) in the same commit.
-func (s *Store) modify(action, addr string, fn func(txn *badger.Txn, d *delegation.Directory, r *principalRec) (string, error)) (Principal, error) {
+// modify applies an edit to the principal addr names: the record and an
+// audit record of the change go in one commit.
+func (s *Store) modify(addr string, e Edit) (Principal, error) {
 	var rec principalRec
 	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
 		p, err := resolve(d, addr)
@@ -299,16 +290,19 @@ func (s *Store) modify(action, addr string, fn func(txn *badger.Txn, d *delegati
 		if err := getJSON(txn, key(prefPrincipal, string(p.ID)), &rec); err != nil {
 			return err
 		}
-		detail, err := fn(txn, d, &rec)
+		detail, err := e.Apply(d, &rec)
 		if err != nil {
 			return err
 		}
 		if err := setJSON(txn, key(prefPrincipal, string(rec.ID)), rec); err != nil {
 			return err
 		}
-		return s.adminAuditTxn(txn, action, rec.Address, rec.ID, detail)
+		return s.adminAuditTxn(txn, e.Action, rec.Address, rec.ID, detail)
 	})
-	return rec.public(), err
+	if err == nil && e.Change != nil {
+		s.dirNotify(e.Change(rec.ID))
+	}
+	return rec.Public(), err
 }
 
 // adminAuditTxn writes the audit record of an administrator's change to the
@@ -327,138 +321,39 @@ func AdminAudit(action, addr string, id delegation.ID, detail string) AuditRecor
 	return rec
 }
 
-// SetPassword replaces a user's password hash.
-// Listeners are told (DirChange.PasswordChanged), so that open sessions
-// logged in with the old password can be ended.
+// SetPassword replaces a user's password hash (EditPassword).
 func (s *Store) SetPassword(addr, hash string) (Principal, error) {
-	p, err := s.modify("password_set", addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) (string, error) {
-		if r.Kind != delegation.KindUser {
-			return "", errorf(ErrInvalid, "%s is a %s: only users have passwords", r.Address, kindName(r.Kind))
-		}
-		r.PasswordHash = hash
-		return "", nil
-	})
-	if err == nil {
-		s.dirNotify(DirChange{PasswordChanged: []delegation.ID{p.ID}})
-	}
-	return p, err
+	return s.modify(addr, EditPassword(hash))
 }
 
 // SetSettings changes mailbox settings; nil fields are left alone.
 func (s *Store) SetSettings(addr string, copySentAs, copySentOnBehalf *bool) (Principal, error) {
-	return s.modify("mailbox_set", addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) (string, error) {
-		if r.Kind == delegation.KindGroup {
-			return "", errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
-		}
-		if copySentAs != nil {
-			r.Settings.CopySentAs = *copySentAs
-		}
-		if copySentOnBehalf != nil {
-			r.Settings.CopySentOnBehalf = *copySentOnBehalf
-		}
-		return fmt.Sprintf("copy_sent_as %t, copy_sent_on_behalf %t", r.Settings.CopySentAs, r.Settings.CopySentOnBehalf), nil
-	})
+	return s.modify(addr, EditSettings(copySentAs, copySentOnBehalf))
 }
 
-// Rename gives a principal a new primary address. The old one stays as an
-// alias; grants are keyed by ID and so are all kept.
+// Rename gives a principal a new primary address (EditRename).
 func (s *Store) Rename(oldAddr, newAddr string) (Principal, error) {
-	na, err := delegation.NormalizeAddress(newAddr)
-	if err != nil {
-		return Principal{}, &Error{Kind: ErrInvalid, Msg: err.Error()}
-	}
-	return s.modify("rename", oldAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) (string, error) {
-		if delegation.Domain(na) != r.Tenant {
-			return "", errorf(ErrInvalid, "%s is not in tenant %s: a principal keeps its tenant", na, r.Tenant)
-		}
-		if p, ok := d.Lookup(na); ok && p.ID != r.ID {
-			return "", errorf(ErrExists, "address %s is already used by %s %s", na, p.Kind, p.Address)
-		}
-		old := r.Address
-		if na == old {
-			return "unchanged", nil
-		}
-		r.Aliases = slices.DeleteFunc(r.Aliases, func(a string) bool { return a == na })
-		r.Aliases = append(r.Aliases, r.Address)
-		r.Address = na
-		return "from " + old, nil
-	})
+	return s.modify(oldAddr, EditRename(newAddr))
 }
 
 // AddAlias gives a principal another address in its tenant.
 func (s *Store) AddAlias(addr, alias string) (Principal, error) {
-	al, err := delegation.NormalizeAddress(alias)
-	if err != nil {
-		return Principal{}, &Error{Kind: ErrInvalid, Msg: err.Error()}
-	}
-	return s.modify("alias_add", addr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) (string, error) {
-		if delegation.Domain(al) != r.Tenant {
-			return "", errorf(ErrInvalid, "alias %s is not in tenant %s", al, r.Tenant)
-		}
-		if p, ok := d.Lookup(al); ok {
-			return "", errorf(ErrExists, "address %s is already used by %s %s", al, p.Kind, p.Address)
-		}
-		r.Aliases = append(r.Aliases, al)
-		return "alias " + al, nil
-	})
+	return s.modify(addr, EditAddAlias(alias))
 }
 
 // RemoveAlias removes an alias (never a primary address).
 func (s *Store) RemoveAlias(alias string) (Principal, error) {
-	return s.modify("alias_remove", alias, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) (string, error) {
-		al, _ := delegation.NormalizeAddress(alias)
-		if al == r.Address {
-			return "", errorf(ErrInvalid, "%s is the primary address of %s, not an alias", al, kindName(r.Kind))
-		}
-		r.Aliases = slices.DeleteFunc(r.Aliases, func(a string) bool { return a == al })
-		return "alias " + al, nil
-	})
+	return s.modify(alias, EditRemoveAlias(alias))
 }
 
-// AddMember adds a user or group to a group in the same tenant. A change
-// that would make a group contain itself is refused.
+// AddMember adds a user or group to a group in the same tenant.
 func (s *Store) AddMember(groupAddr, memberAddr string) (Principal, error) {
-	return s.modify("member_add", groupAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) (string, error) {
-		if r.Kind != delegation.KindGroup {
-			return "", errorf(ErrInvalid, "%s is a %s, not a group", r.Address, kindName(r.Kind))
-		}
-		m, err := resolve(d, memberAddr)
-		if err != nil {
-			return "", err
-		}
-		if m.Tenant != r.Tenant {
-			return "", errorf(ErrInvalid, "%s and %s are in different tenants: a group's members must be in its tenant", m.Address, r.Address)
-		}
-		if m.Kind == delegation.KindShared {
-			return "", errorf(ErrInvalid, "%s is a shared mailbox: group members are users or groups", m.Address)
-		}
-		if m.ID == r.ID || d.Contains(m.ID, r.ID) {
-			return "", errorf(ErrInvalid, "adding %s to %s would make a group cycle", m.Address, r.Address)
-		}
-		if slices.Contains(r.Members, m.ID) {
-			return "", errorf(ErrExists, "%s is already a member of %s", m.Address, r.Address)
-		}
-		r.Members = append(r.Members, m.ID)
-		return "member " + m.Address, nil
-	})
+	return s.modify(groupAddr, EditAddMember(memberAddr))
 }
 
 // RemoveMember removes a direct member from a group.
 func (s *Store) RemoveMember(groupAddr, memberAddr string) (Principal, error) {
-	return s.modify("member_remove", groupAddr, func(_ *badger.Txn, d *delegation.Directory, r *principalRec) (string, error) {
-		if r.Kind != delegation.KindGroup {
-			return "", errorf(ErrInvalid, "%s is a %s, not a group", r.Address, kindName(r.Kind))
-		}
-		m, err := resolve(d, memberAddr)
-		if err != nil {
-			return "", err
-		}
-		if !slices.Contains(r.Members, m.ID) {
-			return "", errorf(ErrNotFound, "%s is not a member of %s", m.Address, r.Address)
-		}
-		r.Members = slices.DeleteFunc(r.Members, func(id delegation.ID) bool { return id == m.ID })
-		return "member " + m.Address, nil
-	})
+	return s.modify(groupAddr, EditRemoveMember(memberAddr))
 }
 
 // RemovePrincipal deletes a principal, every grant to or on it and its group
@@ -482,11 +377,7 @@ func (s *Store) RemovePrincipal(addr string) (Principal, error) {
 				grants = append(grants, g.ID)
 			}
 		}
-		detail := kindName(p.Kind)
-		if len(grants) > 0 {
-			detail += "; its grants removed: " + strings.Join(grants, ", ")
-		}
-		if err := s.adminAuditTxn(txn, "remove", p.Address, p.ID, detail); err != nil {
+		if err := s.adminAuditTxn(txn, "remove", p.Address, p.ID, RemovalDetail(p, grants)); err != nil {
 			return err
 		}
 		for _, q := range d.Principals() {
@@ -507,7 +398,7 @@ func (s *Store) RemovePrincipal(addr string) (Principal, error) {
 	if err == nil {
 		s.dirNotify(DirChange{Removed: []delegation.ID{rec.ID}})
 	}
-	return rec.public(), err
+	return rec.Public(), err
 }
 
 func principalAddAction(k delegation.Kind) string {

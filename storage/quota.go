@@ -2,7 +2,6 @@ package storage
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -16,13 +15,7 @@ var ErrOverQuota = errors.New("mailbox is over its quota")
 
 // SetQuota sets a mailbox's quota in bytes (0: none).
 func (s *Store) SetQuota(addr string, quota uint64) (Principal, error) {
-	return s.modify("quota_set", addr, func(_ *badger.Txn, _ *delegation.Directory, r *principalRec) (string, error) {
-		if r.Kind == delegation.KindGroup {
-			return "", errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
-		}
-		r.Settings.Quota = quota
-		return fmt.Sprintf("quota %d bytes", quota), nil
-	})
+	return s.modify(addr, EditQuota(quota))
 }
 
 // Usage is a mailbox's storage use in bytes (the sum of its folders' Size

@@ -31,7 +31,7 @@ func open(t *testing.T, dsn string, o Options) *Store {
 
 // TestConformance runs the storage contract's suite on PostgreSQL.
 func TestConformance(t *testing.T) {
-	storagetest.RunDirectory(t, func(t *testing.T) storage.DirectoryStore {
-		return open(t, testenv.Postgres(t), Options{})
-	})
+	o := func(t *testing.T) storage.DirectoryStore { return open(t, testenv.Postgres(t), Options{}) }
+	storagetest.RunDirectory(t, o)
+	storagetest.RunPrincipals(t, o)
 }
