@@ -72,3 +72,72 @@ func GrantRefusal(err error) error { return grantError(err) }
 // PrincipalAuditAction is the audit action of creating a principal of
 // kind k: user_add, shared_mailbox_add, group_add.
 func PrincipalAuditAction(k delegation.Kind) string { return principalAddAction(k) }
+
+// Mailstore is the mail part of the storage contract: folders, messages
+// and their bodies, flags and mod-sequences, the relay queue that
+// Deliver fills, and change notices. Every backend keeps these promises
+// (storage/storagetest checks them):
+//
+//   - A write returns nil only once it is durable (fsynced, or committed
+//     with synchronous_commit on); Deliver's copies, queue entries, audit
+//     records and settled entry commit together, and so does an
+//     AuditFunc's record with its write.
+//   - UIDs are strictly increasing per folder, never reused while its
+//     UIDVALIDITY stands; a folder's UIDVALIDITY never changes (RENAME
+//     keeps it) and a folder's ID is never reused.
+//   - Each change to a folder's messages takes the folder's next
+//     mod-sequence; HighestModSeq is the latest; an expunge leaves a
+//     tombstone that Vanished reports.
+//   - A body is stored once however many copies refer to it, with a
+//     reference count (BlobRefs); the last reference gone, it is removed.
+//   - OnChange listeners hear every change to a folder in commit order,
+//     on every node, the changes of other nodes with a nil Origin.
+//   - MOVE, COPY and EXPUNGE of any number of messages are atomic: after
+//     a crash the messages are in the source or the target, never both or
+//     neither.
+type Mailstore interface {
+	OnChange(fn func(Change))
+	EnsureDefaultFolders(owner delegation.ID) error
+	Folders(owner delegation.ID) ([]Folder, error)
+	Folder(owner delegation.ID, name string) (Folder, error)
+	FolderByID(id uint64) (Folder, error)
+	CreateFolder(owner delegation.ID, name, specialUse string, audit AuditFunc) (Folder, error)
+	DeleteFolder(owner delegation.ID, name string, audit AuditFunc) (Folder, error)
+	RenameFolder(owner delegation.ID, oldName, newName string, audit AuditFunc) error
+	Subscriptions(owner delegation.ID) ([]string, error)
+	Subscribe(owner delegation.ID, name string) error
+	Unsubscribe(owner delegation.ID, name string) error
+
+	Deliver(d Delivery) ([]Placed, error)
+	Append(owner delegation.ID, folder string, msg []byte, flags []string, date time.Time, origin any) (Placed, error)
+	AppendAll(owner delegation.ID, folder string, msgs []AppendMessage, origin any, audit AuditFunc) ([]Placed, error)
+	Messages(folderID uint64, from, to uint32) ([]Message, error)
+	Snapshot(folderID uint64, fn func(Folder, []Message)) error
+	Body(blob uint64) ([]byte, error)
+	Header(blob uint64) ([]byte, error)
+	Headers(blobs []uint64, fn func(i int, hdr []byte)) error
+	BlobRefs(blob uint64) (uint64, error)
+	StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []string, origin any) ([]Message, error)
+	StoreFlagsIf(folderID uint64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64, origin any) (updated []Message, modified []uint32, err error)
+	Expunge(folderID uint64, uids []uint32, origin any, audit AuditFunc) ([]uint32, error)
+	Copy(srcID uint64, uids []uint32, dstID uint64, origin any, audit AuditFunc) (CopyResult, error)
+	Move(srcID uint64, uids []uint32, dstID uint64, origin any, audit AuditFunc) (CopyResult, error)
+	Vanished(folderID uint64, since uint64) ([]uint32, error)
+	Usage(owner delegation.ID) (used, quota uint64, err error)
+	CheckQuota(owner delegation.ID, size uint64) error
+
+	QueueList() ([]QueueEntry, error)
+	QueueDue(now time.Time, limit int) (due []QueueEntry, next time.Time, err error)
+	QueueStats() (n int, oldest time.Time, err error)
+	QueueRetry(e QueueEntry) error
+	QueueDone(id uint64) error
+}
+
+var _ Mailstore = (*Store)(nil)
+
+// Backend is the whole contract: what smtp, imap and admin will take
+// instead of *Store.
+type Backend interface {
+	DirectoryStore
+	Mailstore
+}
