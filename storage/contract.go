@@ -59,9 +59,6 @@ func Resolve(d *delegation.Directory, addr string) (*delegation.Principal, error
 	return resolve(d, addr)
 }
 
-// NormalizeDomain checks a tenant domain (see normalizeDomain).
-func NormalizeDomain(domain string) (string, error) { return normalizeDomain(domain) }
-
 // KindName is a principal kind in words: user, shared mailbox, group.
 func KindName(k delegation.Kind) string { return kindName(k) }
 

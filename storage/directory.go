@@ -172,14 +172,11 @@ func (s *Store) Principals(tenant string) ([]Principal, error) {
 
 // AddTenant creates a tenant for a domain.
 func (s *Store) AddTenant(domain string, propagation time.Duration) (delegation.Tenant, error) {
-	dom, err := normalizeDomain(domain)
+	t, err := TenantOf(domain, propagation)
 	if err != nil {
-		return delegation.Tenant{}, err
+		return t, err
 	}
-	if propagation < 0 {
-		return delegation.Tenant{}, errorf(ErrInvalid, "propagation delay %s is negative", propagation)
-	}
-	t := delegation.Tenant{Domain: dom, Propagation: propagation}
+	dom := t.Domain
 	err = s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
 		if _, ok := d.Tenant(dom); ok {
 			return errorf(ErrExists, "tenant %s already exists", dom)
@@ -195,14 +192,11 @@ func (s *Store) AddTenant(domain string, propagation time.Duration) (delegation.
 // SetPropagation changes a tenant's propagation delay. Grants made before
 // keep the effective time they were given.
 func (s *Store) SetPropagation(domain string, propagation time.Duration) (delegation.Tenant, error) {
-	dom, err := normalizeDomain(domain)
+	t, err := TenantOf(domain, propagation)
 	if err != nil {
-		return delegation.Tenant{}, err
+		return t, err
 	}
-	if propagation < 0 {
-		return delegation.Tenant{}, errorf(ErrInvalid, "propagation delay %s is negative", propagation)
-	}
-	t := delegation.Tenant{Domain: dom, Propagation: propagation}
+	dom := t.Domain
 	err = s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
 		if _, ok := d.Tenant(dom); !ok {
 			return errorf(ErrNotFound, "no tenant %s", dom)
@@ -213,6 +207,19 @@ func (s *Store) SetPropagation(domain string, propagation time.Duration) (delega
 		return s.adminAuditTxn(txn, "tenant_set", "", "", "tenant "+dom+", propagation "+propagation.String())
 	})
 	return t, err
+}
+
+// TenantOf checks an administrator's tenant: its domain (normalizeDomain)
+// and a delay that is not negative.
+func TenantOf(domain string, propagation time.Duration) (delegation.Tenant, error) {
+	dom, err := normalizeDomain(domain)
+	if err != nil {
+		return delegation.Tenant{}, err
+	}
+	if propagation < 0 {
+		return delegation.Tenant{}, errorf(ErrInvalid, "propagation delay %s is negative", propagation)
+	}
+	return delegation.Tenant{Domain: dom, Propagation: propagation}, nil
 }
 
 // normalizeDomain checks a tenant domain. A trailing (root) dot is refused

@@ -20,11 +20,7 @@ import (
 func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right, immediate bool, createdBy string) (delegation.Grant, error) {
 	var g delegation.Grant
 	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
-		m, err := resolve(d, mailboxAddr)
-		if err != nil {
-			return err
-		}
-		t, err := resolve(d, trusteeAddr)
+		m, t, err := ResolvePair(d, mailboxAddr, trusteeAddr)
 		if err != nil {
 			return err
 		}
@@ -43,6 +39,17 @@ func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right
 		return auditTxn(txn, s.now(), []AuditRecord{s.grantAudit("grant_add", createdBy, m, t, g)})
 	})
 	return g, err
+}
+
+// ResolvePair resolves a grant's mailbox and trustee (Resolve).
+func ResolvePair(d *delegation.Directory, mailboxAddr, trusteeAddr string) (m, t *delegation.Principal, err error) {
+	if m, err = resolve(d, mailboxAddr); err != nil {
+		return nil, nil, err
+	}
+	if t, err = resolve(d, trusteeAddr); err != nil {
+		return nil, nil, err
+	}
+	return m, t, nil
 }
 
 // grantError gives a refusal of the grant policy its storage kind.
@@ -85,11 +92,7 @@ func (s *Store) RemoveGrant(mailboxAddr, trusteeAddr string, right delegation.Ri
 func (s *Store) RemoveGrantBy(mailboxAddr, trusteeAddr string, right delegation.Right, by string) (delegation.Grant, error) {
 	var g delegation.Grant
 	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
-		m, err := resolve(d, mailboxAddr)
-		if err != nil {
-			return err
-		}
-		t, err := resolve(d, trusteeAddr)
+		m, t, err := ResolvePair(d, mailboxAddr, trusteeAddr)
 		if err != nil {
 			return err
 		}

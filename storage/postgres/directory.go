@@ -23,17 +23,12 @@ func bg() (context.Context, context.CancelFunc) {
 
 // AddTenant creates a tenant with its propagation delay.
 func (s *Store) AddTenant(domain string, propagation time.Duration) (delegation.Tenant, error) {
-	dom, err := storage.NormalizeDomain(domain)
+	t, err := storage.TenantOf(domain, propagation)
 	if err != nil {
-		return delegation.Tenant{}, err
+		return t, err
 	}
-	if propagation < 0 {
-		return delegation.Tenant{}, storage.Errorf(storage.ErrInvalid, "propagation delay %s is negative", propagation)
-	}
-	t := delegation.Tenant{Domain: dom, Propagation: propagation}
-	ctx, cancel := bg()
-	defer cancel()
-	err = s.dirWrite(ctx, func(tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
+	dom := t.Domain
+	err = s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
 		if _, ok := d.Tenant(dom); ok {
 			return storage.DirChange{}, storage.Errorf(storage.ErrExists, "tenant %s already exists", dom)
 		}
@@ -57,9 +52,7 @@ func (s *Store) AddPrincipal(np storage.NewPrincipal) (storage.Principal, error)
 		return storage.Principal{}, storage.Errorf(storage.ErrInvalid, "display name contains a line break or NUL")
 	}
 	var p storage.Principal
-	ctx, cancel := bg()
-	defer cancel()
-	err = s.dirWrite(ctx, func(tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
+	err = s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
 		dom := delegation.Domain(addr)
 		if _, ok := d.Tenant(dom); !ok {
 			return storage.DirChange{}, storage.Errorf(storage.ErrNotFound, "no tenant for %s: add it first with `mailgate tenant add %s`", addr, dom)
@@ -96,14 +89,8 @@ func (s *Store) AddPrincipal(np storage.NewPrincipal) (storage.Principal, error)
 // delegation.Directory.NewGrant.
 func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right, immediate bool, createdBy string) (delegation.Grant, error) {
 	var g delegation.Grant
-	ctx, cancel := bg()
-	defer cancel()
-	err := s.dirWrite(ctx, func(tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
-		m, err := storage.Resolve(d, mailboxAddr)
-		if err != nil {
-			return storage.DirChange{}, err
-		}
-		t, err := storage.Resolve(d, trusteeAddr)
+	err := s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
+		m, t, err := storage.ResolvePair(d, mailboxAddr, trusteeAddr)
 		if err != nil {
 			return storage.DirChange{}, err
 		}
@@ -129,14 +116,8 @@ func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right
 // "admin").
 func (s *Store) RemoveGrantBy(mailboxAddr, trusteeAddr string, right delegation.Right, by string) (delegation.Grant, error) {
 	var g delegation.Grant
-	ctx, cancel := bg()
-	defer cancel()
-	err := s.dirWrite(ctx, func(tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
-		m, err := storage.Resolve(d, mailboxAddr)
-		if err != nil {
-			return storage.DirChange{}, err
-		}
-		t, err := storage.Resolve(d, trusteeAddr)
+	err := s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
+		m, t, err := storage.ResolvePair(d, mailboxAddr, trusteeAddr)
 		if err != nil {
 			return storage.DirChange{}, err
 		}

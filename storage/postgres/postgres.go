@@ -137,7 +137,9 @@ const dirLock = 0x6d61696c67617465 // "mailgate"
 // fn's checks cannot race with another node's change. The change is
 // logged (with what listeners must know) and announced in the same
 // commit; then this node's snapshot is reloaded.
-func (s *Store) dirWrite(ctx context.Context, fn func(tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error)) error {
+func (s *Store) dirWrite(fn func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error)) error {
+	ctx, cancel := bg()
+	defer cancel()
 	var change storage.DirChange
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(dirLock)); err != nil {
@@ -153,7 +155,7 @@ func (s *Store) dirWrite(ctx context.Context, fn func(tx pgx.Tx, d *delegation.D
 			}
 		}
 		var err error
-		if change, err = fn(tx, s.dir.Load()); err != nil {
+		if change, err = fn(ctx, tx, s.dir.Load()); err != nil {
 			return err
 		}
 		var seq int64

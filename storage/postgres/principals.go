@@ -17,16 +17,12 @@ import (
 // SetPropagation changes a tenant's propagation delay. Grants made before
 // keep the effective time they were given.
 func (s *Store) SetPropagation(domain string, propagation time.Duration) (delegation.Tenant, error) {
-	dom, err := storage.NormalizeDomain(domain)
+	t, err := storage.TenantOf(domain, propagation)
 	if err != nil {
-		return delegation.Tenant{}, err
+		return t, err
 	}
-	if propagation < 0 {
-		return delegation.Tenant{}, storage.Errorf(storage.ErrInvalid, "propagation delay %s is negative", propagation)
-	}
-	ctx, cancel := bg()
-	defer cancel()
-	err = s.dirWrite(ctx, func(tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
+	dom := t.Domain
+	err = s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
 		if _, ok := d.Tenant(dom); !ok {
 			return storage.DirChange{}, storage.Errorf(storage.ErrNotFound, "no tenant %s", dom)
 		}
@@ -35,7 +31,7 @@ func (s *Store) SetPropagation(domain string, propagation time.Duration) (delega
 		}
 		return storage.DirChange{}, s.auditTx(ctx, tx, storage.AdminAudit("tenant_set", "", "", "tenant "+dom+", propagation "+propagation.String()))
 	})
-	return delegation.Tenant{Domain: dom, Propagation: propagation}, err
+	return t, err
 }
 
 // SetPassword replaces a user's password hash (storage.EditPassword).
@@ -83,14 +79,12 @@ func (s *Store) RemoveMember(groupAddr, memberAddr string) (storage.Principal, e
 // and members, and an audit record of the change, in one commit.
 func (s *Store) modify(addr string, e storage.Edit) (storage.Principal, error) {
 	var rec storage.Record
-	ctx, cancel := bg()
-	defer cancel()
-	err := s.dirWrite(ctx, func(tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
+	err := s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
 		p, err := storage.Resolve(d, addr)
-		if err != nil {
-			return storage.DirChange{}, err
+		if err == nil {
+			rec, err = loadRecord(ctx, tx, p)
 		}
-		if rec, err = loadRecord(ctx, tx, p); err != nil {
+		if err != nil {
 			return storage.DirChange{}, err
 		}
 		detail, err := e.Apply(d, &rec)
@@ -166,14 +160,12 @@ func saveRecord(ctx context.Context, tx pgx.Tx, r storage.Record) error {
 // its stored mail is left in place.
 func (s *Store) RemovePrincipal(addr string) (storage.Principal, error) {
 	var rec storage.Record
-	ctx, cancel := bg()
-	defer cancel()
-	err := s.dirWrite(ctx, func(tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
+	err := s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
 		p, err := storage.Resolve(d, addr)
-		if err != nil {
-			return storage.DirChange{}, err
+		if err == nil {
+			rec, err = loadRecord(ctx, tx, p)
 		}
-		if rec, err = loadRecord(ctx, tx, p); err != nil {
+		if err != nil {
 			return storage.DirChange{}, err
 		}
 		var grants []string

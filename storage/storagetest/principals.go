@@ -40,6 +40,23 @@ func seed(t *testing.T, st storage.DirectoryStore) {
 	}
 }
 
+// heard collects the IDs that pick takes from every directory change
+// notice; the function returned gives those heard so far.
+func heard(st storage.DirectoryStore, pick func(storage.DirChange) []delegation.ID) func() []delegation.ID {
+	var mu sync.Mutex
+	var ids []delegation.ID
+	st.OnDirectoryChange(func(c storage.DirChange) {
+		mu.Lock()
+		ids = append(ids, pick(c)...)
+		mu.Unlock()
+	})
+	return func() []delegation.ID {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(ids)
+	}
+}
+
 func id(t *testing.T, st storage.DirectoryStore, addr string) delegation.ID {
 	t.Helper()
 	p, ok := st.Directory().Lookup(addr)
@@ -141,21 +158,13 @@ func aliasesAndMembers(t *testing.T, st storage.DirectoryStore) {
 
 func passwordsAndSettings(t *testing.T, st storage.DirectoryStore) {
 	seed(t, st)
-	var mu sync.Mutex
-	var changed []delegation.ID
-	st.OnDirectoryChange(func(c storage.DirChange) {
-		mu.Lock()
-		changed = append(changed, c.PasswordChanged...)
-		mu.Unlock()
-	})
+	changed := heard(st, func(c storage.DirChange) []delegation.ID { return c.PasswordChanged })
 	bob := id(t, st, "bob@example.test")
 	_, err := st.SetPassword("bob@example.test", "$2a$04$new")
 	fatal(t, err)
-	mu.Lock()
-	if !slices.Equal(changed, []delegation.ID{bob}) {
-		t.Errorf("PasswordChanged notices: %v, want [%s]", changed, bob)
+	if got := changed(); !slices.Equal(got, []delegation.ID{bob}) {
+		t.Errorf("PasswordChanged notices: %v, want [%s]", got, bob)
 	}
-	mu.Unlock()
 	_, err = st.SetPassword("info@example.test", "$2a$04$x")
 	wantKind(t, "a password for a shared mailbox", err, storage.ErrInvalid)
 
@@ -199,13 +208,7 @@ func passwordsAndSettings(t *testing.T, st storage.DirectoryStore) {
 
 func removePrincipal(t *testing.T, st storage.DirectoryStore) {
 	seed(t, st)
-	var mu sync.Mutex
-	var removed []delegation.ID
-	st.OnDirectoryChange(func(c storage.DirChange) {
-		mu.Lock()
-		removed = append(removed, c.Removed...)
-		mu.Unlock()
-	})
+	removed := heard(st, func(c storage.DirChange) []delegation.ID { return c.Removed })
 	bob := id(t, st, "bob@example.test")
 	_, err := st.AddMember("sales@example.test", "bob@example.test")
 	fatal(t, err)
@@ -230,11 +233,9 @@ func removePrincipal(t *testing.T, st storage.DirectoryStore) {
 	if sales, _ := d.Lookup("sales@example.test"); len(sales.Members) != 0 {
 		t.Errorf("sales still lists %v", sales.Members)
 	}
-	mu.Lock()
-	if !slices.Equal(removed, []delegation.ID{bob}) {
-		t.Errorf("Removed notices: %v", removed)
+	if got := removed(); !slices.Equal(got, []delegation.ID{bob}) {
+		t.Errorf("Removed notices: %v", got)
 	}
-	mu.Unlock()
 	_, err = st.RemovePrincipal("bob@example.test")
 	wantKind(t, "removing twice", err, storage.ErrNotFound)
 	recs, err := st.AuditList(storage.AuditFilter{Action: "remove"})
