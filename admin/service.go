@@ -9,6 +9,7 @@ package admin
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,14 +18,25 @@ import (
 	"github.com/mailgate/mailgate/storage"
 )
 
+// Store is what the admin operations need of a store: the directory
+// contract, the store's clock (propagation delays are shown as exact
+// times on it) and a consistent backup. Both backends provide it.
+type Store interface {
+	storage.DirectoryStore
+	Now() time.Time
+	// Backup writes a consistent copy of the database to w; a backend
+	// that is backed up by its own tools says so with ErrInvalid.
+	Backup(w io.Writer) error
+}
+
 // Service implements every admin operation on a store.
 type Service struct {
-	st  *storage.Store
+	st  Store
 	log *slog.Logger
 }
 
 // New returns a Service over st.
-func New(st *storage.Store, log *slog.Logger) *Service {
+func New(st Store, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -34,6 +34,9 @@ func newRestore(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use: "restore FILE", Short: "restore a backup into an empty data directory (server stopped)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if g.store != "" {
+				return &usageError{msg: "restore is for the embedded database: a PostgreSQL store is restored with pg_restore"}
+			}
 			f, err := os.Open(a[0])
 			if err != nil {
 				return err

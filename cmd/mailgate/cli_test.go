@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailgate/mailgate/internal/testenv"
 	"github.com/mailgate/mailgate/storage"
 )
 
@@ -30,6 +31,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	testenv.StopPostgres()
 	os.Exit(code)
 }
 

@@ -4,17 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mailgate/mailgate/admin"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/postgres"
 )
 
 // call runs one admin operation: through the running server's socket when
 // one answers, otherwise on the database opened here. Either way the same
 // admin.Service code runs.
+//
+// With --store naming a PostgreSQL database, the operation runs on that
+// database directly: every node sees the change (the directory's change
+// log), so no socket is needed.
 func (g *globals) call(ctx context.Context, op string, args, out any) error {
+	if g.store != "" {
+		st, err := g.openPostgres(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return admin.New(st, nil).Call(ctx, op, args, out)
+	}
 	sock := filepath.Join(g.data, "admin.sock")
 	if c, err := admin.Dial(sock); err == nil {
 		return c.Call(ctx, op, args, out)
@@ -31,4 +46,28 @@ func (g *globals) call(ctx context.Context, op string, args, out any) error {
 	}
 	defer st.Close()
 	return admin.New(st, nil).Call(ctx, op, args, out)
+}
+
+// openPostgres opens the PostgreSQL store --store names.
+func (g *globals) openPostgres(ctx context.Context) (*postgres.Store, error) {
+	if !strings.HasPrefix(g.store, "postgres://") && !strings.HasPrefix(g.store, "postgresql://") {
+		return nil, &usageError{msg: fmt.Sprintf("--store %q: want postgres://user@host/db (or empty for the embedded database)", redact(g.store))}
+	}
+	st, err := postgres.Open(ctx, g.store, postgres.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", redact(g.store), err)
+	}
+	return st, nil
+}
+
+// redact hides a password in a connection URL, for messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }

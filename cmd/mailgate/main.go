@@ -39,8 +39,9 @@ func (e *usageError) Error() string { return e.msg }
 
 // globals are the root's persistent flags.
 type globals struct {
-	data string
-	json bool
+	data  string
+	store string // "" (Badger in data/db) or a postgres:// URL
+	json  bool
 }
 
 func newRoot() *cobra.Command {
@@ -62,13 +63,15 @@ on the database.`,
 		def = "./data"
 	}
 	root.PersistentFlags().StringVar(&g.data, "data", def, "data directory (env MAILGATE_DATA)")
+	root.PersistentFlags().StringVar(&g.store, "store", os.Getenv("MAILGATE_STORE"),
+		"the database: empty for the embedded one in --data, or postgres://… for PostgreSQL (env MAILGATE_STORE)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "machine-readable JSON output")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{msg: err.Error() + " (see `" + c.CommandPath() + " --help`)"}
 	})
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddGroup(&cobra.Group{ID: "server", Title: "Server:"}, &cobra.Group{ID: "admin", Title: "Administration:"})
-	for _, c := range []*cobra.Command{newServe(g), newBackup(g), newRestore(g)} {
+	for _, c := range []*cobra.Command{newServe(g), newBackup(g), newRestore(g), newMigrate(g)} {
 		c.GroupID = "server"
 		root.AddCommand(c)
 	}

@@ -131,6 +131,10 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 	if err := c.checkInsecureAuth(); err != nil {
 		return err
 	}
+	if g.store != "" {
+		return &usageError{msg: "serve runs on the embedded database only for now: the PostgreSQL store holds the directory, " +
+			"grants and audit (the admin commands take --store), and its mailstore is not finished"}
+	}
 	if err := os.MkdirAll(g.data, 0o700); err != nil {
 		return err
 	}

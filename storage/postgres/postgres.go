@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -54,8 +55,9 @@ type Store struct {
 	listenMu  sync.Mutex
 	listeners []func(storage.DirChange) // guarded by listenMu
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
+	migrated []int // the schema versions Open applied
 }
 
 var _ storage.DirectoryStore = (*Store)(nil)
@@ -82,7 +84,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if s.poll <= 0 {
 		s.poll = 10 * time.Second
 	}
-	if _, err := Migrate(ctx, pool); err != nil {
+	if s.migrated, err = Migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -380,4 +382,18 @@ func dbError(err error) error {
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
 	return err
+}
+
+// Migrated reports the schema versions Open applied (none when the
+// database was up to date).
+func (s *Store) Migrated() []int { return s.migrated }
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.now() }
+
+// Backup refuses: a PostgreSQL database is backed up with PostgreSQL's
+// own tools (pg_dump, or base backups and WAL archiving), which also see
+// what other nodes write.
+func (s *Store) Backup(io.Writer) error {
+	return storage.Errorf(storage.ErrInvalid, "a PostgreSQL store is backed up with pg_dump (or base backups and WAL archiving), not by mailgate")
 }

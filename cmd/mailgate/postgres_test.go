@@ -1,0 +1,45 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mailgate/mailgate/internal/testenv"
+)
+
+// TestScenarioOnPostgres: the whole admin flow with --store naming a
+// PostgreSQL database (each command a new process, as an administrator
+// runs them), then migrate, and the commands that do not apply there.
+func TestScenarioOnPostgres(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	data := t.TempDir() // must stay unused: everything goes to the database
+	var m migrateResult
+	if err := json.Unmarshal([]byte(ok(t, data, "--store", dsn, "--json", "migrate")), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Store != "postgres" || m.Version < 1 || len(m.Applied) != m.Version {
+		t.Errorf("first migrate: %+v, want every version applied", m)
+	}
+	if out := ok(t, data, "--store", dsn, "migrate"); !strings.Contains(out, "nothing to do") {
+		t.Errorf("second migrate: %q", out)
+	}
+	t.Setenv("MAILGATE_STORE", dsn) // the environment works like the flag
+	scenario(t, data)
+	if _, err := os.Stat(filepath.Join(data, "db")); err == nil {
+		t.Error("with --store postgres:// the commands opened the embedded database too")
+	}
+	if r := mailgate(t, data, "", "serve"); r.code == 0 || !strings.Contains(r.err, "embedded database only") {
+		t.Errorf("serve --store postgres: exit %d, %q", r.code, r.err)
+	}
+	fails(t, data, "pg_dump", "backup", data+"/b.bak")
+	t.Setenv("MAILGATE_STORE", "")
+	if r := mailgate(t, data, "", "--store", "mysql://x", "tenant", "list"); r.code == 0 || !strings.Contains(r.err, "want postgres://") {
+		t.Errorf("--store mysql://: exit %d, %q", r.code, r.err)
+	}
+	if r := mailgate(t, data, "", "--store", "postgres://u:secret@127.0.0.1:1/x?connect_timeout=2", "tenant", "list"); r.code == 0 || strings.Contains(r.err, "secret") {
+		t.Errorf("unreachable store: exit %d, %q (the password must not be shown)", r.code, r.err)
+	}
+}
