@@ -7,6 +7,7 @@
 package testdir
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +37,8 @@ var PasswordHash = sync.OnceValue(func() string {
 // Seed creates the fixture directory in st and returns each principal's ID
 // by its short name (the address's local part: "alice", "info", "sales",
 // "zed"). Grants are made at st's clock: an immediate grant is effective at
-// once, a pending one Propagation later.
+// once, a pending one Propagation later. Snapshot is the same directory
+// without storage.
 //
 // Tenants example.test and other.test, both with Propagation (60m). Users,
 // all with Password, named after themselves ("Bob"), except alice:
@@ -65,53 +67,116 @@ func Seed(t testing.TB, st *storage.Store) map[string]delegation.ID {
 			t.Fatalf("seed fixture directory: %v", err)
 		}
 	}
-	add := func(np storage.NewPrincipal) {
-		t.Helper()
-		p, err := st.AddPrincipal(np)
-		must(p, err)
-		ids[np.Address[:strings.IndexByte(np.Address, '@')]] = p.ID
+	for _, tn := range tenants {
+		must(st.AddTenant(tn, Propagation))
 	}
-	must(st.AddTenant("example.test", Propagation))
-	must(st.AddTenant("other.test", Propagation))
-	user := func(addr, name string) {
-		t.Helper()
-		add(storage.NewPrincipal{Kind: delegation.KindUser, Address: addr, Name: name, PasswordHash: PasswordHash()})
+	for _, p := range principals {
+		np := storage.NewPrincipal{Kind: p.kind, Address: p.addr, Name: p.name}
+		if p.kind == delegation.KindUser {
+			np.PasswordHash = PasswordHash()
+		}
+		sp, err := st.AddPrincipal(np)
+		must(sp, err)
+		ids[shortName(p.addr)] = sp.ID
+		for _, a := range p.aliases {
+			must(st.AddAlias(p.addr, a))
+		}
 	}
-	user("alice@example.test", "Alice Owner")
-	for _, u := range []string{"bob", "carol", "dave", "erin", "frank", "gina", "henry", "ivan"} {
-		user(u+"@example.test", strings.ToUpper(u[:1])+u[1:])
+	for _, p := range principals {
+		for _, m := range p.members {
+			must(st.AddMember(p.addr, m))
+		}
 	}
-	user("zed@other.test", "Zed")
-	must(st.AddAlias("alice@example.test", "a.owner@example.test"))
-	add(storage.NewPrincipal{Kind: delegation.KindShared, Address: "info@example.test", Name: "Info"})
-	add(storage.NewPrincipal{Kind: delegation.KindGroup, Address: "sales@example.test", Name: "Sales"})
-	add(storage.NewPrincipal{Kind: delegation.KindGroup, Address: "team@example.test", Name: "Team"})
-	must(st.AddMember("sales@example.test", "frank@example.test"))
-	must(st.AddMember("team@example.test", "sales@example.test"))
-	must(st.AddMember("team@example.test", "dave@example.test"))
-	for _, g := range []struct {
-		mailbox, trustee string
-		right            delegation.Right
-		immediate        bool
-	}{
-		// bob and carol have the demo tenant's rights (cmd/mailgate
-		// seedDemo): bob Full Access and Send As on alice, carol Send on
-		// Behalf; dave none.
-		{"alice", "bob", delegation.FullAccess, true},
-		{"alice", "bob", delegation.SendAs, true},
-		{"info", "bob", delegation.FullAccess, true},
-		{"alice", "carol", delegation.SendOnBehalf, true},
-		{"alice", "erin", delegation.FullAccess, true},
-		{"alice", "sales", delegation.FullAccess, true},
-		{"info", "sales", delegation.SendAs, true},
-		{"alice", "gina", delegation.SendAs, false},
-		{"alice", "gina", delegation.FullAccess, false},
-		{"alice", "henry", delegation.SendAs, true},
-		{"alice", "henry", delegation.SendOnBehalf, true},
-		{"alice", "ivan", delegation.SendAs, true},
-	} {
-		must(st.AddGrant(g.mailbox+"@example.test", g.trustee+"@example.test", g.right, g.immediate, "test"))
+	for _, g := range grants {
+		must(st.AddGrant(g.mailbox, g.trustee, g.right, !g.pending, "test"))
+		if g.revoked {
+			must(st.RemoveGrant(g.mailbox, g.trustee, g.right))
+		}
 	}
-	must(st.RemoveGrant("alice@example.test", "ivan@example.test", delegation.SendAs))
 	return ids
+}
+
+// Snapshot is the directory Seed makes, as of grants made at now, for the
+// pure tests that build a delegation.Directory without storage: a
+// principal's ID is its short name ("alice"), the grants are g1, g2, ...
+// in Seed's order, a pending one effective Propagation after now, and the
+// revoked grant is absent. The slices are the caller's to change (a test
+// may rename someone or add principals) before delegation.NewDirectory.
+func Snapshot(now time.Time) ([]delegation.Tenant, []delegation.Principal, []delegation.Grant) {
+	var ts []delegation.Tenant
+	for _, tn := range tenants {
+		ts = append(ts, delegation.Tenant{Domain: tn, Propagation: Propagation})
+	}
+	var ps []delegation.Principal
+	for _, p := range principals {
+		dp := delegation.Principal{ID: delegation.ID(shortName(p.addr)), Kind: p.kind, Tenant: delegation.Domain(p.addr),
+			Address: p.addr, Name: p.name, Aliases: append([]string(nil), p.aliases...)}
+		for _, m := range p.members {
+			dp.Members = append(dp.Members, delegation.ID(shortName(m)))
+		}
+		ps = append(ps, dp)
+	}
+	var gs []delegation.Grant
+	for i, g := range grants {
+		if g.revoked {
+			continue
+		}
+		eff := now
+		if g.pending {
+			eff = now.Add(Propagation)
+		}
+		gs = append(gs, delegation.Grant{ID: fmt.Sprintf("g%d", i+1), Mailbox: delegation.ID(shortName(g.mailbox)),
+			Trustee: delegation.ID(shortName(g.trustee)), Right: g.right, CreatedAt: now, EffectiveAt: eff, CreatedBy: "test"})
+	}
+	return ts, ps, gs
+}
+
+func shortName(addr string) string { return addr[:strings.IndexByte(addr, '@')] }
+
+var tenants = []string{"example.test", "other.test"}
+
+// principals of the fixture, groups after their members.
+var principals = []struct {
+	kind       delegation.Kind
+	addr, name string
+	aliases    []string
+	members    []string // groups only
+}{
+	{kind: delegation.KindUser, addr: "alice@example.test", name: "Alice Owner", aliases: []string{"a.owner@example.test"}},
+	{kind: delegation.KindUser, addr: "bob@example.test", name: "Bob"},
+	{kind: delegation.KindUser, addr: "carol@example.test", name: "Carol"},
+	{kind: delegation.KindUser, addr: "dave@example.test", name: "Dave"},
+	{kind: delegation.KindUser, addr: "erin@example.test", name: "Erin"},
+	{kind: delegation.KindUser, addr: "frank@example.test", name: "Frank"},
+	{kind: delegation.KindUser, addr: "gina@example.test", name: "Gina"},
+	{kind: delegation.KindUser, addr: "henry@example.test", name: "Henry"},
+	{kind: delegation.KindUser, addr: "ivan@example.test", name: "Ivan"},
+	{kind: delegation.KindUser, addr: "zed@other.test", name: "Zed"},
+	{kind: delegation.KindShared, addr: "info@example.test", name: "Info"},
+	{kind: delegation.KindGroup, addr: "sales@example.test", name: "Sales", members: []string{"frank@example.test"}},
+	{kind: delegation.KindGroup, addr: "team@example.test", name: "Team", members: []string{"sales@example.test", "dave@example.test"}},
+}
+
+// grants of the fixture. bob and carol have the demo tenant's rights
+// (cmd/mailgate seedDemo): bob Full Access and Send As on alice, carol Send
+// on Behalf; dave none. The order fixes Snapshot's grant IDs, which the
+// smtp rewrite golden files name: the send rights come first, as g1-g7.
+var grants = []struct {
+	mailbox, trustee string
+	right            delegation.Right
+	pending          bool // effective Propagation after it is made
+	revoked          bool // removed right after it is made
+}{
+	{mailbox: "alice@example.test", trustee: "bob@example.test", right: delegation.SendAs},
+	{mailbox: "alice@example.test", trustee: "carol@example.test", right: delegation.SendOnBehalf},
+	{mailbox: "alice@example.test", trustee: "henry@example.test", right: delegation.SendAs},
+	{mailbox: "alice@example.test", trustee: "henry@example.test", right: delegation.SendOnBehalf},
+	{mailbox: "alice@example.test", trustee: "erin@example.test", right: delegation.FullAccess},
+	{mailbox: "alice@example.test", trustee: "gina@example.test", right: delegation.SendAs, pending: true},
+	{mailbox: "info@example.test", trustee: "sales@example.test", right: delegation.SendAs},
+	{mailbox: "alice@example.test", trustee: "bob@example.test", right: delegation.FullAccess},
+	{mailbox: "info@example.test", trustee: "bob@example.test", right: delegation.FullAccess},
+	{mailbox: "alice@example.test", trustee: "sales@example.test", right: delegation.FullAccess},
+	{mailbox: "alice@example.test", trustee: "gina@example.test", right: delegation.FullAccess, pending: true},
+	{mailbox: "alice@example.test", trustee: "ivan@example.test", right: delegation.SendAs, revoked: true},
 }
