@@ -46,8 +46,8 @@ func (c *clock) Advance(d time.Duration) {
 // lists who holds which right; for IMAP: alice owner; bob Full Access on
 // alice and on info@; carol Send on Behalf only; dave nothing; erin Full
 // Access on alice, direct; frank Full Access on alice through the group
-// sales@; gina Full Access on alice, pending for an hour) and a running
-// server.
+// sales@ (and on info@, pending); gina Full Access on alice, pending for
+// an hour) and a running server.
 type env struct {
 	t    testing.TB
 	st   *storage.Store

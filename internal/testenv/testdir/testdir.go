@@ -1,6 +1,7 @@
 // Package testdir seeds the one fixture directory (tenants, principals and
 // grants) that the smtp and imap tests share, so that bob, carol, dave and
-// the others hold the same rights in every package's tests. Only tests
+// the others hold the same rights in every package's tests; Snapshot gives
+// the same directory without storage, for the pure tests. Only tests
 // import it. It imports only storage and delegation, and must not import a
 // protocol package (smtp, imap), admin or cmd; it is a package of its own,
 // not part of internal/testenv, because storage's own tests use testenv.
@@ -48,16 +49,17 @@ var PasswordHash = sync.OnceValue(func() string {
 //	carol  Send on Behalf on alice
 //	dave   no rights; nobody has rights on him; member of team@
 //	erin   Full Access on alice only (direct)
-//	frank  member of sales@, so Full Access on alice and Send As on
-//	       info@ through the group; no grant of his own
+//	frank  member of sales@, so through the group: Full Access on
+//	       alice, Send As on info@, Full Access on info@ pending
+//	       (Propagation); no grant of his own
 //	gina   Send As and Full Access on alice, both pending (Propagation)
 //	henry  Send As and Send on Behalf on alice
 //	ivan   Send As on alice, granted and revoked
 //	zed    zed@other.test, another tenant
 //
 // Shared mailbox info@ "Info" (no password). Groups: sales@ "Sales" =
-// {frank}, with Full Access on alice and Send As on info@; team@ "Team" =
-// {sales@, dave}, with no grants.
+// {frank}, with Full Access on alice, Send As on info@ and Full Access on
+// info@ pending; team@ "Team" = {sales@, dave}, with no grants.
 func Seed(t testing.TB, st *storage.Store) map[string]delegation.ID {
 	t.Helper()
 	ids := map[string]delegation.ID{}
@@ -179,4 +181,5 @@ var grants = []struct {
 	{mailbox: "alice@example.test", trustee: "sales@example.test", right: delegation.FullAccess},
 	{mailbox: "alice@example.test", trustee: "gina@example.test", right: delegation.FullAccess, pending: true},
 	{mailbox: "alice@example.test", trustee: "ivan@example.test", right: delegation.SendAs, revoked: true},
+	{mailbox: "info@example.test", trustee: "sales@example.test", right: delegation.FullAccess, pending: true},
 }
