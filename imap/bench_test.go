@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 	"github.com/mailgate/mailgate/storage"
 )
 
@@ -45,7 +46,7 @@ func seedEnv(b testing.TB, n int, noSync bool) *env {
 		b.Fatal(err)
 	}
 	for _, u := range []string{"alice", "bob"} {
-		p, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: addr(u), PasswordHash: passwordHash(b)})
+		p, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: addr(u), PasswordHash: testdir.PasswordHash()})
 		if err != nil {
 			b.Fatal(err)
 		}

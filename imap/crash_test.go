@@ -20,6 +20,7 @@ import (
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/internal/testenv"
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 	"github.com/mailgate/mailgate/storage"
 )
 
@@ -180,7 +181,7 @@ func TestCrash(t *testing.T) {
 	if _, err := cs.st.AddTenant(domain, 0); err != nil {
 		t.Fatal(err)
 	}
-	p, err := cs.st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: addr("alice"), PasswordHash: passwordHash(t)})
+	p, err := cs.st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: addr("alice"), PasswordHash: testdir.PasswordHash()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,10 +39,12 @@ func TestDelegatedListing(t *testing.T) {
 		{"bob", append(slices.Clone(aliceTree), "Other Users/info@example.test", "Other Users/info@example.test/INBOX",
 			"Other Users/info@example.test/Archive", "Other Users/info@example.test/Drafts", "Other Users/info@example.test/Junk",
 			"Other Users/info@example.test/Sent", "Other Users/info@example.test/Trash")},
-		{"erin", aliceTree}, // through the group sales@
-		{"carol", nil},      // Send As gives no access to the mailbox
+		{"erin", aliceTree},  // direct
+		{"frank", aliceTree}, // through the group sales@
+		{"carol", nil},       // Send on Behalf gives no access to the mailbox
+		{"henry", nil},       // nor Send As
 		{"dave", nil},
-		{"frank", nil}, // pending
+		{"gina", nil}, // pending
 	} {
 		c := e.login(tc.user, nil)
 		got := otherUsersNames(listNames(t, c, "", "*", nil))
@@ -69,10 +71,10 @@ func TestDelegatedListing(t *testing.T) {
 		}
 	}
 	// LSUB too.
-	c := e.login("erin", nil)
+	c := e.login("frank", nil)
 	l, err := c.List("", "Other Users/*", &goimap.ListOptions{SelectSubscribed: true}).Collect()
 	if err != nil || len(l) != 6 {
-		t.Fatalf("erin LSUB-style listing: %s %v", fmtList(l), err)
+		t.Fatalf("frank LSUB-style listing: %s %v", fmtList(l), err)
 	}
 }
 
@@ -83,15 +85,15 @@ func TestDelegatedFolderManagement(t *testing.T) {
 	e.deliver("alice", "INBOX", "for alice 2")
 	e.deliver("alice", "INBOX", "for alice 3")
 	const inbox = "Other Users/alice@example.test/INBOX"
-	for _, user := range []string{"bob", "erin"} {
+	for _, user := range []string{"bob", "frank"} { // frank: through the group sales@
 		c := e.login(user, nil)
 		sd, err := c.Select(inbox, nil).Wait()
 		if err != nil {
 			t.Fatalf("%s SELECT %s: %v", user, inbox, err)
 		}
-		if user == "erin" {
+		if user == "frank" {
 			if sd.NumMessages != 1 {
-				t.Fatalf("erin sees %d messages, want 1 (bob expunged one and moved one)", sd.NumMessages)
+				t.Fatalf("frank sees %d messages, want 1 (bob expunged one and moved one)", sd.NumMessages)
 			}
 			break
 		}
@@ -152,9 +154,9 @@ func TestDelegatedFolderManagement(t *testing.T) {
 			t.Errorf("bob's audit lacks %q:\n%s", want, got)
 		}
 	}
-	recs, _ := e.st.AuditList(storageFilter(e, "erin"))
+	recs, _ := e.st.AuditList(storageFilter(e, "frank"))
 	if len(recs) != 1 || recs[0].Action != "folder_bind" || recs[0].GrantID == "" || recs[0].Right != "full-access" {
-		t.Errorf("erin's audit = %+v, want one folder_bind with the group grant", recs)
+		t.Errorf("frank's audit = %+v, want one folder_bind with the group grant", recs)
 	}
 }
 
@@ -211,7 +213,7 @@ func TestProbing(t *testing.T) {
 		ie := imapErr(t, err)
 		return string(ie.Type) + " [" + string(ie.Code) + "] " + ie.Text
 	}
-	for _, user := range []string{"carol", "dave", "frank", "bob"} {
+	for _, user := range []string{"carol", "dave", "gina", "bob"} { // gina: pending
 		c := e.login(user, nil)
 		if err := c.Create("Mine", nil).Wait(); err != nil {
 			t.Fatal(err)
@@ -350,9 +352,9 @@ func TestDelegateLogin(t *testing.T) {
 	// Refusals: all the same NO [AUTHENTICATIONFAILED] as a bad password.
 	authFailed("wrong password", e.dial(nil).Login(addr("bob"), "nope").Wait())
 	authFailed("unknown user", e.dial(nil).Login(addr("nobody"), pw).Wait())
-	authFailed("carol\\alice (Send As only)", e.dial(nil).Login(`carol@example.test\alice@example.test`, pw).Wait())
+	authFailed("carol\\alice (Send on Behalf only)", e.dial(nil).Login(`carol@example.test\alice@example.test`, pw).Wait())
 	authFailed("dave\\alice (no right)", e.dial(nil).Login(`dave@example.test\alice@example.test`, pw).Wait())
-	authFailed("frank\\alice (pending)", e.dial(nil).Login(`frank@example.test\alice@example.test`, pw).Wait())
+	authFailed("gina\\alice (pending)", e.dial(nil).Login(`gina@example.test\alice@example.test`, pw).Wait())
 	authFailed("bob\\nobody", e.dial(nil).Login(`bob@example.test\nobody@example.test`, pw).Wait())
 	authFailed("bob\\alice wrong password", e.dial(nil).Login(`bob@example.test\alice@example.test`, "nope").Wait())
 	authFailed("PLAIN dave for alice", e.dial(nil).Authenticate(sasl.NewPlainClient("alice@example.test", "dave@example.test", pw)))
@@ -370,7 +372,7 @@ func TestPendingGrantBecomesEffective(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.deliver("alice", "INBOX", "hello")
-	c := e.login("frank", nil)
+	c := e.login("gina", nil)
 	if got := otherUsersNames(listNames(t, c, "", "*", nil)); len(got) != 0 {
 		t.Fatalf("pending grant listed: %v", got)
 	}

@@ -41,9 +41,9 @@ func TestACL(t *testing.T) {
 		t.Errorf("MYRIGHTS: %q %q, want %q", un, st, want)
 	}
 	un, _ = r.cmd("GETACL %s", aliceInbox)
-	// alice owns it; bob (direct) and sales (group) have effective Full
-	// Access; frank's grant is pending and is not listed.
-	want := `* ACL ` + aliceInbox + ` "alice@example.test" "lrswipkxtecda" "bob@example.test" "lrswipkxtecda" "sales@example.test" "lrswipkxtecda"`
+	// alice owns it; bob and erin (direct) and sales (group) have
+	// effective Full Access; gina's grant is pending and is not listed.
+	want := `* ACL ` + aliceInbox + ` "alice@example.test" "lrswipkxtecda" "bob@example.test" "lrswipkxtecda" "erin@example.test" "lrswipkxtecda" "sales@example.test" "lrswipkxtecda"`
 	if len(un) != 1 || un[0] != want {
 		t.Errorf("GETACL: %q, want %q", un, want)
 	}
@@ -355,10 +355,10 @@ func TestRefusedOpenAudited(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("dave's audit:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	f := e.rawLogin("frank") // a grant that is not effective yet
+	f := e.rawLogin("gina") // a grant that is not effective yet
 	f.cmd("SELECT %s", aliceInbox)
-	if recs, _ := e.st.AuditList(storage.AuditFilter{ActorID: string(e.ids["frank"]), Decision: "refused"}); len(recs) != 1 || recs[0].GrantID == "" {
-		t.Errorf("frank's refused open: %+v, want one record naming the pending grant", recs)
+	if recs, _ := e.st.AuditList(storage.AuditFilter{ActorID: string(e.ids["gina"]), Decision: "refused"}); len(recs) != 1 || recs[0].GrantID == "" {
+		t.Errorf("gina's refused open: %+v, want one record naming the pending grant", recs)
 	}
 }
 

@@ -15,30 +15,14 @@ import (
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/internal/testenv"
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 	"github.com/mailgate/mailgate/storage"
 )
 
 const (
-	pw     = "correct horse"
+	pw     = testdir.Password // every fixture user's
 	domain = "example.test"
 )
-
-// One bcrypt hash for every test user: bcrypt is slow on purpose.
-var (
-	hashOnce sync.Once
-	pwHash   string
-)
-
-func passwordHash(t testing.TB) string {
-	hashOnce.Do(func() {
-		h, err := storage.HashPassword(pw)
-		if err != nil {
-			panic(err)
-		}
-		pwHash = h
-	})
-	return pwHash
-}
 
 // clock is an adjustable time source shared by the store and the server.
 type clock struct {
@@ -58,21 +42,19 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// env is a store with the example tenant and a running server:
-//
-//	alice  owner
-//	bob    Full Access on alice (direct), Full Access on info@ (shared)
-//	carol  Send As on alice only
-//	dave   no rights
-//	erin   member of sales@, which has Full Access on alice
-//	frank  Full Access on alice, pending for an hour
+// env is a store seeded with the shared fixture directory (testdir.Seed
+// lists who holds which right; for IMAP: alice owner; bob Full Access on
+// alice and on info@; carol Send on Behalf only; dave nothing; erin Full
+// Access on alice, direct; frank Full Access on alice through the group
+// sales@ (and on info@, pending); gina Full Access on alice, pending for
+// an hour) and a running server.
 type env struct {
 	t    testing.TB
 	st   *storage.Store
 	clk  *clock
 	srv  *Server
 	addr string
-	ids  map[string]delegation.ID
+	ids  map[string]delegation.ID // by short name, from testdir.Seed
 }
 
 func addr(name string) string { return name + "@" + domain }
@@ -93,46 +75,7 @@ func newEnvIn(t testing.TB, dir string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, st: st, clk: clk, ids: map[string]delegation.ID{}}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, err = st.AddTenant(domain, time.Hour)
-	must(err)
-	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank"} {
-		p, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: addr(u), Name: strings.ToUpper(u[:1]) + u[1:], PasswordHash: passwordHash(t)})
-		must(err)
-		e.ids[u] = p.ID
-	}
-	p, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindShared, Address: addr("info"), Name: "Info"})
-	must(err)
-	e.ids["info"] = p.ID
-	p, err = st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindGroup, Address: addr("sales"), Name: "Sales"})
-	must(err)
-	e.ids["sales"] = p.ID
-	_, err = st.AddMember(addr("sales"), addr("erin"))
-	must(err)
-	for _, g := range []struct {
-		mailbox, trustee string
-		right            delegation.Right
-		now              bool
-	}{
-		// bob and carol have the demo tenant's rights in every package's
-		// fixture: bob Full Access and Send As on alice, carol Send on
-		// Behalf; dave none.
-		{"alice", "bob", delegation.FullAccess, true},
-		{"alice", "bob", delegation.SendAs, true},
-		{"info", "bob", delegation.FullAccess, true},
-		{"alice", "carol", delegation.SendOnBehalf, true},
-		{"alice", "sales", delegation.FullAccess, true},
-		{"alice", "frank", delegation.FullAccess, false},
-	} {
-		_, err := st.AddGrant(addr(g.mailbox), addr(g.trustee), g.right, g.now, "test")
-		must(err)
-	}
+	e := &env{t: t, st: st, clk: clk, ids: testdir.Seed(t, st)}
 	e.startServer(Config{Hostname: "mail.example.test", InsecureAuth: true})
 	return e
 }

@@ -6,43 +6,35 @@ import (
 	"time"
 
 	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 	"github.com/mailgate/mailgate/storage"
 )
 
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
-// fuzzDirectory: alice (owner), bob (Full Access on alice), carol (Send As
-// on alice), dave (nobody's delegate, nobody has rights on him), erin (in
-// sales@, which has Full Access on alice and, pending, on info@), info@
-// (shared), mallory@other.test (another tenant, Full Access "on" alice is
-// impossible, so a grant from her tenant's own mailbox).
+// fuzzDirectory is the shared fixture directory (testdir.Seed lists who
+// holds which right) built without storage, as of grants made at t0: for
+// Full Access on alice, bob and erin directly, frank through the group
+// sales@, gina pending until t0+1h; carol (Send on Behalf) and henry (Send
+// As) none; on info@ (shared) bob, and frank through sales@ pending until
+// t0+1h; nobody on dave; alice's alias a.owner@. Added for this test:
+// mallory@other.test with Full Access on trent@other.test, a grant inside
+// another tenant (Full Access "on" alice from there is impossible).
 func fuzzDirectory(t testing.TB) *delegation.Directory {
-	ps := []delegation.Principal{
-		{ID: "alice", Kind: delegation.KindUser, Tenant: "example.test", Address: "alice@example.test", Aliases: []string{"al@example.test"}},
-		{ID: "bob", Kind: delegation.KindUser, Tenant: "example.test", Address: "bob@example.test"},
-		{ID: "carol", Kind: delegation.KindUser, Tenant: "example.test", Address: "carol@example.test"},
-		{ID: "dave", Kind: delegation.KindUser, Tenant: "example.test", Address: "dave@example.test"},
-		{ID: "erin", Kind: delegation.KindUser, Tenant: "example.test", Address: "erin@example.test"},
-		{ID: "info", Kind: delegation.KindShared, Tenant: "example.test", Address: "info@example.test"},
-		{ID: "sales", Kind: delegation.KindGroup, Tenant: "example.test", Address: "sales@example.test", Members: []delegation.ID{"erin"}},
-		{ID: "mallory", Kind: delegation.KindUser, Tenant: "other.test", Address: "mallory@other.test"},
-		{ID: "trent", Kind: delegation.KindUser, Tenant: "other.test", Address: "trent@other.test"},
-	}
-	gs := []delegation.Grant{
-		{ID: "g1", Mailbox: "alice", Trustee: "bob", Right: delegation.FullAccess, EffectiveAt: t0},
-		{ID: "g2", Mailbox: "alice", Trustee: "carol", Right: delegation.SendAs, EffectiveAt: t0},
-		{ID: "g3", Mailbox: "alice", Trustee: "sales", Right: delegation.FullAccess, EffectiveAt: t0},
-		{ID: "g4", Mailbox: "info", Trustee: "sales", Right: delegation.FullAccess, EffectiveAt: t0.Add(time.Hour)},
-		{ID: "g5", Mailbox: "trent", Trustee: "mallory", Right: delegation.FullAccess, EffectiveAt: t0},
-	}
-	d, err := delegation.NewDirectory([]delegation.Tenant{{Domain: "example.test"}, {Domain: "other.test"}}, ps, gs)
+	ts, ps, gs := testdir.Snapshot(t0)
+	ps = append(ps,
+		delegation.Principal{ID: "mallory", Kind: delegation.KindUser, Tenant: "other.test", Address: "mallory@other.test"},
+		delegation.Principal{ID: "trent", Kind: delegation.KindUser, Tenant: "other.test", Address: "trent@other.test"})
+	gs = append(gs, delegation.Grant{ID: "mallory-on-trent", Mailbox: "trent", Trustee: "mallory", Right: delegation.FullAccess, EffectiveAt: t0})
+	d, err := delegation.NewDirectory(ts, ps, gs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
-var fuzzActors = []delegation.ID{"alice", "bob", "carol", "dave", "erin", "mallory"}
+// fuzzActors: the corpus names actors by index, so new ones go at the end.
+var fuzzActors = []delegation.ID{"alice", "bob", "carol", "dave", "erin", "mallory", "frank", "gina", "henry", "zed"}
 
 // FuzzResolve: whatever the name, the actor, the time and the login form,
 // a name never resolves to a folder of a principal the actor may not open
@@ -52,7 +44,7 @@ func FuzzResolve(f *testing.F) {
 	for _, s := range []string{
 		"INBOX", "inbox", "Other Users/alice@example.test/INBOX", "other users/ALICE@EXAMPLE.TEST/inbox",
 		"Other Users/dave@example.test/INBOX", "Other Users/alice@example.test/../dave@example.test/INBOX",
-		"Other Users/al@example.test/Sent", "Other Users//alice@example.test/INBOX", "Other Users/alice@example.test",
+		"Other Users/a.owner@example.test/Sent", "Other Users//alice@example.test/INBOX", "Other Users/alice@example.test",
 		"Other Users/info@example.test/INBOX", "Other Users/trent@other.test/INBOX", "Other Users/alice@example.test/a/b/c",
 		"Other Users/alice@example.test/./INBOX", "../Other Users/dave@example.test/INBOX", "Other Users/ dave@example.test/INBOX",
 		"Other Users/dave@example.test\x00/INBOX", "Other Users/\"dave\"@example.test/INBOX", "Other Users\\dave@example.test\\INBOX",
@@ -61,7 +53,9 @@ func FuzzResolve(f *testing.F) {
 			f.Add(uint8(i), s, uint8(0), false)
 		}
 	}
-	f.Add(uint8(4), "Other Users/info@example.test/INBOX", uint8(2), false)
+	f.Add(uint8(1), "Other Users/info@example.test/INBOX", uint8(0), false)
+	f.Add(uint8(6), "Other Users/info@example.test/INBOX", uint8(2), false)  // frank, once effective
+	f.Add(uint8(7), "Other Users/alice@example.test/INBOX", uint8(2), false) // gina, once effective
 	f.Add(uint8(1), "INBOX", uint8(0), true)
 	dir := fuzzDirectory(f)
 	f.Fuzz(func(t *testing.T, actorIdx uint8, name string, hours uint8, delegateLogin bool) {
@@ -105,12 +99,20 @@ func TestResolveTable(t *testing.T) {
 	}{
 		{"bob", "Other Users/alice@example.test/INBOX", 0, "alice", "Other Users/alice@example.test/INBOX"},
 		{"bob", "other users/ALICE@example.test/inbox", 0, "alice", "Other Users/alice@example.test/INBOX"},
-		{"bob", "Other Users/al@example.test/Sent", 0, "alice", "Other Users/alice@example.test/Sent"}, // alias
+		{"bob", "Other Users/a.owner@example.test/Sent", 0, "alice", "Other Users/alice@example.test/Sent"}, // alias
 		{"bob", "Other Users/dave@example.test/INBOX", 0, "", ""},
-		{"carol", "Other Users/alice@example.test/INBOX", 0, "", ""}, // Send As only
+		{"bob", "Other Users/info@example.test/INBOX", 0, "info", "Other Users/info@example.test/INBOX"}, // shared
+		{"carol", "Other Users/alice@example.test/INBOX", 0, "", ""},                                     // Send on Behalf only
+		{"henry", "Other Users/alice@example.test/INBOX", 0, "", ""},                                     // Send As and Send on Behalf
 		{"erin", "Other Users/alice@example.test/INBOX", 0, "alice", "Other Users/alice@example.test/INBOX"},
-		{"erin", "Other Users/info@example.test/INBOX", 0, "", ""}, // pending
-		{"erin", "Other Users/info@example.test/INBOX", 1, "info", "Other Users/info@example.test/INBOX"},
+		{"erin", "Other Users/info@example.test/INBOX", 0, "", ""},
+		{"frank", "Other Users/alice@example.test/INBOX", 0, "alice", "Other Users/alice@example.test/INBOX"}, // through sales@
+		{"frank", "Other Users/info@example.test/INBOX", 0, "", ""},                                           // through sales@, pending
+		{"frank", "Other Users/info@example.test/INBOX", 1, "info", "Other Users/info@example.test/INBOX"},
+		{"gina", "Other Users/alice@example.test/INBOX", 0, "", ""}, // pending
+		{"gina", "Other Users/alice@example.test/INBOX", 1, "alice", "Other Users/alice@example.test/INBOX"},
+		{"mallory", "Other Users/trent@other.test/INBOX", 0, "trent", "Other Users/trent@other.test/INBOX"},
+		{"zed", "Other Users/alice@example.test/INBOX", 0, "", ""}, // another tenant
 		{"mallory", "Other Users/alice@example.test/INBOX", 0, "", ""},
 		{"bob", "Other Users/alice@example.test/../dave@example.test/INBOX", 0, "", ""},
 		{"bob", "Other Users/alice@example.test", 0, "", ""},

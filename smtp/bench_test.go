@@ -12,6 +12,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 	"github.com/mailgate/mailgate/storage"
 )
 
@@ -32,9 +33,9 @@ func BenchmarkSubmit(b *testing.B) {
 
 func benchSubmit(b *testing.B, clients int, oneRcpt bool) {
 	st := openStore(b, b.TempDir())
-	seed(b, st)
+	testdir.Seed(b, st)
 	for i := range clients {
-		if _, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: fmt.Sprintf("rcpt%d@example.test", i), PasswordHash: testHash()}); err != nil {
+		if _, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: fmt.Sprintf("rcpt%d@example.test", i), PasswordHash: testdir.PasswordHash()}); err != nil {
 			b.Fatal(err)
 		}
 	}

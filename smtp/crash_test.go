@@ -13,6 +13,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailgate/mailgate/internal/testenv"
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 )
 
 const crashEnv = "MAILGATE_SMTP_CRASH_DIR"
@@ -46,7 +47,7 @@ func TestCrash(t *testing.T) {
 	}
 	dir := t.TempDir()
 	st := openStore(t, dir)
-	seed(t, st)
+	testdir.Seed(t, st)
 	st.Close()
 
 	cmd, addr := startChild(t, dir)

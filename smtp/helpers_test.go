@@ -8,28 +8,19 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
-	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/internal/testenv"
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 	"github.com/mailgate/mailgate/storage"
 )
 
-const testPassword = "secret-pw"
-
-// testHash is computed once: bcrypt is slow, and every fixture user shares it.
-var testHash = sync.OnceValue(func() string {
-	h, err := storage.HashPassword(testPassword)
-	if err != nil {
-		panic(err)
-	}
-	return h
-})
+// testPassword is every fixture user's password.
+const testPassword = testdir.Password
 
 func testLogger(t testing.TB) *slog.Logger { return testenv.Logger(t) }
 
@@ -44,59 +35,9 @@ func openStore(t testing.TB, dir string) *storage.Store {
 	return st
 }
 
-// seed creates the fixture directory in a store:
-//
-//	example.test (propagation 60m) and other.test;
-//	alice "Alice Owner" (alias a.owner@); bob: Send As on alice; carol:
-//	Send on Behalf on alice; henry: both; erin: Full Access only; gina:
-//	Send As pending (60m); ivan: Send As revoked; dave: nothing; frank:
-//	member of sales@, which has Send As on the shared mailbox info@;
-//	team@ = {sales@, dave}; zed@other.test.
-func seed(t testing.TB, st *storage.Store) {
-	t.Helper()
-	must := func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(st.AddTenant("example.test", time.Hour))
-	must(st.AddTenant("other.test", time.Hour))
-	user := func(addr, name string) {
-		must(st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: addr, Name: name, PasswordHash: testHash()}))
-	}
-	for _, u := range []string{"bob", "carol", "dave", "erin", "frank", "gina", "henry", "ivan"} {
-		user(u+"@example.test", strings.ToUpper(u[:1])+u[1:])
-	}
-	user("alice@example.test", "Alice Owner")
-	user("zed@other.test", "Zed")
-	must(st.AddAlias("alice@example.test", "a.owner@example.test"))
-	must(st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindShared, Address: "info@example.test", Name: "Info"}))
-	must(st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindGroup, Address: "sales@example.test"}))
-	must(st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindGroup, Address: "team@example.test"}))
-	must(st.AddMember("sales@example.test", "frank@example.test"))
-	must(st.AddMember("team@example.test", "sales@example.test"))
-	must(st.AddMember("team@example.test", "dave@example.test"))
-	grant := func(mailbox, trustee string, r delegation.Right, immediate bool) {
-		must(st.AddGrant(mailbox, trustee, r, immediate, "test"))
-	}
-	// bob and carol have the demo tenant's rights in every package's
-	// fixture: bob Full Access and Send As on alice, carol Send on Behalf;
-	// dave none.
-	grant("alice@example.test", "bob@example.test", delegation.FullAccess, true)
-	grant("alice@example.test", "bob@example.test", delegation.SendAs, true)
-	grant("alice@example.test", "carol@example.test", delegation.SendOnBehalf, true)
-	grant("alice@example.test", "henry@example.test", delegation.SendAs, true)
-	grant("alice@example.test", "henry@example.test", delegation.SendOnBehalf, true)
-	grant("alice@example.test", "erin@example.test", delegation.FullAccess, true)
-	grant("alice@example.test", "gina@example.test", delegation.SendAs, false)
-	grant("alice@example.test", "ivan@example.test", delegation.SendAs, true)
-	must(st.RemoveGrant("alice@example.test", "ivan@example.test", delegation.SendAs))
-	grant("info@example.test", "sales@example.test", delegation.SendAs, true)
-}
-
-// fixture is a seeded store and a running server with a submission and an
-// MX listener on 127.0.0.1:0.
+// fixture is a store seeded with the shared fixture directory (testdir.Seed
+// lists who holds which right) and a running server with a submission and
+// an MX listener on 127.0.0.1:0.
 type fixture struct {
 	st       *storage.Store
 	srv      *Server
@@ -107,7 +48,7 @@ type fixture struct {
 func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	st := openStore(t, t.TempDir())
-	seed(t, st)
+	testdir.Seed(t, st)
 	return startServer(t, st, cfg)
 }
 

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 )
 
 // rawClient is a client that writes exactly the bytes it is given, for
@@ -192,7 +194,7 @@ func (l *logRecorder) waitSessionEnd(t testing.TB) {
 func newLoggedFixture(t testing.TB, cfg Config) (*fixture, *logRecorder) {
 	t.Helper()
 	st := openStore(t, t.TempDir())
-	seed(t, st)
+	testdir.Seed(t, st)
 	if cfg.Hostname == "" {
 		cfg.Hostname = "mail.example.test"
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 )
 
 // smarthost is a fake relay: a go-smtp server on 127.0.0.1:0 that hands each
@@ -220,7 +222,7 @@ func TestQueueSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	st := openStore(t, dir)
-	seed(t, st)
+	testdir.Seed(t, st)
 	host := newSmarthost(t)
 	host.failData = []*gosmtp.SMTPError{tempFail}
 	f := startServer(t, st, Config{InsecureAuth: true, RelayHost: host.addr, RelayRetryMin: time.Hour})

@@ -16,6 +16,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/rewrite")
@@ -23,45 +24,25 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/re
 // fixedNow is the clock of the pure rewrite tests.
 var fixedNow = time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
 
-// pureDirectory is the fixture of the rewrite tests, built without storage:
-//
-//	alice (alias a.owner@) owns the mailbox; bob: Send As; carol: Send on
-//	Behalf; henry: both; erin: Full Access only; gina: Send As pending until
-//	11:00; frank: Send As on info@ (shared) through the group sales@;
-//	dave: nothing; zed@other.test: other tenant.
+// pureDirectory is the shared fixture directory (testdir.Seed lists who
+// holds which right) built without storage, as of grants made at fixedNow:
+// bob Send As (and Full Access); carol Send on Behalf; henry both; erin
+// Full Access only; gina Send As pending until 11:00; frank Send As on
+// info@ (shared) through the group sales@; dave nothing; zed@other.test:
+// other tenant; alice's alias a.owner@. bob and carol get display names
+// that need quoting and RFC 2047 encoding when the rewrite writes them.
 func pureDirectory(tb testing.TB) *delegation.Directory {
 	tb.Helper()
-	u := func(id, addr, name string, aliases ...string) delegation.Principal {
-		return delegation.Principal{ID: delegation.ID(id), Kind: delegation.KindUser, Tenant: delegation.Domain(addr),
-			Address: addr, Name: name, Aliases: aliases}
+	ts, ps, gs := testdir.Snapshot(fixedNow)
+	for i := range ps {
+		switch ps[i].ID {
+		case "bob":
+			ps[i].Name = "Bob Delegate"
+		case "carol":
+			ps[i].Name = "Carol Ñúñez"
+		}
 	}
-	ps := []delegation.Principal{
-		u("alice", "alice@example.test", "Alice Owner", "a.owner@example.test"),
-		u("bob", "bob@example.test", "Bob Delegate"),
-		u("carol", "carol@example.test", "Carol Ñúñez"),
-		u("dave", "dave@example.test", "Dave"),
-		u("erin", "erin@example.test", "Erin"),
-		u("frank", "frank@example.test", "Frank"),
-		u("gina", "gina@example.test", "Gina"),
-		u("henry", "henry@example.test", "Henry"),
-		u("zed", "zed@other.test", "Zed"),
-		{ID: "info", Kind: delegation.KindShared, Tenant: "example.test", Address: "info@example.test", Name: "Info"},
-		{ID: "sales", Kind: delegation.KindGroup, Tenant: "example.test", Address: "sales@example.test", Members: []delegation.ID{"frank"}},
-	}
-	t0 := fixedNow.Add(-time.Hour)
-	g := func(id, mailbox, trustee string, r delegation.Right, eff time.Time) delegation.Grant {
-		return delegation.Grant{ID: id, Mailbox: delegation.ID(mailbox), Trustee: delegation.ID(trustee), Right: r, CreatedAt: t0, EffectiveAt: eff}
-	}
-	gs := []delegation.Grant{
-		g("g1", "alice", "bob", delegation.SendAs, t0),
-		g("g2", "alice", "carol", delegation.SendOnBehalf, t0),
-		g("g3", "alice", "henry", delegation.SendAs, t0),
-		g("g4", "alice", "henry", delegation.SendOnBehalf, t0),
-		g("g5", "alice", "erin", delegation.FullAccess, t0),
-		g("g6", "alice", "gina", delegation.SendAs, fixedNow.Add(time.Hour)),
-		g("g7", "info", "sales", delegation.SendAs, t0),
-	}
-	d, err := delegation.NewDirectory([]delegation.Tenant{{Domain: "example.test"}, {Domain: "other.test"}}, ps, gs)
+	d, err := delegation.NewDirectory(ts, ps, gs)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailgate/mailgate/internal/testenv"
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 )
 
 // TestDiskFull452: with the data directory on a 64 MiB file system filled
@@ -18,7 +19,7 @@ import (
 func TestDiskFull452(t *testing.T) {
 	dir := testenv.SmallFS(t, 64<<20)
 	st := openStore(t, dir)
-	seed(t, st)
+	testdir.Seed(t, st)
 	st.SetMinFreeSpace(16 << 20)
 	f := startServer(t, st, Config{InsecureAuth: true})
 	sub := login(t, f.sub, "bob@example.test")

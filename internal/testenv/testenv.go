@@ -1,7 +1,9 @@
 // Package testenv holds what the tests of several packages share: a test
 // logger, external client programs, a self-signed certificate, Dovecot
 // imaptest's scripts and a small mounted file system (smallfs.go). Only
-// tests import it; it imports no mailgate package.
+// tests import it; it imports no mailgate package, so that storage's own
+// tests can use it. The fixture directory that the smtp and imap tests
+// share needs storage, so it is the sub-package testdir.
 package testenv
 
 import (
