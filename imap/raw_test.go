@@ -314,3 +314,32 @@ func TestIdleRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIdleRevokedByeUnasked checks "told at once" on the wire: a delegate
+// IDLEing in a folder whose right is revoked gets * BYE naming the
+// revocation without sending anything (no DONE, no command), and the
+// connection is closed.
+func TestIdleRevokedByeUnasked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deliver("alice", "INBOX", "first")
+	r := e.rawLogin("bob")
+	if _, st := r.cmd(`SELECT "Other Users/alice@example.test/INBOX"`); !strings.HasPrefix(st, "OK") {
+		t.Fatalf("SELECT: %s", st)
+	}
+	r.send("i1 IDLE\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	if _, err := e.st.RemoveGrant(addr("alice"), addr("bob"), delegation.FullAccess); err != nil {
+		t.Fatal(err)
+	}
+	r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	l := r.line()
+	if !strings.HasPrefix(l, "* BYE") || !strings.Contains(strings.ToLower(l), "revoked") {
+		t.Fatalf("after the revocation, unasked: %q, want * BYE naming the revocation", l)
+	}
+	if extra, err := r.r.ReadString('\n'); err == nil {
+		t.Errorf("after BYE the connection goes on: %q", extra)
+	}
+}
