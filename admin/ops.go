@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 // Arguments of the operations. Each is the JSON body of POST /v1/<op>.
@@ -121,7 +122,7 @@ func (s *Service) TenantList(_ context.Context, _ ListArgs) ([]TenantView, error
 func (s *Service) addPrincipal(op string, kind delegation.Kind, a PrincipalArgs) (PrincipalView, error) {
 	np := storage.NewPrincipal{Kind: kind, Address: a.Address, Name: a.Name}
 	if kind == delegation.KindUser {
-		h, err := storage.HashPassword(a.Password)
+		h, err := auth.HashPassword(a.Password)
 		if err != nil {
 			return PrincipalView{}, s.apiError(op, err)
 		}
@@ -165,7 +166,7 @@ func (s *Service) UserList(_ context.Context, a ListArgs) ([]PrincipalView, erro
 
 // UserPasswd sets a user's password.
 func (s *Service) UserPasswd(_ context.Context, a PrincipalArgs) (PrincipalView, error) {
-	h, err := storage.HashPassword(a.Password)
+	h, err := auth.HashPassword(a.Password)
 	if err != nil {
 		return PrincipalView{}, s.apiError("user passwd", err)
 	}

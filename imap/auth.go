@@ -15,6 +15,7 @@ import (
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/imap/wire"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 // canAuth: no authentication before TLS (RFC 9051 §6.2.3, RFC 8314),
@@ -247,13 +248,13 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 // user itself, opens the mailbox authzid names if the user has effective
 // Full Access to it. Every refusal is the same NO [AUTHENTICATIONFAILED].
 func (c *session) login(authzid, authcid, password string) error {
-	id, err := c.srv.st.Authenticate(authcid, password, c.ip)
+	id, err := c.srv.cfg.Auth.Authenticate(authcid, password, c.ip)
 	switch {
-	case errors.Is(err, storage.ErrThrottled):
+	case errors.Is(err, auth.ErrThrottled):
 		c.srv.metrics.authFailures.WithLabelValues("throttled").Inc()
 		c.log.Info("login throttled", "user", oneLine(authcid))
 		return errThrottled
-	case errors.Is(err, storage.ErrAuthFailed):
+	case errors.Is(err, auth.ErrAuthFailed):
 		c.srv.metrics.authFailures.WithLabelValues("credentials").Inc()
 		c.log.Info("login failed", "user", oneLine(authcid), "reason", "credentials")
 		return errAuthFailed

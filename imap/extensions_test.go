@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 const aliceInbox = `"Other Users/alice@example.test/INBOX"`
@@ -175,7 +176,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 		t.Fatalf("IDLE: %q", l)
 	}
 	busy := e.rawLogin("alice")
-	h, err := storage.HashPassword("a new one")
+	h, err := auth.HashPassword("a new one")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 // Config configures the server.
@@ -42,6 +43,9 @@ type Config struct {
 	InsecureAuth bool
 	// Registerer receives the server's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Auth checks logins; one Authenticator shared with SMTP makes
+	// failures count across both. nil: one of the server's own over st.
+	Auth *auth.Authenticator
 	// Now is the clock for rights decisions; nil means the store's clock.
 	Now func() time.Time
 	// AppendLimit is the largest message APPEND accepts (APPENDLIMIT,
@@ -109,6 +113,9 @@ func New(cfg Config, st *storage.Store, log *slog.Logger) *Server {
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 30 * time.Minute
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = auth.New(st, st.Now)
 	}
 	s := &Server{
 		cfg: cfg, st: st, log: log, now: cfg.Now, metrics: newMetrics(cfg.Registerer),

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 // TestLoginThrottleSpray, over the real server from one IP (127.0.0.1):
@@ -20,7 +20,7 @@ func TestLoginThrottleSpray(t *testing.T) {
 	e.login("alice", nil).Logout().Wait()
 	failed, throttled := 0, 0
 	victims := []string{"bob", "carol", "erin", "nobody"}
-	for i := range storage.MaxFailuresPerIP + 5 {
+	for i := range auth.MaxFailuresPerIP + 5 {
 		_, st := e.raw().cmd(`LOGIN %s "guess%d"`, addr(victims[i%len(victims)]), i)
 		switch {
 		case strings.HasPrefix(st, "NO [AUTHENTICATIONFAILED]"):
@@ -30,12 +30,12 @@ func TestLoginThrottleSpray(t *testing.T) {
 		default:
 			t.Fatalf("guess %d: %q", i, st)
 		}
-		if i%3 == 2 && i < storage.MaxFailuresPerIP {
+		if i%3 == 2 && i < auth.MaxFailuresPerIP {
 			e.login("dave", nil).Logout().Wait()
 		}
 	}
-	if failed != storage.MaxFailuresPerIP || throttled == 0 {
-		t.Errorf("%d guesses checked, %d throttled; want %d checked and the rest NO [UNAVAILABLE]", failed, throttled, storage.MaxFailuresPerIP)
+	if failed != auth.MaxFailuresPerIP || throttled == 0 {
+		t.Errorf("%d guesses checked, %d throttled; want %d checked and the rest NO [UNAVAILABLE]", failed, throttled, auth.MaxFailuresPerIP)
 	}
 	if _, st := e.raw().cmd(`LOGIN %s "%s"`, addr("bob"), pw); !strings.HasPrefix(st, "NO [UNAVAILABLE]") {
 		t.Errorf("bob's right password from the spraying IP: %q, want NO [UNAVAILABLE]", st)
@@ -44,7 +44,7 @@ func TestLoginThrottleSpray(t *testing.T) {
 	if _, st := e.raw().cmd(`LOGIN %s "%s"`, addr("alice"), pw); !strings.HasPrefix(st, "OK") {
 		t.Errorf("alice's right password from her known-good IP: %q, want OK", st)
 	}
-	if d := time.Since(start); d < storage.ThrottleDelay {
-		t.Errorf("alice's login took %v; from a throttled IP it waits %v", d, storage.ThrottleDelay)
+	if d := time.Since(start); d < auth.ThrottleDelay {
+		t.Errorf("alice's login took %v; from a throttled IP it waits %v", d, auth.ThrottleDelay)
 	}
 }

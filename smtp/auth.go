@@ -8,6 +8,7 @@ import (
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 // Auth returns the SASL server for AUTH (RFC 4954). go-smtp refuses AUTH
@@ -51,14 +52,14 @@ func (c clientErrors) Next(response []byte) ([]byte, bool, error) {
 // wrong password get the same reply; too many failures get 454 4.7.0.
 func (s *authSession) login(authzid, user, pass string) error {
 	delegate, owner, isDelegate := delegation.SplitLogin(user)
-	id, err := s.srv.st.Authenticate(delegate, pass, s.remoteIP)
+	id, err := s.srv.cfg.Auth.Authenticate(delegate, pass, s.remoteIP)
 	log := s.logger()
 	switch {
-	case errors.Is(err, storage.ErrThrottled):
+	case errors.Is(err, auth.ErrThrottled):
 		s.srv.metrics.authFailure("throttled")
 		log.Info("auth throttled", "user", clean(delegate))
 		return errThrottled
-	case errors.Is(err, storage.ErrAuthFailed):
+	case errors.Is(err, auth.ErrAuthFailed):
 		s.srv.metrics.authFailure("credentials")
 		log.Info("auth failed", "user", clean(delegate))
 		return errAuthFailed

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 // Defaults for Config fields left zero.
@@ -92,6 +93,9 @@ type Config struct {
 
 	Registerer prometheus.Registerer // may be nil: no metrics registered
 	Now        func() time.Time      // may be nil: time.Now
+	// Auth checks logins (AUTH); one Authenticator shared with IMAP makes
+	// failures count across both. nil: one of the server's own over st.
+	Auth *auth.Authenticator
 }
 
 // Server runs the SMTP listeners and the relay queue over one Store.
@@ -142,6 +146,9 @@ func New(cfg Config, st *storage.Store, log *slog.Logger) *Server {
 	orDefault(&cfg.RelayRetryMax, DefaultRelayRetryMax)
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = os.TempDir()
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = auth.New(st, st.Now)
 	}
 	s := &Server{cfg: cfg, st: st, log: log.With("proto", "smtp"), now: cfg.Now, wake: make(chan struct{}, 1),
 		conns: newConnLimits(cfg.MaxConnsPerIP, cfg.MaxConns), refusing: make(chan struct{}, maxRefusing),

@@ -12,6 +12,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 var (
@@ -341,7 +342,7 @@ func TestAuthThrottle(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Config{InsecureAuth: true})
 	var last error
-	for i := 0; i <= storage.MaxFailuresPerIP; i++ {
+	for i := 0; i <= auth.MaxFailuresPerIP; i++ {
 		c := dial(t, f.sub)
 		last = c.Auth(sasl.NewPlainClient("", "bob@example.test", fmt.Sprint("wrong", i)))
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
-	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 // TestAuthThrottleSpray: dave logging in successfully between guesses at
@@ -21,7 +21,7 @@ func TestAuthThrottleSpray(t *testing.T) {
 	login(t, f.sub, "alice@example.test").Quit()
 	failed, throttled := 0, 0
 	victims := []string{"bob@example.test", "carol@example.test", "erin@example.test", "nobody@example.test"}
-	for i := range storage.MaxFailuresPerIP + 5 {
+	for i := range auth.MaxFailuresPerIP + 5 {
 		err := dial(t, f.sub).Auth(sasl.NewPlainClient("", victims[i%len(victims)], fmt.Sprint("guess", i)))
 		se, _ := err.(*gosmtp.SMTPError)
 		switch {
@@ -32,12 +32,12 @@ func TestAuthThrottleSpray(t *testing.T) {
 		default:
 			t.Fatalf("guess %d: %v", i, err)
 		}
-		if i%3 == 2 && i < storage.MaxFailuresPerIP {
+		if i%3 == 2 && i < auth.MaxFailuresPerIP {
 			login(t, f.sub, "dave@example.test").Quit()
 		}
 	}
-	if failed != storage.MaxFailuresPerIP || throttled != 5 {
-		t.Errorf("%d guesses checked, %d throttled; want %d and 5", failed, throttled, storage.MaxFailuresPerIP)
+	if failed != auth.MaxFailuresPerIP || throttled != 5 {
+		t.Errorf("%d guesses checked, %d throttled; want %d and 5", failed, throttled, auth.MaxFailuresPerIP)
 	}
 	wantReply(t, "bob's right password from the spraying IP",
 		dial(t, f.sub).Auth(sasl.NewPlainClient("", "bob@example.test", testPassword)), 454, gosmtp.EnhancedCode{4, 7, 0})

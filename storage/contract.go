@@ -27,6 +27,8 @@ type DirectoryStore interface {
 	Principal(id delegation.ID) (Principal, error)
 	// Principals lists all principals, or one tenant's, by address.
 	Principals(tenant string) ([]Principal, error)
+	// PasswordHash is a user's stored hash ("" for none), for storage/auth.
+	PasswordHash(id delegation.ID) (string, error)
 	// The edits of edits.go, one policy for every store.
 	SetPassword(addr, hash string) (Principal, error)
 	SetSettings(addr string, copySentAs, copySentOnBehalf *bool) (Principal, error)

@@ -95,7 +95,6 @@ func (s *Store) dirWrite(fn func(txn *badger.Txn, d *delegation.Directory) error
 	if err := s.reloadDirectory(); err != nil {
 		return err
 	}
-	s.auth.reset()
 	s.dirNotify(DirChange{})
 	return nil
 }

@@ -37,7 +37,7 @@ func TestDirectoryLifecycle(t *testing.T) {
 	st, dir := openTest(t, &now)
 	must[delegation.Tenant](t)(st.AddTenant("A.test", DefaultPropagation))
 	must[delegation.Tenant](t)(st.AddTenant("b.test", 0))
-	hash := must[string](t)(HashPassword("secret"))
+	hash := "$2a$04$ignoredignoredignoredignoredignoredignoredignoredign"
 	alice := must[Principal](t)(st.AddPrincipal(NewPrincipal{Kind: delegation.KindUser, Address: "Alice@A.test", PasswordHash: hash}))
 	bob := must[Principal](t)(st.AddPrincipal(NewPrincipal{Kind: delegation.KindUser, Address: "bob@a.test", PasswordHash: hash}))
 	must[Principal](t)(st.AddPrincipal(NewPrincipal{Kind: delegation.KindShared, Address: "info@a.test"}))
@@ -150,44 +150,6 @@ func TestGroupsAndCycles(t *testing.T) {
 	}
 }
 
-func TestAuthenticate(t *testing.T) {
-	now := time.Now()
-	st, _ := openTest(t, &now)
-	must[delegation.Tenant](t)(st.AddTenant("a.test", 0))
-	h := must[string](t)(HashPassword("right"))
-	must[Principal](t)(st.AddPrincipal(NewPrincipal{Kind: delegation.KindUser, Address: "u@a.test", PasswordHash: h}))
-	must[Principal](t)(st.AddPrincipal(NewPrincipal{Kind: delegation.KindShared, Address: "s@a.test"}))
-	if _, err := st.Authenticate("U@a.test", "right", "1.2.3.4"); err != nil {
-		t.Fatalf("good login: %v", err)
-	}
-	for _, c := range [][2]string{{"u@a.test", "wrong"}, {"nobody@a.test", "right"}, {"s@a.test", ""}, {"s@a.test", "x"}} {
-		if _, err := st.Authenticate(c[0], c[1], "1.2.3.5"); err != ErrAuthFailed {
-			t.Errorf("Authenticate(%s, %s) = %v, want ErrAuthFailed", c[0], c[1], err)
-		}
-	}
-	// Throttling per IP: after MaxFailuresPerIP failures even the right
-	// password is refused from that IP, not from another.
-	for range MaxFailuresPerIP {
-		st.Authenticate("u@a.test", "wrong", "9.9.9.9")
-	}
-	if _, err := st.Authenticate("u@a.test", "right", "9.9.9.9"); err != ErrThrottled {
-		t.Errorf("after %d failures: %v, want ErrThrottled", MaxFailuresPerIP, err)
-	}
-	if _, err := st.Authenticate("u@a.test", "right", "8.8.8.8"); err != nil {
-		t.Errorf("other IP: %v", err)
-	}
-	now = now.Add(FailureWindow + time.Second)
-	if _, err := st.Authenticate("u@a.test", "right", "9.9.9.9"); err != nil {
-		t.Errorf("after the window: %v", err)
-	}
-	// A password change empties the cache.
-	h2 := must[string](t)(HashPassword("new"))
-	must[Principal](t)(st.SetPassword("u@a.test", h2))
-	if _, err := st.Authenticate("u@a.test", "right", "7.7.7.7"); err != ErrAuthFailed {
-		t.Errorf("old password after change: %v", err)
-	}
-}
-
 // TestTrailingDotLookAlikes: "a.test." is neither a second tenant nor
 // "u@a.test." a second principal: every way in refuses the trailing dot
 // with the spelling to use, and a login with it is an unknown user.
@@ -195,7 +157,7 @@ func TestTrailingDotLookAlikes(t *testing.T) {
 	now := time.Now()
 	st, _ := openTest(t, &now)
 	must[delegation.Tenant](t)(st.AddTenant("a.test", 0))
-	h := must[string](t)(HashPassword("right"))
+	h := "$2a$04$unused"
 	must[Principal](t)(st.AddPrincipal(NewPrincipal{Kind: delegation.KindUser, Address: "u@a.test", PasswordHash: h}))
 	for name, err := range map[string]error{
 		"AddTenant(a.test.)":       second(st.AddTenant("a.test.", 0)),
@@ -216,9 +178,6 @@ func TestTrailingDotLookAlikes(t *testing.T) {
 	}
 	if p, ok := st.Directory().Lookup("U@A.test."); ok {
 		t.Errorf("Lookup(U@A.test.) = %s, want not found", p.Address)
-	}
-	if _, err := st.Authenticate("u@a.test.", "right", "192.0.2.1"); err != ErrAuthFailed {
-		t.Errorf("Authenticate(u@a.test., right) = %v, want ErrAuthFailed", err)
 	}
 }
 

@@ -125,17 +125,15 @@ type Store struct {
 	log *slog.Logger
 	now func() time.Time
 
-	dirMu    sync.Mutex                           // serialises directory writes
-	dir      atomic.Pointer[delegation.Directory] // snapshot, rebuilt after each directory write
-	hub      hubState                             // mailbox change listeners
-	folders  folderLocks                          // serialises writes per folder
-	auth     authCache
-	throttle throttle
-	res      resourceState // free-space guard, write faults, unfinished operations (faults.go)
-	trimmer  *mapTrimmer   // nil in memory or without /proc
-	gcStop   chan struct{} // closed by Close; nil in memory
-	gcOnce   sync.Once
-	gcDone   chan struct{}
+	dirMu   sync.Mutex                           // serialises directory writes
+	dir     atomic.Pointer[delegation.Directory] // snapshot, rebuilt after each directory write
+	hub     hubState                             // mailbox change listeners
+	folders folderLocks                          // serialises writes per folder
+	res     resourceState                        // free-space guard, write faults, unfinished operations (faults.go)
+	trimmer *mapTrimmer                          // nil in memory or without /proc
+	gcStop  chan struct{}                        // closed by Close; nil in memory
+	gcOnce  sync.Once
+	gcDone  chan struct{}
 }
 
 // Open opens (creating if needed) the database in dir.

@@ -108,6 +108,7 @@ func TestPackageImports(t *testing.T) {
 		{"imap/sorting", []string{mod + "storage", mod + "delegation", mod + "smtp"}},
 		{"storage", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
 		{"storage/postgres", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
+		{"storage/auth", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/", mod + "storage/postgres"}},
 		{"admin", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
 	}
 	// Test helpers stay in tests: no program code reaches internal/testenv

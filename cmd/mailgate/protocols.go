@@ -12,6 +12,7 @@ import (
 	"github.com/mailgate/mailgate/imap"
 	"github.com/mailgate/mailgate/smtp"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 // started is what the protocol servers leave for serve: how to stop them
@@ -49,15 +50,18 @@ func startProtocols(ctx context.Context, c *serveConfig, st *storage.Store, log 
 		serve              func(net.Listener) error
 	}
 
+	// One authenticator for both protocols: a login failing over SMTP
+	// counts against the same IP and account over IMAP.
+	au := auth.New(st, st.Now)
 	ss := smtp.New(smtp.Config{
 		Hostname: c.hostname, TLS: tlsCfg, InsecureAuth: c.insecureAuth,
 		RelayHost: c.relayHost, RelayUser: c.relayUser, RelayPassword: c.relayPassword, RelayGiveUp: c.relayGiveUp,
 		MaxMessageBytes: c.maxMessageSize, MaxRecipients: c.maxRecipients,
 		MaxConnsPerIP: c.maxConnsPerIP, MaxConns: c.maxConns, SpoolDir: c.spoolDir,
-		Registerer: reg,
+		Registerer: reg, Auth: au,
 	}, st, log)
 	is := imap.New(imap.Config{
-		Hostname: c.hostname, TLS: tlsCfg, InsecureAuth: c.insecureAuth, Registerer: reg,
+		Hostname: c.hostname, TLS: tlsCfg, InsecureAuth: c.insecureAuth, Registerer: reg, Auth: au,
 		AppendLimit: uint32(min(c.maxMessageSize, 1<<31)),
 	}, st, log)
 

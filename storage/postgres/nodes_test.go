@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/internal/testenv"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 // noPoll leaves notices as the only way a change from another node
@@ -203,5 +205,34 @@ func TestMigrate(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), dsn, Options{}); err == nil {
 		t.Error("Open of a newer schema succeeded")
+	}
+}
+
+// TestLoginsOnBothNodes: storage/auth over two nodes' stores: a user logs
+// in on either; a password changed on node A is refused on node B at
+// once (B's cache is emptied by the change notice), the new one accepted.
+func TestLoginsOnBothNodes(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	a, b := open(t, dsn, noPoll), open(t, dsn, noPoll)
+	seedTwo(t, a)
+	h1, _ := bcrypt.GenerateFromPassword([]byte("first"), bcrypt.MinCost)
+	if _, err := a.SetPassword("bob@example.test", string(h1)); err != nil {
+		t.Fatal(err)
+	}
+	authA, authB := auth.New(a, nil), auth.New(b, nil)
+	waitFor(t, "bob on B", func() bool { _, err := authB.Authenticate("bob@example.test", "first", ""); return err == nil })
+	if _, err := authA.Authenticate("bob@example.test", "first", ""); err != nil {
+		t.Fatalf("login on A: %v", err)
+	}
+	h2, _ := bcrypt.GenerateFromPassword([]byte("second"), bcrypt.MinCost)
+	if _, err := a.SetPassword("bob@example.test", string(h2)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the old password refused on B", func() bool {
+		_, err := authB.Authenticate("bob@example.test", "first", "")
+		return errors.Is(err, auth.ErrAuthFailed)
+	})
+	if _, err := authB.Authenticate("bob@example.test", "second", ""); err != nil {
+		t.Errorf("new password on B: %v", err)
 	}
 }

@@ -232,3 +232,15 @@ func (s *Store) Principals(tenant string) ([]storage.Principal, error) {
 	slices.SortFunc(out, func(a, b storage.Principal) int { return strings.Compare(a.Address, b.Address) })
 	return out, dbError(rows.Err())
 }
+
+// PasswordHash is a user's stored password hash ("" for none).
+func (s *Store) PasswordHash(id delegation.ID) (string, error) {
+	ctx, cancel := bg()
+	defer cancel()
+	var h string
+	err := s.pool.QueryRow(ctx, "SELECT password_hash FROM principals WHERE id = $1", id).Scan(&h)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", storage.Errorf(storage.ErrNotFound, "no principal %s", id)
+	}
+	return h, dbError(err)
+}

@@ -167,6 +167,14 @@ func passwordsAndSettings(t *testing.T, st storage.DirectoryStore) {
 	}
 	_, err = st.SetPassword("info@example.test", "$2a$04$x")
 	wantKind(t, "a password for a shared mailbox", err, storage.ErrInvalid)
+	if h, err := st.PasswordHash(bob); err != nil || h != "$2a$04$new" {
+		t.Errorf("PasswordHash(bob) = %q, %v", h, err)
+	}
+	if h, err := st.PasswordHash(id(t, st, "info@example.test")); err != nil || h != "" {
+		t.Errorf("PasswordHash(info) = %q, %v; want none", h, err)
+	}
+	_, err = st.PasswordHash("p999999")
+	wantKind(t, "PasswordHash of an unknown ID", err, storage.ErrNotFound)
 
 	yes, no := true, false
 	_, err = st.SetSettings("info@example.test", &yes, nil)

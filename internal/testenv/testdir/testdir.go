@@ -16,6 +16,7 @@ import (
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/auth"
 )
 
 // Password is every fixture user's password.
@@ -28,7 +29,7 @@ const Propagation = time.Hour
 // PasswordHash is the bcrypt hash of Password, computed once per test
 // binary: bcrypt is slow on purpose, and every fixture user shares it.
 var PasswordHash = sync.OnceValue(func() string {
-	h, err := storage.HashPassword(Password)
+	h, err := auth.HashPassword(Password)
 	if err != nil {
 		panic(err)
 	}

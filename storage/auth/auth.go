@@ -1,4 +1,10 @@
-package storage
+// Package auth checks logins for every protocol, above the storage
+// backends: password hashing (bcrypt), a cache of recent successes so
+// that a client opening many connections does not pay bcrypt each time,
+// and failed-login throttling. A store provides only the credentials (the
+// directory and a user's password hash); one Authenticator serves SMTP
+// and IMAP alike, so their failures count together.
+package auth
 
 import (
 	"crypto/rand"
@@ -8,11 +14,12 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
 )
 
 // ErrAuthFailed is the one answer for an unknown login, a wrong password, and
@@ -22,10 +29,10 @@ var ErrAuthFailed = errors.New("authentication failed")
 // HashPassword hashes a password with bcrypt.
 func HashPassword(pw string) (string, error) {
 	if pw == "" {
-		return "", errorf(ErrInvalid, "empty password")
+		return "", storage.Errorf(storage.ErrInvalid, "empty password")
 	}
 	if len(pw) > 72 {
-		return "", errorf(ErrInvalid, "password longer than 72 bytes")
+		return "", storage.Errorf(storage.ErrInvalid, "password longer than 72 bytes")
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
 	return string(h), err
@@ -34,24 +41,50 @@ func HashPassword(pw string) (string, error) {
 // dummyHash makes a failed lookup cost as much as a wrong password.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("mailgate-dummy"), bcrypt.DefaultCost)
 
-// authCache remembers successful verifications so that a client opening many
-// connections does not pay bcrypt each time. It keeps a salted SHA-256 of
-// the password, never the password, and is emptied on every directory
-// change (password change, removal, rename).
-type authCache struct {
+// Credentials is what a store gives the Authenticator.
+type Credentials interface {
+	Directory() *delegation.Directory
+	// PasswordHash is a user's bcrypt hash ("" for none).
+	PasswordHash(id delegation.ID) (string, error)
+	OnDirectoryChange(fn func(storage.DirChange))
+}
+
+// Authenticator checks logins against a store's credentials.
+type Authenticator struct {
+	creds    Credentials
+	now      func() time.Time
+	cache    cache
+	throttle throttle
+}
+
+// New returns an Authenticator over creds; now is the clock of the
+// throttling windows (nil: time.Now). Every directory change empties its
+// cache (a password change, a removal, a rename).
+func New(creds Credentials, now func() time.Time) *Authenticator {
+	if now == nil {
+		now = time.Now
+	}
+	a := &Authenticator{creds: creds, now: now}
+	creds.OnDirectoryChange(func(storage.DirChange) { a.cache.reset() })
+	return a
+}
+
+// cache remembers successful verifications. It keeps a salted SHA-256 of
+// the password, never the password.
+type cache struct {
 	mu   sync.Mutex
 	salt [32]byte
 	ok   map[delegation.ID][32]byte // guarded by mu
 }
 
-func (c *authCache) sum(pw string) [32]byte {
+func (c *cache) sum(pw string) [32]byte {
 	if c.salt == ([32]byte{}) {
 		rand.Read(c.salt[:])
 	}
 	return sha256.Sum256(append(c.salt[:], pw...))
 }
 
-func (c *authCache) check(id delegation.ID, pw string) bool {
+func (c *cache) check(id delegation.ID, pw string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	want, ok := c.ok[id]
@@ -59,7 +92,7 @@ func (c *authCache) check(id delegation.ID, pw string) bool {
 	return ok && subtle.ConstantTimeCompare(want[:], got[:]) == 1
 }
 
-func (c *authCache) put(id delegation.ID, pw string) {
+func (c *cache) put(id delegation.ID, pw string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ok == nil {
@@ -68,7 +101,7 @@ func (c *authCache) put(id delegation.ID, pw string) {
 	c.ok[id] = c.sum(pw)
 }
 
-func (c *authCache) reset() {
+func (c *cache) reset() {
 	c.mu.Lock()
 	c.ok = nil
 	c.mu.Unlock()
@@ -81,20 +114,20 @@ func (c *authCache) reset() {
 // unknown login exactly as for a known one. From a source that logged in
 // to this account before, a throttled attempt waits (ThrottleDelay per
 // attempt) instead of being refused.
-func (s *Store) Authenticate(login, password, remoteIP string) (delegation.ID, error) {
-	account := s.throttleKey(login)
-	wait, err := s.throttle.admit(remoteIP, account, s.now())
+func (a *Authenticator) Authenticate(login, password, remoteIP string) (delegation.ID, error) {
+	account := a.throttleKey(login)
+	wait, err := a.throttle.admit(remoteIP, account, a.now())
 	if err != nil {
 		return "", err
 	}
 	if wait > 0 {
-		s.throttle.sleep(wait)
+		a.throttle.sleep(wait)
 	}
-	id, err := s.authenticate(login, password)
+	id, err := a.check(login, password)
 	if err == ErrAuthFailed {
-		s.throttle.fail(remoteIP, account, s.now())
+		a.throttle.fail(remoteIP, account, a.now())
 	} else if err == nil {
-		s.throttle.succeed(remoteIP, account, s.now())
+		a.throttle.succeed(remoteIP, account, a.now())
 	}
 	return id, err
 }
@@ -103,8 +136,8 @@ func (s *Store) Authenticate(login, password, remoteIP string) (delegation.ID, e
 // for a known address or alias (so aliases share one counter), else the
 // login as typed, lower-cased (so an unknown or malformed name counts just
 // like a known one); a long one is hashed to keep the key small.
-func (s *Store) throttleKey(login string) string {
-	if p, ok := s.Directory().Lookup(login); ok {
+func (a *Authenticator) throttleKey(login string) string {
+	if p, ok := a.creds.Directory().Lookup(login); ok {
 		return "id:" + string(p.ID)
 	}
 	l := strings.ToLower(strings.TrimSpace(login))
@@ -115,26 +148,26 @@ func (s *Store) throttleKey(login string) string {
 	return "login:" + l
 }
 
-func (s *Store) authenticate(login, password string) (delegation.ID, error) {
-	p, ok := s.Directory().Lookup(login)
+func (a *Authenticator) check(login, password string) (delegation.ID, error) {
+	p, ok := a.creds.Directory().Lookup(login)
 	if !ok || p.Kind != delegation.KindUser {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return "", ErrAuthFailed
 	}
-	if s.auth.check(p.ID, password) {
+	if a.cache.check(p.ID, password) {
 		return p.ID, nil
 	}
-	var rec principalRec
-	if err := s.view(func(txn *badger.Txn) error { return getJSON(txn, key(prefPrincipal, string(p.ID)), &rec) }); err != nil {
+	stored, err := a.creds.PasswordHash(p.ID)
+	if err != nil {
 		return "", err
 	}
-	hash := []byte(rec.PasswordHash)
+	hash := []byte(stored)
 	if len(hash) == 0 {
 		hash = dummyHash
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || rec.PasswordHash == "" {
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || stored == "" {
 		return "", ErrAuthFailed
 	}
-	s.auth.put(p.ID, password)
+	a.cache.put(p.ID, password)
 	return p.ID, nil
 }

@@ -1,4 +1,4 @@
-package storage
+package auth
 
 import (
 	"fmt"
@@ -8,29 +8,50 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
 )
 
 // throttleFixture: tenant a.test with users alice, bob, carol and mallory
-// (password "right"), a fake clock, and a sleep that advances the clock and
-// records every wait.
-func throttleFixture(t *testing.T) (st *Store, now *time.Time, waits *[]time.Duration) {
+// (password "right") in a real store, an Authenticator over it with a
+// fake clock, and a sleep that advances the clock and records every wait.
+func throttleFixture(t *testing.T) (au *Authenticator, now *time.Time, waits *[]time.Duration) {
 	t.Helper()
 	clock := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	st, _ = openTest(t, &clock)
-	must[delegation.Tenant](t)(st.AddTenant("a.test", 0))
 	// The lowest bcrypt cost: these tests check hundreds of passwords.
-	h := string(must[[]byte](t)(bcrypt.GenerateFromPassword([]byte("right"), bcrypt.MinCost)))
-	for _, u := range []string{"alice", "bob", "carol", "mallory"} {
-		must[Principal](t)(st.AddPrincipal(NewPrincipal{Kind: delegation.KindUser, Address: u + "@a.test", PasswordHash: h}))
+	h, err := bcrypt.GenerateFromPassword([]byte("right"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
 	}
+	st := openStore(t, func() time.Time { return clock }, string(h), "alice", "bob", "carol", "mallory")
+	au = New(st, func() time.Time { return clock })
 	var ws []time.Duration
-	st.throttle.sleepFn = func(d time.Duration) { ws = append(ws, d); clock = clock.Add(d) }
-	return st, &clock, &ws
+	au.throttle.sleepFn = func(d time.Duration) { ws = append(ws, d); clock = clock.Add(d) }
+	return au, &clock, &ws
 }
 
-func wantAuth(t *testing.T, st *Store, login, pw, ip string, want error) {
+// openStore opens a real Badger store with tenant a.test and the users
+// (local parts) with password hash h.
+func openStore(t *testing.T, now func() time.Time, h string, users ...string) *storage.Store {
 	t.Helper()
-	if _, err := st.Authenticate(login, pw, ip); err != want {
+	st, err := storage.Open(t.TempDir(), storage.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.AddTenant("a.test", 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if _, err := st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: u + "@a.test", PasswordHash: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+func wantAuth(t *testing.T, au *Authenticator, login, pw, ip string, want error) {
+	t.Helper()
+	if _, err := au.Authenticate(login, pw, ip); err != want {
 		t.Errorf("Authenticate(%s, %s, %s) = %v, want %v", login, pw, ip, err, want)
 	}
 }
@@ -41,17 +62,17 @@ func wantAuth(t *testing.T, st *Store, login, pw, ip string, want error) {
 // counter, and it cannot then log in to a victim even with the right
 // password. Its own account, where that IP is known-good, is only delayed.
 func TestThrottleSprayNotLaundered(t *testing.T) {
-	st, _, waits := throttleFixture(t)
+	au, _, waits := throttleFixture(t)
 	const ip = "203.0.113.9"
-	wantAuth(t, st, "mallory@a.test", "right", ip, nil)
+	wantAuth(t, au, "mallory@a.test", "right", ip, nil)
 	failed, throttled := 0, 0
 	victims := []string{"alice@a.test", "bob@a.test", "carol@a.test", "nobody@a.test"}
 	for i := range 40 {
 		if i%3 == 2 {
-			st.Authenticate("mallory@a.test", "right", ip)
+			au.Authenticate("mallory@a.test", "right", ip)
 			continue
 		}
-		switch _, err := st.Authenticate(victims[i%len(victims)], fmt.Sprint("guess", i), ip); err {
+		switch _, err := au.Authenticate(victims[i%len(victims)], fmt.Sprint("guess", i), ip); err {
 		case ErrAuthFailed:
 			failed++
 		case ErrThrottled:
@@ -64,10 +85,10 @@ func TestThrottleSprayNotLaundered(t *testing.T) {
 		t.Errorf("spray with good logins between: %d guesses checked, %d throttled; want %d checked, the rest throttled",
 			failed, throttled, MaxFailuresPerIP)
 	}
-	wantAuth(t, st, "alice@a.test", "right", ip, ErrThrottled)
-	wantAuth(t, st, "alice@a.test", "right", "198.51.100.1", nil)
+	wantAuth(t, au, "alice@a.test", "right", ip, ErrThrottled)
+	wantAuth(t, au, "alice@a.test", "right", "198.51.100.1", nil)
 	*waits = nil
-	wantAuth(t, st, "mallory@a.test", "right", ip, nil)
+	wantAuth(t, au, "mallory@a.test", "right", ip, nil)
 	if len(*waits) != 1 || (*waits)[0] != ThrottleDelay {
 		t.Errorf("known-good login from a throttled IP waited %v, want one wait of %v", *waits, ThrottleDelay)
 	}
@@ -79,35 +100,35 @@ func TestThrottleSprayNotLaundered(t *testing.T) {
 // the same answers), but alice's own known-good IP still logs in, after a
 // short wait; a wrong password from there still fails.
 func TestThrottleOwnerNotLockedOut(t *testing.T) {
-	st, now, waits := throttleFixture(t)
+	au, now, waits := throttleFixture(t)
 	const home = "192.0.2.10"
-	wantAuth(t, st, "alice@a.test", "right", home, nil)
+	wantAuth(t, au, "alice@a.test", "right", home, nil)
 	for i := range MaxFailuresPerAccount {
 		ip := fmt.Sprintf("198.51.100.%d", i+1)
-		wantAuth(t, st, "alice@a.test", "guess", ip, ErrAuthFailed)
+		wantAuth(t, au, "alice@a.test", "guess", ip, ErrAuthFailed)
 	}
-	wantAuth(t, st, "alice@a.test", "right", "198.51.100.200", ErrThrottled)
-	wantAuth(t, st, "ALICE@a.test", "right", "198.51.100.201", ErrThrottled) // same account, any spelling
+	wantAuth(t, au, "alice@a.test", "right", "198.51.100.200", ErrThrottled)
+	wantAuth(t, au, "ALICE@a.test", "right", "198.51.100.201", ErrThrottled) // same account, any spelling
 	// A user that does not exist is throttled exactly like one that does
 	// (here by the (IP, account) cap).
 	for _, login := range []string{"bob@a.test", "nobody@a.test"} {
 		for range MaxFailuresPerPair {
-			wantAuth(t, st, login, "guess", "203.0.113.50", ErrAuthFailed)
+			wantAuth(t, au, login, "guess", "203.0.113.50", ErrAuthFailed)
 		}
-		wantAuth(t, st, login, "right", "203.0.113.50", ErrThrottled)
+		wantAuth(t, au, login, "right", "203.0.113.50", ErrThrottled)
 	}
 	if len(*waits) != 0 {
 		t.Errorf("unknown sources waited %v; they are refused at once", *waits)
 	}
-	wantAuth(t, st, "alice@a.test", "right", home, nil)
-	wantAuth(t, st, "alice@a.test", "wrong", home, ErrAuthFailed)
+	wantAuth(t, au, "alice@a.test", "right", home, nil)
+	wantAuth(t, au, "alice@a.test", "wrong", home, ErrAuthFailed)
 	if len(*waits) != 2 || (*waits)[0] != ThrottleDelay || (*waits)[1] != ThrottleDelay {
 		t.Errorf("known-good source waited %v, want %v twice", *waits, ThrottleDelay)
 	}
 	// After the window, everyone is back to normal.
 	*now = now.Add(FailureWindow + time.Second)
 	*waits = nil
-	wantAuth(t, st, "alice@a.test", "right", "198.51.100.200", nil)
+	wantAuth(t, au, "alice@a.test", "right", "198.51.100.200", nil)
 	if len(*waits) != 0 {
 		t.Errorf("after the window: waited %v", *waits)
 	}
@@ -118,18 +139,18 @@ func TestThrottleOwnerNotLockedOut(t *testing.T) {
 // count, so a few more failures throttle bob from that IP, while alice
 // (known-good there) is only delayed.
 func TestThrottleSuccessClearsOnlyItsPair(t *testing.T) {
-	st, _, waits := throttleFixture(t)
+	au, _, waits := throttleFixture(t)
 	const ip = "192.0.2.20"
 	for range MaxFailuresPerPair - 1 {
-		wantAuth(t, st, "alice@a.test", "wrong", ip, ErrAuthFailed)
-		wantAuth(t, st, "bob@a.test", "wrong", ip, ErrAuthFailed)
+		wantAuth(t, au, "alice@a.test", "wrong", ip, ErrAuthFailed)
+		wantAuth(t, au, "bob@a.test", "wrong", ip, ErrAuthFailed)
 	}
-	wantAuth(t, st, "alice@a.test", "right", ip, nil)
+	wantAuth(t, au, "alice@a.test", "right", ip, nil)
 	for range MaxFailuresPerIP - 2*(MaxFailuresPerPair-1) {
-		wantAuth(t, st, "carol@a.test", "wrong", ip, ErrAuthFailed)
+		wantAuth(t, au, "carol@a.test", "wrong", ip, ErrAuthFailed)
 	}
-	wantAuth(t, st, "bob@a.test", "right", ip, ErrThrottled)
-	wantAuth(t, st, "alice@a.test", "right", ip, nil)
+	wantAuth(t, au, "bob@a.test", "right", ip, ErrThrottled)
+	wantAuth(t, au, "alice@a.test", "right", ip, nil)
 	if len(*waits) != 1 {
 		t.Errorf("waits %v, want one (alice from her known-good IP over the IP cap)", *waits)
 	}
