@@ -191,10 +191,29 @@ func queueRetry(t *testing.T, st storage.Backend) {
 }
 
 // queueWithTargets: a delivery with local copies and queue entries stores
-// one body: one reference per copy and one for the queue, however many
-// entries.
+// one body with a reference per copy and per entry (BlobRefs counts the
+// messages and queue entries that refer to it), so the body outlives
+// whichever of them goes last.
 func queueWithTargets(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
+	one, err := st.Deliver(storage.Delivery{Message: queueMsg("one"), Targets: []storage.Target{{Owner: mb.alice, Folder: "Sent"}},
+		Queue: []storage.QueueEntry{{From: "alice@example.test", To: []string{"x@remote.test", "y@remote.test"}, Created: t0, NextAttempt: t0}}})
+	fatal(t, err)
+	oneBlob := messages(t, st, one[0].FolderID)[0].Blob
+	if n := refs(t, st, oneBlob); n != 2 {
+		t.Errorf("one copy and one queue entry: %d references, want 2", n)
+	}
+	e := queueList(t, st)[0]
+	if e.Blob != oneBlob {
+		t.Fatalf("queue entry on blob %d, the copy on %d", e.Blob, oneBlob)
+	}
+	if err := st.QueueDone(e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := refs(t, st, oneBlob); n != 1 {
+		t.Errorf("the entry done: %d references, want 1 (the copy)", n)
+	}
+
 	placed, err := st.Deliver(storage.Delivery{Message: queueMsg("mixed"),
 		Targets: []storage.Target{{Owner: mb.alice, Folder: "Sent"}, {Owner: mb.bob}},
 		Queue: []storage.QueueEntry{
@@ -205,16 +224,23 @@ func queueWithTargets(t *testing.T, st storage.Backend) {
 	if len(placed) != 2 {
 		t.Fatalf("Deliver placed %+v", placed)
 	}
-	blob := messages(t, st, placed[0].FolderID)[0].Blob
+	ms, err := st.Messages(placed[0].FolderID, placed[0].UID, placed[0].UID)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("Messages of the copy in Sent = %+v, %v", ms, err)
+	}
+	blob := ms[0].Blob
 	all := queueList(t, st)
 	if len(all) != 2 || all[0].Blob != blob || all[1].Blob != blob || all[0].ID == all[1].ID {
 		t.Fatalf("queue = %+v, want two entries on blob %d", all, blob)
 	}
-	if n := refs(t, st, blob); n != 3 {
-		t.Errorf("two copies and two queue entries: %d references, want 3", n)
+	if n := refs(t, st, blob); n != 4 {
+		t.Errorf("two copies and two queue entries: %d references, want 4", n)
 	}
 	if err := st.QueueDone(all[0].ID); err != nil {
 		t.Fatal(err)
+	}
+	if n := refs(t, st, blob); n != 3 {
+		t.Errorf("one queue entry done: %d references, want 3", n)
 	}
 	if err := st.QueueDone(all[1].ID); err != nil {
 		t.Fatal(err)
