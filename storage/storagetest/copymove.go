@@ -32,7 +32,7 @@ func copyMessages(t *testing.T, st storage.Backend) {
 		outcomes = append(outcomes, o)
 		return []storage.AuditRecord{{Proto: "imap", Action: "copy", MailboxID: string(mb.alice), Folder: "Keep"}}
 	}
-	res, err := st.Copy(src.ID, []uint32{3, 99, 1}, dst.ID, "s4", audit)
+	res, err := st.Copy(src.ID, []uint32{3, 99, 1, 3}, dst.ID, "s4", audit)
 	fatal(t, err)
 	if res.UIDValidity != dst.UIDValidity || !slices.Equal(res.Src, []uint32{1, 3}) || !slices.Equal(res.Dst, []uint32{2, 3}) {
 		t.Errorf("Copy = %+v; want UIDVALIDITY %d, [1 3] → [2 3]", res, dst.UIDValidity)

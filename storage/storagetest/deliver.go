@@ -81,6 +81,14 @@ func deliver(t *testing.T, st storage.Backend) {
 	if len(p2) != 2 || p2[0].UID != 2 || p2[0].FolderID != inbox.ID || p2[1].UID != 3 || p2[1].FolderID != lists.ID {
 		t.Errorf("second Deliver placed %+v", p2)
 	}
+	// The same default folder, not made yet, twice: one folder, two UIDs.
+	_, err = st.Deliver(storage.Delivery{Message: msgOf("three"), Targets: []storage.Target{{Owner: mb.bob, Folder: "Trash"}, {Owner: mb.bob, Folder: "trash"}}})
+	wantKind(t, "Deliver to trash (only INBOX is case-insensitive)", err, storage.ErrNotFound)
+	p3, err := st.Deliver(storage.Delivery{Message: msgOf("three"), Targets: []storage.Target{{Owner: mb.bob, Folder: "Trash"}, {Owner: mb.bob, Folder: "Trash"}}})
+	fatal(t, err)
+	if trash := folder(t, st, mb.bob, "Trash"); len(p3) != 2 || p3[0].FolderID != trash.ID || p3[1].FolderID != trash.ID || p3[0].UID != 1 || p3[1].UID != 2 || trash.Count != 2 {
+		t.Errorf("two copies into bob's new Trash: placed %+v, folder %+v", p3, trash)
+	}
 	ms, err := st.Messages(inbox.ID, 2, 2)
 	fatal(t, err)
 	if len(ms) != 1 || ms[0].Blob == blob || ms[0].InternalDate.Before(before) || ms[0].InternalDate.After(time.Now().Add(time.Minute)) {
@@ -298,6 +306,7 @@ func messagesRanges(t *testing.T, st storage.Backend) {
 		{4, 100, []uint32{4, 6}},
 		{7, 0, []uint32{}},
 		{0, 1, []uint32{1}},
+		{5, 3, []uint32{}},
 	} {
 		ms, err := st.Messages(f.ID, c.from, c.to)
 		if err != nil || !slices.Equal(uidsOf(ms), c.want) {

@@ -275,6 +275,13 @@ func expunge(t *testing.T, st storage.Backend) {
 	if v, err := st.Vanished(f.ID, hms); err != nil || !slices.Equal(v, []uint32{2, 4}) {
 		t.Errorf("Vanished(%d) = %v, %v; want [2 4]", hms, v, err)
 	}
+	// An empty list is no message (only nil means all).
+	if gone, err := st.Expunge(f.ID, []uint32{}, nil, nil); err != nil || len(gone) != 0 {
+		t.Errorf("Expunge of an empty UID list = %v, %v; want nothing", gone, err)
+	}
+	if got := folderByID(t, st, f.ID); got.Count != 3 {
+		t.Errorf("Expunge of an empty UID list removed messages: count %d", got.Count)
+	}
 	// nil: every \Deleted message; none is not an error.
 	if gone, err := st.Expunge(f.ID, nil, nil, nil); err != nil || !slices.Equal(gone, []uint32{1}) {
 		t.Errorf("Expunge(nil) = %v, %v; want [1]", gone, err)

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mailgate/mailgate/storage"
@@ -146,7 +147,11 @@ func folderNames(t *testing.T, st storage.Backend) {
 	if w, err := st.CreateFolder(mb.alice, "work", "", nil); err != nil || w.ID == work.ID {
 		t.Errorf("CreateFolder(work) beside Work = %+v, %v", w, err)
 	}
-	for _, bad := range []string{"a//b", "/a", "a/", "a/./b", "..", "a/../b", "a*", "a%b", "a\x01b", "a\x7fb", "tab\there"} {
+	// INBOX is special only as the first level.
+	if f, err := st.CreateFolder(mb.alice, "Work/inbox", "", nil); err != nil || f.Name != "Work/inbox" {
+		t.Errorf("CreateFolder(Work/inbox) = %+v, %v; want the name kept", f, err)
+	}
+	for _, bad := range []string{strings.Repeat("x", 1001), "a//b", "/a", "a/", "a/./b", "..", "a/../b", "a*", "a%b", "a\x01b", "a\x7fb", "tab\there"} {
 		_, err := st.CreateFolder(mb.alice, bad, "", nil)
 		wantKind(t, "CreateFolder("+bad+")", err, storage.ErrInvalid)
 		_, err = st.Folder(mb.alice, bad)
@@ -158,7 +163,7 @@ func folderNames(t *testing.T, st storage.Backend) {
 	wantKind(t, "RenameFolder to W*", err, storage.ErrInvalid)
 	fs, err := st.Folders(mb.alice)
 	fatal(t, err)
-	if want := []string{"INBOX", "INBOX/Sub", "Work", "work"}; !slices.Equal(names(fs), want) {
+	if want := []string{"INBOX", "INBOX/Sub", "Work", "Work/inbox", "work"}; !slices.Equal(names(fs), want) {
 		t.Errorf("folders = %q, want %q", names(fs), want)
 	}
 }
@@ -255,6 +260,10 @@ func renameFolder(t *testing.T, st storage.Backend) {
 	parent := folder(t, st, mb.alice, "Work")
 	appendMsg(t, st, mb.alice, "Work/2026", msgOf("a"), `\Seen`)
 	appendMsg(t, st, mb.alice, "Work/2026", msgOf("b"))
+	appendMsg(t, st, mb.alice, "Work/2026", msgOf("gone"), `\Deleted`)
+	if _, err := st.Expunge(work.ID, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	before := messages(t, st, work.ID)
 	hms := folderByID(t, st, work.ID).HighestModSeq
 	create(t, st, mb.alice, "Other")
@@ -277,7 +286,10 @@ func renameFolder(t *testing.T, st storage.Backend) {
 		t.Errorf("folders after RENAME Work Jobs/Old = %q, want %q", names(fs), want)
 	}
 	moved := folder(t, st, mb.alice, "Jobs/Old/2026")
-	if moved.ID != work.ID || moved.UIDValidity != work.UIDValidity || moved.UIDNext != 3 || moved.Count != 2 || moved.HighestModSeq != hms {
+	if v, err := st.Vanished(work.ID, 0); err != nil || !slices.Equal(v, []uint32{3}) {
+		t.Errorf("Vanished after RENAME = %v, %v; want [3]", v, err)
+	}
+	if moved.ID != work.ID || moved.UIDValidity != work.UIDValidity || moved.UIDNext != 4 || moved.Count != 2 || moved.HighestModSeq != hms {
 		t.Errorf("renamed child = %+v, was %+v (HighestModSeq %d)", moved, work, hms)
 	}
 	if p := folder(t, st, mb.alice, "Jobs/Old"); p.ID != parent.ID || p.UIDValidity != parent.UIDValidity {
@@ -305,7 +317,7 @@ func renameFolder(t *testing.T, st storage.Backend) {
 		t.Errorf("Work made again with the renamed folder's ID %d", w.ID)
 	}
 	// Mail goes on arriving under the new name.
-	if p := appendMsg(t, st, mb.alice, "Jobs/Old/2026", msgOf("c")); p.UID != 3 || p.FolderID != work.ID || p.UIDValidity != work.UIDValidity {
+	if p := appendMsg(t, st, mb.alice, "Jobs/Old/2026", msgOf("c")); p.UID != 4 || p.FolderID != work.ID || p.UIDValidity != work.UIDValidity {
 		t.Errorf("Append after RENAME placed %+v", p)
 	}
 }
@@ -411,4 +423,85 @@ func subscriptions(t *testing.T, st storage.Backend) {
 	if want := []string{"Archive", "Drafts", "Junk", "Sent", "Trash", "z/b"}; !slices.Equal(got, want) {
 		t.Errorf("after UNSUBSCRIBE x, inbox: %q, want %q", got, want)
 	}
+}
+
+// folderAudit: the audit records of CREATE, RENAME and DELETE commit with
+// them, once each (RENAME INBOX too), and a refused change writes none.
+func folderAudit(t *testing.T, st storage.Backend) {
+	mb := seedMail(t, st)
+	folder(t, st, mb.alice, "INBOX")
+	var calls []string
+	rec := func(action string) storage.AuditFunc {
+		return func(o storage.Outcome) []storage.AuditRecord {
+			calls = append(calls, action)
+			return []storage.AuditRecord{{Proto: "imap", Action: "folder_" + action, Actor: "bob@example.test", ActorID: string(mb.bob),
+				Mailbox: "alice@example.test", MailboxID: string(mb.alice), Right: "full-access", Decision: storage.AuditAllowed, Folder: action}}
+		}
+	}
+	check := func(what string, want ...string) {
+		t.Helper()
+		recs, err := st.AuditList(storage.AuditFilter{ActorID: string(mb.bob)})
+		fatal(t, err)
+		got := []string{}
+		for _, r := range recs {
+			got = append(got, r.Action)
+			if r.MailboxID != string(mb.alice) || r.Time.IsZero() || r.Decision != storage.AuditAllowed {
+				t.Errorf("%s: record %+v", what, r)
+			}
+		}
+		if want == nil {
+			want = []string{}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: audit %q, want %q", what, got, want)
+		}
+	}
+	if _, err := st.CreateFolder(mb.alice, "A/B", "", rec("create")); err != nil {
+		t.Fatal(err)
+	}
+	check("CreateFolder", "folder_create")
+	_, err := st.CreateFolder(mb.alice, "A/B", "", rec("create"))
+	wantKind(t, "CreateFolder again", err, storage.ErrExists)
+	_, err = st.CreateFolder(mb.alice, "a//b", "", rec("create"))
+	wantKind(t, "CreateFolder a//b", err, storage.ErrInvalid)
+	check("refused CreateFolder", "folder_create")
+	if err := st.RenameFolder(mb.alice, "A", "C", rec("rename")); err != nil {
+		t.Fatal(err)
+	}
+	err = st.RenameFolder(mb.alice, "Nope", "D", rec("rename"))
+	wantKind(t, "RenameFolder of a missing folder", err, storage.ErrNotFound)
+	create(t, st, mb.alice, "D")
+	err = st.RenameFolder(mb.alice, "C", "D", rec("rename"))
+	wantKind(t, "RenameFolder onto D", err, storage.ErrExists)
+	check("RenameFolder", "folder_create", "folder_rename")
+	_, err = st.DeleteFolder(mb.alice, "C", rec("delete"))
+	wantKind(t, "DeleteFolder with a subfolder", err, storage.ErrHasChildren)
+	check("refused DeleteFolder", "folder_create", "folder_rename")
+	if _, err := st.DeleteFolder(mb.alice, "C/B", rec("delete")); err != nil {
+		t.Fatal(err)
+	}
+	check("DeleteFolder", "folder_create", "folder_rename", "folder_delete")
+	appendMsg(t, st, mb.alice, "INBOX", msgOf("x"))
+	calls = nil
+	if err := st.RenameFolder(mb.alice, "INBOX", "Old", rec("rename")); err != nil {
+		t.Fatal(err)
+	}
+	check("RENAME INBOX", "folder_create", "folder_rename", "folder_delete", "folder_rename")
+	if len(calls) != 1 {
+		t.Errorf("RENAME INBOX called its AuditFunc %d times, want once", len(calls))
+	}
+	// A refused COPY, MOVE or EXPUNGE records nothing either.
+	inbox := folder(t, st, mb.alice, "INBOX")
+	old := folder(t, st, mb.alice, "Old")
+	if _, err := st.DeleteFolder(mb.alice, "D", nil); err != nil {
+		t.Fatal(err)
+	}
+	d := old.ID + inbox.ID + 1000
+	if _, err := st.Copy(old.ID, []uint32{1}, d, nil, rec("copy")); err == nil {
+		t.Errorf("Copy to a missing folder: no error")
+	}
+	if _, err := st.Move(old.ID, []uint32{1}, d, nil, rec("move")); err == nil {
+		t.Errorf("Move to a missing folder: no error")
+	}
+	check("refused COPY and MOVE", "folder_create", "folder_rename", "folder_delete", "folder_rename")
 }

@@ -31,6 +31,7 @@ func RunMailstore(t *testing.T, open func(t *testing.T) storage.Backend) {
 		{"RenameFolder", renameFolder},
 		{"RenameInbox", renameInbox},
 		{"Subscriptions", subscriptions},
+		{"FolderAudit", folderAudit},
 		{"Deliver", deliver},
 		{"DeliverRefused", deliverRefused},
 		{"DeliverAudit", deliverAudit},
