@@ -319,25 +319,30 @@ func messagesRanges(t *testing.T, st storage.Backend) {
 }
 
 // bodies: Body is the whole message, Header its header block with the
-// blank line that ends it (the whole message when it has no body), and
+// first empty line, CRLF or bare LF (storage.HeaderBlock; the whole
+// message when it has no body), and
 // Headers several of them in order, nil for a missing blob.
 func bodies(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
 	crlf := []byte("From: a@example.org\r\nSubject: crlf\r\n\r\nline 1\r\n\r\nline 3\r\n")
 	lf := []byte("From: a@example.org\nSubject: lf\n\nbody\n")
 	headOnly := []byte("From: a@example.org\r\nSubject: no body\r\n")
+	// Bare LF ends the header here; the CRLF blank line is in the body.
+	mixed := []byte("Subject: mixed\n\nbody\r\n\r\nmore\r\n")
+	// An empty line is one with nothing before its CRLF or LF.
+	lfcrlf := []byte("Subject: lf\n\r\nbody\n")
 	var blobs []uint64
-	for _, m := range [][]byte{crlf, lf, headOnly} {
+	for _, m := range [][]byte{crlf, lf, headOnly, mixed, lfcrlf} {
 		appendMsg(t, st, mb.alice, "INBOX", m)
 	}
 	for _, m := range messages(t, st, folder(t, st, mb.alice, "INBOX").ID) {
 		blobs = append(blobs, m.Blob)
 	}
-	if len(blobs) != 3 {
-		t.Fatalf("%d messages, want 3", len(blobs))
+	if len(blobs) != 5 {
+		t.Fatalf("%d messages, want 5", len(blobs))
 	}
-	wantHdr := []string{"From: a@example.org\r\nSubject: crlf\r\n\r\n", "From: a@example.org\nSubject: lf\n\n", string(headOnly)}
-	for i, m := range [][]byte{crlf, lf, headOnly} {
+	wantHdr := []string{"From: a@example.org\r\nSubject: crlf\r\n\r\n", "From: a@example.org\nSubject: lf\n\n", string(headOnly), "Subject: mixed\n\n", "Subject: lf\n\r\n"}
+	for i, m := range [][]byte{crlf, lf, headOnly, mixed, lfcrlf} {
 		if b, err := st.Body(blobs[i]); err != nil || string(b) != string(m) {
 			t.Errorf("Body(%d) = %q, %v; want %q", blobs[i], b, err, m)
 		}
@@ -345,7 +350,7 @@ func bodies(t *testing.T, st storage.Backend) {
 			t.Errorf("Header(%d) = %q, %v; want %q", blobs[i], h, err, wantHdr[i])
 		}
 	}
-	missing := blobs[0] + blobs[1] + blobs[2] + 1000
+	missing := blobs[0] + blobs[1] + blobs[2] + blobs[3] + blobs[4] + 1000
 	_, err := st.Body(missing)
 	wantKind(t, "Body of a missing blob", err, storage.ErrNotFound)
 	_, err = st.Header(missing)
