@@ -75,7 +75,9 @@ func copyMessages(t *testing.T, st storage.Backend) {
 	}
 	for i, c := range cs {
 		if c.Kind != storage.ChangeAppend || c.FolderID != dst.ID || c.UID != res.Dst[i] || c.ModSeq != got[i+1].ModSeq || c.Origin != "s4" ||
-			c.Owner != mb.alice || c.Folder != "Keep" || c.Message.Blob != got[i+1].Blob || !slices.Equal(c.Flags, got[i+1].Flags) {
+			c.Owner != mb.alice || c.Folder != "Keep" || c.Message.Blob != got[i+1].Blob || !slices.Equal(c.Flags, got[i+1].Flags) ||
+			c.Message.UID != got[i+1].UID || c.Message.Size != got[i+1].Size || !c.Message.InternalDate.Equal(got[i+1].InternalDate) ||
+			!slices.Equal(c.Message.Flags, got[i+1].Flags) {
 			t.Errorf("Copy announced %+v", c)
 		}
 	}

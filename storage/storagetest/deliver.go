@@ -185,6 +185,7 @@ func appendOne(t *testing.T, st storage.Backend) {
 	cs := mailChanges(cl.take())
 	if len(cs) != 1 || cs[0].Kind != storage.ChangeAppend || cs[0].Origin != origin || cs[0].UID != 1 || cs[0].FolderID != drafts.ID ||
 		cs[0].ModSeq != drafts.HighestModSeq || cs[0].Owner != mb.alice || cs[0].Folder != "Drafts" || cs[0].Message.Blob != ms[0].Blob ||
+		cs[0].Message.Size != ms[0].Size || !cs[0].Message.InternalDate.Equal(date) || !slices.Equal(cs[0].Message.Flags, ms[0].Flags) ||
 		!slices.Equal(cs[0].Flags, []string{`\Draft`, `\Seen`}) {
 		t.Errorf("Append announced %+v", cs)
 	}
@@ -215,6 +216,7 @@ func appendAll(t *testing.T, st storage.Backend) {
 		return []storage.AuditRecord{{Proto: "imap", Action: "append", ActorID: string(mb.bob), MailboxID: string(mb.alice),
 			Decision: storage.AuditAllowed, Folder: "Box", Detail: fmt.Sprint(o.UIDs)}}
 	}
+	cl := listen(st)
 	placed, err := st.AppendAll(mb.alice, "Box", msgs, "s1", audit)
 	fatal(t, err)
 	if len(placed) != 3 {
@@ -255,6 +257,17 @@ func appendAll(t *testing.T, st storage.Backend) {
 	}
 	if ms[1].ModSeq >= ms[2].ModSeq || ms[2].ModSeq >= ms[3].ModSeq {
 		t.Errorf("appended messages' modseqs %d %d %d, want increasing", ms[1].ModSeq, ms[2].ModSeq, ms[3].ModSeq)
+	}
+	cs := mailChanges(cl.take())
+	if len(cs) != 3 {
+		t.Fatalf("AppendAll announced %+v, want three appends", cs)
+	}
+	for i, c := range cs {
+		m := ms[i+1]
+		if c.Kind != storage.ChangeAppend || c.FolderID != box.ID || c.UID != m.UID || c.ModSeq != m.ModSeq || c.Origin != "s1" ||
+			c.Message.Blob != m.Blob || c.Message.Size != m.Size || !c.Message.InternalDate.Equal(m.InternalDate) || !slices.Equal(c.Message.Flags, m.Flags) {
+			t.Errorf("AppendAll announced %+v for %+v", c, m)
+		}
 	}
 	f := folderByID(t, st, box.ID)
 	if f.Count != 4 || f.UIDNext != 5 || f.HighestModSeq != ms[3].ModSeq {
