@@ -321,16 +321,9 @@ func (c *session) fetchOne(it item, atts []wire.FetchAtt, n needs, uid, withModS
 	return nil
 }
 
-// headerOf is the header block of a message (or the block itself).
-func headerOf(b []byte) []byte {
-	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
-		return b[:i+4]
-	}
-	if i := bytes.Index(b, []byte("\n\n")); i >= 0 {
-		return b[:i+2]
-	}
-	return b
-}
+// headerOf is the header block of a message (or the block itself), as
+// storage's Header gives it.
+func headerOf(b []byte) []byte { return storage.HeaderBlock(b) }
 
 // partial applies <offset.count> (RFC 9051 §6.4.5).
 func partial(b []byte, p *wire.Partial) []byte {

@@ -7,16 +7,23 @@ import (
 	"github.com/mailgate/mailgate/storage/storagetest"
 )
 
+func openBadger(t *testing.T) *storage.Store {
+	st, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // TestConformance runs the storage contract's suite on Badger.
 func TestConformance(t *testing.T) {
-	o := func(t *testing.T) storage.DirectoryStore {
-		st, err := storage.Open(t.TempDir(), storage.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
+	o := func(t *testing.T) storage.DirectoryStore { return openBadger(t) }
 	storagetest.RunDirectory(t, o)
 	storagetest.RunPrincipals(t, o)
+}
+
+// TestMailstoreConformance runs the mailstore part of the suite on Badger.
+func TestMailstoreConformance(t *testing.T) {
+	storagetest.RunMailstore(t, func(t *testing.T) storage.Backend { return openBadger(t) })
 }

@@ -421,14 +421,24 @@ func (s *Store) EnsureDefaultFolders(owner delegation.ID) error {
 	})
 }
 
-// headerBlock returns the header part of a message (up to and including the
-// blank line), or the whole message when it has no body.
-func headerBlock(msg []byte) []byte {
-	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
-		return msg[:i+4]
-	}
-	if i := bytes.Index(msg, []byte("\n\n")); i >= 0 {
-		return msg[:i+2]
+// HeaderBlock returns the header part of a message: up to and including
+// the first empty line (CRLF, or a bare LF: RFC 5322 §2.1 with the
+// tolerance imap/message's parser has), or the whole message when it has
+// no body. Header stores it; imap's FETCH uses it on a loaded body, so
+// both give the same block.
+func HeaderBlock(msg []byte) []byte {
+	for i := 0; i < len(msg); {
+		switch {
+		case msg[i] == '\n':
+			return msg[:i+1]
+		case msg[i] == '\r' && i+1 < len(msg) && msg[i+1] == '\n':
+			return msg[:i+2]
+		}
+		j := bytes.IndexByte(msg[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j + 1
 	}
 	return msg
 }
@@ -615,7 +625,7 @@ func putBlobTxn(txn *badger.Txn, blob uint64, msg []byte, refs uint64) error {
 	if err := txn.Set(blobKey(prefBlob, blob), msg); err != nil {
 		return err
 	}
-	if err := txn.Set(blobKey(prefBlobHdr, blob), headerBlock(msg)); err != nil {
+	if err := txn.Set(blobKey(prefBlobHdr, blob), HeaderBlock(msg)); err != nil {
 		return err
 	}
 	return txn.Set(blobKey(prefBlobRef, blob), binary.BigEndian.AppendUint64(nil, refs))

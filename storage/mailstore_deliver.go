@@ -103,10 +103,10 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 	var changes []Change
 	err = s.write(func(txn *badger.Txn) error {
 		placed, changes = placed[:0], changes[:0]
-		refs := uint64(len(targets))
-		if len(d.Queue) > 0 {
-			refs++ // the queue holds a reference until its entries are done
-		}
+		// One reference per copy and one per queue entry: QueueDone drops
+		// one per entry, so a single reference for several entries would
+		// free the body while copies still use it.
+		refs := uint64(len(targets) + len(d.Queue))
 		if refs > 0 {
 			if err := putBlobTxn(txn, blob, d.Message, refs); err != nil {
 				return err

@@ -14,7 +14,7 @@ import (
 //	queue/<id:16x> → QueueEntry (JSON)
 //
 // An entry is written by Deliver in the same transaction as the message's
-// blob (the queue holds one reference to it), so a message acknowledged
+// blob (each entry holds one reference to it), so a message acknowledged
 // with 250 is either delivered locally or queued, durably. The relay worker
 // (smtp) reads due entries, and after each attempt either reschedules an
 // entry (QueueRetry) or removes it and drops its blob reference (QueueDone).
