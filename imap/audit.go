@@ -95,7 +95,7 @@ func (c *session) record(action string, owner delegation.ID, folder string, dc d
 	if !ok1 || !ok2 {
 		return storage.AuditRecord{}, false
 	}
-	rec := c.srv.st.NewAudit("imap", action, storage.PartyOf(a), storage.PartyOf(o), dc)
+	rec := storage.NewAuditRecord(c.srv.st.Directory(), "imap", action, storage.PartyOf(a), storage.PartyOf(o), dc)
 	rec.Folder, rec.Remote = folder, c.ip
 	return rec, true
 }

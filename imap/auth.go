@@ -277,7 +277,7 @@ func (c *session) login(authzid, authcid, password string) error {
 		}
 		if o.ID != id {
 			dc := dir.Open(id, o.ID, c.now())
-			rec := c.srv.st.NewAudit("imap", "login", storage.PartyOf(actor), storage.PartyOf(o), dc)
+			rec := storage.NewAuditRecord(c.srv.st.Directory(), "imap", "login", storage.PartyOf(actor), storage.PartyOf(o), dc)
 			rec.Remote = c.ip
 			c.write(rec)
 			if !dc.Allowed {

@@ -188,7 +188,7 @@ func (mb *mailbox) detach(v *view) {
 // (the least recently used goes first, and never the last one released).
 // An idle mailbox costs its index and header caches, about 1 KiB a message.
 type registry struct {
-	st          *storage.Store
+	st          storage.Backend
 	maxIdle     int
 	maxIdleMsgs int
 
@@ -196,7 +196,7 @@ type registry struct {
 	m  map[uint64]*mailbox // guarded by mu
 }
 
-func newRegistry(st *storage.Store) *registry {
+func newRegistry(st storage.Backend) *registry {
 	return &registry{st: st, maxIdle: 256, maxIdleMsgs: 50000, m: map[uint64]*mailbox{}}
 }
 

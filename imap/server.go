@@ -70,7 +70,7 @@ type Config struct {
 // on different listeners.
 type Server struct {
 	cfg     Config
-	st      *storage.Store
+	st      storage.Backend
 	log     *slog.Logger
 	now     func() time.Time
 	boxes   *registry
@@ -92,7 +92,7 @@ type Server struct {
 
 // New builds a server over st. It registers storage change listeners, so
 // build one Server per Store.
-func New(cfg Config, st *storage.Store, log *slog.Logger) *Server {
+func New(cfg Config, st storage.Backend, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -18,7 +18,7 @@ type metrics struct {
 	authFailures *prometheus.CounterVec // reason: credentials, throttled, authzid
 }
 
-func newMetrics(reg prometheus.Registerer, st *storage.Store, now func() time.Time, log *slog.Logger) *metrics {
+func newMetrics(reg prometheus.Registerer, st storage.Backend, now func() time.Time, log *slog.Logger) *metrics {
 	m := &metrics{
 		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "mailgate", Subsystem: "smtp", Name: "sessions_total",

@@ -101,7 +101,7 @@ type Config struct {
 // Server runs the SMTP listeners and the relay queue over one Store.
 type Server struct {
 	cfg     Config
-	st      *storage.Store
+	st      storage.Backend
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
@@ -122,7 +122,7 @@ type Server struct {
 }
 
 // New returns a Server. Nothing runs until a Serve method or RunQueue.
-func New(cfg Config, st *storage.Store, log *slog.Logger) *Server {
+func New(cfg Config, st storage.Backend, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

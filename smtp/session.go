@@ -247,7 +247,7 @@ func (s *session) auditBadHeader(actor delegation.ID, h textproto.Header, serr *
 // mailbox's (storage.NewAudit, stamped by the server's clock, with the
 // client's address).
 func (s *session) auditRecord(action string, actor, mailbox storage.Party, dc delegation.Decision) storage.AuditRecord {
-	rec := s.srv.st.NewAudit("smtp", action, actor, mailbox, dc)
+	rec := storage.NewAuditRecord(s.srv.st.Directory(), "smtp", action, actor, mailbox, dc)
 	rec.Time, rec.Remote = s.srv.now().UTC(), s.remoteIP
 	return rec
 }

@@ -139,4 +139,9 @@ var _ Mailstore = (*Store)(nil)
 type Backend interface {
 	DirectoryStore
 	Mailstore
+	// Now is the store's clock (its records' times, grants' effective
+	// times).
+	Now() time.Time
 }
+
+var _ Backend = (*Store)(nil)

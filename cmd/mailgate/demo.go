@@ -21,7 +21,7 @@ const demoDomain = "example.test"
 
 // seedDemo creates the demo tenant once (idempotent: a second start reuses
 // it and the saved logins) and returns its logins.
-func seedDemo(ctx context.Context, st *storage.Store, svc *admin.Service, data string) ([]demoLogin, error) {
+func seedDemo(ctx context.Context, st storage.Backend, svc *admin.Service, data string) ([]demoLogin, error) {
 	file := filepath.Join(data, "demo-logins.txt")
 	if _, ok := st.Directory().Tenant(demoDomain); ok {
 		return readLogins(file)
@@ -119,7 +119,7 @@ func randomPassword() string {
 }
 
 // welcome delivers a few messages so that a new user has something to open.
-func welcome(st *storage.Store) error {
+func welcome(st storage.Backend) error {
 	d := st.Directory()
 	now := st.Now().UTC()
 	msgs := []struct{ to, from, subject, body string }{

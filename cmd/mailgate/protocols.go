@@ -25,7 +25,7 @@ type started struct {
 // startProtocols starts the SMTP listeners, the relay queue and the IMAP
 // listeners. An empty address disables a listener. On error, whatever was
 // started is stopped.
-func startProtocols(ctx context.Context, c *serveConfig, st *storage.Store, log *slog.Logger, reg prometheus.Registerer, tlsCfg *tls.Config, errc chan<- error) (p started, err error) {
+func startProtocols(ctx context.Context, c *serveConfig, st storage.Backend, log *slog.Logger, reg prometheus.Registerer, tlsCfg *tls.Config, errc chan<- error) (p started, err error) {
 	var lns []net.Listener
 	defer func() {
 		if err != nil {
