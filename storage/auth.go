@@ -37,40 +37,84 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("mailgate-dummy"), bcrypt.
 // authCache remembers successful verifications so that a client opening many
 // connections does not pay bcrypt each time. It keeps a salted SHA-256 of
 // the password, never the password, and is emptied on every directory
-// change (password change, removal, rename).
+// change (password change, removal, rename). Concurrent checks of the same
+// login and password share one bcrypt run (ten clients connecting at once
+// with a cold cache pay it once, not ten times on two cores).
 type authCache struct {
-	mu   sync.Mutex
-	salt [32]byte
-	ok   map[delegation.ID][32]byte // guarded by mu
+	mu       sync.Mutex
+	salt     [32]byte
+	ok       map[delegation.ID][32]byte // guarded by mu
+	gen      uint64                     // guarded by mu: reset count
+	inflight map[authKey]*authCall      // guarded by mu: bcrypt checks running now
 }
 
-func (c *authCache) sum(pw string) [32]byte {
+type authKey struct {
+	id  delegation.ID
+	sum [32]byte
+}
+
+// authCall is one bcrypt check that other logins may wait for; id and err
+// are set before done is closed.
+type authCall struct {
+	done chan struct{}
+	id   delegation.ID
+	err  error
+}
+
+func (c *authCache) sumLocked(pw string) [32]byte {
 	if c.salt == ([32]byte{}) {
 		rand.Read(c.salt[:])
 	}
 	return sha256.Sum256(append(c.salt[:], pw...))
 }
 
-func (c *authCache) check(id delegation.ID, pw string) bool {
+// lookup reports a cached success for (id, pw). Otherwise it returns the
+// running check of the same pair to wait for, or, when there is none,
+// registers a new one that the caller must finish (leader) with the reset
+// generation it started in.
+func (c *authCache) lookup(id delegation.ID, pw string) (hit bool, call *authCall, leader bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	want, ok := c.ok[id]
-	got := c.sum(pw)
-	return ok && subtle.ConstantTimeCompare(want[:], got[:]) == 1
+	got := c.sumLocked(pw)
+	if want, ok := c.ok[id]; ok && subtle.ConstantTimeCompare(want[:], got[:]) == 1 {
+		return true, nil, false, 0
+	}
+	k := authKey{id, got}
+	if call := c.inflight[k]; call != nil {
+		return false, call, false, 0
+	}
+	if c.inflight == nil {
+		c.inflight = map[authKey]*authCall{}
+	}
+	call = &authCall{done: make(chan struct{})}
+	c.inflight[k] = call
+	return false, call, true, c.gen
 }
 
-func (c *authCache) put(id delegation.ID, pw string) {
+// finish records the leader's result: a success is cached unless the
+// directory changed since the check began (the hash it read may be the
+// old password's).
+func (c *authCache) finish(id delegation.ID, pw string, gen uint64, call *authCall) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ok == nil {
-		c.ok = map[delegation.ID][32]byte{}
+	k := authKey{id, c.sumLocked(pw)}
+	if c.inflight[k] == call {
+		delete(c.inflight, k)
 	}
-	c.ok[id] = c.sum(pw)
+	if call.err == nil && gen == c.gen {
+		if c.ok == nil {
+			c.ok = map[delegation.ID][32]byte{}
+		}
+		c.ok[id] = k.sum
+	}
+	c.mu.Unlock()
+	close(call.done)
 }
 
 func (c *authCache) reset() {
 	c.mu.Lock()
 	c.ok = nil
+	c.inflight = nil // checks started from now on read the new directory
+	c.gen++
 	c.mu.Unlock()
 }
 
@@ -121,11 +165,23 @@ func (s *Store) authenticate(login, password string) (delegation.ID, error) {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return "", ErrAuthFailed
 	}
-	if s.auth.check(p.ID, password) {
+	hit, call, leader, gen := s.auth.lookup(p.ID, password)
+	if hit {
 		return p.ID, nil
 	}
+	if !leader {
+		<-call.done
+		return call.id, call.err
+	}
+	call.id, call.err = s.checkPassword(p.ID, password)
+	s.auth.finish(p.ID, password, gen, call)
+	return call.id, call.err
+}
+
+// checkPassword runs bcrypt against the stored hash.
+func (s *Store) checkPassword(id delegation.ID, password string) (delegation.ID, error) {
 	var rec principalRec
-	if err := s.view(func(txn *badger.Txn) error { return getJSON(txn, key(prefPrincipal, string(p.ID)), &rec) }); err != nil {
+	if err := s.view(func(txn *badger.Txn) error { return getJSON(txn, key(prefPrincipal, string(id)), &rec) }); err != nil {
 		return "", err
 	}
 	hash := []byte(rec.PasswordHash)
@@ -135,6 +191,5 @@ func (s *Store) authenticate(login, password string) (delegation.ID, error) {
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || rec.PasswordHash == "" {
 		return "", ErrAuthFailed
 	}
-	s.auth.put(p.ID, password)
-	return p.ID, nil
+	return id, nil
 }

@@ -2,8 +2,10 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,6 +187,52 @@ func TestAuthenticate(t *testing.T) {
 	must[Principal](t)(st.SetPassword("u@a.test", h2))
 	if _, err := st.Authenticate("u@a.test", "right", "7.7.7.7"); err != ErrAuthFailed {
 		t.Errorf("old password after change: %v", err)
+	}
+}
+
+// TestAuthenticateConcurrent: logins that arrive together with a cold
+// cache share one bcrypt check per (account, password): the right
+// password lets every one in, a wrong one none, and a password changed
+// while a check runs is not cached as the old one.
+func TestAuthenticateConcurrent(t *testing.T) {
+	now := time.Now()
+	st, _ := openTest(t, &now)
+	must[delegation.Tenant](t)(st.AddTenant("a.test", 0))
+	h := must[string](t)(HashPassword("right"))
+	must[Principal](t)(st.AddPrincipal(NewPrincipal{Kind: delegation.KindUser, Address: "u@a.test", PasswordHash: h}))
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			pw := "right"
+			if i%2 == 1 {
+				pw = "wrong"
+			}
+			_, errs[i] = st.Authenticate("u@a.test", pw, fmt.Sprintf("10.0.0.%d", i))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if want := map[bool]error{true: ErrAuthFailed, false: nil}[i%2 == 1]; err != want {
+			t.Errorf("login %d: %v, want %v", i, err, want)
+		}
+	}
+	// A check that began before a password change does not cache the old
+	// password for later logins.
+	id := must[*delegation.Principal](t)(resolve(st.Directory(), "u@a.test")).ID
+	st.auth.reset() // "right" is cached from above
+	hit, call, leader, gen := st.auth.lookup(id, "right")
+	if hit || !leader {
+		t.Fatalf("lookup after reset: hit %v, leader %v", hit, leader)
+	}
+	must[Principal](t)(st.SetPassword("u@a.test", must[string](t)(HashPassword("new"))))
+	call.id = id
+	st.auth.finish(id, "right", gen, call) // the old hash said yes
+	if _, err := st.Authenticate("u@a.test", "right", "7.7.7.7"); err != ErrAuthFailed {
+		t.Errorf("old password after a change during its check: %v", err)
+	}
+	if _, err := st.Authenticate("u@a.test", "new", "7.7.7.8"); err != nil {
+		t.Errorf("new password: %v", err)
 	}
 }
 
