@@ -167,6 +167,7 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go releaseWhenIdle(ctx, log.With("component", "memory"))
 	errc := make(chan error, 16)
 	var closers []func(context.Context)
 	var banner []string
