@@ -1,14 +1,19 @@
 package imap
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // the load harness's profiler (test binary only)
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -241,4 +246,140 @@ func TestServeForLoad(t *testing.T) {
 	}
 	t.Logf("serving on %s for %v", a, d)
 	time.Sleep(d) // a manual harness, not a test: it serves until the time is up
+}
+
+// BenchmarkSessionMix10k: imapload's session on a 10,000-message INBOX, by
+// its owner and by a delegate through Other Users: LOGIN, SELECT,
+// FETCH 1:* (FLAGS ENVELOPE UID RFC822.SIZE), 10 × UID FETCH BODY.PEEK[],
+// 4 × UID STORE ±\Flagged, 2 × UID SEARCH, LOGOUT; 2 × GOMAXPROCS clients
+// at once. One op is one session.
+func BenchmarkSessionMix10k(b *testing.B) {
+	e := seedEnv(b, 10000, true)
+	searches := []string{"UID SEARCH FLAGGED", "UID SEARCH UNSEEN", "UID SEARCH SINCE 1-Mar-2026",
+		"UID SEARCH FROM sender5@", `UID SEARCH SUBJECT "project 12"`, "UID SEARCH LARGER 5000"}
+	mixes := []struct{ user, mailbox string }{{"alice", "INBOX"}, {"bob", "Other Users/alice@example.test/INBOX"}}
+	for _, bc := range mixes { // the envelope and search caches, the login cache
+		for i := range searches {
+			if err := mixSession(e, bc.user, bc.mailbox, rand.New(rand.NewPCG(uint64(i), 1)), searches[i:i+1]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for _, bc := range mixes {
+		b.Run(bc.user, func(b *testing.B) {
+			b.SetParallelism(2)
+			var seed atomic.Uint64
+			cpu0 := processCPU()
+			defer func() { b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op") }()
+			b.RunParallel(func(pb *testing.PB) {
+				r := rand.New(rand.NewPCG(seed.Add(1), 2))
+				for pb.Next() {
+					if err := mixSession(e, bc.user, bc.mailbox, r, searches); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// processCPU is the process's user and system CPU time so far (client and
+// server together): on a shared machine it moves less than the wall clock.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// mixSession is one imapload session over a line-level client that
+// reads literals whole and parses nothing else (imapclient's parsing of
+// 10,000 envelopes would cost more than the server's work).
+func mixSession(e *env, user, mailbox string, r *rand.Rand, searches []string) error {
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	br := bufio.NewReaderSize(conn, 64<<10)
+	var uids []string
+	tag := 0
+	cmd := func(format string, args ...any) error {
+		tag++
+		t := fmt.Sprintf("m%d ", tag)
+		if _, err := fmt.Fprintf(conn, t+format+"\r\n", args...); err != nil {
+			return err
+		}
+		for {
+			l, err := br.ReadSlice('\n')
+			if err != nil {
+				return err
+			}
+			if n := literalLen(l); n >= 0 {
+				if _, err := br.Discard(n); err != nil {
+					return err
+				}
+				continue // the line goes on after the literal
+			}
+			if bytes.HasPrefix(l, []byte(t)) {
+				if !bytes.HasPrefix(l[len(t):], []byte("OK")) {
+					return fmt.Errorf("%s: %s", fmt.Sprintf(format, args...), l)
+				}
+				return nil
+			}
+			if tag == 3 && bytes.HasPrefix(l, []byte("* ")) {
+				if _, after, ok := bytes.Cut(l, []byte("(UID ")); ok {
+					uids = append(uids, string(after[:bytes.IndexByte(after, ' ')]))
+				}
+			}
+		}
+	}
+	if _, err := br.ReadSlice('\n'); err != nil { // greeting
+		return err
+	}
+	if err := cmd(`LOGIN %s "%s"`, addr(user), pw); err != nil {
+		return err
+	}
+	if err := cmd(`SELECT "%s"`, mailbox); err != nil {
+		return err
+	}
+	if err := cmd("FETCH 1:* (FLAGS ENVELOPE UID RFC822.SIZE)"); err != nil || len(uids) == 0 {
+		return fmt.Errorf("FETCH 1:*: %d UIDs, %v", len(uids), err)
+	}
+	for range 10 {
+		if err := cmd("UID FETCH %s (UID BODY.PEEK[])", uids[r.IntN(len(uids))]); err != nil {
+			return err
+		}
+	}
+	for range 2 {
+		u := uids[r.IntN(len(uids))]
+		for _, op := range []string{"+", "-"} {
+			if err := cmd(`UID STORE %s %sFLAGS (\Flagged)`, u, op); err != nil {
+				return err
+			}
+		}
+	}
+	for range 2 {
+		if err := cmd("%s", searches[r.IntN(len(searches))]); err != nil {
+			return err
+		}
+	}
+	return cmd("LOGOUT")
+}
+
+// literalLen is n for a line that ends in a literal's "{n}\r\n", else -1.
+func literalLen(l []byte) int {
+	l = bytes.TrimSuffix(l, []byte("\r\n"))
+	if len(l) == 0 || l[len(l)-1] != '}' {
+		return -1
+	}
+	i := bytes.LastIndexByte(l, '{')
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(string(l[i+1 : len(l)-1]))
+	if err != nil {
+		return -1
+	}
+	return n
 }

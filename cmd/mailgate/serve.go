@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,7 @@ type serveConfig struct {
 	imapAddr, imapsAddr, metricsAddr        string
 	tlsCert, tlsKey                         string
 	insecureAuth                            bool
+	pprof                                   bool // /debug/pprof/ on the metrics listener
 	relayHost, relayUser, relayPassword     string
 	relayGiveUp                             time.Duration
 	maxMessageSize                          int64
@@ -69,6 +71,7 @@ An empty address disables that listener.`,
 	f.StringVar(&c.imapAddr, "imap-addr", "127.0.0.1:1143", "IMAP with STARTTLS")
 	f.StringVar(&c.imapsAddr, "imaps-addr", "127.0.0.1:1993", "IMAP with implicit TLS")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics and /healthz")
+	f.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler (/debug/pprof/) on the metrics listener (keep that on loopback)")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed one in <data>/tls")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	f.BoolVar(&c.insecureAuth, "insecure-auth", false, "allow AUTH/LOGIN without TLS (for tests on loopback only)")
@@ -168,6 +171,7 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go releaseWhenIdle(ctx, log.With("component", "memory"))
 	errc := make(chan error, 16)
 	var closers []func(context.Context)
 	var banner []string
@@ -189,6 +193,13 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+		if c.pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index) // heap, goroutine, allocs, ... by name
+			mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- ignoreClosed(ms.Serve(ln)) }()
 		closers = append(closers, func(ctx context.Context) { ms.Shutdown(ctx) })

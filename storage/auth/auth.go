@@ -70,40 +70,84 @@ func New(creds Credentials, now func() time.Time) *Authenticator {
 }
 
 // cache remembers successful verifications. It keeps a salted SHA-256 of
-// the password, never the password.
+// the password, never the password. Concurrent checks of the same login
+// and password share one bcrypt run (ten clients connecting at once with
+// a cold cache pay it once, not ten times on two cores).
 type cache struct {
-	mu   sync.Mutex
-	salt [32]byte
-	ok   map[delegation.ID][32]byte // guarded by mu
+	mu       sync.Mutex
+	salt     [32]byte
+	ok       map[delegation.ID][32]byte // guarded by mu
+	gen      uint64                     // guarded by mu: reset count
+	inflight map[cacheKey]*call         // guarded by mu: bcrypt checks running now
 }
 
-func (c *cache) sum(pw string) [32]byte {
+type cacheKey struct {
+	id  delegation.ID
+	sum [32]byte
+}
+
+// call is one bcrypt check that other logins may wait for; id and err are
+// set before done is closed.
+type call struct {
+	done chan struct{}
+	id   delegation.ID
+	err  error
+}
+
+func (c *cache) sumLocked(pw string) [32]byte {
 	if c.salt == ([32]byte{}) {
 		rand.Read(c.salt[:])
 	}
 	return sha256.Sum256(append(c.salt[:], pw...))
 }
 
-func (c *cache) check(id delegation.ID, pw string) bool {
+// lookup reports a cached success for (id, pw). Otherwise it returns the
+// running check of the same pair to wait for, or, when there is none,
+// registers a new one that the caller must finish (leader) with the reset
+// generation it started in.
+func (c *cache) lookup(id delegation.ID, pw string) (hit bool, cl *call, leader bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	want, ok := c.ok[id]
-	got := c.sum(pw)
-	return ok && subtle.ConstantTimeCompare(want[:], got[:]) == 1
+	got := c.sumLocked(pw)
+	if want, ok := c.ok[id]; ok && subtle.ConstantTimeCompare(want[:], got[:]) == 1 {
+		return true, nil, false, 0
+	}
+	k := cacheKey{id, got}
+	if cl := c.inflight[k]; cl != nil {
+		return false, cl, false, 0
+	}
+	if c.inflight == nil {
+		c.inflight = map[cacheKey]*call{}
+	}
+	cl = &call{done: make(chan struct{})}
+	c.inflight[k] = cl
+	return false, cl, true, c.gen
 }
 
-func (c *cache) put(id delegation.ID, pw string) {
+// finish records the leader's result: a success is cached unless the
+// directory changed since the check began (the hash it read may be the
+// old password's).
+func (c *cache) finish(id delegation.ID, pw string, gen uint64, cl *call) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ok == nil {
-		c.ok = map[delegation.ID][32]byte{}
+	k := cacheKey{id, c.sumLocked(pw)}
+	if c.inflight[k] == cl {
+		delete(c.inflight, k)
 	}
-	c.ok[id] = c.sum(pw)
+	if cl.err == nil && gen == c.gen {
+		if c.ok == nil {
+			c.ok = map[delegation.ID][32]byte{}
+		}
+		c.ok[id] = k.sum
+	}
+	c.mu.Unlock()
+	close(cl.done)
 }
 
 func (c *cache) reset() {
 	c.mu.Lock()
 	c.ok = nil
+	c.inflight = nil // checks started from now on read the new directory
+	c.gen++
 	c.mu.Unlock()
 }
 
@@ -154,10 +198,22 @@ func (a *Authenticator) check(login, password string) (delegation.ID, error) {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return "", ErrAuthFailed
 	}
-	if a.cache.check(p.ID, password) {
+	hit, cl, leader, gen := a.cache.lookup(p.ID, password)
+	if hit {
 		return p.ID, nil
 	}
-	stored, err := a.creds.PasswordHash(p.ID)
+	if !leader {
+		<-cl.done
+		return cl.id, cl.err
+	}
+	cl.id, cl.err = a.checkPassword(p.ID, password)
+	a.cache.finish(p.ID, password, gen, cl)
+	return cl.id, cl.err
+}
+
+// checkPassword runs bcrypt against the stored hash.
+func (a *Authenticator) checkPassword(id delegation.ID, password string) (delegation.ID, error) {
+	stored, err := a.creds.PasswordHash(id)
 	if err != nil {
 		return "", err
 	}
@@ -168,6 +224,5 @@ func (a *Authenticator) check(login, password string) (delegation.ID, error) {
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || stored == "" {
 		return "", ErrAuthFailed
 	}
-	a.cache.put(p.ID, password)
-	return p.ID, nil
+	return id, nil
 }

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,5 +62,58 @@ func TestAuthenticate(t *testing.T) {
 	}
 	if _, err := HashPassword(""); err == nil {
 		t.Error("an empty password was hashed")
+	}
+}
+
+// TestAuthenticateConcurrent: logins that arrive together with a cold
+// cache share one bcrypt check per (account, password): the right
+// password lets every one in, a wrong one none, and a password changed
+// while a check runs is not cached as the old one.
+func TestAuthenticateConcurrent(t *testing.T) {
+	h, err := HashPassword("right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, nil, h, "u")
+	au := New(st, nil)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			pw := "right"
+			if i%2 == 1 {
+				pw = "wrong"
+			}
+			_, errs[i] = au.Authenticate("u@a.test", pw, fmt.Sprintf("10.0.0.%d", i))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if want := map[bool]error{true: ErrAuthFailed, false: nil}[i%2 == 1]; err != want {
+			t.Errorf("login %d: %v, want %v", i, err, want)
+		}
+	}
+	// A check that began before a password change does not cache the old
+	// password for later logins.
+	p, _ := st.Directory().Lookup("u@a.test")
+	au.cache.reset() // "right" is cached from above
+	hit, cl, leader, gen := au.cache.lookup(p.ID, "right")
+	if hit || !leader {
+		t.Fatalf("lookup after reset: hit %v, leader %v", hit, leader)
+	}
+	h2, err := HashPassword("new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetPassword("u@a.test", h2); err != nil {
+		t.Fatal(err)
+	}
+	cl.id = p.ID
+	au.cache.finish(p.ID, "right", gen, cl) // the old hash said yes
+	if _, err := au.Authenticate("u@a.test", "right", "7.7.7.7"); err != ErrAuthFailed {
+		t.Errorf("old password after a change during its check: %v", err)
+	}
+	if _, err := au.Authenticate("u@a.test", "new", "7.7.7.8"); err != nil {
+		t.Errorf("new password: %v", err)
 	}
 }

@@ -94,6 +94,8 @@ with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics") as r, open(mout
 for c in conns:
     c.logout()
 EOF
+  # the peak over the whole run (seed, loads, idle sessions): what the machine must have for it
+  awk '/^VmHWM/ {printf "mailgate peak RSS over the run (VmHWM): %.0f MiB\n", $2/1024}' "/proc/$pid/status"
   # the server's CPU over the whole run (seed and loads) and its major page faults (reads of mapped
   # files that were not in memory): fields 10, 12, 14, 15 of /proc/PID/stat
   awk -v hz="$(getconf CLK_TCK)" '{printf "mailgate CPU: user %.1f s, system %.1f s, major faults %d\n", $14/hz, $15/hz, $12}' "/proc/$pid/stat"
