@@ -1,8 +1,10 @@
 // Package postgres is mailgate's storage on PostgreSQL (pgx/v5), for
 // installations where several mailgate nodes share one database. It
-// implements the storage contract (storage.DirectoryStore so far; the
-// mailstore, queue and the rest follow) and passes the same conformance
-// suite as the embedded Badger store (storage/storagetest).
+// implements the whole storage contract (storage.Backend: the directory,
+// grants and audit, and the mailstore with its bodies, flags,
+// mod-sequences, relay queue and change notices) and passes the same
+// conformance suite as the embedded Badger store (storage/storagetest).
+// It is the only importer of pgx.
 //
 // Every node keeps the directory as an in-memory snapshot, like the
 // Badger store. A directory change is one transaction that takes a
@@ -12,6 +14,19 @@
 // past its snapshot. A missed notice (the listening connection dropped)
 // is caught up on reconnect and by a periodic check of the log, so no
 // change is lost, only seen later.
+//
+// The mailstore (mailstore.go has the details) keeps folders, messages,
+// bodies (stored once by content hash, reference counted), tombstones,
+// subscriptions and the queue in tables of migration 2. Each write is one
+// transaction, however many messages, committed with synchronous_commit
+// on before it returns; writes to a folder are serialised across nodes by
+// locking its row FOR UPDATE (several folders in ID order), so UIDs and
+// mod-sequences come from the locked row; deadlocks and serialisation
+// failures are retried. Each write logs its changes in mail_changes and
+// NOTIFYs in its transaction; every node announces the log to its
+// OnChange listeners in order (its own changes with their Origin, the
+// others' with none) and catches up after a lost notice, like the
+// directory.
 package postgres
 
 import (
@@ -55,12 +70,14 @@ type Store struct {
 	listenMu  sync.Mutex
 	listeners []func(storage.DirChange) // guarded by listenMu
 
+	mail mailState
+
 	cancel   context.CancelFunc
 	done     chan struct{}
 	migrated []int // the schema versions Open applied
 }
 
-var _ storage.DirectoryStore = (*Store)(nil)
+var _ storage.Backend = (*Store)(nil)
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string), applies the schema migrations it lacks, loads the directory
@@ -89,6 +106,10 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.reload(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := s.initMail(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -251,18 +272,20 @@ func (s *Store) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+dirChannel); err != nil {
-		conn.Conn().Close(ctx) // not back to the pool half listening
-		return err
+	for _, ch := range []string{mailChannel, dirChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			conn.Conn().Close(ctx) // not back to the pool half listening
+			return err
+		}
 	}
 	defer conn.Conn().Close(context.Background()) // a LISTENing connection is never reused
 	// Whatever happened while no one listened.
-	if err := s.catchUp(ctx); err != nil {
+	if err := s.catchUpAll(ctx); err != nil {
 		return err
 	}
 	for {
 		wctx, cancel := context.WithTimeout(ctx, s.poll)
-		_, err := conn.Conn().WaitForNotification(wctx)
+		n, err := conn.Conn().WaitForNotification(wctx)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -270,10 +293,27 @@ func (s *Store) listen(ctx context.Context) error {
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		if err := s.catchUp(ctx); err != nil {
+		switch {
+		case err != nil: // the periodic check
+			err = s.catchUpAll(ctx)
+			s.pruneMailChanges(ctx)
+		case n.Channel == mailChannel:
+			err = s.announce(ctx)
+		default:
+			err = s.catchUp(ctx)
+		}
+		if err != nil {
 			return err
 		}
 	}
+}
+
+// catchUpAll catches up with the directory and the mailstore.
+func (s *Store) catchUpAll(ctx context.Context) error {
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
+	return s.announce(ctx)
 }
 
 // reload loads the whole directory into a new snapshot.
