@@ -79,9 +79,9 @@ type mailState struct {
 	lmu       sync.RWMutex
 	listeners []func(storage.Change) // guarded by lmu
 
-	mu        sync.Mutex     // held while announcing (listeners are called with it held)
-	cursor    int64          // guarded by mu: every log row up to it is announced or will never commit
-	announced map[int64]bool // guarded by mu: rows above cursor already announced
+	mu        sync.Mutex      // held while announcing (listeners are called with it held)
+	cursor    int64           // guarded by mu: every log row up to it is announced or will never commit
+	announced map[int64]bool  // guarded by mu: rows above cursor already announced
 	gaps      map[int64]int64 // guarded by mu: seq missing above cursor → snapshot xmax when first missed
 
 	pmu     sync.Mutex
@@ -247,6 +247,7 @@ func (s *Store) announceLocked(ctx context.Context, q querier) error {
 		next := m.cursor + 1
 		if m.announced[next] {
 			delete(m.announced, next)
+			delete(m.gaps, next) // missed once, committed since
 		} else if x, ok := m.gaps[next]; ok && xmin >= x {
 			delete(m.gaps, next) // every transaction that could have written it has ended
 		} else {

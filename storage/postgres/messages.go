@@ -134,7 +134,9 @@ func addBlobRefs(ctx context.Context, tx pgx.Tx, ids []int64, delta int) error {
 	return nil
 }
 
-func unrefBlobs(ctx context.Context, tx pgx.Tx, ids []int64) error { return addBlobRefs(ctx, tx, ids, -1) }
+func unrefBlobs(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	return addBlobRefs(ctx, tx, ids, -1)
+}
 
 // nextModSeq takes a locked folder's next mod-sequence (RFC 7162: each
 // change its own, strictly increasing per folder).
