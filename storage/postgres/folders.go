@@ -112,7 +112,7 @@ func createFolder(ctx context.Context, tx pgx.Tx, owner delegation.ID, name, spe
 // getOrCreateFolder returns a folder, creating it when it is a default
 // folder (created on first use) or create is set.
 func getOrCreateFolder(ctx context.Context, tx pgx.Tx, owner delegation.ID, name string, create bool) (storage.Folder, bool, error) {
-	for {
+	for range 3 {
 		f, err := folderByName(ctx, tx, owner, name)
 		if err == nil || !errors.Is(err, storage.ErrNotFound) {
 			return f, false, err
@@ -127,6 +127,7 @@ func getOrCreateFolder(ctx context.Context, tx pgx.Tx, owner delegation.ID, name
 		}
 		// Another transaction created it meanwhile: read it.
 	}
+	return storage.Folder{}, false, errFolderMoved // created and deleted meanwhile, again and again
 }
 
 // createParents creates the missing ancestors of a folder name and

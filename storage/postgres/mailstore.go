@@ -172,18 +172,23 @@ func (s *Store) announce(ctx context.Context) error {
 // log (Snapshot's transaction, or the pool).
 func (s *Store) announceLocked(ctx context.Context, q querier) error {
 	m := &s.mail
+	// Rows this node has (its own, in memory) or has announced already
+	// (above a gap) are listed without their changes.
+	known := make([]int64, 0, len(m.announced))
+	for seq := range m.announced {
+		known = append(known, seq)
+	}
 	m.pmu.Lock()
-	mine := make([]int64, 0, len(m.pending))
 	for seq := range m.pending {
-		mine = append(mine, seq)
+		known = append(known, seq)
 	}
 	m.pmu.Unlock()
 	// One statement: the rows and the snapshot's xmin/xmax are of the
-	// same moment. This node's own rows are not fetched again.
+	// same moment.
 	rows, err := q.Query(ctx, `SELECT s.xmin, s.xmax, c.seq, CASE WHEN c.seq = ANY($2) THEN NULL ELSE c.changes END
 		FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
 			pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax) s
-		LEFT JOIN mail_changes c ON c.seq > $1 ORDER BY c.seq`, m.cursor, mine)
+		LEFT JOIN mail_changes c ON c.seq > $1 ORDER BY c.seq`, m.cursor, known)
 	if err != nil {
 		return dbError(err)
 	}
