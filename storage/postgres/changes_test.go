@@ -152,3 +152,161 @@ func TestLateCommitAnnounced(t *testing.T) {
 		t.Errorf("%d messages, want 3", len(msgs))
 	}
 }
+
+// TestCrossMovesFromTwoNodes: two nodes move messages between the same
+// two folders in opposite directions, and copy and expunge (sharing
+// blobs) at once: the folder and blob locks are taken in one order, so
+// nothing fails, and no message is lost or doubled.
+func TestCrossMovesFromTwoNodes(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	a, b := open(t, dsn, noPoll), open(t, dsn, noPoll)
+	f1, err := a.CreateFolder("p1", "One", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := a.CreateFolder("p1", "Two", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for i := range n {
+		if _, err := a.Append("p1", "One", msgOf(fmt.Sprint(i)), nil, time.Time{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	mover := func(st *Store, from, to uint64) {
+		defer wg.Done()
+		for range 15 {
+			ms, err := st.Messages(from, 0, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var uids []uint32
+			for _, m := range ms {
+				uids = append(uids, m.UID)
+			}
+			if _, err := st.Move(from, uids, to, nil, nil); err != nil {
+				t.Errorf("Move %d → %d: %v", from, to, err)
+				return
+			}
+		}
+	}
+	copier := func(st *Store, from, to uint64) {
+		defer wg.Done()
+		for range 10 {
+			ms, _ := st.Messages(from, 0, 0)
+			if len(ms) == 0 {
+				continue
+			}
+			res, err := st.Copy(from, []uint32{ms[0].UID, ms[len(ms)-1].UID}, to, nil, nil)
+			if err != nil {
+				t.Errorf("Copy: %v", err)
+				return
+			}
+			if _, err := st.StoreFlags(to, res.Dst, storage.FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+				t.Errorf("StoreFlags: %v", err)
+				return
+			}
+			if _, err := st.Expunge(to, res.Dst, nil, nil); err != nil {
+				t.Errorf("Expunge: %v", err)
+				return
+			}
+		}
+	}
+	wg.Add(4)
+	go mover(a, f1.ID, f2.ID)
+	go mover(b, f2.ID, f1.ID)
+	go copier(a, f1.ID, f2.ID)
+	go copier(b, f2.ID, f1.ID)
+	wg.Wait()
+	m1, _ := a.Messages(f1.ID, 0, 0)
+	m2, _ := a.Messages(f2.ID, 0, 0)
+	blobs := map[uint64]int{}
+	for _, m := range append(m1, m2...) {
+		blobs[m.Blob]++
+	}
+	if len(m1)+len(m2) != n || len(blobs) != n {
+		t.Fatalf("%d + %d messages on %d blobs, want %d on %d", len(m1), len(m2), len(blobs), n, n)
+	}
+	for blob, uses := range blobs {
+		if refs, _ := a.BlobRefs(blob); refs != uint64(uses) {
+			t.Errorf("blob %d: %d references, %d messages", blob, refs, uses)
+		}
+	}
+	g1, _ := a.FolderByID(f1.ID)
+	g2, _ := a.FolderByID(f2.ID)
+	if int(g1.Count) != len(m1) || int(g2.Count) != len(m2) {
+		t.Errorf("counters %d, %d; messages %d, %d", g1.Count, g2.Count, len(m1), len(m2))
+	}
+}
+
+// TestFailedWriteLeavesNothing: a MOVE that fails inside its transaction
+// (here a trigger refuses its tombstones, after the messages were taken
+// from the source) leaves every message where it was, announces nothing
+// and keeps nothing pending.
+func TestFailedWriteLeavesNothing(t *testing.T) {
+	st := open(t, testenv.Postgres(t), Options{})
+	var log changeLog
+	const n = 300
+	msgs := make([]storage.AppendMessage, n)
+	for i := range msgs {
+		msgs[i] = storage.AppendMessage{Message: msgOf(fmt.Sprint("m", i))}
+	}
+	placed, err := st.AppendAll("p1", "INBOX", msgs, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := st.Folder("p1", "INBOX")
+	arch, _ := st.Folder("p1", "Archive")
+	st.OnChange(log.add)
+	ctx := context.Background()
+	if _, err := st.pool.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON tombstones FOR EACH STATEMENT EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	uids := make([]uint32, len(placed))
+	for i, p := range placed {
+		uids[i] = p.UID
+	}
+	audited := false
+	_, err = st.Move(inbox.ID, uids, arch.ID, nil, func(storage.Outcome) []storage.AuditRecord {
+		audited = true
+		return []storage.AuditRecord{{Action: "move"}}
+	})
+	if err == nil {
+		t.Fatal("Move succeeded despite the trigger")
+	}
+	if audited {
+		t.Error("the audit function ran before the failure")
+	}
+	if ms, _ := st.Messages(inbox.ID, 0, 0); len(ms) != n {
+		t.Errorf("%d messages left in INBOX, want all %d", len(ms), n)
+	}
+	if ms, _ := st.Messages(arch.ID, 0, 0); len(ms) != 0 {
+		t.Errorf("%d messages in Archive, want none", len(ms))
+	}
+	after, _ := st.FolderByID(inbox.ID)
+	if after != inbox {
+		t.Errorf("INBOX %+v, was %+v", after, inbox)
+	}
+	if recs, _ := st.AuditList(storage.AuditFilter{Action: "move"}); len(recs) != 0 {
+		t.Errorf("audit records of a failed move: %+v", recs)
+	}
+	if _, err := st.pool.Exec(ctx, "DROP TRIGGER refuse ON tombstones"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Move(inbox.ID, uids[:1], arch.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if log.len() != 2 {
+		t.Errorf("%d changes announced, want the 2 of the later move only", log.len())
+	}
+	st.mail.pmu.Lock()
+	defer st.mail.pmu.Unlock()
+	if len(st.mail.pending) != 0 {
+		t.Errorf("%d log entries pending", len(st.mail.pending))
+	}
+}

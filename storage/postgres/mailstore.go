@@ -317,6 +317,7 @@ func (s *Store) mailWrite(ctx context.Context, fn func(ctx context.Context, w *m
 		if !retryable(err) {
 			return dbError(err)
 		}
+		s.log.Debug("mail write retried", "attempt", attempt+1, "err", err)
 	}
 	if errors.Is(err, errFolderMoved) {
 		return fmt.Errorf("target folders keep changing: %w", err)
