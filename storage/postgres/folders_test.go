@@ -99,6 +99,10 @@ func TestFolderErrors(t *testing.T) {
 			t.Errorf("CreateFolder(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
+	// PostgreSQL's text is UTF-8; Badger would take these bytes.
+	if _, err := st.CreateFolder(alice, "caf\xe9", "", nil); !errors.Is(err, storage.ErrInvalid) {
+		t.Errorf("CreateFolder(Latin-1 name) = %v, want ErrInvalid", err)
+	}
 	if _, err := st.DeleteFolder(alice, "Nope", nil); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("DeleteFolder(Nope) = %v, want ErrNotFound", err)
 	}

@@ -418,6 +418,9 @@ func dbError(err error) error {
 	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation: a race another node won
 		return storage.Errorf(storage.ErrExists, "%s", pe.Detail)
 	}
+	if errors.As(err, &pe) && pe.Code == "22021" { // a text (a folder name) that is not UTF-8
+		return storage.Errorf(storage.ErrInvalid, "not UTF-8")
+	}
 	if pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
