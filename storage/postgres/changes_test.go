@@ -310,3 +310,27 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 		t.Errorf("%d log entries pending", len(st.mail.pending))
 	}
 }
+
+// TestChangeLogPruned: entries older than changeLogAge are deleted, the
+// newer kept.
+func TestChangeLogPruned(t *testing.T) {
+	st := open(t, testenv.Postgres(t), Options{})
+	ctx := context.Background()
+	if _, err := st.Append("p1", "INBOX", msgOf("kept"), nil, time.Time{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, "INSERT INTO mail_changes (at, changes) VALUES (now() - interval '2 hours', '[]')"); err != nil {
+		t.Fatal(err)
+	}
+	st.mail.mu.Lock()
+	st.mail.pruned = time.Time{}
+	st.mail.mu.Unlock()
+	st.pruneMailChanges(ctx)
+	var old, kept int
+	if err := st.pool.QueryRow(ctx, "SELECT count(*) FILTER (WHERE at < now() - interval '1 hour'), count(*) FROM mail_changes").Scan(&old, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if old != 0 || kept != 1 {
+		t.Errorf("after pruning: %d old entries, %d in all; want 0 and 1", old, kept)
+	}
+}

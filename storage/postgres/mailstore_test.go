@@ -386,7 +386,8 @@ func TestChangeHeardOnOtherNode(t *testing.T) {
 	if la.len() != 1 {
 		t.Fatalf("A heard %d changes when Append returned, want 1", la.len())
 	}
-	waitFor(t, "A's append on B", func() bool { return lb.len() == 1 })
+	lag := waitFor(t, "A's append on B", func() bool { return lb.len() == 1 })
+	t.Logf("heard on the other node after %s", lag)
 	ca, cb := la.all()[0], lb.all()[0]
 	if ca.Origin != "session-1" || cb.Origin != nil {
 		t.Errorf("origins: A %v, B %v; want session-1 and nil", ca.Origin, cb.Origin)
