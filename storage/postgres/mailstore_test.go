@@ -284,6 +284,19 @@ func TestBlobDedup(t *testing.T) {
 	if err := st.pool.QueryRow(context.Background(), "SELECT count(*) FROM blobs").Scan(&stored); err != nil || stored != 0 {
 		t.Errorf("%d blob rows (%v) after the last reference, want 0", stored, err)
 	}
+	// AppendAll's bodies go in one pipeline: the same bytes twice in it
+	// are one blob too.
+	twice, err := st.AppendAll(alice, "INBOX", []storage.AppendMessage{{Message: msgOf("pair")}, {Message: msgOf("pair")}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, _ := st.Messages(twice[0].FolderID, twice[0].UID, twice[1].UID)
+	if len(pair) != 2 || pair[0].Blob != pair[1].Blob {
+		t.Fatalf("AppendAll of the same bytes twice: %+v", pair)
+	}
+	if n, _ := st.BlobRefs(pair[0].Blob); n != 2 {
+		t.Errorf("AppendAll of the same bytes twice: %d references, want 2", n)
+	}
 	// Headers: in order, nil for a blob that is gone.
 	p, err := st.Append(alice, "INBOX", msgOf("new"), nil, time.Time{}, nil)
 	if err != nil {

@@ -107,10 +107,33 @@ func insertTombstones(ctx context.Context, tx pgx.Tx, folderID uint64, uids []ui
 func putBlob(ctx context.Context, tx pgx.Tx, msg []byte, refs int) (uint64, error) {
 	sum := sha256.Sum256(msg)
 	var id int64
-	err := tx.QueryRow(ctx, `INSERT INTO blobs (sha256, body, header, refs) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + excluded.refs RETURNING id`,
-		sum[:], msg, storage.HeaderBlock(msg), refs).Scan(&id)
+	err := tx.QueryRow(ctx, sqlPutBlob, sum[:], msg, storage.HeaderBlock(msg), refs).Scan(&id)
 	return uint64(id), err
+}
+
+const sqlPutBlob = `INSERT INTO blobs (sha256, body, header, refs) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + excluded.refs RETURNING id`
+
+// putBlobs is putBlob (one reference each) for several bodies, in one
+// round trip (a pipeline: the same bytes twice share one blob all the
+// same, the statements run in order).
+func putBlobs(ctx context.Context, tx pgx.Tx, msgs []storage.AppendMessage) ([]uint64, error) {
+	var b pgx.Batch
+	for _, m := range msgs {
+		sum := sha256.Sum256(m.Message)
+		b.Queue(sqlPutBlob, sum[:], m.Message, storage.HeaderBlock(m.Message), 1)
+	}
+	res := tx.SendBatch(ctx, &b)
+	ids := make([]uint64, len(msgs))
+	for i := range ids {
+		var id int64
+		if err := res.QueryRow().Scan(&id); err != nil {
+			res.Close()
+			return nil, err
+		}
+		ids[i] = uint64(id)
+	}
+	return ids, res.Close()
 }
 
 // addBlobRefs adds delta references to each blob of ids per mention (a
@@ -300,14 +323,14 @@ func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []storage.App
 		if err != nil {
 			return err
 		}
+		blobs, err := putBlobs(ctx, w.tx, msgs)
+		if err != nil {
+			return err
+		}
 		added := make([]storage.Message, 0, len(msgs))
-		for _, am := range msgs {
-			blob, err := putBlob(ctx, w.tx, am.Message, 1)
-			if err != nil {
-				return err
-			}
+		for i, am := range msgs {
 			m := storage.Message{UID: f.UIDNext, Flags: am.Flags, InternalDate: am.Date.UTC(), Size: int64(len(am.Message)),
-				Blob: blob, ModSeq: nextModSeq(f)}
+				Blob: blobs[i], ModSeq: nextModSeq(f)}
 			f.UIDNext++
 			f.Count++
 			f.Size += uint64(m.Size)
