@@ -67,6 +67,7 @@ type Store struct {
 	dirMu     sync.Mutex                           // serialises this node's reloads
 	dir       atomic.Pointer[delegation.Directory] // snapshot
 	seq       atomic.Int64                         // the change log position dir reflects
+	heard     int64                                // guarded by dirMu: the position listeners have been told up to (≤ seq)
 	listenMu  sync.Mutex
 	listeners []func(storage.DirChange) // guarded by listenMu
 
@@ -109,6 +110,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.heard = s.seq.Load()
 	if err := s.initMail(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -208,8 +210,23 @@ func ids(in []delegation.ID) []string {
 func (s *Store) catchUp(ctx context.Context) error {
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
-	from := s.seq.Load()
-	rows, err := s.pool.Query(ctx, "SELECT removed, password_changed FROM dir_changes WHERE seq > $1 ORDER BY seq", from)
+	var last int64
+	if err := s.pool.QueryRow(ctx, "SELECT coalesce(max(seq), 0) FROM dir_changes").Scan(&last); err != nil {
+		return dbError(err)
+	}
+	if last > s.seq.Load() {
+		if err := s.reloadLocked(ctx); err != nil {
+			return err
+		}
+	}
+	// The listeners hear every change up to the snapshot's position,
+	// also those a reload took in without telling them (dirWrite's, or
+	// one committed between listing the log and reloading).
+	to := s.seq.Load()
+	if to <= s.heard {
+		return nil
+	}
+	rows, err := s.pool.Query(ctx, "SELECT removed, password_changed FROM dir_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq", s.heard, to)
 	if err != nil {
 		return dbError(err)
 	}
@@ -226,12 +243,7 @@ func (s *Store) catchUp(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return dbError(err)
 	}
-	if len(changes) == 0 {
-		return nil
-	}
-	if err := s.reloadLocked(ctx); err != nil {
-		return err
-	}
+	s.heard = to
 	for _, c := range changes {
 		s.notify(c)
 	}
