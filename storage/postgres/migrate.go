@@ -72,6 +72,72 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_time ON audit (time, seq);
 `,
+	// 2: the mailstore: folders, messages, bodies stored once by content
+	// hash, expunge tombstones, subscriptions, the relay queue and the
+	// mail change log (mailstore.go describes them).
+	`
+CREATE SEQUENCE folder_ids;
+-- owner is a principal's ID, with no reference: a removed principal's
+-- mail stays, as in the Badger store.
+CREATE TABLE folders (
+	id             bigint PRIMARY KEY,
+	owner          text NOT NULL,
+	name           text NOT NULL,
+	uid_validity   bigint NOT NULL,
+	uid_next       bigint NOT NULL CHECK (uid_next > 0),
+	count          bigint NOT NULL DEFAULT 0 CHECK (count >= 0),
+	size           bigint NOT NULL DEFAULT 0 CHECK (size >= 0),
+	special_use    text NOT NULL DEFAULT '',
+	highest_modseq bigint NOT NULL CHECK (highest_modseq > 0),
+	UNIQUE (owner, name)
+);
+CREATE INDEX folders_owner ON folders (owner);
+CREATE TABLE blobs (
+	id     bigserial PRIMARY KEY,
+	sha256 bytea NOT NULL UNIQUE,
+	body   bytea NOT NULL,
+	header bytea NOT NULL,
+	refs   bigint NOT NULL CHECK (refs >= 0)
+);
+-- internal_date is in Unix nanoseconds: timestamptz keeps microseconds,
+-- and a date must read back as it was given.
+CREATE TABLE messages (
+	folder_id     bigint NOT NULL,
+	uid           bigint NOT NULL,
+	flags         text[] NOT NULL DEFAULT '{}',
+	internal_date bigint NOT NULL,
+	size          bigint NOT NULL,
+	blob_id       bigint NOT NULL,
+	modseq        bigint NOT NULL,
+	PRIMARY KEY (folder_id, uid)
+);
+CREATE TABLE tombstones (
+	folder_id bigint NOT NULL,
+	uid       bigint NOT NULL,
+	modseq    bigint NOT NULL,
+	PRIMARY KEY (folder_id, uid)
+);
+CREATE TABLE subscriptions (
+	owner text NOT NULL,
+	name  text NOT NULL,
+	PRIMARY KEY (owner, name)
+);
+-- entry is the storage.QueueEntry; its id and blob are the columns'.
+CREATE TABLE queue (
+	id           bigserial PRIMARY KEY,
+	blob_id      bigint NOT NULL,
+	next_attempt timestamptz NOT NULL,
+	entry        jsonb NOT NULL
+);
+-- One row per committed mailstore write: its changes in announcement
+-- order. Bounded by age (pruneMailChanges).
+CREATE TABLE mail_changes (
+	seq     bigserial PRIMARY KEY,
+	at      timestamptz NOT NULL DEFAULT now(),
+	changes jsonb NOT NULL
+);
+CREATE INDEX mail_changes_at ON mail_changes (at);
+`,
 }
 
 // migrateLock is the advisory lock key that lets one node at a time

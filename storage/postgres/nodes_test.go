@@ -236,3 +236,37 @@ func TestLoginsOnBothNodes(t *testing.T) {
 		t.Errorf("new password on B: %v", err)
 	}
 }
+
+// TestWriteAfterMissedChangeTellsListeners: node B, its notice of A's
+// change lost, makes a change of its own: its write reloads the
+// snapshot past A's change, and B's listeners still hear of both.
+func TestWriteAfterMissedChangeTellsListeners(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	a, b := open(t, dsn, noPoll), open(t, dsn, noPoll)
+	seedTwo(t, a)
+	waitFor(t, "the seed on B", func() bool { _, ok := b.Directory().Lookup("bob@example.test"); return ok })
+	var mu sync.Mutex
+	var heard []storage.DirChange
+	b.OnDirectoryChange(func(c storage.DirChange) { mu.Lock(); heard = append(heard, c); mu.Unlock() })
+	if _, err := a.pool.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query = 'LISTEN `+dirChannel+`'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetPassword("bob@example.test", "hash"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: "carol@example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	bob := mustID(t, b, "bob@example.test")
+	waitFor(t, "B's listeners told of A's password change and B's principal", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(heard) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard[0].PasswordChanged) != 1 || heard[0].PasswordChanged[0] != bob {
+		t.Errorf("B heard %+v first, want bob's password change", heard)
+	}
+}

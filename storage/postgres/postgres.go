@@ -1,8 +1,10 @@
 // Package postgres is mailgate's storage on PostgreSQL (pgx/v5), for
 // installations where several mailgate nodes share one database. It
-// implements the storage contract (storage.DirectoryStore so far; the
-// mailstore, queue and the rest follow) and passes the same conformance
-// suite as the embedded Badger store (storage/storagetest).
+// implements the whole storage contract (storage.Backend: the directory,
+// grants and audit, and the mailstore with its bodies, flags,
+// mod-sequences, relay queue and change notices) and passes the same
+// conformance suite as the embedded Badger store (storage/storagetest).
+// It is the only importer of pgx.
 //
 // Every node keeps the directory as an in-memory snapshot, like the
 // Badger store. A directory change is one transaction that takes a
@@ -12,6 +14,19 @@
 // past its snapshot. A missed notice (the listening connection dropped)
 // is caught up on reconnect and by a periodic check of the log, so no
 // change is lost, only seen later.
+//
+// The mailstore (mailstore.go has the details) keeps folders, messages,
+// bodies (stored once by content hash, reference counted), tombstones,
+// subscriptions and the queue in tables of migration 2. Each write is one
+// transaction, however many messages, committed with synchronous_commit
+// on before it returns; writes to a folder are serialised across nodes by
+// locking its row FOR UPDATE (several folders in ID order), so UIDs and
+// mod-sequences come from the locked row; deadlocks and serialisation
+// failures are retried. Each write logs its changes in mail_changes and
+// NOTIFYs in its transaction; every node announces the log to its
+// OnChange listeners in order (its own changes with their Origin, the
+// others' with none) and catches up after a lost notice, like the
+// directory.
 package postgres
 
 import (
@@ -52,15 +67,18 @@ type Store struct {
 	dirMu     sync.Mutex                           // serialises this node's reloads
 	dir       atomic.Pointer[delegation.Directory] // snapshot
 	seq       atomic.Int64                         // the change log position dir reflects
+	heard     int64                                // guarded by dirMu: the position listeners have been told up to (≤ seq)
 	listenMu  sync.Mutex
 	listeners []func(storage.DirChange) // guarded by listenMu
+
+	mail mailState
 
 	cancel   context.CancelFunc
 	done     chan struct{}
 	migrated []int // the schema versions Open applied
 }
 
-var _ storage.DirectoryStore = (*Store)(nil)
+var _ storage.Backend = (*Store)(nil)
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string), applies the schema migrations it lacks, loads the directory
@@ -89,6 +107,11 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.reload(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.heard = s.seq.Load()
+	if err := s.initMail(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -187,8 +210,23 @@ func ids(in []delegation.ID) []string {
 func (s *Store) catchUp(ctx context.Context) error {
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
-	from := s.seq.Load()
-	rows, err := s.pool.Query(ctx, "SELECT removed, password_changed FROM dir_changes WHERE seq > $1 ORDER BY seq", from)
+	var last int64
+	if err := s.pool.QueryRow(ctx, "SELECT coalesce(max(seq), 0) FROM dir_changes").Scan(&last); err != nil {
+		return dbError(err)
+	}
+	if last > s.seq.Load() {
+		if err := s.reloadLocked(ctx); err != nil {
+			return err
+		}
+	}
+	// The listeners hear every change up to the snapshot's position,
+	// also those a reload took in without telling them (dirWrite's, or
+	// one committed between listing the log and reloading).
+	to := s.seq.Load()
+	if to <= s.heard {
+		return nil
+	}
+	rows, err := s.pool.Query(ctx, "SELECT removed, password_changed FROM dir_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq", s.heard, to)
 	if err != nil {
 		return dbError(err)
 	}
@@ -205,12 +243,7 @@ func (s *Store) catchUp(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return dbError(err)
 	}
-	if len(changes) == 0 {
-		return nil
-	}
-	if err := s.reloadLocked(ctx); err != nil {
-		return err
-	}
+	s.heard = to
 	for _, c := range changes {
 		s.notify(c)
 	}
@@ -251,18 +284,20 @@ func (s *Store) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+dirChannel); err != nil {
-		conn.Conn().Close(ctx) // not back to the pool half listening
-		return err
+	for _, ch := range []string{mailChannel, dirChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			conn.Conn().Close(ctx) // not back to the pool half listening
+			return err
+		}
 	}
 	defer conn.Conn().Close(context.Background()) // a LISTENing connection is never reused
 	// Whatever happened while no one listened.
-	if err := s.catchUp(ctx); err != nil {
+	if err := s.catchUpAll(ctx); err != nil {
 		return err
 	}
 	for {
 		wctx, cancel := context.WithTimeout(ctx, s.poll)
-		_, err := conn.Conn().WaitForNotification(wctx)
+		n, err := conn.Conn().WaitForNotification(wctx)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -270,10 +305,27 @@ func (s *Store) listen(ctx context.Context) error {
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		if err := s.catchUp(ctx); err != nil {
+		switch {
+		case err != nil: // the periodic check
+			err = s.catchUpAll(ctx)
+			s.pruneMailChanges(ctx)
+		case n.Channel == mailChannel:
+			err = s.announce(ctx)
+		default:
+			err = s.catchUp(ctx)
+		}
+		if err != nil {
 			return err
 		}
 	}
+}
+
+// catchUpAll catches up with the directory and the mailstore.
+func (s *Store) catchUpAll(ctx context.Context) error {
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
+	return s.announce(ctx)
 }
 
 // reload loads the whole directory into a new snapshot.
@@ -377,6 +429,9 @@ func dbError(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation: a race another node won
 		return storage.Errorf(storage.ErrExists, "%s", pe.Detail)
+	}
+	if errors.As(err, &pe) && pe.Code == "22021" { // a text (a folder name) that is not UTF-8
+		return storage.Errorf(storage.ErrInvalid, "not UTF-8")
 	}
 	if pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)

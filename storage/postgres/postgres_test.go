@@ -35,3 +35,9 @@ func TestConformance(t *testing.T) {
 	storagetest.RunDirectory(t, o)
 	storagetest.RunPrincipals(t, o)
 }
+
+// TestMailstoreConformance runs the mailstore part of the suite on
+// PostgreSQL.
+func TestMailstoreConformance(t *testing.T) {
+	storagetest.RunMailstore(t, func(t *testing.T) storage.Backend { return open(t, testenv.Postgres(t), Options{}) })
+}

@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mailgate/mailgate/storage"
+)
+
+// The relay queue: an entry is written by Deliver in the transaction that
+// stores its body (the entry holds a reference to the blob), so a message
+// acknowledged with 250 is delivered locally or queued, durably. The row's
+// id and blob_id are authoritative; entry keeps the rest as given (JSON,
+// so times read back exactly).
+
+// putQueue writes a new entry, giving it an ID unless it has one, and a
+// creation time (the store's clock) and first attempt unless it has them.
+func (s *Store) putQueue(ctx context.Context, tx pgx.Tx, e *storage.QueueEntry) error {
+	if e.Created.IsZero() {
+		e.Created = s.now().UTC()
+	}
+	if e.NextAttempt.IsZero() {
+		e.NextAttempt = e.Created
+	}
+	if e.ID == 0 {
+		var id int64
+		if err := tx.QueryRow(ctx, "SELECT nextval(pg_get_serial_sequence('queue', 'id'))").Scan(&id); err != nil {
+			return err
+		}
+		e.ID = uint64(id)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "INSERT INTO queue (id, blob_id, next_attempt, entry) VALUES ($1, $2, $3, $4)",
+		int64(e.ID), int64(e.Blob), e.NextAttempt, b)
+	return err
+}
+
+// QueueList returns every queue entry, the next due first.
+func (s *Store) QueueList() ([]storage.QueueEntry, error) {
+	ctx, cancel := bg()
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT id, blob_id, entry FROM queue ORDER BY id")
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	var out []storage.QueueEntry
+	for rows.Next() {
+		var id, blob int64
+		var b []byte
+		if err := rows.Scan(&id, &blob, &b); err != nil {
+			return nil, dbError(err)
+		}
+		var e storage.QueueEntry
+		if err := json.Unmarshal(b, &e); err != nil {
+			return nil, err
+		}
+		e.ID, e.Blob = uint64(id), uint64(blob)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err)
+	}
+	slices.SortStableFunc(out, func(a, b storage.QueueEntry) int { return a.NextAttempt.Compare(b.NextAttempt) })
+	return out, nil
+}
+
+// QueueDue returns up to limit entries whose next attempt is at or before
+// now, the longest waiting first, and the time of the earliest later
+// attempt (zero when there is none).
+func (s *Store) QueueDue(now time.Time, limit int) (due []storage.QueueEntry, next time.Time, err error) {
+	all, err := s.QueueList()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	for _, e := range all {
+		if e.NextAttempt.After(now) {
+			if next.IsZero() || e.NextAttempt.Before(next) {
+				next = e.NextAttempt
+			}
+			continue
+		}
+		if limit <= 0 || len(due) < limit {
+			due = append(due, e)
+		}
+	}
+	return due, next, nil
+}
+
+// QueueStats reports the number of entries and the creation time of the
+// oldest (zero when the queue is empty).
+func (s *Store) QueueStats() (n int, oldest time.Time, err error) {
+	all, err := s.QueueList()
+	for _, e := range all {
+		if oldest.IsZero() || e.Created.Before(oldest) {
+			oldest = e.Created
+		}
+	}
+	return len(all), oldest, err
+}
+
+// QueueRetry rewrites an existing entry after a failed or partial attempt
+// (fewer recipients, later NextAttempt, LastError), or removes it when no
+// recipient is left. ErrNotFound when the entry is gone.
+func (s *Store) QueueRetry(e storage.QueueEntry) error {
+	ctx, cancel := bg()
+	defer cancel()
+	return s.mailWrite(ctx, func(ctx context.Context, w *mailTx) error { return queueSettle(ctx, w.tx, e) })
+}
+
+// QueueDone removes an entry and drops its reference to the message blob.
+// Removing an entry that is already gone is not an error.
+func (s *Store) QueueDone(id uint64) error {
+	ctx, cancel := bg()
+	defer cancel()
+	return s.mailWrite(ctx, func(ctx context.Context, w *mailTx) error { return queueDone(ctx, w.tx, id) })
+}
+
+// queueSettle is QueueRetry inside a transaction.
+func queueSettle(ctx context.Context, tx pgx.Tx, e storage.QueueEntry) error {
+	if len(e.To) == 0 {
+		return queueDone(ctx, tx, e.ID)
+	}
+	var blob int64
+	err := tx.QueryRow(ctx, "SELECT blob_id FROM queue WHERE id = $1 FOR UPDATE", int64(e.ID)).Scan(&blob)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.Errorf(storage.ErrNotFound, "no queue entry %d", e.ID)
+	}
+	if err != nil {
+		return err
+	}
+	e.Blob = uint64(blob) // the reference the entry holds is the stored one
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "UPDATE queue SET next_attempt = $2, entry = $3 WHERE id = $1", int64(e.ID), e.NextAttempt, b)
+	return err
+}
+
+func queueDone(ctx context.Context, tx pgx.Tx, id uint64) error {
+	rows, err := tx.Query(ctx, "DELETE FROM queue WHERE id = $1 RETURNING blob_id", int64(id))
+	if err != nil {
+		return err
+	}
+	blobs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	return unrefBlobs(ctx, tx, blobs)
+}
