@@ -28,14 +28,20 @@ func (s *Server) pokeQueue() {
 	}
 }
 
+// relayLease is how long a claimed queue entry is this worker's: longer
+// than any one attempt takes, so no other worker (on another node) sends
+// it meanwhile; after a crash the entry is retried when it ends.
+const relayLease = 15 * time.Minute
+
 // RunQueue is the relay queue worker: it hands due entries to the
 // smarthost, reschedules temporary failures with exponential backoff, and
 // after Config.RelayGiveUp (or on a permanent failure) sends a DSN to the
-// envelope sender. It returns when ctx is done. Run one per Store.
+// envelope sender. It returns when ctx is done. Any number may run on one
+// database (one per node): each entry is claimed by one (QueueClaim).
 func (s *Server) RunQueue(ctx context.Context) {
 	log := s.log.With("component", "queue")
 	for {
-		due, next, err := s.st.QueueDue(s.now(), 64)
+		due, next, err := s.st.QueueClaim(s.now(), 64, relayLease)
 		if err != nil {
 			log.Error("read queue", "err", err)
 			next = s.now().Add(30 * time.Second)

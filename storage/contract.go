@@ -127,6 +127,10 @@ type Mailstore interface {
 
 	QueueList() ([]QueueEntry, error)
 	QueueDue(now time.Time, limit int) (due []QueueEntry, next time.Time, err error)
+	// QueueClaim is QueueDue for a relay worker: the entries it returns are
+	// leased (their next attempt moved to now+lease in the same commit),
+	// so no other worker, on any node, takes one while it is delivered.
+	QueueClaim(now time.Time, limit int, lease time.Duration) (claimed []QueueEntry, next time.Time, err error)
 	QueueStats() (n int, oldest time.Time, err error)
 	QueueRetry(e QueueEntry) error
 	QueueDone(id uint64) error

@@ -160,3 +160,44 @@ func queueDoneTxn(txn *badger.Txn, id uint64) error {
 	}
 	return unrefBlobTxn(txn, e.Blob)
 }
+
+// QueueClaim takes up to limit due entries for the relay worker, the
+// longest waiting first, and moves each one's next attempt to now+lease in
+// the same commit, so that it is not taken again while it is being
+// delivered; if the process dies mid-delivery, the entry is due again
+// when the lease ends. next is the earliest attempt after now left in the
+// queue (zero when none).
+func (s *Store) QueueClaim(now time.Time, limit int, lease time.Duration) (claimed []QueueEntry, next time.Time, err error) {
+	due, _, err := s.QueueDue(now, limit)
+	if err != nil || len(due) == 0 {
+		_, next, err = s.QueueDue(now, 0)
+		return nil, next, err
+	}
+	until := now.Add(lease).UTC()
+	err = s.update(func(txn *badger.Txn) error {
+		claimed = claimed[:0]
+		for _, e := range due {
+			var cur QueueEntry
+			switch err := getJSON(txn, queueKey(e.ID), &cur); {
+			case errors.Is(err, ErrNotFound):
+				continue // settled meanwhile
+			case err != nil:
+				return err
+			}
+			if cur.NextAttempt.After(now) {
+				continue // claimed or rescheduled meanwhile
+			}
+			cur.NextAttempt = until
+			if err := setJSON(txn, queueKey(cur.ID), cur); err != nil {
+				return err
+			}
+			claimed = append(claimed, cur)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	_, next, err = s.QueueDue(now, 0)
+	return claimed, next, err
+}

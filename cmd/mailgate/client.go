@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ import (
 // log), so no socket is needed.
 func (g *globals) call(ctx context.Context, op string, args, out any) error {
 	if g.store != "" {
-		st, err := g.openPostgres(ctx)
+		st, err := g.openPostgres(ctx, nil)
 		if err != nil {
 			return err
 		}
@@ -48,12 +49,12 @@ func (g *globals) call(ctx context.Context, op string, args, out any) error {
 	return admin.New(st, nil).Call(ctx, op, args, out)
 }
 
-// openPostgres opens the PostgreSQL store --store names.
-func (g *globals) openPostgres(ctx context.Context) (*postgres.Store, error) {
+// openPostgres opens the PostgreSQL store --store names (log may be nil).
+func (g *globals) openPostgres(ctx context.Context, log *slog.Logger) (*postgres.Store, error) {
 	if !strings.HasPrefix(g.store, "postgres://") && !strings.HasPrefix(g.store, "postgresql://") {
 		return nil, &usageError{msg: fmt.Sprintf("--store %q: want postgres://user@host/db (or empty for the embedded database)", redact(g.store))}
 	}
-	st, err := postgres.Open(ctx, g.store, postgres.Options{})
+	st, err := postgres.Open(ctx, g.store, postgres.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", redact(g.store), err)
 	}

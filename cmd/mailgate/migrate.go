@@ -28,7 +28,7 @@ func newMigrate(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			res := migrateResult{Store: "embedded", Version: storage.SchemaVersion, Applied: []int{}}
 			if g.store != "" {
-				st, err := g.openPostgres(cmd.Context()) // Open migrates
+				st, err := g.openPostgres(cmd.Context(), nil) // Open migrates
 				if err != nil {
 					return err
 				}

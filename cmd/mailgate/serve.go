@@ -22,6 +22,7 @@ import (
 
 	"github.com/mailgate/mailgate/admin"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/postgres"
 )
 
 // serveConfig holds `mailgate serve`'s flags.
@@ -134,20 +135,10 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 	if err := c.checkInsecureAuth(); err != nil {
 		return err
 	}
-	if g.store != "" {
-		return &usageError{msg: "serve runs on the embedded database only for now: the PostgreSQL store holds the directory, " +
-			"grants and audit (the admin commands take --store), and its mailstore is not finished"}
-	}
 	if err := os.MkdirAll(g.data, 0o700); err != nil {
 		return err
 	}
-	cache := storage.EffectiveCacheSize(int64(c.cacheSize))
-	limit := setMemoryLimit(cache)
-	log.Info("memory budget", "cache_size", byteSize(cache).String(), "go_memory_limit", byteSize(limit).String())
-	st, err := storage.Open(filepath.Join(g.data, "db"), storage.Options{Logger: log, CacheSize: cache})
-	if errors.Is(err, storage.ErrLocked) {
-		return fmt.Errorf("the database in %s is in use by another process (is a server already running?)", g.data)
-	}
+	st, err := openServeStore(ctx, g, c, log)
 	if err != nil {
 		return err
 	}
@@ -238,6 +229,36 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 		closers[i](sctx)
 	}
 	return err
+}
+
+// serveStore is what serve runs on: the whole storage contract, and a
+// backup for the admin API.
+type serveStore interface {
+	storage.Backend
+	Backup(w io.Writer) error
+}
+
+// openServeStore opens the embedded database in --data, with its memory
+// budget, or the PostgreSQL database --store names (several nodes may
+// serve from one; --data then holds only this node's socket, spool and
+// certificate).
+func openServeStore(ctx context.Context, g *globals, c *serveConfig, log *slog.Logger) (serveStore, error) {
+	if g.store != "" {
+		st, err := g.openPostgres(ctx, log)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("store", "kind", "postgres", "dsn", redact(g.store), "schema", postgres.SchemaVersion())
+		return st, nil
+	}
+	cache := storage.EffectiveCacheSize(int64(c.cacheSize))
+	limit := setMemoryLimit(cache)
+	log.Info("memory budget", "cache_size", byteSize(cache).String(), "go_memory_limit", byteSize(limit).String())
+	st, err := storage.Open(filepath.Join(g.data, "db"), storage.Options{Logger: log, CacheSize: cache})
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, fmt.Errorf("the database in %s is in use by another process (is a server already running?)", g.data)
+	}
+	return st, err
 }
 
 // checkInsecureAuth allows --insecure-auth only when every SMTP and IMAP

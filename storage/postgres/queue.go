@@ -157,3 +157,61 @@ func queueDone(ctx context.Context, tx pgx.Tx, id uint64) error {
 	}
 	return unrefBlobs(ctx, tx, blobs)
 }
+
+// QueueClaim takes up to limit due entries for this node's relay worker,
+// the longest waiting first: in one transaction, with FOR UPDATE SKIP
+// LOCKED, each one's next attempt moves to now+lease, so no other node's
+// worker takes it (nor waits for it) while this one delivers; if this node
+// dies mid-delivery, the entry is due again when the lease ends. next is
+// the earliest attempt after now left in the queue (zero when none).
+func (s *Store) QueueClaim(now time.Time, limit int, lease time.Duration) (claimed []storage.QueueEntry, next time.Time, err error) {
+	ctx, cancel := bg()
+	defer cancel()
+	until := now.Add(lease).UTC()
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		claimed = claimed[:0]
+		rows, err := tx.Query(ctx, `SELECT id, blob_id, entry FROM queue WHERE next_attempt <= $1
+			ORDER BY next_attempt, id LIMIT $2 FOR UPDATE SKIP LOCKED`, now, max(limit, 1))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id, blob int64
+			var b []byte
+			if err := rows.Scan(&id, &blob, &b); err != nil {
+				rows.Close()
+				return err
+			}
+			var e storage.QueueEntry
+			if err := json.Unmarshal(b, &e); err != nil {
+				rows.Close()
+				return err
+			}
+			e.ID, e.Blob = uint64(id), uint64(blob)
+			claimed = append(claimed, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range claimed {
+			claimed[i].NextAttempt = until
+			b, err := json.Marshal(claimed[i])
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "UPDATE queue SET next_attempt = $2, entry = $3 WHERE id = $1", int64(claimed[i].ID), until, b); err != nil {
+				return err
+			}
+		}
+		var n *time.Time
+		if err := tx.QueryRow(ctx, "SELECT min(next_attempt) FROM queue WHERE next_attempt > $1", now).Scan(&n); err != nil {
+			return err
+		}
+		if n != nil {
+			next = n.UTC()
+		}
+		return nil
+	})
+	return claimed, next, dbError(err)
+}

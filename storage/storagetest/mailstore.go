@@ -60,6 +60,7 @@ func RunMailstore(t *testing.T, open func(t *testing.T) storage.Backend) {
 		{"ConcurrentModSeq", concurrentModSeq},
 		{"Queue", queue},
 		{"QueueRetry", queueRetry},
+		{"QueueClaim", queueClaim},
 		{"QueueWithTargets", queueWithTargets},
 		{"DeliverSettles", deliverSettles},
 	} {

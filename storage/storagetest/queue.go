@@ -1,7 +1,9 @@
 package storagetest
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -339,6 +341,85 @@ func deliverSettles(t *testing.T, st storage.Backend) {
 	for _, e := range queueList(t, st) {
 		if e.MessageID == "late" {
 			t.Errorf("the refused DSN left a queue entry %+v", e)
+		}
+	}
+}
+
+// queueClaim: a relay worker's claim leases the due entries (their next
+// attempt moves to now+lease), so a second claim, or one running at the
+// same time, gets none of them until the lease ends; then they are due
+// again, and a claimed entry settles as any other. Claims running
+// together never hand out one entry twice.
+func queueClaim(t *testing.T, st storage.Backend) {
+	seedMail(t, st)
+	const lease = 10 * time.Minute
+	for i := range 20 {
+		e := storage.QueueEntry{From: "a@example.test", To: []string{"x@remote.test"}, Created: t0, NextAttempt: t0, MessageID: fmt.Sprint("m", i)}
+		if _, err := st.Deliver(storage.Delivery{Message: queueMsg(e.MessageID), Queue: []storage.QueueEntry{e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := storage.QueueEntry{From: "a@example.test", To: []string{"y@remote.test"}, Created: t0, NextAttempt: t0.Add(time.Hour), MessageID: "later"}
+	if _, err := st.Deliver(storage.Delivery{Message: queueMsg("later"), Queue: []storage.QueueEntry{later}}); err != nil {
+		t.Fatal(err)
+	}
+	// Four workers claim at once, five at a time: each entry goes to one.
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				claimed, _, err := st.QueueClaim(t0, 5, lease)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(claimed) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, e := range claimed {
+					got[e.MessageID]++
+					if !e.NextAttempt.Equal(t0.Add(lease)) {
+						t.Errorf("claimed %s: next attempt %v, want the lease's end", e.MessageID, e.NextAttempt)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(got) != 20 {
+		t.Errorf("%d entries claimed, want the 20 due", len(got))
+	}
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("entry %s claimed %d times", id, n)
+		}
+	}
+	claimed, next, err := st.QueueClaim(t0.Add(time.Minute), 100, lease)
+	if err != nil || len(claimed) != 0 || !next.Equal(t0.Add(lease)) {
+		t.Errorf("claim during the lease = %d entries, next %v, %v; want none, next at the lease's end", len(claimed), next, err)
+	}
+	claimed, _, err = st.QueueClaim(t0.Add(lease), 100, lease)
+	if err != nil || len(claimed) != 20 {
+		t.Fatalf("claim when the lease ends = %d entries, %v; want the 20 again", len(claimed), err)
+	}
+	if err := st.QueueDone(claimed[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	retry := claimed[1]
+	retry.NextAttempt, retry.Attempts, retry.LastError = t0.Add(3*time.Hour), 1, "451 try later"
+	if err := st.QueueRetry(retry); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := st.QueueStats(); n != 20 {
+		t.Errorf("%d entries after one done, want 20", n)
+	}
+	for _, e := range queueList(t, st) {
+		if e.ID == retry.ID && (e.Attempts != 1 || !e.NextAttempt.Equal(retry.NextAttempt)) {
+			t.Errorf("retried entry = %+v", e)
 		}
 	}
 }
