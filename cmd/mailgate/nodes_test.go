@@ -141,4 +141,3 @@ func imapLogin(t *testing.T, addr, user, pass string) *imapclient.Client {
 	}
 	return c
 }
-
