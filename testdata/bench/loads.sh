@@ -9,6 +9,7 @@
 #   PEERS=1       also measure the peers (needs root, dovecot-core, dovecot-imapd,
 #                 dovecot-lmtpd, postfix; see $BENCH/README.md)
 #   CACHE_SIZE    mailgate's --cache-size (e.g. 256MiB; default: the binary's default)
+#   STORE         postgres://… to run mailgate on PostgreSQL (default: the embedded database)
 #   IDLE_SESSIONS idle IMAP sessions held open for the second RSS reading (default 100)
 #   RUNS DURATION WARMUP CLIENTS CONNS PER_CONN CORPUS_N SKIP_IMAP SKIP_SMTP: run-loads.sh knobs
 # Writes OUTDIR/mailgate/ and OUTDIR/peers/ (run-loads.sh results, summary.md in each),
@@ -32,14 +33,18 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 IMAP_PORT=$(port); SUB_PORT=$(port); METRICS_PORT=$(port)
 extra=()
 [ -n "${CACHE_SIZE:-}" ] && extra+=(--cache-size "$CACHE_SIZE")
-"$bin" serve --demo --data "$data" --insecure-auth --imap-addr "127.0.0.1:$IMAP_PORT" \
+# STORE=postgres://…: the server (and the CLI here) on that PostgreSQL database instead of the
+# embedded one; it must be empty or hold only an earlier run's demo tenant.
+store=()
+[ -n "${STORE:-}" ] && store=(--store "$STORE")
+"$bin" "${store[@]}" serve --demo --data "$data" --insecure-auth --imap-addr "127.0.0.1:$IMAP_PORT" \
   --submission-addr "127.0.0.1:$SUB_PORT" --submissions-addr "" --mx-addr "" --imaps-addr "" \
   --metrics-addr "127.0.0.1:$METRICS_PORT" "${extra[@]}" > "$OUT/server.log" 2>&1 &
 pid=$!
 stop() { kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; }
 trap stop EXIT
 for _ in $(seq 1 100); do [ -S "$data/admin.sock" ] && break; sleep 0.1; done
-mg() { "$bin" --data "$data" "$@" > /dev/null; }
+mg() { "$bin" "${store[@]}" --data "$data" "$@" > /dev/null; }
 for u in alice bob carol dave; do mg user passwd "$u@example.test" --password "$u-pw"; done
 for i in $(seq 1 20); do mg user add "$(printf 'u%04d' "$i")@example.test" --password bench-pw; done
 
