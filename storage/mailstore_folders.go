@@ -266,22 +266,29 @@ func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string, audit
 }
 
 func (s *Store) renameInbox(owner delegation.ID, newName string, audit AuditFunc) error {
-	dst, err := s.CreateFolder(owner, newName, "", audit)
+	return RenameInbox(s, owner, newName, audit)
+}
+
+// RenameInbox is RENAME INBOX for any store (RFC 3501 §6.3.5): a new folder
+// (with audit's records), then every message of INBOX moved there in one
+// operation; INBOX stays, empty.
+func RenameInbox(m Mailstore, owner delegation.ID, newName string, audit AuditFunc) error {
+	dst, err := m.CreateFolder(owner, newName, "", audit)
 	if err != nil {
 		return err
 	}
-	inbox, err := s.Folder(owner, "INBOX")
+	inbox, err := m.Folder(owner, "INBOX")
 	if err != nil {
 		return err
 	}
-	msgs, err := s.Messages(inbox.ID, 0, 0)
+	msgs, err := m.Messages(inbox.ID, 0, 0)
 	if err != nil {
 		return err
 	}
 	uids := make([]uint32, len(msgs))
-	for i, m := range msgs {
-		uids[i] = m.UID
+	for i, msg := range msgs {
+		uids[i] = msg.UID
 	}
-	_, err = s.Move(inbox.ID, uids, dst.ID, nil, nil)
+	_, err = m.Move(inbox.ID, uids, dst.ID, nil, nil)
 	return err
 }

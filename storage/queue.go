@@ -94,6 +94,13 @@ func (s *Store) QueueDue(now time.Time, limit int) (due []QueueEntry, next time.
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	due, next = DueIn(all, now, limit)
+	return due, next, nil
+}
+
+// DueIn picks QueueDue's answer from a queue listed the next due first
+// (limit <= 0: all due entries).
+func DueIn(all []QueueEntry, now time.Time, limit int) (due []QueueEntry, next time.Time) {
 	for _, e := range all {
 		if e.NextAttempt.After(now) {
 			if next.IsZero() || e.NextAttempt.Before(next) {
@@ -105,19 +112,25 @@ func (s *Store) QueueDue(now time.Time, limit int) (due []QueueEntry, next time.
 			due = append(due, e)
 		}
 	}
-	return due, next, nil
+	return due, next
 }
 
 // QueueStats reports the number of entries and the creation time of the
 // oldest (zero when the queue is empty).
 func (s *Store) QueueStats() (n int, oldest time.Time, err error) {
 	all, err := s.QueueList()
+	return len(all), OldestIn(all), err
+}
+
+// OldestIn is the creation time of the oldest entry (zero for none).
+func OldestIn(all []QueueEntry) time.Time {
+	var oldest time.Time
 	for _, e := range all {
 		if oldest.IsZero() || e.Created.Before(oldest) {
 			oldest = e.Created
 		}
 	}
-	return len(all), oldest, err
+	return oldest
 }
 
 // QueueRetry rewrites an existing entry after a failed or partial attempt

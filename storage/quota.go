@@ -53,12 +53,17 @@ func (s *Store) usage(owner delegation.ID, always bool) (used, quota uint64, err
 // each, as with Exchange.
 func (s *Store) CheckQuota(owner delegation.ID, size uint64) error {
 	used, quota, err := s.usage(owner, false)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case quota == 0:
-		return nil
-	case size == 0 && used >= quota, size > 0 && used+size > quota:
+	}
+	return OverQuota(used, quota, size)
+}
+
+// OverQuota is CheckQuota's rule for any store: ErrOverQuota when adding
+// size bytes to used would pass quota (0: none), or, with size 0, when
+// used is at or over it.
+func OverQuota(used, quota, size uint64) error {
+	if quota != 0 && (size == 0 && used >= quota || size > 0 && used+size > quota) {
 		return ErrOverQuota
 	}
 	return nil

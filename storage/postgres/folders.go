@@ -412,24 +412,7 @@ func (s *Store) RenameFolder(owner delegation.ID, oldName, newName string, audit
 }
 
 func (s *Store) renameInbox(owner delegation.ID, newName string, audit storage.AuditFunc) error {
-	dst, err := s.CreateFolder(owner, newName, "", audit)
-	if err != nil {
-		return err
-	}
-	inbox, err := s.Folder(owner, "INBOX")
-	if err != nil {
-		return err
-	}
-	msgs, err := s.Messages(inbox.ID, 0, 0)
-	if err != nil {
-		return err
-	}
-	uids := make([]uint32, len(msgs))
-	for i, m := range msgs {
-		uids[i] = m.UID
-	}
-	_, err = s.Move(inbox.ID, uids, dst.ID, nil, nil)
-	return err
+	return storage.RenameInbox(s, owner, newName, audit)
 }
 
 // Subscriptions lists a principal's subscribed names, sorted (bytewise).

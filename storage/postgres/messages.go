@@ -479,13 +479,8 @@ func (s *Store) usage(owner delegation.ID, always bool) (used, quota uint64, err
 // over it already. Advisory, as with the Badger store.
 func (s *Store) CheckQuota(owner delegation.ID, size uint64) error {
 	used, quota, err := s.usage(owner, false)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case quota == 0:
-		return nil
-	case size == 0 && used >= quota, size > 0 && used+size > quota:
-		return storage.ErrOverQuota
 	}
-	return nil
+	return storage.OverQuota(used, quota, size)
 }

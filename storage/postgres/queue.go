@@ -78,33 +78,15 @@ func (s *Store) QueueList() ([]storage.QueueEntry, error) {
 // attempt (zero when there is none).
 func (s *Store) QueueDue(now time.Time, limit int) (due []storage.QueueEntry, next time.Time, err error) {
 	all, err := s.QueueList()
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	for _, e := range all {
-		if e.NextAttempt.After(now) {
-			if next.IsZero() || e.NextAttempt.Before(next) {
-				next = e.NextAttempt
-			}
-			continue
-		}
-		if limit <= 0 || len(due) < limit {
-			due = append(due, e)
-		}
-	}
-	return due, next, nil
+	due, next = storage.DueIn(all, now, limit)
+	return due, next, err
 }
 
 // QueueStats reports the number of entries and the creation time of the
 // oldest (zero when the queue is empty).
 func (s *Store) QueueStats() (n int, oldest time.Time, err error) {
 	all, err := s.QueueList()
-	for _, e := range all {
-		if oldest.IsZero() || e.Created.Before(oldest) {
-			oldest = e.Created
-		}
-	}
-	return len(all), oldest, err
+	return len(all), storage.OldestIn(all), err
 }
 
 // QueueRetry rewrites an existing entry after a failed or partial attempt
