@@ -154,8 +154,8 @@ func TestLateCommitAnnounced(t *testing.T) {
 }
 
 // TestCrossMovesFromTwoNodes: two nodes move messages between the same
-// two folders in opposite directions, and copy and expunge (sharing
-// blobs) at once: the folder and blob locks are taken in one order, so
+// two folders in opposite directions, and copy out of them and expunge
+// the copies (sharing blobs) at once: the folder and blob locks are taken in one order, so
 // nothing fails, and no message is lost or doubled.
 func TestCrossMovesFromTwoNodes(t *testing.T) {
 	dsn := testenv.Postgres(t)
@@ -165,6 +165,17 @@ func TestCrossMovesFromTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	f2, err := a.CreateFolder("p1", "Two", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The copiers' copies go to folders the movers do not touch, so that
+	// each copy is still where its copier expunges it (a copy moved away
+	// first would survive, and the count below could not be exact).
+	c1, err := a.CreateFolder("p1", "Copies1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := a.CreateFolder("p1", "Copies2", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,11 +229,16 @@ func TestCrossMovesFromTwoNodes(t *testing.T) {
 	wg.Add(4)
 	go mover(a, f1.ID, f2.ID)
 	go mover(b, f2.ID, f1.ID)
-	go copier(a, f1.ID, f2.ID)
-	go copier(b, f2.ID, f1.ID)
+	go copier(a, f1.ID, c1.ID)
+	go copier(b, f2.ID, c2.ID)
 	wg.Wait()
 	m1, _ := a.Messages(f1.ID, 0, 0)
 	m2, _ := a.Messages(f2.ID, 0, 0)
+	for _, c := range []uint64{c1.ID, c2.ID} {
+		if left, _ := a.Messages(c, 0, 0); len(left) != 0 {
+			t.Errorf("%d copies left in folder %d after their expunge", len(left), c)
+		}
+	}
 	blobs := map[uint64]int{}
 	for _, m := range append(m1, m2...) {
 		blobs[m.Blob]++
