@@ -245,6 +245,10 @@ func TestWriteAfterMissedChangeTellsListeners(t *testing.T) {
 	a, b := open(t, dsn, noPoll), open(t, dsn, noPoll)
 	seedTwo(t, a)
 	waitFor(t, "the seed on B", func() bool { _, ok := b.Directory().Lookup("bob@example.test"); return ok })
+	// The snapshot is in place before its changes are announced: let that
+	// announcement finish, so the listener below hears only what follows.
+	b.dirMu.Lock()
+	b.dirMu.Unlock()
 	var mu sync.Mutex
 	var heard []storage.DirChange
 	b.OnDirectoryChange(func(c storage.DirChange) { mu.Lock(); heard = append(heard, c); mu.Unlock() })
