@@ -369,14 +369,6 @@ func (s *Store) mailWriteOnce(ctx context.Context, fn func(ctx context.Context, 
 	return seq, nil
 }
 
-// mailRead runs fn in a read-only transaction (one consistent view).
-func (s *Store) mailRead(fn func(ctx context.Context, tx pgx.Tx) error) error {
-	ctx, cancel := bg()
-	defer cancel()
-	return dbError(pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
-		func(tx pgx.Tx) error { return fn(ctx, tx) }))
-}
-
 // Snapshot reads a folder and its messages and calls fn with them so that
 // fn's view is exactly the state before the next change this node
 // announces for the folder (see the top of this file). ErrNotFound for a

@@ -248,6 +248,7 @@ func TestWriteAfterMissedChangeTellsListeners(t *testing.T) {
 	// The snapshot is in place before its changes are announced: let that
 	// announcement finish, so the listener below hears only what follows.
 	b.dirMu.Lock()
+	t.Logf("B has announced the log up to %d", b.heard)
 	b.dirMu.Unlock()
 	var mu sync.Mutex
 	var heard []storage.DirChange

@@ -14,14 +14,14 @@ import (
 const large = 1500
 
 // watch calls look repeatedly until done is closed or has a value, and
-// returns the operation's error and how many looks it made.
-func watch(done <-chan error, look func()) (error, int) {
+// returns how many looks it made and the operation's error.
+func watch(done <-chan error, look func()) (int, error) {
 	for n := 1; ; n++ {
 		look()
 		select {
 		case err := <-done:
 			look()
-			return err, n + 1
+			return n + 1, err
 		default:
 		}
 	}
@@ -53,7 +53,7 @@ func largeMove(t *testing.T, st storage.Backend) {
 		done <- err
 	}()
 	bad := 0
-	err, looks := watch(done, func() {
+	looks, err := watch(done, func() {
 		if err := st.Snapshot(src.ID, func(_ storage.Folder, in []storage.Message) {
 			out, err := st.Messages(dst.ID, 0, 0)
 			if err != nil {
@@ -152,7 +152,7 @@ func largeExpunge(t *testing.T, st storage.Backend) {
 		done <- err
 	}()
 	bad := 0
-	err, looks := watch(done, func() {
+	looks, err := watch(done, func() {
 		if err := st.Snapshot(f.ID, func(sf storage.Folder, in []storage.Message) {
 			v, err := st.Vanished(f.ID, 0)
 			if err != nil {
