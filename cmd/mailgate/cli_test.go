@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -42,7 +43,11 @@ type result struct {
 
 func mailgate(t *testing.T, data, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"--data", data}, args...)...)
+	// No command of these tests takes minutes: one that hangs fails here
+	// instead of holding the whole run until go test's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"--data", data}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(), "MAILGATE_DATA=")
 	var o, e bytes.Buffer
