@@ -80,7 +80,13 @@ func startPostgres() error {
 		bins = []string{p}
 	}
 	pg.bin = filepath.Dir(bins[len(bins)-1]) // the newest version
-	dir, err := os.MkdirTemp("", "mailgate-pg-")
+	// As root the server runs as the postgres user, which must reach its
+	// directory: /tmp, whatever TMPDIR says (a root-only TMPDIR would stop it).
+	parent := ""
+	if os.Geteuid() == 0 {
+		parent = "/tmp"
+	}
+	dir, err := os.MkdirTemp(parent, "mailgate-pg-")
 	if err != nil {
 		return err
 	}
