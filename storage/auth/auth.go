@@ -3,7 +3,8 @@
 // that a client opening many connections does not pay bcrypt each time,
 // and failed-login throttling. A store provides only the credentials (the
 // directory and a user's password hash); one Authenticator serves SMTP
-// and IMAP alike, so their failures count together.
+// and IMAP alike, so their failures count together, and on a store that
+// several nodes share (PostgreSQL) each node also counts the others'.
 package auth
 
 import (
@@ -55,6 +56,16 @@ type Authenticator struct {
 	now      func() time.Time
 	cache    cache
 	throttle throttle
+	shared   sharedLogins // nil for a store of one node
+}
+
+// sharedLogins is what a store that several nodes share offers for
+// throttling across them (storage/postgres): each node publishes its
+// login outcomes and counts the others'. Found by a type assertion, so a
+// store that has no other nodes need not know of it.
+type sharedLogins interface {
+	PublishLogin(ip, account string, ok bool, at time.Time)
+	OnLogin(fn func(ip, account string, ok bool, at time.Time))
 }
 
 // New returns an Authenticator over creds; now is the clock of the
@@ -66,6 +77,16 @@ func New(creds Credentials, now func() time.Time) *Authenticator {
 	}
 	a := &Authenticator{creds: creds, now: now}
 	creds.OnDirectoryChange(func(storage.DirChange) { a.cache.reset() })
+	if sh, ok := creds.(sharedLogins); ok {
+		a.shared = sh
+		sh.OnLogin(func(ip, account string, ok bool, at time.Time) {
+			if ok {
+				a.throttle.succeed(ip, account, at)
+			} else {
+				a.throttle.fail(ip, account, at)
+			}
+		})
+	}
 	return a
 }
 
@@ -168,10 +189,17 @@ func (a *Authenticator) Authenticate(login, password, remoteIP string) (delegati
 		a.throttle.sleep(wait)
 	}
 	id, err := a.check(login, password)
+	if err != nil && err != ErrAuthFailed {
+		return id, err // the store failed: no outcome to count
+	}
+	now := a.now()
 	if err == ErrAuthFailed {
-		a.throttle.fail(remoteIP, account, a.now())
-	} else if err == nil {
-		a.throttle.succeed(remoteIP, account, a.now())
+		a.throttle.fail(remoteIP, account, now)
+	} else {
+		a.throttle.succeed(remoteIP, account, now)
+	}
+	if a.shared != nil {
+		a.shared.PublishLogin(remoteIP, account, err == nil, now)
 	}
 	return id, err
 }

@@ -31,6 +31,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +71,9 @@ type Store struct {
 	heard     int64                                // guarded by dirMu: the position listeners have been told up to (≤ seq)
 	listenMu  sync.Mutex
 	listeners []func(storage.DirChange) // guarded by listenMu
+	// loginListeners hear other nodes' login outcomes (logins.go).
+	loginListeners []func(ip, account string, ok bool, at time.Time) // guarded by listenMu
+	node           string                                            // this handle's random name in login notices
 
 	mail mailState
 
@@ -92,7 +96,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, log: o.Logger, now: o.Now, poll: o.PollInterval, done: make(chan struct{})}
+	s := &Store{pool: pool, log: o.Logger, now: o.Now, poll: o.PollInterval, done: make(chan struct{}), node: rand.Text()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -284,7 +288,7 @@ func (s *Store) listen(ctx context.Context) error {
 		return err
 	}
 	defer conn.Release()
-	for _, ch := range []string{mailChannel, dirChannel} {
+	for _, ch := range []string{mailChannel, dirChannel, loginChannel} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			conn.Conn().Close(ctx) // not back to the pool half listening
 			return err
@@ -311,6 +315,8 @@ func (s *Store) listen(ctx context.Context) error {
 			s.pruneMailChanges(ctx)
 		case n.Channel == mailChannel:
 			err = s.announce(ctx)
+		case n.Channel == loginChannel:
+			s.heardLogin(n)
 		default:
 			err = s.catchUp(ctx)
 		}
