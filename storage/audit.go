@@ -59,7 +59,7 @@ type Party struct {
 // PartyOf is how an audit record names p.
 func PartyOf(p *delegation.Principal) Party { return Party{Address: p.Address, ID: p.ID} }
 
-// NewAudit is the one builder of audit records: actor's action on
+// NewAuditRecord is the one builder of audit records: actor's action on
 // mailbox's, as the delegation engine decided it (dc). The right is the
 // one used when allowed and the one missing when refused (the pending
 // grant's when that is all there is); a right held through a group names
@@ -68,12 +68,7 @@ func PartyOf(p *delegation.Principal) Party { return Party{Address: p.Address, I
 // at their write) and hand the record to the write that does the action, so that
 // both commit together, or to Audit when the record is all there is (a
 // refusal, a login).
-func (s *Store) NewAudit(proto, action string, actor, mailbox Party, dc delegation.Decision) AuditRecord {
-	return NewAuditRecord(s.Directory(), proto, action, actor, mailbox, dc)
-}
-
-// NewAuditRecord is NewAudit for any store: d (may be nil) names a group
-// the right was held through.
+// d (may be nil) names a group the right was held through.
 func NewAuditRecord(d *delegation.Directory, proto, action string, actor, mailbox Party, dc delegation.Decision) AuditRecord {
 	rec := AuditRecord{
 		Proto: proto, Action: action,

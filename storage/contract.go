@@ -61,9 +61,6 @@ func Resolve(d *delegation.Directory, addr string) (*delegation.Principal, error
 	return resolve(d, addr)
 }
 
-// KindName is a principal kind in words: user, shared mailbox, group.
-func KindName(k delegation.Kind) string { return kindName(k) }
-
 // GrantRefusal gives a refusal of delegation's grant policy its storage
 // kind (ErrInvalid, or ErrExists for a right held already).
 func GrantRefusal(err error) error { return grantError(err) }

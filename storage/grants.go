@@ -36,7 +36,7 @@ func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right
 		if err := setJSON(txn, key(prefGrant, g.ID), g); err != nil {
 			return err
 		}
-		return auditTxn(txn, s.now(), []AuditRecord{s.grantAudit("grant_add", createdBy, m, t, g)})
+		return auditTxn(txn, s.now(), []AuditRecord{GrantAudit("grant_add", createdBy, m, t, g)})
 	})
 	return g, err
 }
@@ -63,12 +63,6 @@ func grantError(err error) error {
 		msg = strings.TrimPrefix(msg, k.Error()+": ")
 	}
 	return errorf(kind, "%s", msg)
-}
-
-// grantAudit is the audit record of a grant change, written in the same
-// transaction as the change.
-func (s *Store) grantAudit(action, by string, m, t *delegation.Principal, g delegation.Grant) AuditRecord {
-	return GrantAudit(action, by, m, t, g)
 }
 
 // GrantAudit is the audit record of a grant change (grant_add,
@@ -102,7 +96,7 @@ func (s *Store) RemoveGrantBy(mailboxAddr, trusteeAddr string, right delegation.
 				if err := txn.Delete(key(prefGrant, g.ID)); err != nil {
 					return err
 				}
-				return auditTxn(txn, s.now(), []AuditRecord{s.grantAudit("grant_remove", by, m, t, g)})
+				return auditTxn(txn, s.now(), []AuditRecord{GrantAudit("grant_remove", by, m, t, g)})
 			}
 		}
 		return errorf(ErrNotFound, "%s has no %s grant on %s", t.Address, right, m.Address)

@@ -181,10 +181,13 @@ func queueDoneTxn(txn *badger.Txn, id uint64) error {
 // when the lease ends. next is the earliest attempt after now left in the
 // queue (zero when none).
 func (s *Store) QueueClaim(now time.Time, limit int, lease time.Duration) (claimed []QueueEntry, next time.Time, err error) {
-	due, _, err := s.QueueDue(now, limit)
-	if err != nil || len(due) == 0 {
-		_, next, err = s.QueueDue(now, 0)
-		return nil, next, err
+	all, err := s.QueueList()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	due, next := DueIn(all, now, limit)
+	if len(due) == 0 {
+		return nil, next, nil
 	}
 	until := now.Add(lease).UTC()
 	err = s.update(func(txn *badger.Txn) error {
@@ -211,6 +214,8 @@ func (s *Store) QueueClaim(now time.Time, limit int, lease time.Duration) (claim
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	_, next, err = s.QueueDue(now, 0)
-	return claimed, next, err
+	if len(claimed) > 0 && (next.IsZero() || until.Before(next)) {
+		next = until // the claimed entries are due again when their lease ends
+	}
+	return claimed, next, nil
 }
