@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mailgate/mailgate/internal/testenv"
+	"github.com/mailgate/mailgate/storage"
 )
 
 // TestScenarioOnPostgres: the whole admin flow with --store naming a
@@ -40,4 +41,24 @@ func TestScenarioOnPostgres(t *testing.T) {
 	if r := mailgate(t, data, "", "--store", "postgres://u:secret@127.0.0.1:1/x?connect_timeout=2", "tenant", "list"); r.code == 0 || strings.Contains(r.err, "secret") {
 		t.Errorf("unreachable store: exit %d, %q (the password must not be shown)", r.code, r.err)
 	}
+}
+
+// TestMigrateEmbedded: `mailgate migrate` on the embedded database brings
+// it to the current schema (creating it), and refuses while a server holds
+// the database, saying so.
+func TestMigrateEmbedded(t *testing.T) {
+	data := t.TempDir()
+	var m migrateResult
+	if err := json.Unmarshal([]byte(ok(t, data, "--json", "migrate")), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Store != "embedded" || m.Version != storage.SchemaVersion {
+		t.Errorf("migrate: %+v, want the embedded store at schema %d", m, storage.SchemaVersion)
+	}
+	if _, err := os.Stat(filepath.Join(data, "db")); err != nil {
+		t.Errorf("migrate made no database: %v", err)
+	}
+	srv := startServer(t, data)
+	defer srv.stop(t)
+	fails(t, data, "in use by a running server", "migrate")
 }
