@@ -86,7 +86,7 @@ func (c *session) auditRefusedOpen(owner *delegation.Principal, folder string, d
 }
 
 // record is the audit record of the session's actor acting on owner's
-// mailbox (storage.NewAudit, with the folder and the client's address);
+// mailbox (storage.NewAuditRecord, with the folder and the client's address);
 // false when either principal is gone.
 func (c *session) record(action string, owner delegation.ID, folder string, dc delegation.Decision) (storage.AuditRecord, bool) {
 	dir := c.srv.st.Directory()
@@ -95,7 +95,7 @@ func (c *session) record(action string, owner delegation.ID, folder string, dc d
 	if !ok1 || !ok2 {
 		return storage.AuditRecord{}, false
 	}
-	rec := storage.NewAuditRecord(c.srv.st.Directory(), "imap", action, storage.PartyOf(a), storage.PartyOf(o), dc)
+	rec := storage.NewAuditRecord(dir, "imap", action, storage.PartyOf(a), storage.PartyOf(o), dc)
 	rec.Folder, rec.Remote = folder, c.ip
 	return rec, true
 }

@@ -244,7 +244,7 @@ func (s *session) auditBadHeader(actor delegation.ID, h textproto.Header, serr *
 }
 
 // auditRecord is the session's audit record of an action of actor's on
-// mailbox's (storage.NewAudit, stamped by the server's clock, with the
+// mailbox's (storage.NewAuditRecord, stamped by the server's clock, with the
 // client's address).
 func (s *session) auditRecord(action string, actor, mailbox storage.Party, dc delegation.Decision) storage.AuditRecord {
 	rec := storage.NewAuditRecord(s.srv.st.Directory(), "smtp", action, actor, mailbox, dc)

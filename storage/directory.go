@@ -314,7 +314,7 @@ func (s *Store) modify(addr string, e Edit) (Principal, error) {
 // adminAuditTxn writes the audit record of an administrator's change to the
 // directory, in the change's own transaction. The admin socket is the
 // server owner's (mode 0600), so the actor is "admin"; grant changes also
-// name the CLI user (grantAudit).
+// name the CLI user (GrantAudit).
 func (s *Store) adminAuditTxn(txn *badger.Txn, action, addr string, id delegation.ID, detail string) error {
 	return auditTxn(txn, s.now(), []AuditRecord{AdminAudit(action, addr, id, detail)})
 }
