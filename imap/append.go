@@ -69,9 +69,9 @@ func (c *session) cmdAppend(p *wire.Parser) error {
 	if err := c.checkQuota(pl.owner, total); err != nil {
 		return err
 	}
-	var origin any
+	var origin storage.Origin
 	if c.sel != nil {
-		origin = c.sel.v
+		origin = c.sel.v.origin
 	}
 	// All the messages in one transaction: a MULTIAPPEND that fails
 	// stores none of them (RFC 3502 §6.3.11).

@@ -119,7 +119,7 @@ func (c *session) cmdFetch(p *wire.Parser) error {
 			}
 		}
 		if len(need) > 0 {
-			msgs, err := c.srv.st.StoreFlags(sel.v.mb.id, need, storage.FlagsAdd, []string{string(goimap.FlagSeen)}, sel.v)
+			msgs, err := c.srv.st.StoreFlags(sel.v.mb.id, need, storage.FlagsAdd, []string{string(goimap.FlagSeen)}, sel.v.origin)
 			if err != nil {
 				return err
 			}

@@ -62,9 +62,9 @@ type msgEntry struct {
 // event is one change as a view receives it.
 type event struct {
 	kind   storage.ChangeKind
-	e      *msgEntry  // append, flags
-	uid    goimap.UID // expunge
-	origin any        // the view that caused it, if any
+	e      *msgEntry      // append, flags
+	uid    goimap.UID     // expunge
+	origin storage.Origin // the view that caused it, if any
 }
 
 // view is one session's picture of a selected mailbox: the messages it has
@@ -72,10 +72,11 @@ type event struct {
 // reported to it.
 type view struct {
 	mb      *mailbox
-	msgs    []*msgEntry   // owned by the session goroutine
-	kwSent  int           // owned by the session: keywords already announced in FLAGS
-	pending []event       // guarded by mb.mu
-	notify  chan struct{} // buffered 1: pending grew
+	origin  storage.Origin // this view's token in the changes it causes
+	msgs    []*msgEntry    // owned by the session goroutine
+	kwSent  int            // owned by the session: keywords already announced in FLAGS
+	pending []event        // guarded by mb.mu
+	notify  chan struct{}  // buffered 1: pending grew
 }
 
 func toFlags(fs []string) []goimap.Flag {
@@ -171,7 +172,7 @@ func (mb *mailbox) apply(c storage.Change) {
 func (mb *mailbox) attach() *view {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	v := &view{mb: mb, msgs: slices.Clone(mb.msgs), kwSent: len(mb.keywords), notify: make(chan struct{}, 1)}
+	v := &view{mb: mb, origin: storage.NewOrigin(), msgs: slices.Clone(mb.msgs), kwSent: len(mb.keywords), notify: make(chan struct{}, 1)}
 	mb.views[v] = struct{}{}
 	return v
 }

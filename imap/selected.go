@@ -214,7 +214,7 @@ func (c *session) cmdClose(p *wire.Parser) error {
 	}
 	sel := c.sel
 	if !sel.readOnly && c.allowed(sel) && !sel.deleted {
-		gone, err := c.srv.st.Expunge(sel.v.mb.id, nil, sel.v, c.auditExpunge(sel.pl))
+		gone, err := c.srv.st.Expunge(sel.v.mb.id, nil, sel.v.origin, c.auditExpunge(sel.pl))
 		if err != nil {
 			c.unselect()
 			return err
@@ -321,7 +321,7 @@ loop:
 			if len(sel.updates) > 0 {
 				affected = append(affected, ev.e)
 			}
-			if ev.origin == v {
+			if ev.origin == v.origin {
 				continue // the command that caused it answered it already
 			}
 			if !changed[ev.e] {

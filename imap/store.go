@@ -50,7 +50,7 @@ func (c *session) cmdStore(p *wire.Parser) error {
 	if req.HasUnchanged {
 		since = req.UnchangedSince
 	}
-	msgs, modified, err := c.srv.st.StoreFlagsIf(sel.v.mb.id, uidsOf(items), op, fromFlags(req.Flags), since, sel.v)
+	msgs, modified, err := c.srv.st.StoreFlagsIf(sel.v.mb.id, uidsOf(items), op, fromFlags(req.Flags), since, sel.v.origin)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (c *session) cmdExpunge(p *wire.Parser) error {
 			return nil
 		}
 	}
-	gone, err := c.srv.st.Expunge(sel.v.mb.id, list, sel.v, c.auditExpunge(sel.pl))
+	gone, err := c.srv.st.Expunge(sel.v.mb.id, list, sel.v.origin, c.auditExpunge(sel.pl))
 	if err != nil {
 		return err
 	}
@@ -261,9 +261,9 @@ func (c *session) copyMove(sel *selected, set goimap.NumSet, dest string, move b
 		}))
 	var res storage.CopyResult
 	if move {
-		res, err = c.srv.st.Move(sel.v.mb.id, uidsOf(items), f.ID, sel.v, audit)
+		res, err = c.srv.st.Move(sel.v.mb.id, uidsOf(items), f.ID, sel.v.origin, audit)
 	} else {
-		res, err = c.srv.st.Copy(sel.v.mb.id, uidsOf(items), f.ID, sel.v, audit)
+		res, err = c.srv.st.Copy(sel.v.mb.id, uidsOf(items), f.ID, sel.v.origin, audit)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return res, errTryCreate // the destination was deleted meanwhile

@@ -103,7 +103,7 @@ func (s *session) data(r io.Reader) error {
 	now := s.srv.now()
 	dir := s.srv.st.Directory()
 
-	d := storage.Delivery{Date: now, Origin: s}
+	d := storage.Delivery{Date: now} // no Origin: no SMTP session listens for its own changes
 	kind, msgID := "", ""
 	var owners []string
 	if s.submission {

@@ -87,7 +87,7 @@ func PrincipalAuditAction(k delegation.Kind) string { return principalAddAction(
 //   - A body is stored once however many copies refer to it, with a
 //     reference count (BlobRefs); the last reference gone, it is removed.
 //   - OnChange listeners hear every change to a folder in commit order,
-//     on every node, the changes of other nodes with a nil Origin.
+//     on every node, the changes of other nodes with NoOrigin.
 //   - MOVE, COPY and EXPUNGE of any number of messages are atomic: after
 //     a crash the messages are in the source or the target, never both or
 //     neither.
@@ -105,19 +105,19 @@ type Mailstore interface {
 	Unsubscribe(owner delegation.ID, name string) error
 
 	Deliver(d Delivery) ([]Placed, error)
-	Append(owner delegation.ID, folder string, msg []byte, flags []string, date time.Time, origin any) (Placed, error)
-	AppendAll(owner delegation.ID, folder string, msgs []AppendMessage, origin any, audit AuditFunc) ([]Placed, error)
+	Append(owner delegation.ID, folder string, msg []byte, flags []string, date time.Time, origin Origin) (Placed, error)
+	AppendAll(owner delegation.ID, folder string, msgs []AppendMessage, origin Origin, audit AuditFunc) ([]Placed, error)
 	Messages(folderID uint64, from, to uint32) ([]Message, error)
 	Snapshot(folderID uint64, fn func(Folder, []Message)) error
 	Body(blob uint64) ([]byte, error)
 	Header(blob uint64) ([]byte, error)
 	Headers(blobs []uint64, fn func(i int, hdr []byte)) error
 	BlobRefs(blob uint64) (uint64, error)
-	StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []string, origin any) ([]Message, error)
-	StoreFlagsIf(folderID uint64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64, origin any) (updated []Message, modified []uint32, err error)
-	Expunge(folderID uint64, uids []uint32, origin any, audit AuditFunc) ([]uint32, error)
-	Copy(srcID uint64, uids []uint32, dstID uint64, origin any, audit AuditFunc) (CopyResult, error)
-	Move(srcID uint64, uids []uint32, dstID uint64, origin any, audit AuditFunc) (CopyResult, error)
+	StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []string, origin Origin) ([]Message, error)
+	StoreFlagsIf(folderID uint64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64, origin Origin) (updated []Message, modified []uint32, err error)
+	Expunge(folderID uint64, uids []uint32, origin Origin, audit AuditFunc) ([]uint32, error)
+	Copy(srcID uint64, uids []uint32, dstID uint64, origin Origin, audit AuditFunc) (CopyResult, error)
+	Move(srcID uint64, uids []uint32, dstID uint64, origin Origin, audit AuditFunc) (CopyResult, error)
 	Vanished(folderID uint64, since uint64) ([]uint32, error)
 	Usage(owner delegation.ID) (used, quota uint64, err error)
 	CheckQuota(owner delegation.ID, size uint64) error

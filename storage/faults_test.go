@@ -72,13 +72,13 @@ func TestDiskFull(t *testing.T) {
 	if !errors.Is(err, ErrNoSpace) || !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Deliver on a full disk: %v, want ErrNoSpace", err)
 	}
-	if _, err := st.Append(alice, "INBOX", msgOf("append"), nil, st.Now(), nil); !errors.Is(err, ErrNoSpace) {
+	if _, err := st.Append(alice, "INBOX", msgOf("append"), nil, st.Now(), NoOrigin); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("Append on a full disk: %v", err)
 	}
-	if _, err := st.Copy(inbox.ID, seq(1, 10), arch.ID, nil, nil); !errors.Is(err, ErrNoSpace) {
+	if _, err := st.Copy(inbox.ID, seq(1, 10), arch.ID, NoOrigin, nil); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("Copy on a full disk: %v", err)
 	}
-	if _, err := st.Move(inbox.ID, seq(1, 10), arch.ID, nil, nil); !errors.Is(err, ErrNoSpace) {
+	if _, err := st.Move(inbox.ID, seq(1, 10), arch.ID, NoOrigin, nil); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("Move on a full disk: %v", err)
 	}
 	if after := countAll(t, st, alice); !sameCounts(before, after) {
@@ -91,10 +91,10 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("read on a full disk: %v", err)
 	}
 	// Removing mail needs only half the reserve.
-	if _, err := st.StoreFlags(inbox.ID, []uint32{1}, FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(inbox.ID, []uint32{1}, FlagsAdd, []string{`\Deleted`}, NoOrigin); err != nil {
 		t.Fatalf("STORE on a full disk: %v", err)
 	}
-	if gone, err := st.Expunge(inbox.ID, nil, nil, nil); err != nil || len(gone) != 1 {
+	if gone, err := st.Expunge(inbox.ID, nil, NoOrigin, nil); err != nil || len(gone) != 1 {
 		t.Fatalf("EXPUNGE on a full disk: %v %v", gone, err)
 	}
 
@@ -102,7 +102,7 @@ func TestDiskFull(t *testing.T) {
 	if _, err := st.Deliver(Delivery{Message: msgOf("later"), Targets: []Target{{Owner: alice}}}); err != nil {
 		t.Fatalf("Deliver once space is back: %v", err)
 	}
-	if _, err := st.Move(inbox.ID, seq(1, 11), arch.ID, nil, nil); err != nil {
+	if _, err := st.Move(inbox.ID, seq(1, 11), arch.ID, NoOrigin, nil); err != nil {
 		t.Fatalf("Move once space is back: %v", err)
 	}
 	if got := countAll(t, st, alice); got["INBOX"] != 0 || got["Archive"] != 10 {
@@ -153,14 +153,14 @@ func TestAppendAllAtomic(t *testing.T) {
 	seedMessages(t, st, alice, "INBOX", 1)
 	msgs := []AppendMessage{{Message: msgOf("a")}, {Message: msgOf("b"), Flags: []string{`\seen`}}, {Message: msgOf("c")}}
 	crashAfter(st, 1) // the folder lookup commits, the messages do not
-	if _, err := st.AppendAll(alice, "INBOX", msgs, nil, nil); !errors.Is(err, ErrUnavailable) {
+	if _, err := st.AppendAll(alice, "INBOX", msgs, NoOrigin, nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("AppendAll with its commit refused: %v", err)
 	}
 	if got := countAll(t, st, alice)["INBOX"]; got != 1 {
 		t.Fatalf("refused AppendAll left %d messages, want 1", got)
 	}
 	st.FailWrites(nil)
-	placed, err := st.AppendAll(alice, "INBOX", msgs, nil, nil)
+	placed, err := st.AppendAll(alice, "INBOX", msgs, NoOrigin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -133,7 +134,7 @@ type Change struct {
 	ModSeq  uint64
 	Message Message // ChangeAppend: the new message's metadata
 	Folder  string  // the folder's name after the change
-	Origin  any     // the session that caused it (may be nil)
+	Origin  Origin  // the session that caused it (NoOrigin for none, and for another node's change)
 }
 
 type hubState struct {
@@ -682,3 +683,19 @@ func (s *Store) BlobRefs(blob uint64) (uint64, error) {
 	})
 	return n, err
 }
+
+// An Origin is an opaque token naming the session that caused a change:
+// a writer passes its own, and its listeners recognise their own changes
+// in Change.Origin by comparing tokens. It is meaningful only inside one
+// process; a change that came from another node, or from no session,
+// carries NoOrigin.
+type Origin uint64
+
+// NoOrigin is the Origin of a change no session of this process caused.
+const NoOrigin Origin = 0
+
+var lastOrigin atomic.Uint64
+
+// NewOrigin returns a token no other caller of NewOrigin in this process
+// has, never NoOrigin.
+func NewOrigin() Origin { return Origin(lastOrigin.Add(1)) }

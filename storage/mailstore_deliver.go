@@ -22,7 +22,7 @@ type Delivery struct {
 	Targets []Target
 	Queue   []QueueEntry
 	Audit   []AuditRecord
-	Origin  any // passed through to Change.Origin
+	Origin  Origin // passed through to Change.Origin
 	// Settle, when set, is an existing relay-queue entry that this delivery
 	// (a DSN) settles in the same commit, as QueueRetry would: rewritten with
 	// the recipients still to try, or removed when none remain. So a crash
@@ -169,7 +169,7 @@ func (s *Store) deliverOnce(d Delivery, targets []Target, blob uint64) ([]Placed
 // Append stores one message into one existing folder (IMAP APPEND): a
 // Deliver with a single target. It fails with ErrNotFound when the folder
 // does not exist and is not a default folder.
-func (s *Store) Append(owner delegation.ID, folder string, msg []byte, flags []string, date time.Time, origin any) (Placed, error) {
+func (s *Store) Append(owner delegation.ID, folder string, msg []byte, flags []string, date time.Time, origin Origin) (Placed, error) {
 	p, err := s.Deliver(Delivery{Message: msg, Date: date, Targets: []Target{{Owner: owner, Folder: folder, Flags: flags}}, Origin: origin})
 	if err != nil {
 		return Placed{}, err
@@ -192,7 +192,7 @@ type AppendMessage struct {
 // when the messages are more than one transaction holds.
 //
 // audit's records are written in the same transaction.
-func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []AppendMessage, origin any, audit AuditFunc) ([]Placed, error) {
+func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []AppendMessage, origin Origin, audit AuditFunc) ([]Placed, error) {
 	name, err := NormalizeFolder(folder)
 	if err != nil {
 		return nil, err
@@ -237,7 +237,7 @@ func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []AppendMessa
 	return nil, fmt.Errorf("append: target folder keeps changing")
 }
 
-func (s *Store) appendAllOnce(owner delegation.ID, name string, msgs []AppendMessage, blobs []uint64, origin any, audit AuditFunc) ([]Placed, error) {
+func (s *Store) appendAllOnce(owner delegation.ID, name string, msgs []AppendMessage, blobs []uint64, origin Origin, audit AuditFunc) ([]Placed, error) {
 	var id uint64
 	if err := s.write(func(txn *badger.Txn) error {
 		f, _, err := getOrCreateFolderTxn(txn, owner, name, false)

@@ -289,6 +289,6 @@ func RenameInbox(m Mailstore, owner delegation.ID, newName string, audit AuditFu
 	for i, msg := range msgs {
 		uids[i] = msg.UID
 	}
-	_, err = m.Move(inbox.ID, uids, dst.ID, nil, nil)
+	_, err = m.Move(inbox.ID, uids, dst.ID, NoOrigin, nil)
 	return err
 }

@@ -233,12 +233,12 @@ func (s *Store) applyFor(rec intentRec) (batchApply, error) {
 	switch rec.Op {
 	case opMove, opCopy:
 		return func(txn *badger.Txn, batch []uint32) (func(), error) {
-			b, err := copyMoveBatchTxn(txn, rec.Src, rec.Dst, batch, rec.Op == opMove, nil)
+			b, err := copyMoveBatchTxn(txn, rec.Src, rec.Dst, batch, rec.Op == opMove, NoOrigin)
 			return func() { s.notify(b.adds...); s.notify(b.dels...) }, err
 		}, nil
 	case opExpunge:
 		return func(txn *badger.Txn, batch []uint32) (func(), error) {
-			b, err := expungeBatchTxn(txn, rec.Src, batch, nil)
+			b, err := expungeBatchTxn(txn, rec.Src, batch, NoOrigin)
 			return func() { s.notify(b.changes...) }, err
 		}, nil
 	}

@@ -148,11 +148,11 @@ func TestInterruptedOperationFinishedOnOpen(t *testing.T) {
 			var err error
 			switch op {
 			case opMove:
-				_, err = st.Move(inbox.ID, seq(1, n), arch.ID, nil, audit)
+				_, err = st.Move(inbox.ID, seq(1, n), arch.ID, NoOrigin, audit)
 			case opCopy:
-				_, err = st.Copy(inbox.ID, seq(1, n), arch.ID, nil, audit)
+				_, err = st.Copy(inbox.ID, seq(1, n), arch.ID, NoOrigin, audit)
 			case opExpunge:
-				_, err = st.Expunge(inbox.ID, nil, nil, audit)
+				_, err = st.Expunge(inbox.ID, nil, NoOrigin, audit)
 			}
 			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, errCrash) {
 				t.Fatalf("%s with the second commit refused: %v", op, err)
@@ -252,14 +252,14 @@ func TestInterruptedMoveFinishedAtRunTime(t *testing.T) {
 		}
 	})
 	crashAfter(st, 2)
-	if _, err := st.Move(inbox.ID, seq(1, n), arch.ID, nil, nil); !errors.Is(err, ErrUnavailable) {
+	if _, err := st.Move(inbox.ID, seq(1, n), arch.ID, NoOrigin, nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Move with the third commit refused: %v", err)
 	}
 	if a, e := appends.Load(), expunges.Load(); a != 2*batchSize || e != 2*batchSize {
 		t.Fatalf("announced before the failure: %d appends, %d expunges", a, e)
 	}
 	// Still refused: the next operation on the folder cannot finish it.
-	if _, err := st.Expunge(inbox.ID, nil, nil, nil); !errors.Is(err, ErrUnavailable) {
+	if _, err := st.Expunge(inbox.ID, nil, NoOrigin, nil); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Expunge while the move cannot finish: %v", err)
 	}
 	st.FailWrites(nil)
@@ -296,7 +296,7 @@ func TestMoveNeverInBothFolders(t *testing.T) {
 	arch := seedMessages(t, st, alice, "Archive", 0)
 	done := make(chan error, 1)
 	go func() {
-		_, err := st.Move(inbox.ID, seq(1, n), arch.ID, nil, nil)
+		_, err := st.Move(inbox.ID, seq(1, n), arch.ID, NoOrigin, nil)
 		done <- err
 	}()
 	for views := 0; ; views++ {

@@ -88,7 +88,7 @@ func (u *flagUpdate) apply(cur []string) (nf []string, changed bool) {
 // mod-sequence, in UID order. Only real changes are written and announced
 // (ChangeFlags), each with the folder's next mod-sequence. It is
 // StoreFlagsIf without a condition, and refuses what StoreFlagsIf refuses.
-func (s *Store) StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []string, origin any) ([]Message, error) {
+func (s *Store) StoreFlags(folderID uint64, uids []uint32, op FlagOp, flags []string, origin Origin) ([]Message, error) {
 	updated, _, err := s.storeFlags(folderID, uids, newFlagUpdate(op, flags), noCondition, origin)
 	return updated, err
 }
@@ -109,11 +109,11 @@ const noCondition = ^uint64(0)
 // fails the whole call with ErrLimit, and nothing is written; so does a
 // FLAGS or +FLAGS request that alone has more than MaxFlags flags, before
 // any message is read.
-func (s *Store) StoreFlagsIf(folderID uint64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64, origin any) (updated []Message, modified []uint32, err error) {
+func (s *Store) StoreFlagsIf(folderID uint64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64, origin Origin) (updated []Message, modified []uint32, err error) {
 	return s.storeFlags(folderID, uids, newFlagUpdate(op, flags), unchangedSince, origin)
 }
 
-func (s *Store) storeFlags(folderID uint64, uids []uint32, u flagUpdate, since uint64, origin any) (updated []Message, modified []uint32, err error) {
+func (s *Store) storeFlags(folderID uint64, uids []uint32, u flagUpdate, since uint64, origin Origin) (updated []Message, modified []uint32, err error) {
 	if u.op != FlagsRemove && len(u.flags) > MaxFlags {
 		return nil, nil, errorf(ErrLimit, "too many flags: %d, at most %d", len(u.flags), MaxFlags)
 	}
@@ -227,7 +227,7 @@ func sortedUIDs(uids []uint32) []uint32 {
 // the rest is done by the next operation on the folder.
 //
 // audit's records are written with the first transaction (see AuditFunc).
-func (s *Store) Expunge(folderID uint64, uids []uint32, origin any, audit AuditFunc) ([]uint32, error) {
+func (s *Store) Expunge(folderID uint64, uids []uint32, origin Origin, audit AuditFunc) ([]uint32, error) {
 	if err := s.admit(writeHouse, 0); err != nil {
 		return nil, err
 	}
@@ -290,7 +290,7 @@ type expungeBatch struct {
 }
 
 // expungeBatchTxn removes the messages of batch that are still there.
-func expungeBatchTxn(txn *badger.Txn, folderID uint64, batch []uint32, origin any) (expungeBatch, error) {
+func expungeBatchTxn(txn *badger.Txn, folderID uint64, batch []uint32, origin Origin) (expungeBatch, error) {
 	var b expungeBatch
 	f, err := folderByIDTxn(txn, folderID)
 	if err != nil {
@@ -339,7 +339,7 @@ type CopyResult struct {
 // internal dates are kept; each copy takes the destination's next
 // mod-sequence. Like Move it is atomic however many messages it copies:
 // after a crash the next Open makes the rest of the copies.
-func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin any, audit AuditFunc) (CopyResult, error) {
+func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin Origin, audit AuditFunc) (CopyResult, error) {
 	return s.copyMove(srcID, uids, dstID, false, origin, audit)
 }
 
@@ -349,7 +349,7 @@ func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin any, audi
 // (mailstore_intent.go): after a crash the next Open moves the rest.
 // Each copy takes the destination's next mod-sequence and each original's
 // removal the source's (with a tombstone, as Expunge).
-func (s *Store) Move(srcID uint64, uids []uint32, dstID uint64, origin any, audit AuditFunc) (CopyResult, error) {
+func (s *Store) Move(srcID uint64, uids []uint32, dstID uint64, origin Origin, audit AuditFunc) (CopyResult, error) {
 	return s.copyMove(srcID, uids, dstID, true, origin, audit)
 }
 
@@ -357,7 +357,7 @@ func (s *Store) Move(srcID uint64, uids []uint32, dstID uint64, origin any, audi
 // record and tombstone), for admission.
 const copyMoveNeed = 256
 
-func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, origin any, audit AuditFunc) (CopyResult, error) {
+func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, origin Origin, audit AuditFunc) (CopyResult, error) {
 	uids = sortedUIDs(uids)
 	if err := s.admit(writeMail, int64(len(uids))*copyMoveNeed); err != nil {
 		return CopyResult{}, err
@@ -405,7 +405,7 @@ type copyBatch struct {
 
 // copyMoveBatchTxn copies (or moves) the messages of batch that are in
 // the source to the destination's next UIDs.
-func copyMoveBatchTxn(txn *badger.Txn, srcID, dstID uint64, batch []uint32, move bool, origin any) (copyBatch, error) {
+func copyMoveBatchTxn(txn *badger.Txn, srcID, dstID uint64, batch []uint32, move bool, origin Origin) (copyBatch, error) {
 	var b copyBatch
 	df, err := folderByIDTxn(txn, dstID)
 	if err != nil {

@@ -112,7 +112,7 @@ func TestModSeq(t *testing.T) {
 	}
 
 	for i := range 3 {
-		p, err := st.Append(alice, "INBOX", msgOf(fmt.Sprint(i)), nil, time.Time{}, nil)
+		p, err := st.Append(alice, "INBOX", msgOf(fmt.Sprint(i)), nil, time.Time{}, NoOrigin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,11 +127,11 @@ func TestModSeq(t *testing.T) {
 	}
 
 	// STORE: only messages whose flags change take a new modseq.
-	if _, err := st.StoreFlags(inbox.ID, []uint32{2}, FlagsAdd, []string{`\Seen`}, nil); err != nil {
+	if _, err := st.StoreFlags(inbox.ID, []uint32{2}, FlagsAdd, []string{`\Seen`}, NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	step("store on 2", inbox.ID, true)
-	got, err := st.StoreFlags(inbox.ID, []uint32{1, 2, 3}, FlagsAdd, []string{`\seen`}, nil)
+	got, err := st.StoreFlags(inbox.ID, []uint32{1, 2, 3}, FlagsAdd, []string{`\seen`}, NoOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestModSeq(t *testing.T) {
 			t.Fatalf("StoreFlags returned message %d with ModSeq %d, stored %d", m.UID, m.ModSeq, after[m.UID])
 		}
 	}
-	got, err = st.StoreFlags(inbox.ID, []uint32{1, 2, 3}, FlagsAdd, []string{`\SEEN`}, nil)
+	got, err = st.StoreFlags(inbox.ID, []uint32{1, 2, 3}, FlagsAdd, []string{`\SEEN`}, NoOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +155,11 @@ func TestModSeq(t *testing.T) {
 	}
 
 	// EXPUNGE takes one for the removal.
-	if _, err := st.StoreFlags(inbox.ID, []uint32{3}, FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(inbox.ID, []uint32{3}, FlagsAdd, []string{`\Deleted`}, NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	step("store \\Deleted", inbox.ID, true)
-	if _, err := st.Expunge(inbox.ID, nil, nil, nil); err != nil {
+	if _, err := st.Expunge(inbox.ID, nil, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	step("expunge", inbox.ID, true)
@@ -172,7 +172,7 @@ func TestModSeq(t *testing.T) {
 	if work.HighestModSeq != 1 {
 		t.Fatalf("CreateFolder: HighestModSeq %d, want 1", work.HighestModSeq)
 	}
-	if _, err := st.Copy(inbox.ID, []uint32{1}, work.ID, nil, nil); err != nil {
+	if _, err := st.Copy(inbox.ID, []uint32{1}, work.ID, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	step("copy (source)", inbox.ID, false)
@@ -180,7 +180,7 @@ func TestModSeq(t *testing.T) {
 	if w.HighestModSeq <= 1 || modseqs(t, st, work.ID)[1] != w.HighestModSeq {
 		t.Fatalf("copy: destination HighestModSeq %d, copy's modseqs %v", w.HighestModSeq, modseqs(t, st, work.ID))
 	}
-	if _, err := st.Move(inbox.ID, []uint32{2}, work.ID, nil, nil); err != nil {
+	if _, err := st.Move(inbox.ID, []uint32{2}, work.ID, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	step("move (source)", inbox.ID, true)
@@ -190,7 +190,7 @@ func TestModSeq(t *testing.T) {
 	}
 	// MOVE within one folder: the copy's append, then the original's
 	// expunge, both announced in increasing order.
-	if _, err := st.Move(work.ID, []uint32{1, 2}, work.ID, nil, nil); err != nil {
+	if _, err := st.Move(work.ID, []uint32{1, 2}, work.ID, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	log.check(t)
@@ -289,11 +289,11 @@ func TestModSeqOldRecords(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.StoreFlags(f.ID, []uint32{1}, FlagsAdd, []string{`\Seen`}, nil)
+	got, err := st.StoreFlags(f.ID, []uint32{1}, FlagsAdd, []string{`\Seen`}, NoOrigin)
 	if err != nil || len(got) != 1 || got[0].ModSeq != 1 {
 		t.Fatalf("no-op StoreFlags on an old record = %+v, %v; want ModSeq 1", got, err)
 	}
-	got, err = st.StoreFlags(f.ID, []uint32{1}, FlagsAdd, []string{`\Flagged`}, nil)
+	got, err = st.StoreFlags(f.ID, []uint32{1}, FlagsAdd, []string{`\Flagged`}, NoOrigin)
 	if err != nil || len(got) != 1 || got[0].ModSeq != 2 {
 		t.Fatalf("first change of an old record = %+v, %v; want ModSeq 2", got, err)
 	}
@@ -316,7 +316,7 @@ func TestVanished(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 6 {
-		if _, err := st.Append(alice, "Box", msgOf(fmt.Sprint(i)), []string{`\Deleted`}, time.Time{}, nil); err != nil {
+		if _, err := st.Append(alice, "Box", msgOf(fmt.Sprint(i)), []string{`\Deleted`}, time.Time{}, NoOrigin); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -330,21 +330,21 @@ func TestVanished(t *testing.T) {
 	}
 	start := hms()
 	vanished(0)
-	if _, err := st.Expunge(box.ID, []uint32{4, 2}, nil, nil); err != nil {
+	if _, err := st.Expunge(box.ID, []uint32{4, 2}, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	afterFirst := hms()
-	if _, err := st.Copy(box.ID, []uint32{1}, other.ID, nil, nil); err != nil {
+	if _, err := st.Copy(box.ID, []uint32{1}, other.ID, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.StoreFlags(box.ID, []uint32{1}, FlagsRemove, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(box.ID, []uint32{1}, FlagsRemove, []string{`\Deleted`}, NoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Move(box.ID, []uint32{5}, other.ID, nil, nil); err != nil {
+	if _, err := st.Move(box.ID, []uint32{5}, other.ID, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	afterMove := hms()
-	if _, err := st.Expunge(box.ID, nil, nil, nil); err != nil { // 3 and 6; 1 lost \Deleted
+	if _, err := st.Expunge(box.ID, nil, NoOrigin, nil); err != nil { // 3 and 6; 1 lost \Deleted
 		t.Fatal(err)
 	}
 	vanished(0, 2, 3, 4, 5, 6)
@@ -380,18 +380,18 @@ func TestStoreFlagsIf(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, err := st.Append("p1", "INBOX", msgOf(fmt.Sprint(i)), nil, time.Time{}, nil); err != nil {
+		if _, err := st.Append("p1", "INBOX", msgOf(fmt.Sprint(i)), nil, time.Time{}, NoOrigin); err != nil {
 			t.Fatal(err)
 		}
 	}
 	since := folderByID(t, st, f.ID).HighestModSeq
-	if _, err := st.StoreFlags(f.ID, []uint32{2}, FlagsAdd, []string{"$Other"}, nil); err != nil {
+	if _, err := st.StoreFlags(f.ID, []uint32{2}, FlagsAdd, []string{"$Other"}, NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	before := modseqs(t, st, f.ID)
 	log.cs = nil
 
-	updated, modified, err := st.StoreFlagsIf(f.ID, []uint32{3, 1, 2, 9}, FlagsAdd, []string{`\Flagged`}, since, nil)
+	updated, modified, err := st.StoreFlagsIf(f.ID, []uint32{3, 1, 2, 9}, FlagsAdd, []string{`\Flagged`}, since, NoOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +416,7 @@ func TestStoreFlagsIf(t *testing.T) {
 
 	// UNCHANGEDSINCE 0 fails every message: no modseq is 0.
 	after := modseqs(t, st, f.ID)
-	updated, modified, err = st.StoreFlagsIf(f.ID, []uint32{1, 2, 3}, FlagsSet, nil, 0, nil)
+	updated, modified, err = st.StoreFlagsIf(f.ID, []uint32{1, 2, 3}, FlagsSet, nil, 0, NoOrigin)
 	if err != nil || len(updated) != 0 || !slices.Equal(modified, []uint32{1, 2, 3}) {
 		t.Fatalf("StoreFlagsIf(since 0) = %+v, %v, %v; want all modified", updated, modified, err)
 	}
@@ -425,7 +425,7 @@ func TestStoreFlagsIf(t *testing.T) {
 	}
 	// A passing message whose flags would not change keeps its modseq.
 	hms := folderByID(t, st, f.ID).HighestModSeq
-	updated, modified, err = st.StoreFlagsIf(f.ID, []uint32{1}, FlagsAdd, []string{`\Flagged`}, hms, nil)
+	updated, modified, err = st.StoreFlagsIf(f.ID, []uint32{1}, FlagsAdd, []string{`\Flagged`}, hms, NoOrigin)
 	if err != nil || len(modified) != 0 || len(updated) != 1 || updated[0].ModSeq != after[1] {
 		t.Fatalf("no-op StoreFlagsIf = %+v, %v, %v", updated, modified, err)
 	}
@@ -466,7 +466,7 @@ func TestConcurrentModSeq(t *testing.T) {
 			for i := range 40 {
 				uids := []uint32{uint32(i + 1), uint32(2*i + 1), uint32(i*3 + w)}
 				op := []FlagOp{FlagsAdd, FlagsRemove, FlagsSet}[(i+w)%3]
-				if _, err := st.StoreFlags(inbox.ID, uids, op, []string{`\Deleted`, fmt.Sprint("$w", w)}, nil); err != nil {
+				if _, err := st.StoreFlags(inbox.ID, uids, op, []string{`\Deleted`, fmt.Sprint("$w", w)}, NoOrigin); err != nil {
 					errs <- err
 					return
 				}
@@ -480,11 +480,11 @@ func TestConcurrentModSeq(t *testing.T) {
 			return
 		}
 		for i := range 20 {
-			if _, err := st.Expunge(inbox.ID, nil, nil, nil); err != nil {
+			if _, err := st.Expunge(inbox.ID, nil, NoOrigin, nil); err != nil {
 				errs <- err
 				return
 			}
-			if _, err := st.Copy(inbox.ID, []uint32{uint32(i + 1)}, sent.ID, nil, nil); err != nil {
+			if _, err := st.Copy(inbox.ID, []uint32{uint32(i + 1)}, sent.ID, NoOrigin, nil); err != nil {
 				errs <- err
 				return
 			}

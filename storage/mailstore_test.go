@@ -82,29 +82,29 @@ func TestMailstoreLifecycle(t *testing.T) {
 	if _, err := st.CreateFolder(alice, "Work/2026", "", nil); !errors.Is(err, ErrExists) {
 		t.Fatalf("CreateFolder twice: %v", err)
 	}
-	res, err := st.Copy(inbox.ID, []uint32{1, 99}, work.ID, nil, nil)
+	res, err := st.Copy(inbox.ID, []uint32{1, 99}, work.ID, NoOrigin, nil)
 	if err != nil || !slices.Equal(res.Src, []uint32{1}) || !slices.Equal(res.Dst, []uint32{1}) || res.UIDValidity != work.UIDValidity {
 		t.Fatalf("Copy = %+v, %v", res, err)
 	}
 	if n, _ := st.BlobRefs(blob); n != 3 {
 		t.Fatalf("after Copy: %d references, want 3", n)
 	}
-	res, err = st.Move(work.ID, []uint32{1}, inbox.ID, nil, nil)
+	res, err = st.Move(work.ID, []uint32{1}, inbox.ID, NoOrigin, nil)
 	if err != nil || !slices.Equal(res.Dst, []uint32{2}) {
 		t.Fatalf("Move = %+v, %v", res, err)
 	}
 	if n, _ := st.BlobRefs(blob); n != 3 {
 		t.Fatalf("after Move: %d references, want 3", n)
 	}
-	got, err := st.StoreFlags(inbox.ID, []uint32{2, 1}, FlagsAdd, []string{`\deleted`}, nil)
+	got, err := st.StoreFlags(inbox.ID, []uint32{2, 1}, FlagsAdd, []string{`\deleted`}, NoOrigin)
 	if err != nil || len(got) != 2 || got[0].UID != 1 || !HasFlag(got[1].Flags, `\Deleted`) {
 		t.Fatalf("StoreFlags = %+v, %v", got, err)
 	}
-	gone, err := st.Expunge(inbox.ID, []uint32{2}, nil, nil)
+	gone, err := st.Expunge(inbox.ID, []uint32{2}, NoOrigin, nil)
 	if err != nil || !slices.Equal(gone, []uint32{2}) {
 		t.Fatalf("Expunge(2) = %v, %v", gone, err)
 	}
-	gone, err = st.Expunge(inbox.ID, nil, nil, nil)
+	gone, err = st.Expunge(inbox.ID, nil, NoOrigin, nil)
 	if err != nil || !slices.Equal(gone, []uint32{1}) {
 		t.Fatalf("Expunge(all deleted) = %v, %v", gone, err)
 	}
@@ -138,7 +138,7 @@ func TestMailstoreLifecycle(t *testing.T) {
 	}
 
 	// DELETE a folder with messages releases their bodies.
-	res, err = st.Copy(sent.ID, []uint32{1}, moved.ID, nil, nil)
+	res, err = st.Copy(sent.ID, []uint32{1}, moved.ID, NoOrigin, nil)
 	if err != nil || len(res.Dst) != 1 {
 		t.Fatal(res, err)
 	}
@@ -151,13 +151,13 @@ func TestMailstoreLifecycle(t *testing.T) {
 	if _, err := st.FolderByID(moved.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted folder still found: %v", err)
 	}
-	if _, err := st.Expunge(sent.ID, nil, nil, nil); err != nil {
+	if _, err := st.Expunge(sent.ID, nil, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.StoreFlags(sent.ID, []uint32{1}, FlagsSet, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(sent.ID, []uint32{1}, FlagsSet, []string{`\Deleted`}, NoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Expunge(sent.ID, nil, nil, nil); err != nil {
+	if _, err := st.Expunge(sent.ID, nil, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := st.BlobRefs(blob); n != 0 {

@@ -37,7 +37,7 @@ func TestQuotaUsage(t *testing.T) {
 	}
 	msg := func(n int) []byte { return append([]byte("Subject: q\r\n\r\n"), make([]byte, n-14)...) }
 	for _, n := range []int{100, 200, 300} {
-		if _, err := st.Append(alice, "INBOX", msg(n), nil, time.Now(), nil); err != nil {
+		if _, err := st.Append(alice, "INBOX", msg(n), nil, time.Now(), NoOrigin); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -49,13 +49,13 @@ func TestQuotaUsage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Move(inbox.ID, []uint32{1}, archive.ID, nil, nil); err != nil {
+	if _, err := st.Move(inbox.ID, []uint32{1}, archive.ID, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if u := usage(alice); u != 600 {
 		t.Errorf("after a MOVE inside the mailbox: usage %d, want 600", u)
 	}
-	if _, err := st.Copy(inbox.ID, []uint32{2}, archive.ID, nil, nil); err != nil {
+	if _, err := st.Copy(inbox.ID, []uint32{2}, archive.ID, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if u := usage(alice); u != 800 {
@@ -68,16 +68,16 @@ func TestQuotaUsage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := st.Move(inbox.ID, []uint32{3}, bobInbox.ID, nil, nil); err != nil {
+	if _, err := st.Move(inbox.ID, []uint32{3}, bobInbox.ID, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := usage(alice), usage(bob); a != 500 || b != 300 {
 		t.Errorf("after a MOVE of 300 bytes to bob: usage %d and %d, want 500 and 300", a, b)
 	}
-	if _, err := st.StoreFlags(inbox.ID, []uint32{2}, FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(inbox.ID, []uint32{2}, FlagsAdd, []string{`\Deleted`}, NoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Expunge(inbox.ID, []uint32{2}, nil, nil); err != nil {
+	if _, err := st.Expunge(inbox.ID, []uint32{2}, NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if u := usage(alice); u != 300 {
@@ -118,7 +118,7 @@ func TestSchema2Migration(t *testing.T) {
 	}
 	const alice = delegation.ID("p1")
 	for _, n := range []int{10, 20} {
-		if _, err := st.Append(alice, "INBOX", append([]byte("Subject: q\r\n\r\n"), make([]byte, n)...), nil, time.Now(), nil); err != nil {
+		if _, err := st.Append(alice, "INBOX", append([]byte("Subject: q\r\n\r\n"), make([]byte, n)...), nil, time.Now(), NoOrigin); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -114,7 +114,7 @@ func TestLateCommitAnnounced(t *testing.T) {
 			}
 	}
 	commit, _ := late()
-	if _, err := a.Append("p1", "INBOX", msgOf("after"), nil, time.Time{}, nil); err != nil {
+	if _, err := a.Append("p1", "INBOX", msgOf("after"), nil, time.Time{}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the later append on B", func() bool { return lb.len() == 1 })
@@ -124,12 +124,12 @@ func TestLateCommitAnnounced(t *testing.T) {
 		t.Errorf("B heard %+v, want the late entry", c)
 	}
 	_, abort := late()
-	if _, err := a.Append("p1", "INBOX", msgOf("after 2"), nil, time.Time{}, nil); err != nil {
+	if _, err := a.Append("p1", "INBOX", msgOf("after 2"), nil, time.Time{}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the second append on B", func() bool { return lb.len() == 3 })
 	abort()
-	if _, err := a.Append("p1", "INBOX", msgOf("after 3"), nil, time.Time{}, nil); err != nil {
+	if _, err := a.Append("p1", "INBOX", msgOf("after 3"), nil, time.Time{}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	var top int64
@@ -181,7 +181,7 @@ func TestCrossMovesFromTwoNodes(t *testing.T) {
 	}
 	const n = 40
 	for i := range n {
-		if _, err := a.Append("p1", "One", msgOf(fmt.Sprint(i)), nil, time.Time{}, nil); err != nil {
+		if _, err := a.Append("p1", "One", msgOf(fmt.Sprint(i)), nil, time.Time{}, storage.NoOrigin); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -198,7 +198,7 @@ func TestCrossMovesFromTwoNodes(t *testing.T) {
 			for _, m := range ms {
 				uids = append(uids, m.UID)
 			}
-			if _, err := st.Move(from, uids, to, nil, nil); err != nil {
+			if _, err := st.Move(from, uids, to, storage.NoOrigin, nil); err != nil {
 				t.Errorf("Move %d → %d: %v", from, to, err)
 				return
 			}
@@ -211,16 +211,16 @@ func TestCrossMovesFromTwoNodes(t *testing.T) {
 			if len(ms) == 0 {
 				continue
 			}
-			res, err := st.Copy(from, []uint32{ms[0].UID, ms[len(ms)-1].UID}, to, nil, nil)
+			res, err := st.Copy(from, []uint32{ms[0].UID, ms[len(ms)-1].UID}, to, storage.NoOrigin, nil)
 			if err != nil {
 				t.Errorf("Copy: %v", err)
 				return
 			}
-			if _, err := st.StoreFlags(to, res.Dst, storage.FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+			if _, err := st.StoreFlags(to, res.Dst, storage.FlagsAdd, []string{`\Deleted`}, storage.NoOrigin); err != nil {
 				t.Errorf("StoreFlags: %v", err)
 				return
 			}
-			if _, err := st.Expunge(to, res.Dst, nil, nil); err != nil {
+			if _, err := st.Expunge(to, res.Dst, storage.NoOrigin, nil); err != nil {
 				t.Errorf("Expunge: %v", err)
 				return
 			}
@@ -270,7 +270,7 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = storage.AppendMessage{Message: msgOf(fmt.Sprint("m", i))}
 	}
-	placed, err := st.AppendAll("p1", "INBOX", msgs, nil, nil)
+	placed, err := st.AppendAll("p1", "INBOX", msgs, storage.NoOrigin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 		uids[i] = p.UID
 	}
 	audited := false
-	_, err = st.Move(inbox.ID, uids, arch.ID, nil, func(storage.Outcome) []storage.AuditRecord {
+	_, err = st.Move(inbox.ID, uids, arch.ID, storage.NoOrigin, func(storage.Outcome) []storage.AuditRecord {
 		audited = true
 		return []storage.AuditRecord{{Action: "move"}}
 	})
@@ -314,7 +314,7 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 	if _, err := st.pool.Exec(ctx, "DROP TRIGGER refuse ON tombstones"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Move(inbox.ID, uids[:1], arch.ID, nil, nil); err != nil {
+	if _, err := st.Move(inbox.ID, uids[:1], arch.ID, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if log.len() != 2 {
@@ -332,7 +332,7 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 func TestChangeLogPruned(t *testing.T) {
 	st := open(t, testenv.Postgres(t), Options{})
 	ctx := context.Background()
-	if _, err := st.Append("p1", "INBOX", msgOf("kept"), nil, time.Time{}, nil); err != nil {
+	if _, err := st.Append("p1", "INBOX", msgOf("kept"), nil, time.Time{}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.pool.Exec(ctx, "INSERT INTO mail_changes (at, changes) VALUES (now() - interval '2 hours', '[]')"); err != nil {

@@ -49,7 +49,7 @@ import (
 // announced, as with Badger) and the follower on every notice, every
 // reconnection and every PollInterval. The writer's own changes are known
 // in memory before COMMIT (pending) and are announced from there, with
-// their Origin; those of other nodes come from the log with a nil Origin.
+// their Origin; those of other nodes come from the log with NoOrigin.
 // Log order is commit order for each folder (its writers hold its lock
 // until COMMIT). Across folders a lower seq may commit after a higher
 // one, so the node's cursor moves past a missing seq only once every

@@ -96,14 +96,14 @@ func TestMailstoreLifecycle(t *testing.T) {
 	if _, err := st.CreateFolder(alice, "Work/2026", "", nil); !errors.Is(err, storage.ErrExists) {
 		t.Fatalf("CreateFolder twice: %v", err)
 	}
-	res, err := st.Copy(inbox.ID, []uint32{1, 99}, work.ID, nil, nil)
+	res, err := st.Copy(inbox.ID, []uint32{1, 99}, work.ID, storage.NoOrigin, nil)
 	if err != nil || !slices.Equal(res.Src, []uint32{1}) || !slices.Equal(res.Dst, []uint32{1}) || res.UIDValidity != work.UIDValidity {
 		t.Fatalf("Copy = %+v, %v", res, err)
 	}
 	if n, _ := st.BlobRefs(blob); n != 3 {
 		t.Fatalf("after Copy: %d references, want 3", n)
 	}
-	res, err = st.Move(work.ID, []uint32{1}, inbox.ID, nil, nil)
+	res, err = st.Move(work.ID, []uint32{1}, inbox.ID, storage.NoOrigin, nil)
 	if err != nil || !slices.Equal(res.Dst, []uint32{2}) {
 		t.Fatalf("Move = %+v, %v", res, err)
 	}
@@ -113,15 +113,15 @@ func TestMailstoreLifecycle(t *testing.T) {
 	if v, _ := st.Vanished(work.ID, 0); !slices.Equal(v, []uint32{1}) {
 		t.Errorf("Vanished(Work/2026) = %v, want [1]", v)
 	}
-	got, err := st.StoreFlags(inbox.ID, []uint32{2, 1}, storage.FlagsAdd, []string{`\deleted`}, nil)
+	got, err := st.StoreFlags(inbox.ID, []uint32{2, 1}, storage.FlagsAdd, []string{`\deleted`}, storage.NoOrigin)
 	if err != nil || len(got) != 2 || got[0].UID != 1 || !storage.HasFlag(got[1].Flags, `\Deleted`) {
 		t.Fatalf("StoreFlags = %+v, %v", got, err)
 	}
-	gone, err := st.Expunge(inbox.ID, []uint32{2}, nil, nil)
+	gone, err := st.Expunge(inbox.ID, []uint32{2}, storage.NoOrigin, nil)
 	if err != nil || !slices.Equal(gone, []uint32{2}) {
 		t.Fatalf("Expunge(2) = %v, %v", gone, err)
 	}
-	gone, err = st.Expunge(inbox.ID, nil, nil, nil)
+	gone, err = st.Expunge(inbox.ID, nil, storage.NoOrigin, nil)
 	if err != nil || !slices.Equal(gone, []uint32{1}) {
 		t.Fatalf("Expunge(all deleted) = %v, %v", gone, err)
 	}
@@ -155,7 +155,7 @@ func TestMailstoreLifecycle(t *testing.T) {
 	}
 
 	// DELETE a folder with messages releases their bodies.
-	res, err = st.Copy(sent.ID, []uint32{1}, moved.ID, nil, nil)
+	res, err = st.Copy(sent.ID, []uint32{1}, moved.ID, storage.NoOrigin, nil)
 	if err != nil || len(res.Dst) != 1 {
 		t.Fatal(res, err)
 	}
@@ -171,13 +171,13 @@ func TestMailstoreLifecycle(t *testing.T) {
 	if v, _ := st.Vanished(moved.ID, 0); v != nil {
 		t.Errorf("Vanished of a deleted folder = %v, want none", v)
 	}
-	if _, err := st.Expunge(sent.ID, nil, nil, nil); err != nil {
+	if _, err := st.Expunge(sent.ID, nil, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.StoreFlags(sent.ID, []uint32{1}, storage.FlagsSet, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(sent.ID, []uint32{1}, storage.FlagsSet, []string{`\Deleted`}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Expunge(sent.ID, nil, nil, nil); err != nil {
+	if _, err := st.Expunge(sent.ID, nil, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := st.BlobRefs(blob); n != 0 {
@@ -227,7 +227,7 @@ func TestBlobDedup(t *testing.T) {
 	msg := msgOf("same")
 	var blobs []uint64
 	for range 2 {
-		p, err := st.Append(alice, "INBOX", msg, nil, time.Time{}, nil)
+		p, err := st.Append(alice, "INBOX", msg, nil, time.Time{}, storage.NoOrigin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,16 +254,16 @@ func TestBlobDedup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Copy(inbox.ID, []uint32{1, 2}, other.ID, nil, nil); err != nil {
+	if _, err := st.Copy(inbox.ID, []uint32{1, 2}, other.ID, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := st.BlobRefs(blob); n != 5 {
 		t.Fatalf("two appends, one queue entry, two copies: %d references, want 5", n)
 	}
-	if _, err := st.StoreFlags(inbox.ID, []uint32{1, 2}, storage.FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(inbox.ID, []uint32{1, 2}, storage.FlagsAdd, []string{`\Deleted`}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Expunge(inbox.ID, nil, nil, nil); err != nil {
+	if _, err := st.Expunge(inbox.ID, nil, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.DeleteFolder(alice, "Other", nil); err != nil {
@@ -286,7 +286,7 @@ func TestBlobDedup(t *testing.T) {
 	}
 	// AppendAll's bodies go in one pipeline: the same bytes twice in it
 	// are one blob too.
-	twice, err := st.AppendAll(alice, "INBOX", []storage.AppendMessage{{Message: msgOf("pair")}, {Message: msgOf("pair")}}, nil, nil)
+	twice, err := st.AppendAll(alice, "INBOX", []storage.AppendMessage{{Message: msgOf("pair")}, {Message: msgOf("pair")}}, storage.NoOrigin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestBlobDedup(t *testing.T) {
 		t.Errorf("AppendAll of the same bytes twice: %d references, want 2", n)
 	}
 	// Headers: in order, nil for a blob that is gone.
-	p, err := st.Append(alice, "INBOX", msgOf("new"), nil, time.Time{}, nil)
+	p, err := st.Append(alice, "INBOX", msgOf("new"), nil, time.Time{}, storage.NoOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,13 +331,17 @@ func TestNodesDeliverConcurrently(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	uids := map[uint32]int{}
+	nodeOrigin := make([]storage.Origin, len(nodes))
+	for i := range nodes {
+		nodeOrigin[i] = storage.NewOrigin()
+	}
 	for i, n := range nodes {
 		for w := range workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for k := range each {
-					p, err := n.Append("p1", "INBOX", msgOf(fmt.Sprint(i, w, k)), nil, time.Time{}, fmt.Sprint("node", i))
+					p, err := n.Append("p1", "INBOX", msgOf(fmt.Sprint(i, w, k)), nil, time.Time{}, nodeOrigin[i])
 					if err != nil {
 						t.Errorf("node %d: %v", i, err)
 						return
@@ -371,7 +375,7 @@ func TestNodesDeliverConcurrently(t *testing.T) {
 			if c.UID != last+1 || c.ModSeq <= lastMod {
 				t.Errorf("node %d: append UID %d (modseq %d) after %d (%d)", i, c.UID, c.ModSeq, last, lastMod)
 			}
-			if own := c.Origin == fmt.Sprint("node", i); !own && c.Origin != nil {
+			if own := c.Origin == nodeOrigin[i]; !own && c.Origin != storage.NoOrigin {
 				t.Errorf("node %d heard origin %v", i, c.Origin)
 			}
 			last, lastMod = c.UID, c.ModSeq
@@ -383,7 +387,7 @@ func TestNodesDeliverConcurrently(t *testing.T) {
 }
 
 // TestChangeHeardOnOtherNode: a change made on node A reaches node B's
-// listeners by its notice alone, with a nil Origin and the same content
+// listeners by its notice alone, with NoOrigin and the same content
 // A's listeners heard (with A's Origin), also after B's listening
 // connection was cut.
 func TestChangeHeardOnOtherNode(t *testing.T) {
@@ -392,7 +396,8 @@ func TestChangeHeardOnOtherNode(t *testing.T) {
 	var la, lb changeLog
 	a.OnChange(la.add)
 	b.OnChange(lb.add)
-	p, err := a.Append("p1", "INBOX", msgOf("hello"), []string{"$x"}, time.Time{}, "session-1")
+	session := storage.NewOrigin()
+	p, err := a.Append("p1", "INBOX", msgOf("hello"), []string{"$x"}, time.Time{}, session)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,10 +407,10 @@ func TestChangeHeardOnOtherNode(t *testing.T) {
 	lag := waitFor(t, "A's append on B", func() bool { return lb.len() == 1 })
 	t.Logf("heard on the other node after %s", lag)
 	ca, cb := la.all()[0], lb.all()[0]
-	if ca.Origin != "session-1" || cb.Origin != nil {
-		t.Errorf("origins: A %v, B %v; want session-1 and nil", ca.Origin, cb.Origin)
+	if ca.Origin != session || cb.Origin != storage.NoOrigin {
+		t.Errorf("origins: A %v, B %v; want %v and none", ca.Origin, cb.Origin, session)
 	}
-	ca.Origin = nil
+	ca.Origin = storage.NoOrigin
 	if fmt.Sprintf("%+v", ca) != fmt.Sprintf("%+v", cb) {
 		t.Errorf("B heard %+v\nA heard %+v", cb, ca)
 	}
@@ -419,11 +424,11 @@ func TestChangeHeardOnOtherNode(t *testing.T) {
 		WHERE datname = current_database() AND query LIKE 'LISTEN %'`).Scan(&cut); err != nil || cut == 0 {
 		t.Fatalf("cut %d listening connections: %v", cut, err)
 	}
-	if _, err := a.StoreFlags(p.FolderID, []uint32{p.UID}, storage.FlagsAdd, []string{`\Seen`}, "session-1"); err != nil {
+	if _, err := a.StoreFlags(p.FolderID, []uint32{p.UID}, storage.FlagsAdd, []string{`\Seen`}, session); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "A's flag change on B after its listener was cut", func() bool { return lb.len() == 2 })
-	if c := lb.all()[1]; c.Kind != storage.ChangeFlags || !slices.Equal(c.Flags, []string{"$x", `\Seen`}) || c.Origin != nil {
+	if c := lb.all()[1]; c.Kind != storage.ChangeFlags || !slices.Equal(c.Flags, []string{"$x", `\Seen`}) || c.Origin != storage.NoOrigin {
 		t.Errorf("B heard %+v", c)
 	}
 	if la.len() != 2 {
@@ -442,7 +447,7 @@ func TestMoveManyInOneTransaction(t *testing.T) {
 		msgs[i] = storage.AppendMessage{Message: msgOf(fmt.Sprint("m", i)), Flags: []string{`\Seen`}}
 	}
 	start := time.Now()
-	placed, err := st.AppendAll("p1", "INBOX", msgs, nil, nil)
+	placed, err := st.AppendAll("p1", "INBOX", msgs, storage.NoOrigin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +464,7 @@ func TestMoveManyInOneTransaction(t *testing.T) {
 	st.OnChange(log.add)
 	var recorded storage.Outcome
 	start = time.Now()
-	res, err := st.Move(src.ID, uids, dst.ID, "s", func(o storage.Outcome) []storage.AuditRecord {
+	res, err := st.Move(src.ID, uids, dst.ID, storage.NewOrigin(), func(o storage.Outcome) []storage.AuditRecord {
 		recorded = o
 		return []storage.AuditRecord{{Proto: "imap", Action: "move", Detail: fmt.Sprint(len(o.UIDs))}}
 	})

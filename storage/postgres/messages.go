@@ -279,7 +279,7 @@ func putAdded(ctx context.Context, tx pgx.Tx, folders map[uint64]*storage.Folder
 
 // Append stores one message into one existing folder (IMAP APPEND): a
 // Deliver with a single target.
-func (s *Store) Append(owner delegation.ID, folder string, msg []byte, flags []string, date time.Time, origin any) (storage.Placed, error) {
+func (s *Store) Append(owner delegation.ID, folder string, msg []byte, flags []string, date time.Time, origin storage.Origin) (storage.Placed, error) {
 	p, err := s.Deliver(storage.Delivery{Message: msg, Date: date, Targets: []storage.Target{{Owner: owner, Folder: folder, Flags: flags}}, Origin: origin})
 	if err != nil {
 		return storage.Placed{}, err
@@ -292,7 +292,7 @@ func (s *Store) Append(owner delegation.ID, folder string, msg []byte, flags []s
 // MULTIAPPEND). ErrNotFound for a folder that does not exist and is not a
 // default folder, ErrLimit for more than MaxFlags flags. audit's records
 // are written in the same transaction.
-func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []storage.AppendMessage, origin any, audit storage.AuditFunc) ([]storage.Placed, error) {
+func (s *Store) AppendAll(owner delegation.ID, folder string, msgs []storage.AppendMessage, origin storage.Origin, audit storage.AuditFunc) ([]storage.Placed, error) {
 	name, err := storage.NormalizeFolder(folder)
 	if err != nil {
 		return nil, err

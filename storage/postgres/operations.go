@@ -18,7 +18,7 @@ const noCondition = ^uint64(0)
 // (missing UIDs are skipped) and returns every message found, with its
 // new flags and mod-sequence, in UID order. Only real changes are written
 // and announced (ChangeFlags), each with the folder's next mod-sequence.
-func (s *Store) StoreFlags(folderID uint64, uids []uint32, op storage.FlagOp, flags []string, origin any) ([]storage.Message, error) {
+func (s *Store) StoreFlags(folderID uint64, uids []uint32, op storage.FlagOp, flags []string, origin storage.Origin) ([]storage.Message, error) {
 	updated, _, err := s.storeFlags(folderID, uids, storage.NewFlagUpdate(op, flags), noCondition, origin)
 	return updated, err
 }
@@ -29,11 +29,11 @@ func (s *Store) StoreFlags(folderID uint64, uids []uint32, op storage.FlagOp, fl
 // The test and the change are one transaction under the folder's lock. A
 // result of more than MaxFlags flags fails the whole call with ErrLimit,
 // and nothing is written.
-func (s *Store) StoreFlagsIf(folderID uint64, uids []uint32, op storage.FlagOp, flags []string, unchangedSince uint64, origin any) (updated []storage.Message, modified []uint32, err error) {
+func (s *Store) StoreFlagsIf(folderID uint64, uids []uint32, op storage.FlagOp, flags []string, unchangedSince uint64, origin storage.Origin) (updated []storage.Message, modified []uint32, err error) {
 	return s.storeFlags(folderID, uids, storage.NewFlagUpdate(op, flags), unchangedSince, origin)
 }
 
-func (s *Store) storeFlags(folderID uint64, uids []uint32, u storage.FlagUpdate, since uint64, origin any) (updated []storage.Message, modified []uint32, err error) {
+func (s *Store) storeFlags(folderID uint64, uids []uint32, u storage.FlagUpdate, since uint64, origin storage.Origin) (updated []storage.Message, modified []uint32, err error) {
 	if err := u.Check(); err != nil {
 		return nil, nil, err
 	}
@@ -95,7 +95,7 @@ func (s *Store) storeFlags(folderID uint64, uids []uint32, u storage.FlagUpdate,
 // ascending order. Each removal takes the folder's next mod-sequence,
 // leaves a tombstone with it (Vanished) and is announced (ChangeExpunge);
 // each blob loses one reference. One transaction, with audit's records.
-func (s *Store) Expunge(folderID uint64, uids []uint32, origin any, audit storage.AuditFunc) ([]uint32, error) {
+func (s *Store) Expunge(folderID uint64, uids []uint32, origin storage.Origin, audit storage.AuditFunc) ([]uint32, error) {
 	if uids != nil {
 		uids = storage.SortedUIDs(uids)
 		if len(uids) == 0 {
@@ -161,7 +161,7 @@ func (s *Store) Expunge(folderID uint64, uids []uint32, origin any, audit storag
 // the same one; the bodies are shared (one more reference per copy).
 // Flags and internal dates are kept; each copy takes the destination's
 // next mod-sequence. One transaction, with audit's records.
-func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin any, audit storage.AuditFunc) (storage.CopyResult, error) {
+func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin storage.Origin, audit storage.AuditFunc) (storage.CopyResult, error) {
 	return s.copyMove(srcID, uids, dstID, false, origin, audit)
 }
 
@@ -169,11 +169,11 @@ func (s *Store) Copy(srcID uint64, uids []uint32, dstID uint64, origin any, audi
 // message is never lost nor in both places. Each copy takes the
 // destination's next mod-sequence and each original's removal the
 // source's (with a tombstone, as Expunge), after all the copies'.
-func (s *Store) Move(srcID uint64, uids []uint32, dstID uint64, origin any, audit storage.AuditFunc) (storage.CopyResult, error) {
+func (s *Store) Move(srcID uint64, uids []uint32, dstID uint64, origin storage.Origin, audit storage.AuditFunc) (storage.CopyResult, error) {
 	return s.copyMove(srcID, uids, dstID, true, origin, audit)
 }
 
-func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, origin any, audit storage.AuditFunc) (storage.CopyResult, error) {
+func (s *Store) copyMove(srcID uint64, uids []uint32, dstID uint64, move bool, origin storage.Origin, audit storage.AuditFunc) (storage.CopyResult, error) {
 	uids = storage.SortedUIDs(uids)
 	if len(uids) == 0 {
 		return storage.CopyResult{}, nil

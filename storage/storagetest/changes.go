@@ -10,14 +10,43 @@ import (
 	"github.com/mailgate/mailgate/storage"
 )
 
-// session is an Origin: a pointer, compared by identity.
-type session struct{ name string }
+var (
+	originsMu   sync.Mutex
+	origins     = map[string]storage.Origin{}
+	originNames = map[storage.Origin]string{}
+)
+
+// originOf is the Origin token of the session called name, the same one
+// for every call with that name.
+func originOf(name string) storage.Origin {
+	originsMu.Lock()
+	defer originsMu.Unlock()
+	o, ok := origins[name]
+	if !ok {
+		o = storage.NewOrigin()
+		origins[name], originNames[o] = o, name
+	}
+	return o
+}
+
+// originName is the name originOf gave o ("-" for NoOrigin).
+func originName(o storage.Origin) string {
+	originsMu.Lock()
+	defer originsMu.Unlock()
+	if n, ok := originNames[o]; ok {
+		return n
+	}
+	if o == storage.NoOrigin {
+		return "-"
+	}
+	return fmt.Sprint(uint64(o))
+}
 
 // changeOrder: every change is announced, in commit order, to every
 // listener, with its folder, UID, mod-sequence and the Origin passed in.
 func changeOrder(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
-	a, b := &session{"a"}, &session{"b"}
+	a, b := originOf("a"), originOf("b")
 	cl := listen(st)
 	second := listen(st)
 	inbox := folder(t, st, mb.alice, "INBOX")
@@ -52,12 +81,7 @@ func changeOrder(t *testing.T, st storage.Backend) {
 
 	fname := map[uint64]string{inbox.ID: "INBOX", work.ID: "W", parent.ID: "P"}
 	describe := func(c storage.Change) string {
-		o := "-"
-		if s, ok := c.Origin.(*session); ok {
-			o = s.name
-		} else if c.Origin != nil {
-			o = fmt.Sprint(c.Origin)
-		}
+		o := originName(c.Origin)
 		switch c.Kind {
 		case storage.ChangeFolder:
 			return fmt.Sprintf("folder %s %s", fname[c.FolderID], c.Folder)
@@ -139,7 +163,7 @@ func concurrentModSeq(t *testing.T, st storage.Backend) {
 			for i := range 20 {
 				uids := []uint32{uint32(i + 1), uint32(2*i + 1), uint32(i*3 + w)}
 				op := []storage.FlagOp{storage.FlagsAdd, storage.FlagsRemove, storage.FlagsSet}[(i+w)%3]
-				if _, err := st.StoreFlags(inbox.ID, uids, op, []string{`\Deleted`, fmt.Sprint("$w", w)}, nil); err != nil {
+				if _, err := st.StoreFlags(inbox.ID, uids, op, []string{`\Deleted`, fmt.Sprint("$w", w)}, storage.NoOrigin); err != nil {
 					errs <- err
 					return
 				}
@@ -148,11 +172,11 @@ func concurrentModSeq(t *testing.T, st storage.Backend) {
 	}
 	wg.Go(func() {
 		for i := range 10 {
-			if _, err := st.Expunge(inbox.ID, nil, nil, nil); err != nil {
+			if _, err := st.Expunge(inbox.ID, nil, storage.NoOrigin, nil); err != nil {
 				errs <- err
 				return
 			}
-			if _, err := st.Copy(inbox.ID, []uint32{uint32(i + 1)}, sent.ID, nil, nil); err != nil {
+			if _, err := st.Copy(inbox.ID, []uint32{uint32(i + 1)}, sent.ID, storage.NoOrigin, nil); err != nil {
 				errs <- err
 				return
 			}

@@ -17,7 +17,7 @@ func copyMessages(t *testing.T, st storage.Backend) {
 	src := folder(t, st, mb.alice, "INBOX")
 	d1 := time.Date(2025, 2, 3, 4, 5, 6, 0, time.UTC)
 	for i, flags := range [][]string{{`\Seen`}, nil, {"$A", `\Flagged`}} {
-		if _, err := st.Append(mb.alice, "INBOX", msgOf(string(rune('a'+i))), flags, d1.Add(time.Duration(i)*time.Hour), nil); err != nil {
+		if _, err := st.Append(mb.alice, "INBOX", msgOf(string(rune('a'+i))), flags, d1.Add(time.Duration(i)*time.Hour), storage.NoOrigin); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -32,7 +32,7 @@ func copyMessages(t *testing.T, st storage.Backend) {
 		outcomes = append(outcomes, o)
 		return []storage.AuditRecord{{Proto: "imap", Action: "copy", MailboxID: string(mb.alice), Folder: "Keep"}}
 	}
-	res, err := st.Copy(src.ID, []uint32{3, 99, 1, 3}, dst.ID, "s4", audit)
+	res, err := st.Copy(src.ID, []uint32{3, 99, 1, 3}, dst.ID, originOf("s4"), audit)
 	fatal(t, err)
 	if res.UIDValidity != dst.UIDValidity || !slices.Equal(res.Src, []uint32{1, 3}) || !slices.Equal(res.Dst, []uint32{2, 3}) {
 		t.Errorf("Copy = %+v; want UIDVALIDITY %d, [1 3] → [2 3]", res, dst.UIDValidity)
@@ -74,7 +74,7 @@ func copyMessages(t *testing.T, st storage.Backend) {
 		t.Fatalf("Copy announced %+v, want two appends", cs)
 	}
 	for i, c := range cs {
-		if c.Kind != storage.ChangeAppend || c.FolderID != dst.ID || c.UID != res.Dst[i] || c.ModSeq != got[i+1].ModSeq || c.Origin != "s4" ||
+		if c.Kind != storage.ChangeAppend || c.FolderID != dst.ID || c.UID != res.Dst[i] || c.ModSeq != got[i+1].ModSeq || c.Origin != originOf("s4") ||
 			c.Owner != mb.alice || c.Folder != "Keep" || c.Message.Blob != got[i+1].Blob || !slices.Equal(c.Flags, got[i+1].Flags) ||
 			c.Message.UID != got[i+1].UID || c.Message.Size != got[i+1].Size || !c.Message.InternalDate.Equal(got[i+1].InternalDate) ||
 			!slices.Equal(c.Message.Flags, got[i+1].Flags) {
@@ -82,7 +82,7 @@ func copyMessages(t *testing.T, st storage.Backend) {
 		}
 	}
 	// Nothing to copy: an empty result, nothing changed.
-	res, err = st.Copy(src.ID, []uint32{42}, dst.ID, nil, nil)
+	res, err = st.Copy(src.ID, []uint32{42}, dst.ID, storage.NoOrigin, nil)
 	if err != nil || len(res.Src) != 0 || len(res.Dst) != 0 {
 		t.Errorf("Copy of a missing UID = %+v, %v", res, err)
 	}
@@ -96,7 +96,7 @@ func copyMessages(t *testing.T, st storage.Backend) {
 func moveMessages(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
 	src := fill(t, st, mb.alice, "INBOX", 4)
-	if _, err := st.StoreFlags(src.ID, []uint32{2}, storage.FlagsSet, []string{`\Answered`}, nil); err != nil {
+	if _, err := st.StoreFlags(src.ID, []uint32{2}, storage.FlagsSet, []string{`\Answered`}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	dst := create(t, st, mb.alice, "Done")
@@ -108,7 +108,7 @@ func moveMessages(t *testing.T, st storage.Backend) {
 		outcomes = append(outcomes, o)
 		return []storage.AuditRecord{{Proto: "imap", Action: "move", MailboxID: string(mb.alice)}}
 	}
-	res, err := st.Move(src.ID, []uint32{4, 2, 77}, dst.ID, "s5", audit)
+	res, err := st.Move(src.ID, []uint32{4, 2, 77}, dst.ID, originOf("s5"), audit)
 	fatal(t, err)
 	if res.UIDValidity != dst.UIDValidity || !slices.Equal(res.Src, []uint32{2, 4}) || !slices.Equal(res.Dst, []uint32{1, 2}) {
 		t.Errorf("Move = %+v; want [2 4] → [1 2]", res)
@@ -146,7 +146,7 @@ func moveMessages(t *testing.T, st storage.Backend) {
 	cs := mailChanges(cl.take())
 	var kinds []string
 	for _, c := range cs {
-		if c.Origin != "s5" {
+		if c.Origin != originOf("s5") {
 			t.Errorf("Move announced %+v without its origin", c)
 		}
 		switch {
@@ -176,7 +176,7 @@ func copyMoveSameFolder(t *testing.T, st storage.Backend) {
 	f := fill(t, st, mb.alice, "INBOX", 2)
 	ms := messages(t, st, f.ID)
 	cl := listen(st)
-	res, err := st.Copy(f.ID, []uint32{1, 2}, f.ID, nil, nil)
+	res, err := st.Copy(f.ID, []uint32{1, 2}, f.ID, storage.NoOrigin, nil)
 	fatal(t, err)
 	if res.UIDValidity != f.UIDValidity || !slices.Equal(res.Src, []uint32{1, 2}) || !slices.Equal(res.Dst, []uint32{3, 4}) {
 		t.Errorf("Copy into the same folder = %+v", res)
@@ -188,7 +188,7 @@ func copyMoveSameFolder(t *testing.T, st storage.Backend) {
 	if got.Count != 4 || got.UIDNext != 5 || got.Size != 2*f.Size || got.HighestModSeq != f.HighestModSeq+2 {
 		t.Errorf("after Copy into the same folder: %+v, was %+v", got, f)
 	}
-	res, err = st.Move(f.ID, []uint32{1, 3}, f.ID, nil, nil)
+	res, err = st.Move(f.ID, []uint32{1, 3}, f.ID, storage.NoOrigin, nil)
 	fatal(t, err)
 	if !slices.Equal(res.Src, []uint32{1, 3}) || !slices.Equal(res.Dst, []uint32{5, 6}) {
 		t.Errorf("Move within the folder = %+v", res)
@@ -222,14 +222,14 @@ func copyMoveMissing(t *testing.T, st storage.Backend) {
 		t.Fatal(err)
 	}
 	blob := messages(t, st, f.ID)[0].Blob
-	_, err := st.Copy(f.ID, []uint32{1}, gone.ID, nil, nil)
+	_, err := st.Copy(f.ID, []uint32{1}, gone.ID, storage.NoOrigin, nil)
 	wantKind(t, "Copy to a deleted folder", err, storage.ErrNotFound)
-	_, err = st.Move(f.ID, []uint32{1}, gone.ID, nil, nil)
+	_, err = st.Move(f.ID, []uint32{1}, gone.ID, storage.NoOrigin, nil)
 	wantKind(t, "Move to a deleted folder", err, storage.ErrNotFound)
 	if got := folderByID(t, st, f.ID); got != f || len(messages(t, st, f.ID)) != 2 || refs(t, st, blob) != 1 {
 		t.Errorf("refused COPY/MOVE changed the source: %+v, was %+v; %d references", got, f, refs(t, st, blob))
 	}
-	_, err = st.Move(gone.ID, []uint32{1}, f.ID, nil, nil)
+	_, err = st.Move(gone.ID, []uint32{1}, f.ID, storage.NoOrigin, nil)
 	wantKind(t, "Move from a deleted folder", err, storage.ErrNotFound)
 	if got := folderByID(t, st, f.ID); got != f {
 		t.Errorf("Move from a deleted folder changed the target: %+v", got)

@@ -169,7 +169,7 @@ func deliverAudit(t *testing.T, st storage.Backend) {
 // default folder.
 func appendOne(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
-	origin := &struct{ name string }{"session 1"}
+	origin := originOf("session 1")
 	cl := listen(st)
 	date := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	p, err := st.Append(mb.alice, "Drafts", msgOf("d"), []string{`\draft`, `\Seen`}, date, origin)
@@ -189,9 +189,9 @@ func appendOne(t *testing.T, st storage.Backend) {
 		!slices.Equal(cs[0].Flags, []string{`\Draft`, `\Seen`}) {
 		t.Errorf("Append announced %+v", cs)
 	}
-	_, err = st.Append(mb.alice, "NoSuch", msgOf("x"), nil, time.Time{}, nil)
+	_, err = st.Append(mb.alice, "NoSuch", msgOf("x"), nil, time.Time{}, storage.NoOrigin)
 	wantKind(t, "Append to a missing folder", err, storage.ErrNotFound)
-	_, err = st.Append(mb.alice, "Drafts", msgOf("x"), keywords(storage.MaxFlags+1, "$k"), time.Time{}, nil)
+	_, err = st.Append(mb.alice, "Drafts", msgOf("x"), keywords(storage.MaxFlags+1, "$k"), time.Time{}, storage.NoOrigin)
 	wantKind(t, "Append with too many flags", err, storage.ErrLimit)
 	if f := folderByID(t, st, drafts.ID); f.Count != 1 || f.UIDNext != 2 {
 		t.Errorf("refused appends changed Drafts: %+v", f)
@@ -217,7 +217,7 @@ func appendAll(t *testing.T, st storage.Backend) {
 			Decision: storage.AuditAllowed, Folder: "Box", Detail: fmt.Sprint(o.UIDs)}}
 	}
 	cl := listen(st)
-	placed, err := st.AppendAll(mb.alice, "Box", msgs, "s1", audit)
+	placed, err := st.AppendAll(mb.alice, "Box", msgs, originOf("s1"), audit)
 	fatal(t, err)
 	if len(placed) != 3 {
 		t.Fatalf("AppendAll placed %+v, want three", placed)
@@ -264,7 +264,7 @@ func appendAll(t *testing.T, st storage.Backend) {
 	}
 	for i, c := range cs {
 		m := ms[i+1]
-		if c.Kind != storage.ChangeAppend || c.FolderID != box.ID || c.UID != m.UID || c.ModSeq != m.ModSeq || c.Origin != "s1" ||
+		if c.Kind != storage.ChangeAppend || c.FolderID != box.ID || c.UID != m.UID || c.ModSeq != m.ModSeq || c.Origin != originOf("s1") ||
 			c.Message.Blob != m.Blob || c.Message.Size != m.Size || !c.Message.InternalDate.Equal(m.InternalDate) || !slices.Equal(c.Message.Flags, m.Flags) {
 			t.Errorf("AppendAll announced %+v for %+v", c, m)
 		}
@@ -277,9 +277,9 @@ func appendAll(t *testing.T, st storage.Backend) {
 	// All or nothing: one message over the flag limit refuses them all,
 	// and the audit record is not written.
 	outcomes = nil
-	_, err = st.AppendAll(mb.alice, "Box", []storage.AppendMessage{{Message: msgOf("ok")}, {Message: msgOf("bad"), Flags: keywords(storage.MaxFlags+1, "$k")}}, nil, audit)
+	_, err = st.AppendAll(mb.alice, "Box", []storage.AppendMessage{{Message: msgOf("ok")}, {Message: msgOf("bad"), Flags: keywords(storage.MaxFlags+1, "$k")}}, storage.NoOrigin, audit)
 	wantKind(t, "AppendAll with one message over the flag limit", err, storage.ErrLimit)
-	_, err = st.AppendAll(mb.alice, "NoSuch", []storage.AppendMessage{{Message: msgOf("ok")}}, nil, audit)
+	_, err = st.AppendAll(mb.alice, "NoSuch", []storage.AppendMessage{{Message: msgOf("ok")}}, storage.NoOrigin, audit)
 	wantKind(t, "AppendAll to a missing folder", err, storage.ErrNotFound)
 	if got := folderByID(t, st, box.ID); got.Count != 4 || got.UIDNext != 5 || got.HighestModSeq != f.HighestModSeq {
 		t.Errorf("refused AppendAll changed Box: %+v", got)
@@ -288,7 +288,7 @@ func appendAll(t *testing.T, st storage.Backend) {
 		t.Errorf("refused AppendAll wrote audit records: %d", len(recs))
 	}
 	// Into a default folder not yet made.
-	p, err := st.AppendAll(mb.bob, "Archive", []storage.AppendMessage{{Message: msgOf("x")}, {Message: msgOf("y")}}, nil, nil)
+	p, err := st.AppendAll(mb.bob, "Archive", []storage.AppendMessage{{Message: msgOf("x")}, {Message: msgOf("y")}}, storage.NoOrigin, nil)
 	fatal(t, err)
 	if a := folder(t, st, mb.bob, "Archive"); len(p) != 2 || p[1].UID != 2 || p[1].FolderID != a.ID || a.Count != 2 || a.SpecialUse != `\Archive` {
 		t.Errorf("AppendAll to bob's new Archive placed %+v, folder %+v", p, a)
@@ -300,10 +300,10 @@ func appendAll(t *testing.T, st storage.Backend) {
 func messagesRanges(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
 	f := fill(t, st, mb.alice, "INBOX", 6)
-	if _, err := st.StoreFlags(f.ID, []uint32{2, 5}, storage.FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(f.ID, []uint32{2, 5}, storage.FlagsAdd, []string{`\Deleted`}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Expunge(f.ID, nil, nil, nil); err != nil {
+	if _, err := st.Expunge(f.ID, nil, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {

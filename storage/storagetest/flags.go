@@ -44,7 +44,7 @@ func storeFlags(t *testing.T, st storage.Backend) {
 		{"FLAGS () on 1", []uint32{1}, storage.FlagsSet, nil, map[uint32][]string{1: nil, 2: {`\Flagged`}, 3: {`\Flagged`}}, []uint32{1}},
 	} {
 		before := modseqs(t, st, f.ID)
-		got, err := st.StoreFlags(f.ID, s.uids, s.op, s.flags, "s1")
+		got, err := st.StoreFlags(f.ID, s.uids, s.op, s.flags, originOf("s1"))
 		if err != nil {
 			t.Fatalf("%s: %v", s.what, err)
 		}
@@ -87,7 +87,7 @@ func storeFlags(t *testing.T, st storage.Backend) {
 		var announced []uint32
 		for _, c := range cs {
 			announced = append(announced, c.UID)
-			if c.Kind != storage.ChangeFlags || c.FolderID != f.ID || c.ModSeq != after[c.UID] || c.Origin != "s1" || !sameFlags(c.Flags, s.wantFlags[c.UID]) {
+			if c.Kind != storage.ChangeFlags || c.FolderID != f.ID || c.ModSeq != after[c.UID] || c.Origin != originOf("s1") || !sameFlags(c.Flags, s.wantFlags[c.UID]) {
 				t.Errorf("%s: announced %+v", s.what, c)
 			}
 		}
@@ -97,7 +97,7 @@ func storeFlags(t *testing.T, st storage.Backend) {
 
 	}
 
-	if got, err := st.StoreFlags(f.ID, []uint32{7, 8}, storage.FlagsAdd, []string{`\Seen`}, nil); err != nil || len(got) != 0 {
+	if got, err := st.StoreFlags(f.ID, []uint32{7, 8}, storage.FlagsAdd, []string{`\Seen`}, storage.NoOrigin); err != nil || len(got) != 0 {
 		t.Errorf("StoreFlags of missing UIDs = %+v, %v; want nothing", got, err)
 	}
 }
@@ -114,12 +114,12 @@ func storeFlagsIf(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
 	f := fill(t, st, mb.alice, "INBOX", 3)
 	since := folderByID(t, st, f.ID).HighestModSeq
-	if _, err := st.StoreFlags(f.ID, []uint32{2}, storage.FlagsAdd, []string{"$Other"}, nil); err != nil {
+	if _, err := st.StoreFlags(f.ID, []uint32{2}, storage.FlagsAdd, []string{"$Other"}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	before := modseqs(t, st, f.ID)
 	cl := listen(st)
-	updated, modified, err := st.StoreFlagsIf(f.ID, []uint32{3, 1, 2, 9}, storage.FlagsAdd, []string{`\Flagged`}, since, "s2")
+	updated, modified, err := st.StoreFlagsIf(f.ID, []uint32{3, 1, 2, 9}, storage.FlagsAdd, []string{`\Flagged`}, since, originOf("s2"))
 	fatal(t, err)
 	if !slices.Equal(modified, []uint32{2}) {
 		t.Errorf("StoreFlagsIf(since %d): modified %v, want [2]", since, modified)
@@ -141,18 +141,18 @@ func storeFlagsIf(t *testing.T, st storage.Backend) {
 		t.Errorf("message 2, changed since %d, was touched: %+v", since, ms)
 	}
 	cs := mailChanges(cl.take())
-	if len(cs) != 2 || cs[0].UID != 1 || cs[1].UID != 3 || cs[0].Origin != "s2" || cs[1].ModSeq != after[3] {
+	if len(cs) != 2 || cs[0].UID != 1 || cs[1].UID != 3 || cs[0].Origin != originOf("s2") || cs[1].ModSeq != after[3] {
 		t.Errorf("announced %+v, want flag changes of 1 and 3 only", cs)
 	}
 	// The limit is inclusive: a message whose modseq equals it passes.
 	hms := folderByID(t, st, f.ID).HighestModSeq
-	updated, modified, err = st.StoreFlagsIf(f.ID, []uint32{3}, storage.FlagsRemove, []string{`\Flagged`}, after[3], nil)
+	updated, modified, err = st.StoreFlagsIf(f.ID, []uint32{3}, storage.FlagsRemove, []string{`\Flagged`}, after[3], storage.NoOrigin)
 	if err != nil || len(modified) != 0 || len(updated) != 1 || updated[0].ModSeq != hms+1 || len(updated[0].Flags) != 0 {
 		t.Errorf("StoreFlagsIf(since = its modseq) = %+v, %v, %v", updated, modified, err)
 	}
 	// UNCHANGEDSINCE 0 fails every message: no modseq is 0.
 	after = modseqs(t, st, f.ID)
-	updated, modified, err = st.StoreFlagsIf(f.ID, []uint32{1, 2, 3}, storage.FlagsSet, nil, 0, nil)
+	updated, modified, err = st.StoreFlagsIf(f.ID, []uint32{1, 2, 3}, storage.FlagsSet, nil, 0, storage.NoOrigin)
 	if err != nil || len(updated) != 0 || !slices.Equal(modified, []uint32{1, 2, 3}) {
 		t.Errorf("StoreFlagsIf(since 0) = %+v, %v, %v; want all modified", updated, modified, err)
 	}
@@ -161,7 +161,7 @@ func storeFlagsIf(t *testing.T, st storage.Backend) {
 	}
 	// A passing message whose flags would not change keeps its modseq.
 	hms = folderByID(t, st, f.ID).HighestModSeq
-	updated, modified, err = st.StoreFlagsIf(f.ID, []uint32{1}, storage.FlagsAdd, []string{`\Flagged`}, hms, nil)
+	updated, modified, err = st.StoreFlagsIf(f.ID, []uint32{1}, storage.FlagsAdd, []string{`\Flagged`}, hms, storage.NoOrigin)
 	if err != nil || len(modified) != 0 || len(updated) != 1 || updated[0].ModSeq != after[1] {
 		t.Errorf("no-op StoreFlagsIf = %+v, %v, %v", updated, modified, err)
 	}
@@ -190,14 +190,14 @@ func flagLimit(t *testing.T, st storage.Backend) {
 	appendMsg(t, st, mb.alice, "INBOX", msgOf("full"), keywords(storage.MaxFlags, "$k")...)
 	appendMsg(t, st, mb.alice, "INBOX", msgOf("small"), keywords(200, "$k")...)
 	hms := folderByID(t, st, f.ID).HighestModSeq
-	_, err := st.StoreFlags(f.ID, []uint32{2}, storage.FlagsSet, keywords(storage.MaxFlags+1, "$x"), nil)
+	_, err := st.StoreFlags(f.ID, []uint32{2}, storage.FlagsSet, keywords(storage.MaxFlags+1, "$x"), storage.NoOrigin)
 	wantKind(t, "FLAGS with MaxFlags+1 flags", err, storage.ErrLimit)
 	// The request alone is over the limit: refused even for no message.
-	_, err = st.StoreFlags(f.ID, []uint32{99}, storage.FlagsAdd, keywords(8000, "$x"), nil)
+	_, err = st.StoreFlags(f.ID, []uint32{99}, storage.FlagsAdd, keywords(8000, "$x"), storage.NoOrigin)
 	wantKind(t, "+FLAGS with 8000 flags on a missing message", err, storage.ErrLimit)
-	_, err = st.StoreFlags(f.ID, []uint32{2, 1}, storage.FlagsAdd, keywords(51, "$y"), nil)
+	_, err = st.StoreFlags(f.ID, []uint32{2, 1}, storage.FlagsAdd, keywords(51, "$y"), storage.NoOrigin)
 	wantKind(t, "+FLAGS to 251 flags", err, storage.ErrLimit)
-	_, _, err = st.StoreFlagsIf(f.ID, []uint32{2}, storage.FlagsAdd, keywords(51, "$y"), hms, nil)
+	_, _, err = st.StoreFlagsIf(f.ID, []uint32{2}, storage.FlagsAdd, keywords(51, "$y"), hms, storage.NoOrigin)
 	wantKind(t, "conditional +FLAGS to 251 flags", err, storage.ErrLimit)
 	if got := folderByID(t, st, f.ID).HighestModSeq; got != hms {
 		t.Errorf("refused STOREs changed the folder: HighestModSeq %d → %d", hms, got)
@@ -206,14 +206,14 @@ func flagLimit(t *testing.T, st storage.Backend) {
 		t.Errorf("refused STOREs changed messages: %d and %d flags", len(ms[0].Flags), len(ms[1].Flags))
 	}
 	// +FLAGS of flags message 1 has already changes nothing there.
-	if got, err := st.StoreFlags(f.ID, []uint32{1, 2}, storage.FlagsAdd, keywords(50, "$k"), nil); err != nil || len(got) != 2 || len(got[1].Flags) != 200 {
+	if got, err := st.StoreFlags(f.ID, []uint32{1, 2}, storage.FlagsAdd, keywords(50, "$k"), storage.NoOrigin); err != nil || len(got) != 2 || len(got[1].Flags) != 200 {
 		t.Errorf("+FLAGS of flags both already have = %d messages, %v", len(got), err)
 	}
-	if got, err := st.StoreFlags(f.ID, []uint32{2}, storage.FlagsAdd, keywords(50, "$y"), nil); err != nil || len(got) != 1 || len(got[0].Flags) != storage.MaxFlags {
+	if got, err := st.StoreFlags(f.ID, []uint32{2}, storage.FlagsAdd, keywords(50, "$y"), storage.NoOrigin); err != nil || len(got) != 1 || len(got[0].Flags) != storage.MaxFlags {
 		t.Errorf("+FLAGS to exactly MaxFlags = %+v, %v", len(got), err)
 	}
 	// -FLAGS of thousands of keywords is fine: it can only shrink.
-	got, err := st.StoreFlags(f.ID, []uint32{1, 2}, storage.FlagsRemove, keywords(8000, "$k"), nil)
+	got, err := st.StoreFlags(f.ID, []uint32{1, 2}, storage.FlagsRemove, keywords(8000, "$k"), storage.NoOrigin)
 	if err != nil || len(got) != 2 || len(got[0].Flags) != 0 || len(got[1].Flags) != 50 {
 		t.Errorf("-FLAGS of 8000 keywords = %d messages, %v", len(got), err)
 	}
@@ -226,7 +226,7 @@ func expunge(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
 	f := fill(t, st, mb.alice, "INBOX", 5)
 	ms := messages(t, st, f.ID)
-	if _, err := st.StoreFlags(f.ID, []uint32{1, 2, 4}, storage.FlagsAdd, []string{`\deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(f.ID, []uint32{1, 2, 4}, storage.FlagsAdd, []string{`\deleted`}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	hms := folderByID(t, st, f.ID).HighestModSeq
@@ -236,7 +236,7 @@ func expunge(t *testing.T, st storage.Backend) {
 		outcomes = append(outcomes, o)
 		return []storage.AuditRecord{{Proto: "imap", Action: "expunge", MailboxID: string(mb.alice)}}
 	}
-	gone, err := st.Expunge(f.ID, []uint32{4, 3, 2, 99}, "s3", audit)
+	gone, err := st.Expunge(f.ID, []uint32{4, 3, 2, 99}, originOf("s3"), audit)
 	fatal(t, err)
 	if !slices.Equal(gone, []uint32{2, 4}) {
 		t.Errorf("Expunge(4 3 2 99) = %v, want [2 4] (3 is not \\Deleted)", gone)
@@ -252,7 +252,7 @@ func expunge(t *testing.T, st storage.Backend) {
 		t.Fatalf("Expunge announced %+v, want two removals", cs)
 	}
 	for i, c := range cs {
-		if c.Kind != storage.ChangeExpunge || c.UID != gone[i] || c.ModSeq != hms+uint64(i)+1 || c.FolderID != f.ID || c.Origin != "s3" {
+		if c.Kind != storage.ChangeExpunge || c.UID != gone[i] || c.ModSeq != hms+uint64(i)+1 || c.FolderID != f.ID || c.Origin != originOf("s3") {
 			t.Errorf("Expunge announced %+v, want the removal of %d at modseq %d", c, gone[i], hms+uint64(i)+1)
 		}
 	}
@@ -276,17 +276,17 @@ func expunge(t *testing.T, st storage.Backend) {
 		t.Errorf("Vanished(%d) = %v, %v; want [2 4]", hms, v, err)
 	}
 	// An empty list is no message (only nil means all).
-	if gone, err := st.Expunge(f.ID, []uint32{}, nil, nil); err != nil || len(gone) != 0 {
+	if gone, err := st.Expunge(f.ID, []uint32{}, storage.NoOrigin, nil); err != nil || len(gone) != 0 {
 		t.Errorf("Expunge of an empty UID list = %v, %v; want nothing", gone, err)
 	}
 	if got := folderByID(t, st, f.ID); got.Count != 3 {
 		t.Errorf("Expunge of an empty UID list removed messages: count %d", got.Count)
 	}
 	// nil: every \Deleted message; none is not an error.
-	if gone, err := st.Expunge(f.ID, nil, nil, nil); err != nil || !slices.Equal(gone, []uint32{1}) {
+	if gone, err := st.Expunge(f.ID, nil, storage.NoOrigin, nil); err != nil || !slices.Equal(gone, []uint32{1}) {
 		t.Errorf("Expunge(nil) = %v, %v; want [1]", gone, err)
 	}
-	if gone, err := st.Expunge(f.ID, nil, nil, nil); err != nil || len(gone) != 0 {
+	if gone, err := st.Expunge(f.ID, nil, storage.NoOrigin, nil); err != nil || len(gone) != 0 {
 		t.Errorf("Expunge with nothing \\Deleted = %v, %v", gone, err)
 	}
 	if h := folderByID(t, st, f.ID).HighestModSeq; h != hms+3 {
@@ -318,24 +318,24 @@ func vanished(t *testing.T, st storage.Backend) {
 	}
 	start := hms()
 	check(0)
-	if _, err := st.Expunge(box.ID, []uint32{4, 2}, nil, nil); err != nil {
+	if _, err := st.Expunge(box.ID, []uint32{4, 2}, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	afterFirst := hms()
-	if _, err := st.Copy(box.ID, []uint32{1}, other.ID, nil, nil); err != nil {
+	if _, err := st.Copy(box.ID, []uint32{1}, other.ID, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if hms() != afterFirst {
 		t.Errorf("COPY out changed the source's HighestModSeq")
 	}
-	if _, err := st.StoreFlags(box.ID, []uint32{1}, storage.FlagsRemove, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(box.ID, []uint32{1}, storage.FlagsRemove, []string{`\Deleted`}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Move(box.ID, []uint32{5}, other.ID, nil, nil); err != nil {
+	if _, err := st.Move(box.ID, []uint32{5}, other.ID, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	afterMove := hms()
-	if _, err := st.Expunge(box.ID, nil, nil, nil); err != nil { // 3 and 6; 1 lost \Deleted
+	if _, err := st.Expunge(box.ID, nil, storage.NoOrigin, nil); err != nil { // 3 and 6; 1 lost \Deleted
 		t.Fatal(err)
 	}
 	check(0, 2, 3, 4, 5, 6)

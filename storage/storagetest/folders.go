@@ -187,7 +187,7 @@ func deleteFolder(t *testing.T, st storage.Backend) {
 	pq := folder(t, st, mb.alice, "P/Q")
 	p1 := appendMsg(t, st, mb.alice, "P/Q", msgOf("one"))
 	appendMsg(t, st, mb.alice, "P/Q", msgOf("two"), `\Deleted`)
-	if _, err := st.Expunge(pq.ID, nil, nil, nil); err != nil { // a tombstone too
+	if _, err := st.Expunge(pq.ID, nil, storage.NoOrigin, nil); err != nil { // a tombstone too
 		t.Fatal(err)
 	}
 	appendMsg(t, st, mb.alice, "P/Q", msgOf("three"))
@@ -196,7 +196,7 @@ func deleteFolder(t *testing.T, st storage.Backend) {
 		t.Fatalf("P/Q holds %d messages, want 2", len(ms))
 	}
 	inbox := folder(t, st, mb.alice, "INBOX")
-	if _, err := st.Copy(pq.ID, []uint32{p1.UID}, inbox.ID, nil, nil); err != nil {
+	if _, err := st.Copy(pq.ID, []uint32{p1.UID}, inbox.ID, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	shared, only := ms[0].Blob, ms[1].Blob
@@ -261,7 +261,7 @@ func renameFolder(t *testing.T, st storage.Backend) {
 	appendMsg(t, st, mb.alice, "Work/2026", msgOf("a"), `\Seen`)
 	appendMsg(t, st, mb.alice, "Work/2026", msgOf("b"))
 	appendMsg(t, st, mb.alice, "Work/2026", msgOf("gone"), `\Deleted`)
-	if _, err := st.Expunge(work.ID, nil, nil, nil); err != nil {
+	if _, err := st.Expunge(work.ID, nil, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	before := messages(t, st, work.ID)
@@ -497,10 +497,10 @@ func folderAudit(t *testing.T, st storage.Backend) {
 		t.Fatal(err)
 	}
 	d := old.ID + inbox.ID + 1000
-	if _, err := st.Copy(old.ID, []uint32{1}, d, nil, rec("copy")); err == nil {
+	if _, err := st.Copy(old.ID, []uint32{1}, d, storage.NoOrigin, rec("copy")); err == nil {
 		t.Errorf("Copy to a missing folder: no error")
 	}
-	if _, err := st.Move(old.ID, []uint32{1}, d, nil, rec("move")); err == nil {
+	if _, err := st.Move(old.ID, []uint32{1}, d, storage.NoOrigin, rec("move")); err == nil {
 		t.Errorf("Move to a missing folder: no error")
 	}
 	check("refused COPY and MOVE", "folder_create", "folder_rename", "folder_delete", "folder_rename")

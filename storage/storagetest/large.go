@@ -49,7 +49,7 @@ func largeMove(t *testing.T, st storage.Backend) {
 	var res storage.CopyResult
 	go func() {
 		var err error
-		res, err = st.Move(src.ID, seq(1, large), dst.ID, "big", audit)
+		res, err = st.Move(src.ID, seq(1, large), dst.ID, originOf("big"), audit)
 		done <- err
 	}()
 	bad := 0
@@ -116,9 +116,9 @@ func largeMove(t *testing.T, st storage.Backend) {
 	var adds, dels int
 	for _, c := range cs {
 		switch {
-		case c.Kind == storage.ChangeAppend && c.FolderID == dst.ID && c.Origin == "big":
+		case c.Kind == storage.ChangeAppend && c.FolderID == dst.ID && c.Origin == originOf("big"):
 			adds++
-		case c.Kind == storage.ChangeExpunge && c.FolderID == src.ID && c.Origin == "big":
+		case c.Kind == storage.ChangeExpunge && c.FolderID == src.ID && c.Origin == originOf("big"):
 			dels++
 		}
 	}
@@ -148,7 +148,7 @@ func largeExpunge(t *testing.T, st storage.Backend) {
 	var gone []uint32
 	go func() {
 		var err error
-		gone, err = st.Expunge(f.ID, nil, "big", audit)
+		gone, err = st.Expunge(f.ID, nil, originOf("big"), audit)
 		done <- err
 	}()
 	bad := 0
@@ -197,7 +197,7 @@ func largeExpunge(t *testing.T, st storage.Backend) {
 	}
 	var n int
 	for _, c := range cl.take() {
-		if c.Kind == storage.ChangeExpunge && c.FolderID == f.ID && c.Origin == "big" {
+		if c.Kind == storage.ChangeExpunge && c.FolderID == f.ID && c.Origin == originOf("big") {
 			n++
 		}
 	}
@@ -212,7 +212,7 @@ func largeCopy(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
 	src := fill(t, st, mb.alice, "INBOX", large)
 	dst := create(t, st, mb.alice, "Copies")
-	res, err := st.Copy(src.ID, seq(1, large), dst.ID, nil, nil)
+	res, err := st.Copy(src.ID, seq(1, large), dst.ID, storage.NoOrigin, nil)
 	fatal(t, err)
 	if !slices.Equal(res.Src, seq(1, large)) || !slices.Equal(res.Dst, seq(1, large)) {
 		t.Errorf("Copy of %d: %d → %d UIDs", large, len(res.Src), len(res.Dst))
@@ -240,11 +240,11 @@ func largeCopy(t *testing.T, st storage.Backend) {
 func largeStoreLimit(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
 	f := fill(t, st, mb.alice, "INBOX", large)
-	if _, err := st.StoreFlags(f.ID, []uint32{large}, storage.FlagsSet, keywords(200, "$k"), nil); err != nil {
+	if _, err := st.StoreFlags(f.ID, []uint32{large}, storage.FlagsSet, keywords(200, "$k"), storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
 	hms := folderByID(t, st, f.ID).HighestModSeq
-	_, err := st.StoreFlags(f.ID, seq(1, large), storage.FlagsAdd, keywords(60, "$z"), nil)
+	_, err := st.StoreFlags(f.ID, seq(1, large), storage.FlagsAdd, keywords(60, "$z"), storage.NoOrigin)
 	wantKind(t, "+FLAGS over 1,500 messages, the last over the limit", err, storage.ErrLimit)
 	if got := folderByID(t, st, f.ID).HighestModSeq; got != hms {
 		t.Errorf("refused STORE committed something: HighestModSeq %d → %d", hms, got)
@@ -252,7 +252,7 @@ func largeStoreLimit(t *testing.T, st storage.Backend) {
 	if ms, _ := st.Messages(f.ID, 1, 1); len(ms) != 1 || len(ms[0].Flags) != 0 {
 		t.Errorf("message 1 was changed by the refused STORE: %+v", ms)
 	}
-	got, err := st.StoreFlags(f.ID, seq(1, large-1), storage.FlagsAdd, keywords(60, "$z"), nil)
+	got, err := st.StoreFlags(f.ID, seq(1, large-1), storage.FlagsAdd, keywords(60, "$z"), storage.NoOrigin)
 	if err != nil || len(got) != large-1 || len(got[0].Flags) != 60 {
 		t.Errorf("+FLAGS over the others: %d messages, %v", len(got), err)
 	}

@@ -182,7 +182,7 @@ func refs(t *testing.T, st storage.Backend, blob uint64) uint64 {
 
 func appendMsg(t *testing.T, st storage.Backend, owner delegation.ID, name string, msg []byte, flags ...string) storage.Placed {
 	t.Helper()
-	p, err := st.Append(owner, name, msg, flags, time.Time{}, nil)
+	p, err := st.Append(owner, name, msg, flags, time.Time{}, storage.NoOrigin)
 	if err != nil {
 		t.Fatalf("Append to %s: %v", name, err)
 	}
@@ -198,7 +198,7 @@ func fill(t *testing.T, st storage.Backend, owner delegation.ID, name string, n 
 		for ; done < n && len(batch) < 250; done++ {
 			batch = append(batch, storage.AppendMessage{Message: msgOf(fmt.Sprintf("%s %d", name, done)), Flags: flags})
 		}
-		if _, err := st.AppendAll(owner, name, batch, nil, nil); err != nil {
+		if _, err := st.AppendAll(owner, name, batch, storage.NoOrigin, nil); err != nil {
 			t.Fatalf("AppendAll %d messages to %s: %v", len(batch), name, err)
 		}
 	}

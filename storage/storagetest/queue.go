@@ -255,10 +255,10 @@ func queueWithTargets(t *testing.T, st storage.Backend) {
 	}
 	// One copy expunged: the other still has its body.
 	sent := placed[0].FolderID
-	if _, err := st.StoreFlags(sent, []uint32{placed[0].UID}, storage.FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(sent, []uint32{placed[0].UID}, storage.FlagsAdd, []string{`\Deleted`}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Expunge(sent, nil, nil, nil); err != nil {
+	if _, err := st.Expunge(sent, nil, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := st.Body(blob); err != nil || string(b) != string(queueMsg("mixed")) {

@@ -43,20 +43,20 @@ func quota(t *testing.T, st storage.Backend) {
 	}
 	inbox := folder(t, st, mb.alice, "INBOX")
 	archive := create(t, st, mb.alice, "Projects")
-	if _, err := st.Move(inbox.ID, []uint32{1}, archive.ID, nil, nil); err != nil {
+	if _, err := st.Move(inbox.ID, []uint32{1}, archive.ID, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if u, _ := usage(t, st, mb.alice); u != 650 {
 		t.Errorf("after a MOVE inside the mailbox: usage %d, want 650", u)
 	}
-	if _, err := st.Copy(inbox.ID, []uint32{2}, archive.ID, nil, nil); err != nil {
+	if _, err := st.Copy(inbox.ID, []uint32{2}, archive.ID, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if u, _ := usage(t, st, mb.alice); u != 850 {
 		t.Errorf("after a COPY of 200 bytes: usage %d, want 850", u)
 	}
 	bobInbox := folder(t, st, mb.bob, "INBOX")
-	if _, err := st.Move(inbox.ID, []uint32{3}, bobInbox.ID, nil, nil); err != nil {
+	if _, err := st.Move(inbox.ID, []uint32{3}, bobInbox.ID, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := usage(t, st, mb.alice)
@@ -64,10 +64,10 @@ func quota(t *testing.T, st storage.Backend) {
 	if a != 550 || b != 350 {
 		t.Errorf("after a MOVE of 300 bytes to bob: usage %d and %d, want 550 and 350", a, b)
 	}
-	if _, err := st.StoreFlags(inbox.ID, []uint32{2}, storage.FlagsAdd, []string{`\Deleted`}, nil); err != nil {
+	if _, err := st.StoreFlags(inbox.ID, []uint32{2}, storage.FlagsAdd, []string{`\Deleted`}, storage.NoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Expunge(inbox.ID, []uint32{2}, nil, nil); err != nil {
+	if _, err := st.Expunge(inbox.ID, []uint32{2}, storage.NoOrigin, nil); err != nil {
 		t.Fatal(err)
 	}
 	if u, _ := usage(t, st, mb.alice); u != 350 {
@@ -143,7 +143,7 @@ func delegateCopyQuota(t *testing.T, st storage.Backend) {
 		return []storage.AuditRecord{{Proto: "imap", Action: "copy", Actor: "bob@example.test", ActorID: string(mb.bob),
 			Mailbox: "alice@example.test", MailboxID: string(mb.alice), Right: "full-access", Decision: storage.AuditAllowed}}
 	}
-	if _, err := st.Copy(bobInbox.ID, []uint32{1}, aliceArch.ID, "bob's session", bobRec); err != nil {
+	if _, err := st.Copy(bobInbox.ID, []uint32{1}, aliceArch.ID, originOf("bob's session"), bobRec); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := usage(t, st, mb.alice)
@@ -154,7 +154,7 @@ func delegateCopyQuota(t *testing.T, st storage.Backend) {
 	if err := st.CheckQuota(mb.alice, 81); !errors.Is(err, storage.ErrOverQuota) {
 		t.Errorf("CheckQuota 220+81 of 300: %v, want ErrOverQuota", err)
 	}
-	if _, err := st.Move(bobInbox.ID, []uint32{2}, aliceArch.ID, "bob's session", bobRec); err != nil {
+	if _, err := st.Move(bobInbox.ID, []uint32{2}, aliceArch.ID, originOf("bob's session"), bobRec); err != nil {
 		t.Fatal(err)
 	}
 	a, _ = usage(t, st, mb.alice)
