@@ -10,6 +10,9 @@
 #                 dovecot-lmtpd, postfix; see $BENCH/README.md)
 #   CACHE_SIZE    mailgate's --cache-size (e.g. 256MiB; default: the binary's default)
 #   STORE         postgres://… to run mailgate on PostgreSQL (default: the embedded database)
+#   NODES=2       with STORE: after the one-node load, start a second node on the same database
+#                 and run the load set against both at once, half the clients on each
+#                 (OUTDIR/node-a, OUTDIR/node-b, and OUTDIR/two-nodes.md with their sums)
 #   IDLE_SESSIONS idle IMAP sessions held open for the second RSS reading (default 100)
 #   RUNS DURATION WARMUP CLIENTS CONNS PER_CONN CORPUS_N SKIP_IMAP SKIP_SMTP: run-loads.sh knobs
 # Writes OUTDIR/mailgate/ and OUTDIR/peers/ (run-loads.sh results, summary.md in each),
@@ -105,6 +108,30 @@ EOF
   # files that were not in memory): fields 10, 12, 14, 15 of /proc/PID/stat
   awk -v hz="$(getconf CLK_TCK)" '{printf "mailgate CPU: user %.1f s, system %.1f s, major faults %d\n", $14/hz, $15/hz, $12}' "/proc/$pid/stat"
 } | tee "$OUT/rss.txt" >&2
+
+# --- two nodes on one database (NODES=2) -----------------------------------------------------
+if [ "${NODES:-1}" = 2 ]; then
+  [ -n "${STORE:-}" ] || { echo "NODES=2 needs STORE=postgres://…" >&2; exit 2; }
+  IMAP_B=$(port); SUB_B=$(port); METRICS_B=$(port)
+  "$bin" "${store[@]}" serve --data "$OUT/data-b" --insecure-auth --imap-addr "127.0.0.1:$IMAP_B" \
+    --submission-addr "127.0.0.1:$SUB_B" --submissions-addr "" --mx-addr "" --imaps-addr "" \
+    --metrics-addr "127.0.0.1:$METRICS_B" "${extra[@]}" > "$OUT/server-b.log" 2>&1 &
+  pid_b=$!
+  stop() { kill "$pid" "$pid_b" 2>/dev/null; wait "$pid" "$pid_b" 2>/dev/null || true; }
+  for _ in $(seq 1 100); do [ -S "$OUT/data-b/admin.sock" ] && break; sleep 0.1; done
+  [ -S "$OUT/data-b/admin.sock" ] || { echo "node B did not start (see $OUT/server-b.log)" >&2; exit 1; }
+  sed -e "s/^IMAP_PORT=.*/IMAP_PORT=$IMAP_B/" -e "s/^SMTP_PORT=.*/SMTP_PORT=$SUB_B/" "$OUT/mailgate.env" > "$OUT/node-b.env"
+  echo "# two nodes: A (IMAP $IMAP_PORT, submission $SUB_PORT) and B (IMAP $IMAP_B, submission $SUB_B)" >&2
+  # the corpus is in the database already (the one-node run seeded it through A)
+  half() { echo $(( ($1 + 1) / 2 )); }
+  export SEED=no CLIENTS=$(half "$CLIENTS") CONNS=$(half "$CONNS")
+  "$BENCH/run-loads.sh" "$OUT/mailgate.env" "$OUT/node-a" > /dev/null 2> "$OUT/node-a.log" &
+  load_a=$!
+  "$BENCH/run-loads.sh" "$OUT/node-b.env" "$OUT/node-b" > /dev/null 2> "$OUT/node-b.log" &
+  load_b=$!
+  wait "$load_a" && wait "$load_b" || { echo "a two-node load failed (see $OUT/node-a.log, node-b.log)" >&2; exit 1; }
+  python3 "$here/sum_nodes.py" "$OUT/node-a" "$OUT/node-b" | tee "$OUT/two-nodes.md" >&2
+fi
 stop
 trap - EXIT
 
