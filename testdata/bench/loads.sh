@@ -9,7 +9,10 @@
 #   PEERS=1       also measure the peers (needs root, dovecot-core, dovecot-imapd,
 #                 dovecot-lmtpd, postfix; see $BENCH/README.md)
 #   CACHE_SIZE    mailgate's --cache-size (e.g. 256MiB; default: the binary's default)
-#   STORE         postgres://… to run mailgate on PostgreSQL (default: the embedded database)
+#   STORE         postgres://… to run mailgate on PostgreSQL (default: the embedded database);
+#                 STORE=local-postgres starts a fresh PostgreSQL for the run (Debian's postgresql
+#                 package; fsync and synchronous_commit on; as the postgres user when root) and
+#                 removes it after
 #   NODES=2       with STORE: after the one-node load, start a second node on the same database
 #                 and run the load set against both at once, half the clients on each
 #                 (OUTDIR/node-a, OUTDIR/node-b, and OUTDIR/two-nodes.md with their sums)
@@ -39,13 +42,26 @@ extra=()
 # STORE=postgres://…: the server (and the CLI here) on that PostgreSQL database instead of the
 # embedded one; it must be empty or hold only an earlier run's demo tenant.
 store=()
+pgdir=
+if [ "${STORE:-}" = local-postgres ]; then
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  pgdir=$(mktemp -d /tmp/mailgate-bench-pg.XXXXXX)
+  pgrun() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  [ "$(id -u)" = 0 ] && chown postgres: "$pgdir"
+  pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  pgrun "$pgbin/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 --no-locale > "$OUT/postgres-init.log"
+  pgrun "$pgbin/pg_ctl" start -D "$pgdir/data" -w -l "$pgdir/log" -o "-h 127.0.0.1 -p $pgport -k $pgdir -c max_connections=200" > /dev/null
+  pgstop() { pgrun "$pgbin/pg_ctl" stop -D "$pgdir/data" -m fast > /dev/null 2>&1 || true; rm -rf "$pgdir"; }
+  STORE="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
+  echo "# PostgreSQL for this run: $STORE ($pgdir)" >&2
+fi
 [ -n "${STORE:-}" ] && store=(--store "$STORE")
 "$bin" "${store[@]}" serve --demo --data "$data" --insecure-auth --imap-addr "127.0.0.1:$IMAP_PORT" \
   --submission-addr "127.0.0.1:$SUB_PORT" --submissions-addr "" --mx-addr "" --imaps-addr "" \
   --metrics-addr "127.0.0.1:$METRICS_PORT" "${extra[@]}" > "$OUT/server.log" 2>&1 &
 pid=$!
 stop() { kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; }
-trap stop EXIT
+trap 'stop; [ -n "$pgdir" ] && pgstop' EXIT
 for _ in $(seq 1 100); do [ -S "$data/admin.sock" ] && break; sleep 0.1; done
 mg() { "$bin" "${store[@]}" --data "$data" "$@" > /dev/null; }
 for u in alice bob carol dave; do mg user passwd "$u@example.test" --password "$u-pw"; done
@@ -133,6 +149,7 @@ if [ "${NODES:-1}" = 2 ]; then
   python3 "$here/sum_nodes.py" "$OUT/node-a" "$OUT/node-b" | tee "$OUT/two-nodes.md" >&2
 fi
 stop
+[ -n "$pgdir" ] && pgstop
 trap - EXIT
 
 # --- peers ---------------------------------------------------------------------------------
