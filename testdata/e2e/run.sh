@@ -10,8 +10,8 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$here/lib.sh"
 work=$(mktemp -d /tmp/mailgate-e2e.XXXXXX)
-pass=0 fail=0 skip=0
 server_pid=
 
 cleanup() {
@@ -27,41 +27,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok()   { echo "PASS $1"; pass=$((pass + 1)); }
-bad()  { echo "FAIL $1: $2"; fail=$((fail + 1)); }
-need() { # need PROGRAM CHECKNAME: true if present; else FAIL in CI, SKIP outside
-	command -v "$1" >/dev/null 2>&1 && return 0
-	if [ -n "${CI:-}" ]; then bad "$2" "$1 is not installed"; else echo "SKIP $2: $1 is not installed"; skip=$((skip + 1)); fi
-	return 1
-}
-
 bin=${1:-}
 if [ -z "$bin" ]; then
 	bin="$work/mailgate"
 	(cd "$root" && go build -o "$bin" ./cmd/mailgate) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
-# Free ports: bind to port 0 and release (the server binds them right after).
-read -r P_SUB P_SUBS P_MX P_IMAP P_IMAPS P_METRICS < <(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(6)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks: s.close()
-PY
-)
+read -r P_SUB P_SUBS P_MX P_IMAP P_IMAPS P_METRICS < <(free_ports 6)
 data="$work/data"
 "$bin" serve --demo --data "$data" --insecure-auth --hostname mail.example.test \
 	--submission-addr "127.0.0.1:$P_SUB" --submissions-addr "127.0.0.1:$P_SUBS" --mx-addr "127.0.0.1:$P_MX" \
 	--imap-addr "127.0.0.1:$P_IMAP" --imaps-addr "127.0.0.1:$P_IMAPS" --metrics-addr "127.0.0.1:$P_METRICS" \
 	>"$work/banner.txt" 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 1 300); do
-	grep -q '^mailgate is running' "$work/banner.txt" 2>/dev/null && break
-	kill -0 "$server_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if ! grep -q '^mailgate is running' "$work/banner.txt"; then
+if ! wait_banner "$work/banner.txt" "$server_pid"; then
 	bad "server starts" "no banner within 30s"; echo "$pass passed, $fail failed"; exit 1
 fi
 ok "server starts with --demo and prints its banner"
@@ -81,12 +60,7 @@ send() { # send NAME USER PASS FROM SUBJECT [extra swaks args]
 		--from "$from" --to dave@example.test --header "Subject: $subject" --header "From: $from" \
 		--body "e2e body for $subject" --timeout 20 "$@" >"$work/swaks-$name.log" 2>&1
 }
-find_msg() { # find_msg USER PASS FOLDER SUBJECT → prints the header block of that message
-	local uid
-	uid=$(curl -sS --max-time 20 --user "$1:$2" "$IMAP/$3" -X "UID SEARCH SUBJECT \"$4\"" | tr -d '\r' | awk '/^\* SEARCH/ { print $NF }')
-	[ -n "$uid" ] || return 1
-	curl -sS --max-time 20 --user "$1:$2" "$IMAP/$3;UID=$uid;SECTION=HEADER"
-}
+find_msg() { imap_find "$IMAP" "$@"; } # find_msg USER PASS FOLDER SUBJECT → the header block of that message
 
 if need swaks "swaks bob sends as alice"; then
 	if send sendas bob@example.test "$BOB" alice@example.test "e2e send-as"; then
@@ -259,14 +233,7 @@ if need Xvfb "thunderbird" && need thunderbird "thunderbird" && need import "thu
 	# says "shared by the user 'alice@example.test'" with bob's rights (ACL, MYRIGHTS).
 	out=$(IMAP_HOST=127.0.0.1 IMAP_PORT=$P_IMAPS IMAP_TLS=ssl TLS_CERT="$data/tls/cert.pem" USER=bob@example.test \
 		PASS="$BOB" OWNER=alice@example.test EXPECT_SHARED_BY=alice@example.test "$here/thunderbird.sh" 2>"$work/thunderbird.log")
-	echo "$out" | grep -q '^PASS thunderbird:\|^FAIL thunderbird:' || bad thunderbird "no result line: $(tail -2 "$work/thunderbird.log" | tr '\n' ' ')"
-	echo "$out" | grep -q '^PASS thunderbird sharing:\|^FAIL thunderbird sharing:' || bad "thunderbird sharing" "no result line: $(echo "$out" | tail -1)"
-	while IFS= read -r line; do
-		case $line in
-		PASS\ thunderbird*) ok "${line#PASS }" ;;
-		FAIL\ thunderbird*:*) line=${line#FAIL }; bad "${line%%:*}" "${line#*: }" ;;
-		esac
-	done <<<"$out"
+	tb_report "$out" "$work/thunderbird.log" sharing
 fi
 
 # ---- metrics and health ----------------------------------------------------

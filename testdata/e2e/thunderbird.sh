@@ -23,6 +23,7 @@
 #   EXPECT_MESSAGES also require at least this many messages of that folder in
 #                   Thunderbird's local cache (its .msf database) (default 1: the demo
 #                   tenant has two in alice's INBOX); 0: the folder list alone is the test
+#   EXPECT_SUBJECT  also require a message with exactly this subject in that cache
 #   TLS_CERT        PEM certificate of a self-signed server (ssl/starttls): written to the
 #                   profile's cert_override.txt, so no "security exception" dialog appears
 #   SUBSCRIBED_ONLY 1 (default, Thunderbird's own default): Thunderbird shows only
@@ -85,6 +86,7 @@ EXPECT_MESSAGES=${EXPECT_MESSAGES:-1}
 SCREENSHOT=${SCREENSHOT:-}
 EXPECT_SHARED_BY=${EXPECT_SHARED_BY:-}
 SHARING_SCREENSHOT=${SHARING_SCREENSHOT:-}
+EXPECT_SUBJECT=${EXPECT_SUBJECT:-}
 start=$(date +%s)
 
 say()  { echo "$1 thunderbird: $2 ($(($(date +%s) - start))s)"; }
@@ -342,7 +344,7 @@ export DISPLAY=":$(head -1 "$work/display")"
 # Its own HOME/TMPDIR: nothing is read from or written to the caller's ~/.thunderbird.
 tb_args=(--profile "$profile" --no-remote)
 use_marionette=0
-{ [ -n "$SCREENSHOT" ] || [ "$EXPECT_MESSAGES" -gt 0 ] || [ -n "$EXPECT_SHARED_BY" ]; } && use_marionette=1
+{ [ -n "$SCREENSHOT" ] || [ "$EXPECT_MESSAGES" -gt 0 ] || [ -n "$EXPECT_SHARED_BY" ] || [ -n "$EXPECT_SUBJECT" ]; } && use_marionette=1
 [ "$use_marionette" = 1 ] && tb_args+=(--marionette --remote-allow-system-access)
 imap_log=()
 # (EXPECT_SHARED_BY: the log shows which ACL commands Thunderbird sent and what came back)
@@ -393,6 +395,7 @@ if [ "$use_marionette" = 1 ]; then
 	{
 		echo "const WANT = $(jsstr "$EXPECT_FOLDER"), MIN = $EXPECT_MESSAGES, SELECT = $([ -n "$SCREENSHOT" ] && echo true || echo false);"
 		echo "const SHARED_BY = $(jsstr "$EXPECT_SHARED_BY"), VERBOSE = $([ "${VERBOSE:-0}" = 1 ] && echo true || echo false);"
+		echo "const SUBJECT = $(jsstr "$EXPECT_SUBJECT");"
 		echo "const LIMIT = Date.now() + $(($(left) - 3)) * 1000;"
 		cat <<'JS'
 const done = arguments[arguments.length - 1];
@@ -429,9 +432,17 @@ const done = arguments[arguments.length - 1];
     about3Pane.threadTree.selectedIndex = 0;
     await until("the message to be shown", () => about3Pane.messageBrowser?.contentWindow
       ?.getMessagePaneBrowser?.()?.contentDocument?.body?.textContent?.trim());
-  } else if (MIN > 0 || SHARED_BY) {
+  } else if (MIN > 0 || SHARED_BY || SUBJECT) {
     folder.updateFolder(null);
     await until(MIN + " messages in the local cache", () => folder.getTotalMessages(false) >= MIN);
+  }
+  if (SUBJECT) {
+    const subjects = () => [...folder.msgDatabase.enumerateMessages()].map(h => h.mime2DecodedSubject);
+    try {
+      await until("a message with subject " + JSON.stringify(SUBJECT), () => subjects().includes(SUBJECT));
+    } catch (e) {
+      throw new Error(e.message + " (cached: " + JSON.stringify(subjects()) + ")");
+    }
   }
   let sharing = null;
   if (SHARED_BY) {
@@ -494,6 +505,7 @@ JS
 		result=FAIL; say FAIL "$rel.msf found, but: $(cat "$work/marionette.json")"; exit 1
 	fi
 	detail=", $messages messages cached"
+	[ -n "$EXPECT_SUBJECT" ] && detail+=", one of them \"$EXPECT_SUBJECT\""
 	if [ -n "$SCREENSHOT" ]; then
 		mkdir -p "$(dirname "$SCREENSHOT")"
 		if ! timeout 20 import -display "$DISPLAY" -window root -depth 8 -colors 256 "png:$SCREENSHOT" 2>"$work/import.log"; then
