@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/mailgate/mailgate/storage"
 	"github.com/mailgate/mailgate/storage/storagetest"
@@ -26,4 +27,20 @@ func TestConformance(t *testing.T) {
 // TestMailstoreConformance runs the mailstore part of the suite on Badger.
 func TestMailstoreConformance(t *testing.T) {
 	storagetest.RunMailstore(t, func(t *testing.T) storage.Backend { return openBadger(t) })
+}
+
+// TestDurableConformance runs the clock and reopen part of the suite on
+// Badger: each handle is a Store on the same directory.
+func TestDurableConformance(t *testing.T) {
+	storagetest.RunDurable(t, func(t *testing.T) func(now func() time.Time) storage.Backend {
+		dir := t.TempDir()
+		return func(now func() time.Time) storage.Backend {
+			st, err := storage.Open(dir, storage.Options{Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+	})
 }

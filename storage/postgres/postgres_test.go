@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/mailgate/mailgate/internal/testenv"
 	"github.com/mailgate/mailgate/storage"
@@ -40,4 +41,13 @@ func TestConformance(t *testing.T) {
 // PostgreSQL.
 func TestMailstoreConformance(t *testing.T) {
 	storagetest.RunMailstore(t, func(t *testing.T) storage.Backend { return open(t, testenv.Postgres(t), Options{}) })
+}
+
+// TestDurableConformance runs the clock and reopen part of the suite on
+// PostgreSQL: each handle is a Store on the same database.
+func TestDurableConformance(t *testing.T) {
+	storagetest.RunDurable(t, func(t *testing.T) func(now func() time.Time) storage.Backend {
+		dsn := testenv.Postgres(t)
+		return func(now func() time.Time) storage.Backend { return open(t, dsn, Options{Now: now}) }
+	})
 }

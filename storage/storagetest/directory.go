@@ -6,6 +6,7 @@ package storagetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -37,6 +38,15 @@ func wantKind(t *testing.T, what string, err, kind error) {
 	t.Helper()
 	if !errors.Is(err, kind) {
 		t.Errorf("%s: %v, want %v", what, err, kind)
+	}
+}
+
+// wantErr is wantKind for an error whose text must also say what is
+// wrong (the CLI and the admin API show it as it is).
+func wantErr(t *testing.T, what string, err, kind error, text string) {
+	t.Helper()
+	if !errors.Is(err, kind) || !strings.Contains(fmt.Sprint(err), text) {
+		t.Errorf("%s: %v, want %v saying %q", what, err, kind, text)
 	}
 }
 
@@ -75,9 +85,11 @@ func tenantsAndPrincipals(t *testing.T, st storage.DirectoryStore) {
 		t.Error("a shared mailbox got a password")
 	}
 	_, err = st.AddPrincipal(user("alice@example.test"))
-	wantKind(t, "address used twice", err, storage.ErrExists)
+	wantErr(t, "address used twice", err, storage.ErrExists, "already used")
+	_, err = st.AddPrincipal(user("ALICE@example.TEST"))
+	wantErr(t, "address used twice, in other case", err, storage.ErrExists, "already used")
 	_, err = st.AddPrincipal(user("zed@nowhere.test"))
-	wantKind(t, "address of no tenant", err, storage.ErrNotFound)
+	wantErr(t, "address of no tenant", err, storage.ErrNotFound, "tenant add nowhere.test")
 	_, err = st.AddPrincipal(user("bad address"))
 	wantKind(t, "malformed address", err, storage.ErrInvalid)
 	_, err = st.AddPrincipal(storage.NewPrincipal{Kind: delegation.KindUser, Address: "eve@example.test", Name: "Eve\r\nBcc: x"})
@@ -129,17 +141,20 @@ func grants(t *testing.T, st storage.DirectoryStore) {
 	_, err = st.AddGrant("alice@example.test", "bob@example.test", delegation.SendAs, true, "")
 	wantKind(t, "the same grant again", err, storage.ErrExists)
 	_, err = st.AddGrant("alice@example.test", "zed@other.test", delegation.SendAs, true, "")
-	wantKind(t, "grant across tenants", err, storage.ErrInvalid)
+	wantErr(t, "grant across tenants", err, storage.ErrInvalid,
+		"alice@example.test and zed@other.test are in different tenants: rights can only be granted inside one tenant")
 	_, err = st.AddGrant("alice@example.test", "info@example.test", delegation.SendAs, true, "")
-	wantKind(t, "grant to a shared mailbox", err, storage.ErrInvalid)
+	wantErr(t, "grant to a shared mailbox", err, storage.ErrInvalid, "shared mailbox")
+	_, err = st.AddGrant("alice@example.test", "alice@example.test", delegation.FullAccess, true, "")
+	wantErr(t, "grant to oneself", err, storage.ErrInvalid, "itself")
 	_, err = st.AddGrant("alice@example.test", "nobody@example.test", delegation.SendAs, true, "")
-	wantKind(t, "grant to nobody", err, storage.ErrNotFound)
+	wantErr(t, "grant to nobody", err, storage.ErrNotFound, "nobody@example.test")
 
 	d := st.Directory()
 	bob, _ := d.Lookup("bob@example.test")
 	alice, _ := d.Lookup("alice@example.test")
-	if dc := d.Send(bob.ID, "alice@example.test", g.EffectiveAt.Add(-time.Second)); dc.Allowed {
-		t.Errorf("pending Send As allowed: %+v", dc)
+	if dc := d.Send(bob.ID, "alice@example.test", g.EffectiveAt.Add(-time.Second)); dc.Allowed || dc.Reason != delegation.ReasonPending {
+		t.Errorf("pending Send As: %+v, want refused as pending", dc)
 	}
 	if dc := d.Send(bob.ID, "alice@example.test", g.EffectiveAt); !dc.Allowed || dc.GrantID != g.ID {
 		t.Errorf("effective Send As: %+v", dc)
@@ -165,6 +180,9 @@ func grants(t *testing.T, st storage.DirectoryStore) {
 	}
 	_, err = st.RemoveGrantBy("alice@example.test", "bob@example.test", delegation.SendAs, "")
 	wantKind(t, "revoking twice", err, storage.ErrNotFound)
+	if recs, err := st.AuditList(storage.AuditFilter{Action: "grant_remove"}); err != nil || len(recs) != 1 || recs[0].Actor != "cli-user" || recs[0].GrantID != g.ID {
+		t.Errorf("grant_remove audit = %+v, %v; want one, by cli-user, of %s", recs, err, g.ID)
+	}
 }
 
 func auditInTheChange(t *testing.T, st storage.DirectoryStore) {
@@ -178,6 +196,8 @@ func auditInTheChange(t *testing.T, st storage.DirectoryStore) {
 	}
 	g, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.FullAccess, true, "root")
 	fatal(t, err)
+	_, err = st.AddGrant("alice@example.test", "bob@example.test", delegation.FullAccess, true, "root")
+	wantKind(t, "the same grant again", err, storage.ErrExists) // and no record of it below
 	if _, err := st.RemoveGrantBy("alice@example.test", "bob@example.test", delegation.FullAccess, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -206,8 +226,10 @@ func auditInTheChange(t *testing.T, st storage.DirectoryStore) {
 	if !slices.Equal(got, want) {
 		t.Errorf("audit, oldest first:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if add := recs[3]; add.GrantID != g.ID || add.Right != "full-access" || add.MailboxID != string(alice.ID) || !strings.Contains(add.Detail, "bob@example.test") {
-		t.Errorf("grant_add record: %+v", add)
+	for _, r := range recs[3:5] {
+		if r.GrantID != g.ID || r.Right != "full-access" || r.MailboxID != string(alice.ID) || !strings.HasPrefix(r.Detail, "trustee bob@example.test") {
+			t.Errorf("%s record: %+v", r.Action, r)
+		}
 	}
 	byAction, err := st.AuditList(storage.AuditFilter{Action: "grant_remove"})
 	fatal(t, err)

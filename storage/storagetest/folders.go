@@ -364,8 +364,9 @@ func renameInbox(t *testing.T, st storage.Backend) {
 }
 
 // subscriptions: only an existing folder can be subscribed; a name stays
-// subscribed when its folder is deleted (RFC 9051 §6.3.7), moves with
-// RENAME, and the default folders come subscribed.
+// subscribed when its folder is deleted (RFC 9051 §6.3.7) and so is the
+// folder made again under it, moves with RENAME, and the default folders
+// come subscribed.
 func subscriptions(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
 	if err := st.EnsureDefaultFolders(mb.alice); err != nil {
@@ -403,6 +404,12 @@ func subscriptions(t *testing.T, st storage.Backend) {
 		t.Fatal(err)
 	}
 	want("after DELETE x", "a/b", "x")
+	// Made again, the folder is subscribed as it was.
+	create(t, st, mb.alice, "x")
+	want("after CREATE x again", "a/b", "x")
+	if _, err := st.DeleteFolder(mb.alice, "x", nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.RenameFolder(mb.alice, "a", "z", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,8 @@ func RunPrincipals(t *testing.T, open Open) {
 	t.Run("PasswordsAndSettings", func(t *testing.T) { passwordsAndSettings(t, open(t)) })
 	t.Run("RemovePrincipal", func(t *testing.T) { removePrincipal(t, open(t)) })
 	t.Run("Propagation", func(t *testing.T) { propagation(t, open(t)) })
+	t.Run("NestedGroups", func(t *testing.T) { nestedGroups(t, open(t)) })
+	t.Run("TrailingDot", func(t *testing.T) { trailingDot(t, open(t)) })
 }
 
 // seed: example.test (no delay) with alice, bob, carol, shared info@ and
@@ -94,6 +96,16 @@ func renameKeepsGrants(t *testing.T, st storage.DirectoryStore) {
 	fatal(t, err)
 	if p.Address != "alice@example.test" || slices.Contains(p.Aliases, "alice@example.test") || !slices.Contains(p.Aliases, "alice.owner@example.test") {
 		t.Errorf("rename back = %+v", p)
+	}
+	// The trustee's rename keeps its grants too: they follow its ID.
+	if p, err := st.Rename("bob@example.test", "robert@example.test"); err != nil || p.ID != bob {
+		t.Fatalf("Rename(bob) = %+v, %v", p, err)
+	}
+	if dc := st.Directory().Send(bob, "alice@example.test", time.Now()); !dc.Allowed || dc.GrantID != g.ID {
+		t.Errorf("robert, once bob, sending as alice: %+v", dc)
+	}
+	if list, err := st.Grants("", "robert@example.test"); err != nil || len(list) != 1 || list[0].ID != g.ID {
+		t.Errorf("Grants(to robert) = %+v, %v", list, err)
 	}
 }
 
