@@ -18,7 +18,7 @@ import (
 func deliver(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
 	create(t, st, mb.alice, "Lists")
-	date := time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("x", 3600))
+	date := time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.FixedZone("x", 3600)) // kept to the nanosecond
 	msg := msgOf("one")
 	placed, err := st.Deliver(storage.Delivery{Message: msg, Date: date, Targets: []storage.Target{
 		{Owner: mb.alice, Folder: "Lists", Flags: []string{"$Work"}},

@@ -277,8 +277,18 @@ func renameFolder(t *testing.T, st storage.Backend) {
 	err = st.RenameFolder(mb.alice, "Work", "Work", nil)
 	wantKind(t, "RenameFolder to its own name", err, storage.ErrInvalid)
 
+	cl := listen(st)
 	if err := st.RenameFolder(mb.alice, "Work", "Jobs/Old", nil); err != nil {
 		t.Fatal(err)
+	}
+	var announced []string
+	for _, c := range cl.take() {
+		if c.Kind == storage.ChangeFolder && c.Owner == mb.alice {
+			announced = append(announced, c.Folder)
+		}
+	}
+	if want := []string{"Jobs", "Jobs/Old", "Jobs/Old/2026"}; !slices.Equal(sortedCopy(announced), want) {
+		t.Errorf("RENAME Work Jobs/Old announced folders %q, want %q (the new parent too)", announced, want)
 	}
 	fs, err := st.Folders(mb.alice)
 	fatal(t, err)

@@ -23,7 +23,8 @@ func nestedGroups(t *testing.T, st storage.DirectoryStore) {
 			t.Fatalf("AddMember(%s, %s): %v", m[0], m[1], err)
 		}
 	}
-	for _, m := range [][2]string{{"g3@example.test", "g1@example.test"}, {"g3@example.test", "g2@example.test"}, {"g2@example.test", "g1@example.test"}} {
+	for _, m := range [][2]string{{"g3@example.test", "g1@example.test"}, {"g3@example.test", "g2@example.test"}, {"g2@example.test", "g1@example.test"},
+		{"g2@example.test", "g2@example.test"}} {
 		_, err := st.AddMember(m[0], m[1])
 		wantErr(t, "AddMember("+m[0]+", "+m[1]+")", err, storage.ErrInvalid, "cycle")
 	}
