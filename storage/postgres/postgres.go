@@ -169,6 +169,11 @@ const dirLock = 0x6d61696c67617465 // "mailgate"
 func (s *Store) dirWrite(fn func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error)) error {
 	ctx, cancel := bg()
 	defer cancel()
+	return s.dirWriteCtx(ctx, fn)
+}
+
+// dirWriteCtx is dirWrite within ctx's deadline.
+func (s *Store) dirWriteCtx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error)) error {
 	var change storage.DirChange
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(dirLock)); err != nil {
