@@ -63,7 +63,7 @@ func TestBatchStaged(t *testing.T) {
 		failAt  int // the commit refused
 		applied bool
 	}{
-		{"BeforeFlip", 2, false},     // a staging commit
+		{"BeforeFlip", 2, false},       // a staging commit
 		{"AfterFlip", total - 1, true}, // a move: the flip is in
 	} {
 		t.Run(tc.name, func(t *testing.T) {
