@@ -88,6 +88,9 @@ func (s *Service) Import(ctx context.Context, a ImportArgs) (ImportResult, error
 	} else if err != nil {
 		return ImportResult{}, s.apiError("import", err)
 	}
+	if len(recs) == 0 && len(errs) == 0 {
+		return ImportResult{}, badRequest("import: the file has no records")
+	}
 	if len(errs) > 0 {
 		slices.SortStableFunc(errs, func(x, y storage.LineError) int { return cmp.Compare(x.Line, y.Line) })
 		return ImportResult{}, s.batchError(&storage.BatchError{Lines: errs})

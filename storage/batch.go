@@ -132,6 +132,7 @@ type BatchIDs func(principals, grants int) ([]delegation.ID, []string, error)
 // naming every one; ids is asked only for a good batch. Both stores call
 // it inside their directory write, so that it checks what they commit.
 func PlanBatch(d *delegation.Directory, b Batch, now time.Time, ids BatchIDs) (*BatchPlan, error) {
+	b.Records = slices.Clone(b.Records) // the caller's are left alone
 	pl := &planner{d: d, b: b, now: now.UTC(), byAddr: map[string]*Record{}, addrLine: map[string]int{},
 		badAddr: map[string]int{}, work: map[delegation.ID]*Record{}, tenants: map[string]int{}}
 	for i := range b.Records {
