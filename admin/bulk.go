@@ -76,6 +76,9 @@ const maxImportBytes = 256 << 20
 // DryRun, applies it in one commit (storage ApplyBatch): every bad line
 // is reported with its number (Error.Lines) and then nothing is applied.
 func (s *Service) Import(ctx context.Context, a ImportArgs) (ImportResult, error) {
+	if a.Format != "" && a.Format != FormatCSV && a.Format != FormatJSONL {
+		return ImportResult{}, badRequest("unknown format %q: use csv or jsonl", a.Format)
+	}
 	start := time.Now()
 	progress := progressOf(ctx)
 	recs, pws, errs := parseBulk([]byte(a.Content), a.Format, func(n int) { progress(Progress{Stage: "parse", Done: n}) })

@@ -218,6 +218,11 @@ func TestImportJSONLines(t *testing.T) {
 	if !errors.As(err, &ae) || len(ae.Lines) != 2 || ae.Lines[0].Line != 2 || ae.Lines[1].Line != 3 {
 		t.Errorf("Import(bad jsonl) = %v", err)
 	}
+	for _, a := range []ImportArgs{{Content: file, Format: "xml"}, {Content: "\n\n"}, {Content: "kind,address\n"}} {
+		if _, err := s.Import(ctx, a); !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+			t.Errorf("Import(%+v) = %v, want a 400", a, err)
+		}
+	}
 }
 
 // Through the socket, an import streams its progress and reports its bad

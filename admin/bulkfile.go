@@ -86,7 +86,7 @@ func parseBulk(content []byte, format string, progress func(lines int)) ([]stora
 	case FormatJSONL:
 		lines, errs = readJSONL(content)
 	default:
-		return nil, nil, []storage.LineError{{Line: 0, Msg: fmt.Sprintf("unknown format %q: use csv or jsonl", format)}}
+		return nil, nil, []storage.LineError{{Line: 1, Msg: fmt.Sprintf("unknown format %q: use csv or jsonl", format)}}
 	}
 	var recs []storage.BatchRecord
 	var pws []bulkPassword
