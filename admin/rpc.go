@@ -58,6 +58,29 @@ var ops = map[string]handler{
 	"mailbox.set":         op((*Service).MailboxSet),
 	"audit":               op((*Service).Audit),
 	"backup":              op((*Service).Backup),
+	"import":              op((*Service).Import),
+	"export":              op((*Service).Export),
+}
+
+// maxBody is the largest request an operation takes.
+func maxBody(op string) int64 {
+	if op == "import" {
+		return maxImportBytes
+	}
+	return 1 << 20
+}
+
+// progressType is the Accept type of a call that wants its progress:
+// the answer is then JSON lines, each a progressLine.
+const progressType = "application/x-ndjson"
+
+// progressLine is one line of a call's answer streamed with its
+// progress: progress lines, then one with the result or the error.
+type progressLine struct {
+	Progress *Progress `json:"progress,omitempty"`
+	Result   any       `json:"result,omitempty"`
+	Error    *Error    `json:"error,omitempty"`
+	Status   int       `json:"status,omitempty"`
 }
 
 // Caller runs an operation by name: Service in-process, Client over the
@@ -106,9 +129,18 @@ func (s *Service) Handler() http.Handler {
 			writeJSON(w, http.StatusMethodNotAllowed, &Error{Msg: "use POST"})
 			return
 		}
-		raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		limit := maxBody(name)
+		raw, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, &Error{Msg: "read request: " + err.Error()})
+			return
+		}
+		if int64(len(raw)) > limit {
+			writeJSON(w, http.StatusRequestEntityTooLarge, &Error{Msg: fmt.Sprintf("request over %d bytes", limit)})
+			return
+		}
+		if r.Header.Get("Accept") == progressType {
+			s.serveProgress(w, r, name, h, raw)
 			return
 		}
 		res, err := h(s, r.Context(), raw)
@@ -122,6 +154,34 @@ func (s *Service) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, res)
 	})
+}
+
+// serveProgress runs an operation whose caller wants its progress: JSON
+// lines, flushed as they come, then the result or the error.
+func (s *Service) serveProgress(w http.ResponseWriter, r *http.Request, name string, h handler, raw []byte) {
+	w.Header().Set("Content-Type", progressType)
+	w.WriteHeader(http.StatusOK)
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	send := func(l progressLine) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(l)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	ctx := WithProgress(r.Context(), func(p Progress) { send(progressLine{Progress: &p}) })
+	res, err := h(s, ctx, raw)
+	if err != nil {
+		var ae *Error
+		if !errors.As(err, &ae) {
+			ae = s.apiError(name, err).(*Error)
+		}
+		send(progressLine{Error: ae, Status: ae.Status})
+		return
+	}
+	send(progressLine{Result: res})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -208,11 +268,19 @@ func (c *Client) Call(ctx context.Context, name string, args, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	progress, streamed := ctx.Value(progressKey{}).(func(Progress))
+	streamed = streamed && progress != nil
+	if streamed {
+		req.Header.Set("Accept", progressType)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin socket: %w", err)
 	}
 	defer resp.Body.Close()
+	if streamed && resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == progressType {
+		return readProgress(resp.Body, progress, out)
+	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("admin socket: %w", err)
@@ -228,4 +296,33 @@ func (c *Client) Call(ctx context.Context, name string, args, out any) error {
 		return nil
 	}
 	return json.Unmarshal(raw, out)
+}
+
+// readProgress reads a streamed answer (serveProgress): progress to fn,
+// then the result into out or the error.
+func readProgress(r io.Reader, fn func(Progress), out any) error {
+	dec := json.NewDecoder(r)
+	for {
+		var l struct {
+			Progress *Progress       `json:"progress"`
+			Result   json.RawMessage `json:"result"`
+			Error    *Error          `json:"error"`
+			Status   int             `json:"status"`
+		}
+		if err := dec.Decode(&l); err != nil {
+			return fmt.Errorf("admin socket: %w", err)
+		}
+		switch {
+		case l.Progress != nil:
+			fn(*l.Progress)
+		case l.Error != nil:
+			l.Error.Status = l.Status
+			return l.Error
+		default:
+			if out == nil || l.Result == nil {
+				return nil
+			}
+			return json.Unmarshal(l.Result, out)
+		}
+	}
 }

@@ -48,6 +48,8 @@ func New(st Store, log *slog.Logger) *Service {
 type Error struct {
 	Status int    `json:"-"`
 	Msg    string `json:"error"`
+	// Lines are an import's bad lines (Msg lists them too).
+	Lines []storage.LineError `json:"lines,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Msg }

@@ -42,6 +42,10 @@ type DirectoryStore interface {
 	AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right, immediate bool, createdBy string) (delegation.Grant, error)
 	RemoveGrantBy(mailboxAddr, trusteeAddr string, right delegation.Right, by string) (delegation.Grant, error)
 	Grants(mailboxAddr, trusteeAddr string) ([]delegation.Grant, error)
+	// ApplyBatch applies a whole batch of additions (PlanBatch's checks
+	// and plan) in one commit with one directory rebuild and one notice,
+	// or nothing: a bad batch gives a *BatchError naming every bad record.
+	ApplyBatch(b Batch) (BatchResult, error)
 	// AuditList gives the records of the changes above (each written in
 	// the change's own commit) and of Audit.
 	AuditList(f AuditFilter) ([]AuditRecord, error)

@@ -42,6 +42,13 @@ type Principal struct {
 func (s *Store) Directory() *delegation.Directory { return s.dir.Load() }
 
 func (s *Store) reloadDirectory() error {
+	// A batch flipped but not all moved (a failure or a crash after its
+	// flip) is finished first, so no snapshot holds part of one.
+	if err := s.finishBatch(); err != nil {
+		s.res.batch.Store(true)
+		return err
+	}
+	s.res.batch.Store(false)
 	var (
 		ts []delegation.Tenant
 		ps []delegation.Principal
@@ -88,6 +95,9 @@ func (s *Store) reloadDirectory() error {
 func (s *Store) dirWrite(fn func(txn *badger.Txn, d *delegation.Directory) error) error {
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
+	if err := s.settleBatchLocked(); err != nil {
+		return err
+	}
 	d := s.dir.Load()
 	if err := s.update(func(txn *badger.Txn) error { return fn(txn, d) }); err != nil {
 		return err

@@ -63,6 +63,7 @@ type resourceState struct {
 
 	pendMu  sync.Mutex
 	pending map[uint64]bool // guarded by pendMu: source folders with an unfinished intent
+	batch   atomic.Bool     // a flipped batch is not all moved (batch_store.go)
 
 	retryMu sync.Mutex // serialises the retries of conflicting writes (write)
 }

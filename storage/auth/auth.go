@@ -39,6 +39,15 @@ func HashPassword(pw string) (string, error) {
 	return string(h), err
 }
 
+// CheckHash checks that h is a bcrypt hash HashPassword could have made
+// (an imported user's password_hash).
+func CheckHash(h string) error {
+	if _, err := bcrypt.Cost([]byte(h)); err != nil {
+		return storage.Errorf(storage.ErrInvalid, "password_hash is not a bcrypt hash ($2a$, $2b$ or $2y$)")
+	}
+	return nil
+}
+
 // dummyHash makes a failed lookup cost as much as a wrong password.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("mailgate-dummy"), bcrypt.DefaultCost)
 

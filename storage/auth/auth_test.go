@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -115,5 +116,20 @@ func TestAuthenticateConcurrent(t *testing.T) {
 	}
 	if _, err := au.Authenticate("u@a.test", "new", "7.7.7.8"); err != nil {
 		t.Errorf("new password: %v", err)
+	}
+}
+
+func TestCheckHash(t *testing.T) {
+	h, err := HashPassword("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckHash(h); err != nil {
+		t.Errorf("CheckHash(HashPassword) = %v", err)
+	}
+	for _, bad := range []string{"", "pw", "$1$abc$def", h[:20], "$2a$99$" + h[7:]} {
+		if err := CheckHash(bad); !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("CheckHash(%q) = %v, want ErrInvalid", bad, err)
+		}
 	}
 }

@@ -169,6 +169,11 @@ const dirLock = 0x6d61696c67617465 // "mailgate"
 func (s *Store) dirWrite(fn func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error)) error {
 	ctx, cancel := bg()
 	defer cancel()
+	return s.dirWriteCtx(ctx, fn)
+}
+
+// dirWriteCtx is dirWrite within ctx's deadline.
+func (s *Store) dirWriteCtx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error)) error {
 	var change storage.DirChange
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(dirLock)); err != nil {
@@ -370,10 +375,15 @@ func (s *Store) reloadLocked(ctx context.Context) error {
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		// Aliases and members grouped once and joined: a subquery per
+		// principal scanned the addresses table (no index on principal)
+		// for each, 19 s for 10,000 users.
 		rows, err = tx.Query(ctx, `SELECT p.id, p.kind, p.tenant, p.address, p.name,
-			coalesce((SELECT array_agg(a.address ORDER BY a.address) FROM addresses a WHERE a.principal = p.id AND NOT a.is_primary), '{}'),
-			coalesce((SELECT array_agg(m.member ORDER BY m.member) FROM members m WHERE m.grp = p.id), '{}')
-			FROM principals p`)
+			coalesce(a.aliases, '{}'), coalesce(m.members, '{}')
+			FROM principals p
+			LEFT JOIN (SELECT principal, array_agg(address ORDER BY address) AS aliases FROM addresses
+				WHERE NOT is_primary GROUP BY principal) a ON a.principal = p.id
+			LEFT JOIN (SELECT grp, array_agg(member ORDER BY member) AS members FROM members GROUP BY grp) m ON m.grp = p.id`)
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ func RunDirectory(t *testing.T, open Open) {
 	t.Run("TenantsAndPrincipals", func(t *testing.T) { tenantsAndPrincipals(t, open(t)) })
 	t.Run("Grants", func(t *testing.T) { grants(t, open(t)) })
 	t.Run("AuditInTheChange", func(t *testing.T) { auditInTheChange(t, open(t)) })
+	t.Run("Batch", func(t *testing.T) { RunBatch(t, open) })
 }
 
 func fatal(t *testing.T, err error) {
