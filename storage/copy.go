@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -265,15 +266,15 @@ func Copy(ctx context.Context, from Exporter, to Importer, progress func(Progres
 	return got, nil
 }
 
-// exportStopped ends an export whose consumer stopped.
-var exportStopped = fmt.Errorf("export stopped")
+// errExportStopped ends an export whose consumer stopped.
+var errExportStopped = errors.New("export stopped")
 
 // exportTo adapts yield for an exporter's loops: an error once the
 // consumer stopped or ctx ended.
 func exportTo(ctx context.Context, yield func(Item, error) bool) func(Item) error {
 	return func(it Item) error {
 		if !yield(it, nil) {
-			return exportStopped
+			return errExportStopped
 		}
 		return ctx.Err()
 	}

@@ -24,7 +24,7 @@ var _ Exporter = (*Store)(nil)
 func (s *Store) Export(ctx context.Context) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
 		err := s.view(func(txn *badger.Txn) error { return exportTxn(txn, exportTo(ctx, yield)) })
-		if err != nil && !errors.Is(err, exportStopped) {
+		if err != nil && !errors.Is(err, errExportStopped) {
 			yield(Item{}, fmt.Errorf("export: %w", err))
 		}
 	}
