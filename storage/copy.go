@@ -203,16 +203,28 @@ func (e *MismatchError) Error() string {
 	return "the copy differs from the source: " + strings.Join(e.Diffs, "; ")
 }
 
-// Progress is how far a copy has got with one kind of record.
+// Progress is how far a copy has got with one kind of record, or which
+// stage it has reached once every record is sent.
 type Progress struct {
 	Kind  RecordKind
 	N     int   // records of Kind so far
 	Bytes int64 // bodies (RecordBlob) or message sizes (RecordMessage) so far
 	Done  bool  // Kind is complete
+	// Stage is "" while records are sent, then StageCommitting (the
+	// target finishes and commits) and StageCounting (both sides are
+	// counted).
+	Stage string
 }
 
+// The stages of a copy after its records (Progress.Stage).
+const (
+	StageCommitting = "committing"
+	StageCounting   = "counting"
+)
+
 // Copy streams from's export into to, calling progress (may be nil) after
-// each record and once more for each completed kind, and then compares
+// each record, once more for each completed kind and at each Stage, and
+// then compares
 // both sides' censuses: a difference is a *MismatchError. It returns the
 // target's census.
 func Copy(ctx context.Context, from Exporter, to Importer, progress func(Progress)) (Census, error) {
@@ -248,10 +260,12 @@ func Copy(ctx context.Context, from Exporter, to Importer, progress func(Progres
 			p.Done = true
 			progress(p)
 		}
+		progress(Progress{Stage: StageCommitting})
 	}
 	if err := to.Import(ctx, counted); err != nil {
 		return Census{}, err
 	}
+	progress(Progress{Stage: StageCounting})
 	want, err := from.Census(ctx)
 	if err != nil {
 		return Census{}, fmt.Errorf("count the source: %w", err)

@@ -95,6 +95,11 @@ func copyStore(ctx context.Context, from, to string, w io.Writer) (copyResult, e
 	start := time.Now()
 	last := start
 	census, err := storage.Copy(ctx, src, dst, func(p storage.Progress) {
+		if p.Stage != "" {
+			fmt.Fprintf(w, "copy-store: %s\n", map[string]string{storage.StageCommitting: "every record sent, committing",
+				storage.StageCounting: "committed, counting both sides"}[p.Stage])
+			return
+		}
 		if p.Kind == storage.RecordCounters {
 			return
 		}

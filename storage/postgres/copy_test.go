@@ -42,7 +42,12 @@ func TestCopyFromBadger(t *testing.T) {
 	dst := open(t, dsn, Options{})
 	last := map[storage.RecordKind]storage.Progress{}
 	var order []storage.RecordKind
+	var stages []string
 	census, err := storage.Copy(ctx, src, dst, func(p storage.Progress) {
+		if p.Stage != "" {
+			stages = append(stages, p.Stage)
+			return
+		}
 		if _, seen := last[p.Kind]; !seen {
 			order = append(order, p.Kind)
 		}
@@ -54,8 +59,8 @@ func TestCopyFromBadger(t *testing.T) {
 	storagetest.Equal(t, src, dst)
 	storagetest.Equal(t, src, open(t, dsn, Options{})) // a node started after the copy
 
-	if !slices.IsSorted(order) {
-		t.Errorf("progress came in the order %v", order)
+	if !slices.IsSorted(order) || !slices.Equal(stages, []string{storage.StageCommitting, storage.StageCounting}) {
+		t.Errorf("progress came in the order %v, stages %v", order, stages)
 	}
 	for _, k := range order {
 		if !last[k].Done {
@@ -142,6 +147,46 @@ func TestCopyFromBadger(t *testing.T) {
 	}
 	if after, err := dst.Census(ctx); err != nil || before.Diff(after) != nil {
 		t.Errorf("a refused copy changed the target: %v, %v", before.Diff(after), err)
+	}
+}
+
+// dropping is an importer that loses one kind of record on the way.
+type dropping struct {
+	*Store
+	kind storage.RecordKind
+}
+
+func (d dropping) Import(ctx context.Context, items iter.Seq2[storage.Item, error]) error {
+	return d.Store.Import(ctx, func(yield func(storage.Item, error) bool) {
+		for it, err := range items {
+			if err == nil && it.Kind == d.kind {
+				continue
+			}
+			if !yield(it, err) {
+				return
+			}
+		}
+	})
+}
+
+// TestCopyMismatch: a copy whose target does not hold what the source
+// does (here: an importer that drops the audit trail)
+// is a *MismatchError that names what differs.
+func TestCopyMismatch(t *testing.T) {
+	src := openBadger(t)
+	storagetest.Fill(t, src)
+	dst := open(t, testenv.Postgres(t), Options{})
+	_, err := storage.Copy(context.Background(), src, dropping{dst, storage.RecordAudit}, nil)
+	var me *storage.MismatchError
+	if !errors.As(err, &me) {
+		t.Fatalf("Copy through a lossy importer: %v, want a MismatchError", err)
+	}
+	want, err := src.AuditList(storage.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(me.Diffs) != 1 || me.Diffs[0] != fmt.Sprintf("audit records: %d in the source, 0 in the target", len(want)) {
+		t.Errorf("differences %q", me.Diffs)
 	}
 }
 
