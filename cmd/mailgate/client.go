@@ -51,12 +51,18 @@ func (g *globals) call(ctx context.Context, op string, args, out any) error {
 
 // openPostgres opens the PostgreSQL store --store names (log may be nil).
 func (g *globals) openPostgres(ctx context.Context, log *slog.Logger) (*postgres.Store, error) {
-	if !strings.HasPrefix(g.store, "postgres://") && !strings.HasPrefix(g.store, "postgresql://") {
-		return nil, &usageError{msg: fmt.Sprintf("--store %q: want postgres://user@host/db (or empty for the embedded database)", redact(g.store))}
+	return openPostgres(ctx, "--store", g.store, log)
+}
+
+// openPostgres opens the PostgreSQL store at dsn, which flag gave (log may
+// be nil); Open migrates it.
+func openPostgres(ctx context.Context, flag, dsn string, log *slog.Logger) (*postgres.Store, error) {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return nil, &usageError{msg: fmt.Sprintf("%s %q: want postgres://user@host/db (or empty for the embedded database)", flag, redact(dsn))}
 	}
-	st, err := postgres.Open(ctx, g.store, postgres.Options{Logger: log})
+	st, err := postgres.Open(ctx, dsn, postgres.Options{Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", redact(g.store), err)
+		return nil, fmt.Errorf("store %s: %w", redact(dsn), err)
 	}
 	return st, nil
 }

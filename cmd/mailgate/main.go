@@ -71,7 +71,7 @@ on the database.`,
 	})
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddGroup(&cobra.Group{ID: "server", Title: "Server:"}, &cobra.Group{ID: "admin", Title: "Administration:"})
-	for _, c := range []*cobra.Command{newServe(g), newBackup(g), newRestore(g), newMigrate(g)} {
+	for _, c := range []*cobra.Command{newServe(g), newBackup(g), newRestore(g), newMigrate(g), newCopyStore(g)} {
 		c.GroupID = "server"
 		root.AddCommand(c)
 	}
