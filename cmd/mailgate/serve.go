@@ -235,6 +235,7 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 // backup for the admin API.
 type serveStore interface {
 	storage.Backend
+	storage.AdminStore
 	Backup(w io.Writer) error
 }
 
