@@ -68,7 +68,7 @@ func left(d time.Duration) string {
 	if d <= 0 {
 		return "now"
 	}
-	d = d.Round(time.Second)
+	d = d.Truncate(time.Second)
 	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
 	switch {
 	case h > 0:
