@@ -7,7 +7,8 @@
 // changes only its tenant: every handler checks the tenant of every
 // address it touches.
 //
-// It imports admin, storage and delegation; never smtp or imap.
+// It imports only admin, storage (with storage/auth) and delegation; it
+// must not import smtp, imap or cmd.
 package web
 
 import (
