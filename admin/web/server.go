@@ -168,9 +168,18 @@ func (s *Server) newSession(id delegation.ID, role storage.Admin) *session {
 		}
 	}
 	s.mu.Lock()
+	for id, o := range s.sessions { // forget the expired ones nobody came back to
+		if s.expired(o, now) {
+			delete(s.sessions, id)
+		}
+	}
 	s.sessions[ss.id] = ss
 	s.mu.Unlock()
 	return ss
+}
+
+func (s *Server) expired(ss *session, now time.Time) bool {
+	return now.Sub(ss.seen) > s.cfg.IdleTimeout || now.Sub(ss.created) > s.cfg.MaxAge
 }
 
 // session finds the request's live session, refreshing its role from the
@@ -183,7 +192,7 @@ func (s *Server) session(r *http.Request) *session {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	ss := s.sessions[c.Value]
-	if ss != nil && (now.Sub(ss.seen) > s.cfg.IdleTimeout || now.Sub(ss.created) > s.cfg.MaxAge) {
+	if ss != nil && s.expired(ss, now) {
 		delete(s.sessions, ss.id)
 		ss = nil
 	}
@@ -200,11 +209,8 @@ func (s *Server) session(r *http.Request) *session {
 		return nil
 	}
 	s.mu.Lock()
-	if role.Global != ss.role.Global || role.Tenant != ss.role.Tenant {
-		ss.tenant = role.Tenant
-		if role.Global {
-			ss.tenant = ss.role.Tenant
-		}
+	if !role.Global {
+		ss.tenant = role.Tenant // a tenant administrator sees its tenant only
 	}
 	ss.role = role
 	s.mu.Unlock()
