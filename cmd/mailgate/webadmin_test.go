@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"os"
 	"os/exec"
@@ -86,6 +89,20 @@ func TestWebAdminBrowser(t *testing.T) {
 	if !strings.Contains(srv.banner, "https://"+webAddr+"/") {
 		t.Fatalf("banner lacks the admin center:\n%s", srv.banner)
 	}
+	// HTTPS with the mail listeners' certificate.
+	pemBytes, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(pemBytes)
+	tc, err := tls.Dial("tcp", webAddr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("TLS to the admin center: %v", err)
+	}
+	if peer := tc.ConnectionState().PeerCertificates; blk == nil || len(peer) == 0 || !bytes.Equal(peer[0].Raw, blk.Bytes) {
+		t.Error("the admin center's certificate is not the mail listeners' (data/tls/cert.pem)")
+	}
+	tc.Close()
 
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
 		append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
