@@ -381,6 +381,11 @@ func TestTenantIsolation(t *testing.T) {
 	if tn, _ := e.st.Directory().Tenant("other.test"); tn.Propagation != storage.DefaultPropagation {
 		t.Errorf("other.test's propagation changed to %v", tn.Propagation)
 	}
+	// The unfiltered audit log has only this tenant's records.
+	mustOK(t)(e.svc.GrantAdd(t.Context(), admin.GrantArgs{Mailbox: "eve@other.test", Trustee: "god@other.test", Right: "send-as"}))
+	if p := b.get("/audit"); p.status != 200 || strings.Contains(p.body, "other.test") || !strings.Contains(p.body, "alice@example.test") {
+		t.Errorf("a tenant administrator's audit log (status %d) shows another tenant, or not its own:\n%s", p.status, p.body)
+	}
 	if p := b.get("/tenant"); strings.Contains(p.body, "other.test") {
 		t.Errorf("tenant page shows other.test:\n%s", p.body)
 	}
