@@ -4,7 +4,7 @@ DATA     ?= ./data
 BIN      := bin/mailgate
 FUZZTIME ?= 20s
 
-.PHONY: run build test check bench rss fuzz e2e imaptest screenshot clean
+.PHONY: run build test check bench rss fuzz e2e imaptest screenshot screenshots-admin clean
 
 ## run: start the server on the default ports with the demo tenant (data in ./data)
 run: build
@@ -77,3 +77,7 @@ screenshot: build
 	  PASS=$$(awk '$$1=="bob@example.test"{print $$2}' $$d/data/demo-logins.txt) \
 	  SCREENSHOT=docs/thunderbird-delegated-inbox.png testdata/e2e/thunderbird.sh; rc=$$?; \
 	kill $$pid; wait $$pid; rm -rf $$d; exit $$rc
+
+## screenshots-admin: redo docs/admin-*.png (the web admin center's permissions flow in headless chromium)
+screenshots-admin:
+	MAILGATE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run '^TestWebAdminBrowser$$' ./cmd/mailgate

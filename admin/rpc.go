@@ -58,6 +58,9 @@ var ops = map[string]handler{
 	"mailbox.set":         op((*Service).MailboxSet),
 	"audit":               op((*Service).Audit),
 	"backup":              op((*Service).Backup),
+	"admin.add":           op((*Service).AdminAdd),
+	"admin.remove":        op((*Service).AdminRemove),
+	"admin.list":          op((*Service).AdminList),
 	"import":              op((*Service).Import),
 	"export":              op((*Service).Export),
 }

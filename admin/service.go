@@ -23,6 +23,7 @@ import (
 // times on it) and a consistent backup. Both backends provide it.
 type Store interface {
 	storage.DirectoryStore
+	storage.AdminStore
 	Now() time.Time
 	// Backup writes a consistent copy of the database to w; a backend
 	// that is backed up by its own tools says so with ErrInvalid.

@@ -22,6 +22,7 @@ func TestConformance(t *testing.T) {
 	o := func(t *testing.T) storage.DirectoryStore { return openBadger(t) }
 	storagetest.RunDirectory(t, o)
 	storagetest.RunPrincipals(t, o)
+	storagetest.RunAdmins(t, func(t *testing.T) storagetest.AdminBackend { return openBadger(t) })
 }
 
 // TestMailstoreConformance runs the mailstore part of the suite on Badger.

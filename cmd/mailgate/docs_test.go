@@ -110,6 +110,7 @@ func TestPackageImports(t *testing.T) {
 		{"storage/postgres", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
 		{"storage/auth", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/", mod + "storage/postgres"}},
 		{"admin", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
+		{"admin/web", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
 	}
 	// Test helpers stay in tests: no program code reaches internal/testenv
 	// or the packages under it, nor the storage conformance suite.

@@ -77,7 +77,7 @@ on the database.`,
 	}
 	for _, c := range []*cobra.Command{
 		newTenant(g), newUser(g), newShared(g), newGroup(g), newAlias(g),
-		newGrant(g), newExplain(g), newMailbox(g), newAudit(g), newImport(g), newExport(g),
+		newGrant(g), newExplain(g), newMailbox(g), newAudit(g), newImport(g), newExport(g), newAdmins(g),
 	} {
 		c.GroupID = "admin"
 		root.AddCommand(c)

@@ -20,6 +20,7 @@ import (
 type started struct {
 	closers []func(context.Context)
 	banner  []string
+	auth    *auth.Authenticator // the logins' one throttle, for the web admin center too
 }
 
 // startProtocols starts the SMTP listeners, the relay queue and the IMAP
@@ -53,6 +54,7 @@ func startProtocols(ctx context.Context, c *serveConfig, st storage.Backend, log
 	// One authenticator for both protocols: a login failing over SMTP
 	// counts against the same IP and account over IMAP.
 	au := auth.New(st, st.Now)
+	p.auth = au
 	ss := smtp.New(smtp.Config{
 		Hostname: c.hostname, TLS: tlsCfg, InsecureAuth: c.insecureAuth,
 		RelayHost: c.relayHost, RelayUser: c.relayUser, RelayPassword: c.relayPassword, RelayGiveUp: c.relayGiveUp,

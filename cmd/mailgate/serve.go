@@ -30,6 +30,7 @@ type serveConfig struct {
 	hostname                                string
 	submissionAddr, submissionsAddr, mxAddr string
 	imapAddr, imapsAddr, metricsAddr        string
+	adminHTTPAddr                           string // the web admin center (HTTPS)
 	tlsCert, tlsKey                         string
 	insecureAuth                            bool
 	pprof                                   bool // /debug/pprof/ on the metrics listener
@@ -72,6 +73,7 @@ An empty address disables that listener.`,
 	f.StringVar(&c.imapAddr, "imap-addr", "127.0.0.1:1143", "IMAP with STARTTLS")
 	f.StringVar(&c.imapsAddr, "imaps-addr", "127.0.0.1:1993", "IMAP with implicit TLS")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "127.0.0.1:9464", "Prometheus /metrics and /healthz")
+	f.StringVar(&c.adminHTTPAddr, "admin-http-addr", "127.0.0.1:8443", "the web admin center (HTTPS, the mail listeners' certificate)")
 	f.BoolVar(&c.pprof, "pprof", false, "also serve Go's profiler (/debug/pprof/) on the metrics listener (keep that on loopback)")
 	f.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed one in <data>/tls")
 	f.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM)")
@@ -210,6 +212,17 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 	}
 	closers = append(closers, p.closers...)
 	banner = append(p.banner, banner...)
+	if c.adminHTTPAddr != "" {
+		line, closeWeb, err := startWeb(c.adminHTTPAddr, svc, p.auth, tlsCfg, log, errc)
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i](context.Background())
+			}
+			return err
+		}
+		closers = append(closers, closeWeb)
+		banner = append(banner, line)
+	}
 
 	printBanner(out, g.data, certFile, sockPath, banner, logins, c.insecureAuth)
 	log.Info("mailgate started", "data", g.data)
@@ -235,6 +248,7 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 // backup for the admin API.
 type serveStore interface {
 	storage.Backend
+	storage.AdminStore
 	Backup(w io.Writer) error
 }
 

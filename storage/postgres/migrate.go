@@ -138,6 +138,16 @@ CREATE TABLE mail_changes (
 );
 CREATE INDEX mail_changes_at ON mail_changes (at);
 `,
+	// 4 (the administrators; it follows migration 3 once both are merged):
+	// the web admin center's administrators, one role per user: a tenant's,
+	// or every tenant's (tenant NULL). Removing the user removes the role.
+	`
+CREATE TABLE admins (
+	principal  text PRIMARY KEY REFERENCES principals (id) ON DELETE CASCADE,
+	tenant     text REFERENCES tenants (domain),
+	created_at timestamptz NOT NULL
+);
+`,
 }
 
 // migrateLock is the advisory lock key that lets one node at a time

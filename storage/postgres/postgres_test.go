@@ -35,6 +35,7 @@ func TestConformance(t *testing.T) {
 	o := func(t *testing.T) storage.DirectoryStore { return open(t, testenv.Postgres(t), Options{}) }
 	storagetest.RunDirectory(t, o)
 	storagetest.RunPrincipals(t, o)
+	storagetest.RunAdmins(t, func(t *testing.T) storagetest.AdminBackend { return open(t, testenv.Postgres(t), Options{}) })
 }
 
 // TestMailstoreConformance runs the mailstore part of the suite on
