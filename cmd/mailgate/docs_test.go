@@ -12,7 +12,7 @@ import (
 // TestPackageDocs: every package has a doc comment that says its job and,
 // for the layered packages, what it must not import.
 func TestPackageDocs(t *testing.T) {
-	for _, dir := range []string{"cmd/mailgate", "smtp", "imap", "delegation", "storage", "admin"} {
+	for _, dir := range []string{"cmd/mailgate", "smtp", "imap", "delegation", "storage", "admin", "admin/autoconfig"} {
 		path := filepath.Join("..", "..", dir)
 		if _, err := os.Stat(path); err != nil {
 			t.Errorf("package %s: %v", dir, err)
@@ -111,6 +111,7 @@ func TestPackageImports(t *testing.T) {
 		{"storage/auth", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/", mod + "storage/postgres"}},
 		{"admin", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
 		{"admin/web", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
+		{"admin/autoconfig", []string{mod + "storage", mod + "storage/", mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
 	}
 	// Test helpers stay in tests: no program code reaches internal/testenv
 	// or the packages under it, nor the storage conformance suite.

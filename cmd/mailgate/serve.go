@@ -43,6 +43,7 @@ type serveConfig struct {
 	logFormat, logLevel                     string
 	demo                                    bool
 	cacheSize                               byteSize
+	autoconfig                              autoconfigFlags // what autoconfig.go tells mail clients
 }
 
 func newServe(g *globals) *cobra.Command {
@@ -92,6 +93,7 @@ An empty address disables that listener.`,
 	c.cacheSize = storage.DefaultCacheSize
 	f.Var(&c.cacheSize, "cache-size", "memory for the database's buffers, caches and mapped files (e.g. 64MiB, 1GiB); "+
 		"more is faster on large mailboxes. Unless GOMEMLIMIT is set, Go's soft memory limit is four times this plus 64MiB")
+	c.autoconfig.register(f)
 	return cmd
 }
 
