@@ -79,6 +79,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 helper="$here/thunderbird_helper.py"
+. "$here/thunderbird_lib.sh"
 TB_TIMEOUT=${TB_TIMEOUT:-120}
 THUNDERBIRD=${THUNDERBIRD:-/usr/lib/thunderbird/thunderbird}
 SUBSCRIBED_ONLY=${SUBSCRIBED_ONLY:-1}
@@ -109,23 +110,9 @@ if [ -n "$SCREENSHOT$SHARING_SCREENSHOT" ]; then command -v import >/dev/null ||
 work=$(mktemp -d /tmp/thunderbird-e2e.XXXXXX)
 profile="$work/profile"
 mkdir -p "$profile" "$work/home" "$work/tmp"
-xvfb_pid= tb_pid=
 
 cleanup() {
-	local p
-	for p in $tb_pid $xvfb_pid; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for _ in $(seq 1 30); do
-		{ [ -n "$tb_pid" ] && kill -0 "$tb_pid" 2>/dev/null; } || { [ -n "$xvfb_pid" ] && kill -0 "$xvfb_pid" 2>/dev/null; } || break
-		sleep 0.1
-	done
-	for p in $tb_pid $xvfb_pid; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	# Thunderbird's content/utility child processes: in their own process group (setsid).
-	[ -n "$tb_pid" ] && kill -KILL -- "-$tb_pid" 2>/dev/null
-	wait 2>/dev/null
+	tb_stop
 	if [ "${KEEP:-0}" = 1 ] || [ "${result:-FAIL}" = FAIL ]; then
 		echo "(work dir kept: $work; Thunderbird's output in $work/thunderbird.log)" >&2
 	else
@@ -135,7 +122,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { tb_free_port; }
 deadline=$((start + TB_TIMEOUT - 5))
 left() { echo $((deadline - $(date +%s))); }
 
@@ -145,7 +132,7 @@ host_dir=$IMAP_HOST
 # (Set PROXY_PORT to a logging proxy of your own to see whether there are any.)
 dead_port=${PROXY_PORT:-$(free_port)}
 marionette_port=$(free_port)
-jsstr() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
+jsstr() { tb_jsstr "$1"; }
 
 cat >"$profile/user.js" <<EOF
 // ---- the account: $USER on $IMAP_HOST:$IMAP_PORT ($IMAP_TLS) ----
@@ -184,46 +171,6 @@ user_pref("mail.server.server2.directory-rel", "[ProfD]Mail/Local Folders");
 user_pref("mail.check_all_imap_folders_for_new", true);
 user_pref("mail.imap.use_status_for_biff", true);
 
-// ---- no first-run UI, no prompts ----
-user_pref("mail.provider.enabled", false);
-user_pref("mail.shell.checkDefaultClient", false);
-user_pref("mail.shell.checkDefaultMail", false);
-user_pref("mail.rights.version", 1);
-user_pref("mail.rights.override", true);
-user_pref("mailnews.start_page.enabled", false);
-user_pref("mailnews.start_page.url", "about:blank");
-user_pref("mailnews.start_page.override_url", "");
-user_pref("mailnews.start_page_override.mstone", "ignore");
-user_pref("mail.spotlight.firstRunDone", true);
-user_pref("mail.winsearch.firstRunDone", true);
-user_pref("mail.ui.migration.version", 999);
-user_pref("app.donation.eoy.version.viewed", 999);
-user_pref("mail.inappnotifications.enabled", false);
-user_pref("mail.inappnotifications.url", "");
-user_pref("mail.biff.show_alert", false);
-user_pref("mail.biff.play_sound", false);
-user_pref("mail.biff.show_tray_icon", false);
-user_pref("mail.biff.use_system_alert", false);
-user_pref("mail.tabs.warnOnClose", false);
-user_pref("mail.warn_on_collapsed_thread_operation", false);
-user_pref("mail.showCondensedAddresses", false);
-user_pref("mail.openMessageBehavior.version", 1);
-user_pref("mail.folder.views.version", 1);
-user_pref("calendar.timezone.local", "UTC");
-user_pref("calendar.timezone.useSystemTimezone", false);
-user_pref("calendar.integration.notify", false);
-user_pref("calendar.alarms.show", false);
-user_pref("calendar.alarms.showmissed", false);
-user_pref("browser.shell.checkDefaultBrowser", false);
-user_pref("browser.tabs.warnOnClose", false);
-user_pref("browser.sessionstore.resume_from_crash", false);
-user_pref("toolkit.startup.max_resumed_crashes", -1);
-user_pref("signon.rememberSignons", true);
-user_pref("signon.management.page.breach-alerts.enabled", false);
-user_pref("security.default_personal_cert", "Select Automatically");
-user_pref("mail.openpgp.fetch_pubkeys_from_wkd", false);
-user_pref("mail.e2ee.auto_enable", false);
-user_pref("mail.dark-reader.enabled", false);
 // ---- the look of the screenshot: classic layout, message list as a table; reading a
 // message does not mark it \Seen (the test must not change the owner's mailbox) ----
 user_pref("mail.pane_config.dynamic", 0);
@@ -231,95 +178,7 @@ user_pref("mail.threadpane.listview", 1);
 user_pref("mailnews.mark_message_read.auto", false);
 user_pref("mail.uidensity", 1);
 
-// ---- nothing phones home (the network is closed; also do not wait for it) ----
-user_pref("app.update.enabled", false);
-user_pref("app.update.auto", false);
-user_pref("app.update.staging.enabled", false);
-user_pref("app.update.disabledForTesting", true);
-user_pref("app.update.checkInstallTime", false);
-user_pref("app.update.service.enabled", false);
-user_pref("app.update.url", "");
-user_pref("app.normandy.enabled", false);
-user_pref("app.shield.optoutstudies.enabled", false);
-user_pref("toolkit.telemetry.enabled", false);
-user_pref("toolkit.telemetry.unified", false);
-user_pref("toolkit.telemetry.archive.enabled", false);
-user_pref("toolkit.telemetry.server", "");
-user_pref("toolkit.telemetry.shutdownPingSender.enabled", false);
-user_pref("toolkit.telemetry.firstShutdownPing.enabled", false);
-user_pref("toolkit.telemetry.newProfilePing.enabled", false);
-user_pref("toolkit.telemetry.updatePing.enabled", false);
-user_pref("toolkit.telemetry.bhrPing.enabled", false);
-user_pref("toolkit.crashreporter.infoURL", "");
-user_pref("datareporting.healthreport.uploadEnabled", false);
-user_pref("datareporting.policy.dataSubmissionEnabled", false);
-user_pref("datareporting.policy.dataSubmissionPolicyBypassNotification", true);
-user_pref("datareporting.policy.firstRunURL", "");
-user_pref("datareporting.usage.uploadEnabled", false);
-user_pref("extensions.update.enabled", false);
-user_pref("extensions.update.autoUpdateDefault", false);
-user_pref("extensions.getAddons.cache.enabled", false);
-user_pref("extensions.blocklist.enabled", false);
-user_pref("extensions.systemAddon.update.enabled", false);
-user_pref("extensions.systemAddon.update.url", "");
-user_pref("extensions.webservice.discoverURL", "");
-user_pref("extensions.getAddons.discovery.api_url", "");
-user_pref("services.settings.server", "data:,#remote-settings-dummy/v1");
-user_pref("services.sync.enabled", false);
-user_pref("identity.fxaccounts.enabled", false);
-user_pref("messaging-system.rsexperimentloader.enabled", false);
-user_pref("browser.safebrowsing.malware.enabled", false);
-user_pref("browser.safebrowsing.phishing.enabled", false);
-user_pref("browser.safebrowsing.downloads.enabled", false);
-user_pref("browser.safebrowsing.blockedURIs.enabled", false);
-user_pref("browser.safebrowsing.provider.google4.updateURL", "");
-user_pref("browser.safebrowsing.provider.google.updateURL", "");
-user_pref("browser.safebrowsing.provider.mozilla.updateURL", "");
-user_pref("browser.region.network.url", "");
-user_pref("browser.region.update.enabled", false);
-user_pref("browser.search.update", false);
-user_pref("browser.search.geoip.url", "");
-user_pref("geo.enabled", false);
-user_pref("geo.provider.network.url", "");
-user_pref("media.gmp-manager.url", "");
-user_pref("media.gmp-manager.updateEnabled", false);
-user_pref("media.gmp-gmpopenh264.enabled", false);
-user_pref("media.gmp-gmpopenh264.autoupdate", false);
-user_pref("network.captive-portal-service.enabled", false);
-user_pref("network.connectivity-service.enabled", false);
-user_pref("network.trr.mode", 5);
-user_pref("network.dns.disablePrefetch", true);
-user_pref("network.prefetch-next", false);
-user_pref("network.predictor.enabled", false);
-user_pref("network.http.speculative-parallel-limit", 0);
-user_pref("network.proxy.type", 1);
-user_pref("network.proxy.http", "127.0.0.1");
-user_pref("network.proxy.http_port", $dead_port);
-user_pref("network.proxy.ssl", "127.0.0.1");
-user_pref("network.proxy.ssl_port", $dead_port);
-user_pref("network.proxy.share_proxy_settings", false);
-user_pref("network.proxy.no_proxies_on", "");
-user_pref("network.proxy.allow_hijacking_localhost", true);
-user_pref("security.OCSP.enabled", 0);
-user_pref("security.remote_settings.crlite_filters.enabled", false);
-user_pref("security.remote_settings.intermediates.enabled", false);
-user_pref("security.certerrors.recordEventTelemetry", false);
-user_pref("mailnews.auto_config_url", "");
-user_pref("mailnews.auto_config.fetchFromISP.enabled", false);
-user_pref("mailnews.auto_config.fetchFromExchange.enabled", false);
-user_pref("mailnews.auto_config.guess.enabled", false);
-user_pref("mail.cloud_files.enabled", false);
-user_pref("mailnews.ui.junk.firstuse", false);
-user_pref("mail.spam.manualMark", false);
-user_pref("mail.server.default.spamLevel", 0);
-user_pref("mail.phishing.detection.enabled", false);
-user_pref("browser.contentblocking.report.lockwise.enabled", false);
-user_pref("captivedetect.canonicalURL", "");
-user_pref("network.connectivity-service.IPv4.url", "");
-user_pref("network.connectivity-service.IPv6.url", "");
-
-// ---- remote control, for the screenshot ----
-user_pref("marionette.port", $marionette_port);
+$(tb_quiet_prefs)
 EOF
 
 # The login, encrypted in the profile's own key store (empty primary password).
@@ -332,28 +191,16 @@ if [ -n "${TLS_CERT:-}" ]; then
 fi
 
 # ---- Xvfb ----------------------------------------------------------------------
-exec 3>"$work/display"
-Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-xvfb_pid=$!
-exec 3>&-
-for _ in $(seq 1 100); do [ -s "$work/display" ] && break; sleep 0.1; done
-[ -s "$work/display" ] || { result=FAIL; say FAIL "Xvfb did not start: $(tail -1 "$work/xvfb.log")"; exit 1; }
-export DISPLAY=":$(head -1 "$work/display")"
+tb_xvfb || { result=FAIL; say FAIL "$tb_error"; exit 1; }
 
 # ---- Thunderbird ------------------------------------------------------------------
-# Its own HOME/TMPDIR: nothing is read from or written to the caller's ~/.thunderbird.
-tb_args=(--profile "$profile" --no-remote)
+tb_args=()
 use_marionette=0
 { [ -n "$SCREENSHOT" ] || [ "$EXPECT_MESSAGES" -gt 0 ] || [ -n "$EXPECT_SHARED_BY" ] || [ -n "$EXPECT_SUBJECT" ]; } && use_marionette=1
 [ "$use_marionette" = 1 ] && tb_args+=(--marionette --remote-allow-system-access)
-imap_log=()
 # (EXPECT_SHARED_BY: the log shows which ACL commands Thunderbird sent and what came back)
-{ [ "${IMAP_LOG:-0}" = 1 ] || [ -n "$EXPECT_SHARED_BY" ]; } && imap_log=(MOZ_LOG=IMAP:5 MOZ_LOG_FILE="$work/imap.log")
-env "${imap_log[@]}" HOME="$work/home" TMPDIR="$work/tmp" XDG_CONFIG_HOME="$work/home/.config" XDG_CACHE_HOME="$work/home/.cache" \
-	MOZ_CRASHREPORTER_DISABLE=1 MOZ_DISABLE_AUTO_SAFE_MODE=1 MOZ_DISABLE_CONTENT_SANDBOX=1 \
-	MOZ_SANDBOX_LOGGING=0 NO_AT_BRIDGE=1 GTK_A11Y=none \
-	setsid "$THUNDERBIRD" "${tb_args[@]}" >"$work/thunderbird.log" 2>&1 &
-tb_pid=$!
+{ [ "${IMAP_LOG:-0}" = 1 ] || [ -n "$EXPECT_SHARED_BY" ]; } && tb_env=(MOZ_LOG=IMAP:5 MOZ_LOG_FILE="$work/imap.log")
+tb_launch "${tb_args[@]}"
 
 # ---- wait for the delegated folder in Thunderbird's local folder cache ---------------
 # IMAP "Other Users/alice@example.test/INBOX" is stored as
