@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end suite: the real mailgate binary on free loopback ports with a
 # fresh data dir and the demo tenant, driven by real mail programs:
-# swaks, curl, Python's imaplib and smtplib, mutt (under tmux), mbsync and Thunderbird.
+# swaks, curl, Python's imaplib and smtplib, mutt (under tmux), mbsync and Thunderbird (its
+# folder view, and its account wizard through client autoconfiguration).
 # Each check prints PASS/FAIL with its name; the suite ends with
 # "N passed, N failed" and exits non-zero on any failure.
 #
@@ -234,6 +235,27 @@ if need Xvfb "thunderbird" && need thunderbird "thunderbird" && need import "thu
 	out=$(IMAP_HOST=127.0.0.1 IMAP_PORT=$P_IMAPS IMAP_TLS=ssl TLS_CERT="$data/tls/cert.pem" USER=bob@example.test \
 		PASS="$BOB" OWNER=alice@example.test EXPECT_SHARED_BY=alice@example.test "$here/thunderbird.sh" 2>"$work/thunderbird.log")
 	tb_report "$out" "$work/thunderbird.log" sharing
+fi
+
+# ---- Thunderbird's account wizard: client autoconfiguration ----------------------
+# Given only bob's address, the wizard must find the IMAPS and submissions listeners (the
+# first ones advertised: implicit TLS) through autoconfig, and again through autodiscover.
+if need Xvfb "thunderbird wizard" && need thunderbird "thunderbird wizard"; then
+	if [ -z "$P_WEB" ]; then
+		echo "SKIP thunderbird wizard: this mailgate has no --admin-http-addr (the web listener that answers autoconfig)"
+		skip=$((skip + 1))
+	else
+		for m in autoconfig autodiscover; do
+			out=$(AUTOCONFIG_ADDR="127.0.0.1:$P_WEB" TLS_CERT="$data/tls/cert.pem" EMAIL=bob@example.test METHOD=$m \
+				EXPECT_IMAP="mail.example.test:$P_IMAPS:SSL" EXPECT_SMTP="mail.example.test:$P_SUBS:SSL" \
+				"$here/autoconfig.sh" 2>>"$work/autoconfig.log")
+			case $out in
+			PASS\ *) ok "${out#PASS }" ;;
+			FAIL\ *:*) out=${out#FAIL }; bad "${out%%:*}" "${out#*: }" ;;
+			*) bad "thunderbird wizard ($m)" "no result line: $(tail -2 "$work/autoconfig.log" | tr '\n' ' ')" ;;
+			esac
+		done
+	fi
 fi
 
 # ---- metrics and health ----------------------------------------------------

@@ -9,9 +9,18 @@
       prompt. Uses the NSS that ships inside Thunderbird (/usr/lib/thunderbird),
       so the key store format is the one Thunderbird reads.
 
-  certoverride PROFILE HOST PORT CERT.pem
+  certoverride PROFILE HOST PORT CERT.pem [HOST:PORT ...]
       Write cert_override.txt so that Thunderbird accepts a self-signed server
-      certificate for HOST:PORT without the "add security exception" dialog.
+      certificate for HOST:PORT (and each further HOST:PORT) without the "add
+      security exception" dialog.
+
+  proxy PORTFILE TARGET HOST...
+      An HTTP proxy on a free loopback port (written to PORTFILE) that plays DNS
+      for Thunderbird: "CONNECT HOST:443" for one of the HOSTs is tunnelled to
+      TARGET (host:port, an HTTPS server), as if HOST resolved to it; every other
+      request is refused (403), plain-HTTP ones too. Each request is logged on
+      stdout ("TUNNEL host:443 -> TARGET" or "REFUSED <request line>"). Runs until
+      killed.
 
   marionette PORT SCRIPT_FILE [TIMEOUT]
       Minimal Marionette client: open a session, switch to chrome context, run
@@ -29,7 +38,7 @@
       folder with read, set-seen, write, insert, delete and expunge, and the permissions
       text saying so ("Full Control", or a list naming Read, Write and Delete Messages).
 
-Standard library only (ctypes, json, socket).
+Standard library only (ctypes, json, socket, threading).
 """
 import base64
 import ctypes
@@ -118,7 +127,7 @@ def cmd_login(profile, origin, user, password):
                    "dismissedBreachAlertsByLoginGUID": {}, "version": 3}, f)
 
 
-def cmd_certoverride(profile, host, port, pem_path):
+def cmd_certoverride(profile, host, port, pem_path, *more):
     pem = open(pem_path).read()
     b64 = "".join(l for l in pem.split("-----BEGIN CERTIFICATE-----", 1)[1]
                   .split("-----END CERTIFICATE-----", 1)[0].split())
@@ -127,7 +136,77 @@ def cmd_certoverride(profile, host, port, pem_path):
     fp = ":".join(fp[i:i + 2] for i in range(0, len(fp), 2))
     with open(os.path.join(profile, "cert_override.txt"), "w") as f:
         f.write("# PSM Certificate Override Settings file\n# This is a generated file!  Do not edit.\n")
-        f.write("%s:%s:\tOID.2.16.840.1.101.3.4.2.1\t%s\t\n" % (host, port, fp))
+        for hp in ["%s:%s" % (host, port)] + list(more):
+            f.write("%s:\tOID.2.16.840.1.101.3.4.2.1\t%s\t\n" % (hp, fp))
+
+
+def cmd_proxy(portfile, target, *hosts):
+    import threading
+    allowed = {h.lower() + ":443" for h in hosts}
+    thost, tport = target.rsplit(":", 1)
+    lock = threading.Lock()
+
+    def log(line):
+        with lock:
+            print(line, flush=True)
+
+    def pipe(src, dst):
+        try:
+            while True:
+                b = src.recv(65536)
+                if not b:
+                    break
+                dst.sendall(b)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def handle(c):
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 16384:
+                b = c.recv(4096)
+                if not b:
+                    return
+                head += b
+            line = head.split(b"\r\n", 1)[0].decode("latin-1")
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "CONNECT" and parts[1].lower() in allowed:
+                u = socket.create_connection((thost, int(tport)), timeout=10)
+                u.settimeout(None)
+                c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                log("TUNNEL %s -> %s" % (parts[1].lower(), target))
+                rest = head.split(b"\r\n\r\n", 1)[1]
+                if rest:
+                    u.sendall(rest)
+                t = threading.Thread(target=pipe, args=(u, c), daemon=True)
+                t.start()
+                pipe(c, u)
+                t.join()
+                u.close()
+            else:
+                log("REFUSED " + line)
+                c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        except OSError as e:
+            log("ERROR %s" % e)
+        finally:
+            c.close()
+
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(64)
+    with open(portfile + ".tmp", "w") as f:
+        f.write("%d\n" % ls.getsockname()[1])
+    os.rename(portfile + ".tmp", portfile)
+    while True:
+        c, _ = ls.accept()
+        threading.Thread(target=handle, args=(c,), daemon=True).start()
 
 
 class Marionette:
@@ -179,6 +258,8 @@ def cmd_marionette(port, script_file, timeout="60"):
     timeout = float(timeout)
     m = Marionette(port, timeout)
     m.call("WebDriver:NewSession", {"capabilities": {}})
+    # The session's script timeout (Marionette's default is 30 s) bounds the script too.
+    m.call("WebDriver:SetTimeouts", {"script": int(timeout * 1000)})
     m.call("Marionette:SetContext", {"value": "chrome"})
     script = open(script_file).read()
     r = m.call("WebDriver:ExecuteAsyncScript",
@@ -259,7 +340,7 @@ def cmd_sharing(result_file, owner, folder, workdir):
 
 if __name__ == "__main__":
     cmds = {"login": cmd_login, "certoverride": cmd_certoverride, "marionette": cmd_marionette,
-            "sharing": cmd_sharing}
+            "sharing": cmd_sharing, "proxy": cmd_proxy}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])

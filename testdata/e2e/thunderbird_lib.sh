@@ -185,5 +185,8 @@ tb_stop() {
 	done
 	# Thunderbird's content/utility child processes: in its process group.
 	[ -n "$tb_pid" ] && kill -KILL -- "-$tb_pid" 2>/dev/null
-	wait 2>/dev/null
+	# Only these two: a script's other background jobs are its own to stop.
+	for p in $tb_pid $xvfb_pid; do
+		wait "$p" 2>/dev/null
+	done
 }

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Thunderbird's account wizard end to end: a real Thunderbird, headless under Xvfb, with a
+# fresh profile and no account, opens its account hub (File > New > Existing Mail Account),
+# is given a name and an e-mail address, nothing else, and presses Continue. It must find
+# the settings itself, from the server's client autoconfiguration, and show them.
+#
+# usage: AUTOCONFIG_ADDR=127.0.0.1:8443 TLS_CERT=<data>/tls/cert.pem EMAIL=bob@example.test \
+#        EXPECT_IMAP=mail.example.test:1993:SSL EXPECT_SMTP=mail.example.test:1465:SSL \
+#        testdata/e2e/autoconfig.sh
+#
+# Env (required):
+#   AUTOCONFIG_ADDR host:port of the HTTPS server that answers autoconfig (mailgate's web listener)
+#   TLS_CERT        its certificate (PEM; self-signed is fine, see below)
+#   EMAIL           the address typed into the wizard
+#   EXPECT_IMAP     HOST:PORT:SECURITY the wizard must show as incoming server (SECURITY SSL,
+#                   STARTTLS or plain; the protocol must be IMAP, the user name EMAIL)
+#   EXPECT_SMTP     the same for the outgoing (SMTP) server
+# Env (optional):
+#   METHOD          autoconfig (default): Thunderbird's own lookup, fetchConfigFromISP; or
+#                   autodiscover: Microsoft's, fetchConfigFromExchange. The other one is off,
+#                   and so are ISPDB, the MX lookup's ISPDB query and guessing, so a PASS comes
+#                   from the server alone.
+#   SCREENSHOT      PNG path: capture the screen with the settings found (imagemagick's import)
+#   TB_TIMEOUT      overall limit in seconds (default 60); KEEP=1 keeps the work dir
+#   THUNDERBIRD     the binary (default /usr/lib/thunderbird/thunderbird)
+#
+# Prints one line "PASS thunderbird wizard (METHOD): ..." or "FAIL thunderbird wizard (METHOD): ..."
+# and exits 0 or 1 (2 for a usage error or a missing program). Debian packages: thunderbird
+# xvfb python3 (imagemagick for SCREENSHOT). A passing run takes 5-10 s on 2 cores.
+#
+# What it exercises: Thunderbird's own account hub and discovery code, unchanged. Only two
+# things of the machine are stood in for, both inside this script's Thunderbird profile:
+# - DNS: the profile's HTTP proxy (thunderbird_helper.py proxy) tunnels "CONNECT
+#   autoconfig.<domain>:443", "<domain>:443" and "autodiscover.<domain>:443" to
+#   AUTOCONFIG_ADDR, as DNS records pointing at the web listener would; it refuses every
+#   other request (plain HTTP included), and its log names the URLs Thunderbird asked.
+# - a trusted certificate: cert_override.txt accepts TLS_CERT for those three names, as a
+#   user's "Confirm Security Exception" would (a real deployment has a CA-signed one).
+# Nothing outside the work dir is changed (no /etc/hosts, no system certificate store).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+helper="$here/thunderbird_helper.py"
+. "$here/thunderbird_lib.sh"
+TB_TIMEOUT=${TB_TIMEOUT:-60}
+THUNDERBIRD=${THUNDERBIRD:-/usr/lib/thunderbird/thunderbird}
+METHOD=${METHOD:-autoconfig}
+SCREENSHOT=${SCREENSHOT:-}
+start=$(date +%s)
+
+say() { echo "$1 thunderbird wizard ($METHOD): $2 ($(($(date +%s) - start))s)"; }
+usage() { echo "FAIL thunderbird wizard ($METHOD): $1" >&2; exit 2; }
+for v in AUTOCONFIG_ADDR TLS_CERT EMAIL EXPECT_IMAP EXPECT_SMTP; do
+	[ -n "${!v:-}" ] || usage "missing env $v (need AUTOCONFIG_ADDR TLS_CERT EMAIL EXPECT_IMAP EXPECT_SMTP)"
+done
+case $METHOD in
+autoconfig) isp=true exchange=false ;;
+autodiscover) isp=false exchange=true ;;
+*) usage "METHOD must be autoconfig or autodiscover" ;;
+esac
+[ -r "$TLS_CERT" ] || usage "TLS_CERT $TLS_CERT is not readable"
+domain=${EMAIL##*@}
+[ -x "$THUNDERBIRD" ] || usage "$THUNDERBIRD not found (apt-get install thunderbird)"
+command -v Xvfb >/dev/null || usage "Xvfb not found (apt-get install xvfb)"
+command -v python3 >/dev/null || usage "python3 not found"
+[ -z "$SCREENSHOT" ] || command -v import >/dev/null || usage "import not found (apt-get install imagemagick)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/thunderbird-autoconfig.XXXXXX")
+profile="$work/profile"
+mkdir -p "$profile" "$work/home" "$work/tmp"
+proxy_pid=
+
+cleanup() {
+	tb_stop
+	[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
+	if [ "${KEEP:-0}" = 1 ] || [ "${result:-FAIL}" = FAIL ]; then
+		echo "(work dir kept: $work; Thunderbird's output in $work/thunderbird.log, the proxy's in $work/proxy.log)" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+deadline=$((start + TB_TIMEOUT - 3))
+left() { echo $((deadline - $(date +%s))); }
+
+# ---- the stand-in for DNS: a proxy that knows three names --------------------------
+python3 "$helper" proxy "$work/proxy.port" "$AUTOCONFIG_ADDR" "autoconfig.$domain" "$domain" "autodiscover.$domain" \
+	>"$work/proxy.log" 2>&1 &
+proxy_pid=$!
+for _ in $(seq 1 50); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
+[ -s "$work/proxy.port" ] || { result=FAIL; say FAIL "the proxy did not start: $(tail -1 "$work/proxy.log")"; exit 1; }
+
+# ---- profile: no account; discovery by METHOD only ---------------------------------
+dead_port=$(cat "$work/proxy.port")
+marionette_port=$(tb_free_port)
+{
+	tb_quiet_prefs
+	cat <<EOF
+
+// ---- the account wizard: discovery from the server only ----
+user_pref("mail.provider.suppress_dialog_on_startup", true);
+user_pref("mailnews.auto_config.fetchFromISP.enabled", $isp);
+user_pref("mailnews.auto_config.fetchFromExchange.enabled", $exchange);
+user_pref("mailnews.auto_config_url", "");
+user_pref("mailnews.auto_config.addons_url", "");
+user_pref("mailnews.auto_config.guess.enabled", false);
+user_pref("mail.accounthub.thundermail.enabled", false);
+user_pref("mail.setup.loglevel", "All");
+user_pref("devtools.console.stdout.chrome", true);
+EOF
+} >"$profile/user.js"
+if ! python3 "$helper" certoverride "$profile" "autoconfig.$domain" 443 "$TLS_CERT" "$domain:443" "autodiscover.$domain:443" \
+	>"$work/helper.log" 2>&1; then
+	result=FAIL; say FAIL "could not write cert_override.txt from $TLS_CERT: $(tail -1 "$work/helper.log")"; exit 1
+fi
+
+tb_xvfb || { result=FAIL; say FAIL "$tb_error"; exit 1; }
+tb_launch --marionette --remote-allow-system-access
+
+# ---- the wizard, driven through Marionette ------------------------------------------
+# Chrome JavaScript in the main window does what a user does: open the account hub, type a
+# name and the address into its two fields (input events, as typing fires), click Continue,
+# then wait for the "settings found" step and read what it shows.
+jsfile="$work/wizard.js"
+{
+	echo "const EMAIL = $(tb_jsstr "$EMAIL"), LIMIT = Date.now() + $(($(left) - 3)) * 1000;"
+	cat <<'JS'
+const done = arguments[arguments.length - 1];
+(async () => {
+  const { setTimeout } = ChromeUtils.importESModule("resource://gre/modules/Timer.sys.mjs");
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const T0 = Date.now(), stages = [];
+  const until = async (what, f) => {
+    for (;;) {
+      const v = f();
+      if (v) {
+        stages.push(what + " " + (Date.now() - T0) + " ms");
+        return v;
+      }
+      if (Date.now() > LIMIT) throw new Error("timed out waiting for " + what + " (" + stages.join(", ") + ")");
+      await sleep(100);
+    }
+  };
+  const win = await until("the main window", () => {
+    const w = Services.wm.getMostRecentWindow("mail:3pane");
+    return w?.openAccountHub && w.document.readyState == "complete" ? w : null;
+  });
+  await win.openAccountHub("MAIL");
+  const doc = win.document;
+  // The hub is a <dialog> held by <account-hub-container>; the e-mail flow is a view in it.
+  const view = await until("the e-mail setup view",
+    () => doc.querySelector("account-hub-container")?.modal?.querySelector("account-hub-email"));
+  const field = id => view.querySelector("#emailAutoConfigSubview #" + id);
+  await until("the address form", () => field("email") && field("realName"));
+  for (const [id, value] of [["realName", "Bob"], ["email", EMAIL]]) {
+    field(id).focus();
+    field(id).value = value;
+    field(id).dispatchEvent(new win.InputEvent("input", { bubbles: true }));
+  }
+  const forward = await until("an enabled Continue button", () => {
+    const b = view.querySelector("#emailFooter #forward");
+    return b && !b.hidden && !b.disabled ? b : null;
+  });
+  const t0 = Date.now();
+  forward.click();
+  const found = view.querySelector("#emailConfigFoundSubview");
+  const q = id => found.querySelector("#" + id);
+  // The step shown when nothing is found (manual configuration) or an error notification.
+  const other = () => [...view.querySelectorAll(".account-hub-step")].find(s => !s.hidden && s != found &&
+    s.id != "emailAutoConfigSubview");
+  const notice = () => view.querySelector("#emailAutoConfigSubview")?.shadowRoot?.textContent?.trim() ||
+    [...view.querySelectorAll("#emailAutoConfigSubview .notification-title, #emailAutoConfigSubview account-hub-notification")]
+      .map(n => n.textContent.trim()).filter(Boolean).join(" ");
+  await until("the settings found", () => (!found.hidden && q("incomingHost")?.textContent) || other() ||
+    (!view.classList.contains("busy") && Date.now() - t0 > 2000 && notice()));
+  if (found.hidden) {
+    done({ ok: false, error: "no settings found; the wizard shows " + (other()?.id || "the address form") +
+      (notice() ? ": " + notice().slice(0, 300) : "") });
+    return;
+  }
+  // With the same user name, security and authentication for both servers the step
+  // shows them once, under "All servers" (the shared* fields).
+  const shared = found.querySelector("#configSelection").classList.contains("is-showing-shared-config");
+  const detail = (side, what) => q((shared ? "shared" : side) + what);
+  await until("the security labels", () => detail("incoming", "SocketType").textContent && detail("outgoing", "SocketType").textContent);
+  const server = side => ({
+    type: q(side + "Type").textContent.trim(),
+    host: q(side + "Host").textContent.trim(),
+    port: q(side + "Port").textContent.trim(),
+    security: { "account-hub-result-security-ssl": "SSL", "account-hub-result-security-starttls": "STARTTLS",
+      "account-hub-result-security-no-encryption": "plain" }[detail(side, "SocketType").getAttribute("data-l10n-id")] ||
+      detail(side, "SocketType").getAttribute("data-l10n-id"),
+    securityText: detail(side, "SocketType").textContent.trim(),
+    username: detail(side, "Username").textContent.trim(),
+    hidden: !!q(side + "Config")?.hidden,
+  });
+  done({ ok: true, ms: Date.now() - t0, stages, shared, incoming: server("incoming"), outgoing: server("outgoing") });
+})().catch(e => done({ ok: false, error: String(e) }));
+JS
+} >"$jsfile"
+if ! python3 "$helper" marionette "$marionette_port" "$jsfile" "$(($(left) > 5 ? $(left) : 5))" >"$work/wizard.json" 2>"$work/marionette.log"; then
+	result=FAIL
+	kill -0 "$tb_pid" 2>/dev/null || { say FAIL "Thunderbird exited: $(tail -1 "$work/thunderbird.log")"; exit 1; }
+	say FAIL "Marionette: $(tail -1 "$work/marionette.log")"; exit 1
+fi
+asked=$(sed -n 's/^TUNNEL \([^ :]*\):443 .*/https:\/\/\1/p' "$work/proxy.log" | sort -u | paste -sd " ")
+refused=$(grep -c '^REFUSED' "$work/proxy.log")
+
+# ---- the verdict ----------------------------------------------------------------------
+if [ -n "$SCREENSHOT" ] && grep -q '"ok": true' "$work/wizard.json"; then
+	mkdir -p "$(dirname "$SCREENSHOT")"
+	timeout 20 import -display "$DISPLAY" -window root -depth 8 -colors 256 "png:$SCREENSHOT" 2>"$work/import.log" ||
+		{ result=FAIL; say FAIL "screenshot failed: $(tail -1 "$work/import.log")"; exit 1; }
+fi
+verdict=$(python3 - "$work/wizard.json" "$EMAIL" "$EXPECT_IMAP" "$EXPECT_SMTP" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+email, want = sys.argv[2], {"incoming": ("imap", sys.argv[3]), "outgoing": ("smtp", sys.argv[4])}
+if not isinstance(r, dict) or not r.get("ok"):
+    print("FAIL " + (r.get("error") if isinstance(r, dict) else json.dumps(r)))
+    sys.exit()
+bad, shown = [], []
+for side, (typ, spec) in want.items():
+    s = r[side]
+    got = "%s %s:%s %s user %s" % (s["type"], s["host"], s["port"], s["security"], s["username"])
+    host, port, sec = spec.rsplit(":", 2)
+    exp = "%s %s:%s %s user %s" % (typ, host, port, sec, email)
+    shown.append("%s %s" % (side, got))
+    if s["hidden"] or got.lower() != exp.lower():
+        bad.append("%s shows %r%s, want %r" % (side, got, " (hidden)" if s["hidden"] else "", exp))
+if bad:
+    print("FAIL " + "; ".join(bad))
+else:
+    print("PASS " + ", ".join(shown) + " (%d ms after Continue)" % r["ms"])
+PY
+)
+case $verdict in
+PASS\ *) result=PASS; say PASS "$EMAIL: ${verdict#PASS }; Thunderbird connected to ${asked:-none of our names}; $refused other requests refused" ;;
+*)
+	result=FAIL
+	command -v import >/dev/null && import -display "$DISPLAY" -window root "png:$work/failure.png" 2>/dev/null &&
+		echo "(screen at the time of failure: $work/failure.png)" >&2
+	say FAIL "$EMAIL: ${verdict#FAIL }; Thunderbird connected to ${asked:-none of our names}; $refused other requests refused"
+	;;
+esac
+[ "$result" = PASS ]
