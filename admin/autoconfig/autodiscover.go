@@ -9,14 +9,14 @@ import (
 	"time"
 )
 
-// The namespaces of [MS-OXDSCLI] §2.2.3 (request) and §2.2.4 (response).
+// The namespaces of [MS-OXDSCLI]'s request and response.
 const (
 	NSRequest         = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
 	NSResponse        = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 	NSOutlookResponse = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
 )
 
-// AutodiscoverRequest is the POX request body ([MS-OXDSCLI] §2.2.3):
+// AutodiscoverRequest is the POX request body ([MS-OXDSCLI]):
 // <Autodiscover><Request><EMailAddress/><AcceptableResponseSchema/></Request></Autodiscover>.
 // Element names are matched in any namespace: clients differ.
 type AutodiscoverRequest struct {
@@ -27,7 +27,7 @@ type AutodiscoverRequest struct {
 	} `xml:"Request"`
 }
 
-// AutodiscoverResponse is the POX response ([MS-OXDSCLI] §2.2.4): the
+// AutodiscoverResponse is the POX response ([MS-OXDSCLI]): the
 // Autodiscover element in NSResponse holding a Response that is either
 // the account's settings (in NSOutlookResponse) or an Error (in NSResponse).
 type AutodiscoverResponse struct {
@@ -49,7 +49,7 @@ type Account struct {
 	Protocol    []Protocol `xml:"Protocol"`
 }
 
-// Protocol is one server ([MS-OXDSCLI] §2.2.4.1.1.2.2).
+// Protocol is one server: [MS-OXDSCLI]'s Protocol element for IMAP or SMTP.
 type Protocol struct {
 	Type           string `xml:"Type"` // IMAP, SMTP
 	Server         string `xml:"Server"`
@@ -62,7 +62,7 @@ type Protocol struct {
 	AuthRequired   string `xml:"AuthRequired"`   // on: submission needs AUTH
 }
 
-// AutodiscoverError is an error answer ([MS-OXDSCLI] §2.2.4.2). Id is
+// AutodiscoverError is an error answer ([MS-OXDSCLI]'s Error element). Id is
 // the request's ID in the server log.
 type AutodiscoverError struct {
 	Time      string `xml:"Time,attr"`
@@ -72,7 +72,7 @@ type AutodiscoverError struct {
 	DebugData string `xml:"DebugData"`
 }
 
-// Error codes of [MS-OXDSCLI] §2.2.4.2.1.1.1 that this server gives.
+// The [MS-OXDSCLI] error codes (ErrorCode element) this server gives.
 const (
 	ErrCodeNotFound       = 500 // the address cannot be found (a domain not served here)
 	ErrCodeInvalidRequest = 600 // the XML request was improperly formatted

@@ -39,7 +39,7 @@ func (a *autoconfigFlags) register(f *pflag.FlagSet) {
 // /.well-known/autoconfig/mail/config-v1.1.xml and
 // /autodiscover/autodiscover.xml (any case) for the tenants' domains, read
 // live from st's directory, and 404 for everything else. It advertises
-// implicit TLS first (RFC 8314 §3), then STARTTLS. An error is a bad flag.
+// implicit TLS first (RFC 8314 prefers it), then STARTTLS. An error is a bad flag.
 func autoconfigHandler(c *serveConfig, st storage.DirectoryStore, log *slog.Logger) (http.Handler, error) {
 	cfg, err := c.autoconfigConfig()
 	if err != nil {
