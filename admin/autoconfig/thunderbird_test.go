@@ -64,7 +64,9 @@ func TestThunderbirdWizard(t *testing.T) {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
-	run := func(method string) (string, []string, error) {
+	// run returns the script's result line, the requests the handler got
+	// and the script's stderr.
+	run := func(method string) (string, []string, string, error) {
 		mu.Lock()
 		requests = nil
 		mu.Unlock()
@@ -72,17 +74,14 @@ func TestThunderbirdWizard(t *testing.T) {
 		cmd.Env = append(os.Environ(), "AUTOCONFIG_ADDR="+srv.Listener.Addr().String(), "TLS_CERT="+certFile,
 			"EMAIL=bob@example.test", "EXPECT_IMAP=mail.example.test:1993:SSL", "EXPECT_SMTP=mail.example.test:1465:SSL",
 			"METHOD="+method, "TB_TIMEOUT=50", "TMPDIR="+t.TempDir()) // its work dir, kept on FAIL, goes with the test
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
+		var errOut strings.Builder
+		cmd.Stderr = &errOut
 		start := time.Now()
 		out, err := cmd.Output()
 		t.Logf("%s: %s (%v)", method, strings.TrimSpace(string(out)), time.Since(start).Round(100*time.Millisecond))
-		if err != nil && stderr.Len() > 0 {
-			t.Logf("stderr: %s", stderr.String())
-		}
 		mu.Lock()
 		defer mu.Unlock()
-		return string(out), append([]string(nil), requests...), err
+		return string(out), append([]string(nil), requests...), errOut.String(), err
 	}
 
 	mu.Lock()
@@ -92,9 +91,9 @@ func TestThunderbirdWizard(t *testing.T) {
 		{"autoconfig", "GET https://autoconfig.example.test" + PathAutoconfig + "?emailaddress=bob%40example.test"},
 		{"autodiscover", "POST https://autodiscover.example.test" + PathAutodiscover},
 	} {
-		out, reqs, err := run(c.method)
+		out, reqs, stderr, err := run(c.method)
 		if err != nil || !strings.HasPrefix(out, "PASS ") {
-			t.Errorf("%s: the wizard did not find the settings (%v): %s", c.method, err, out)
+			t.Errorf("%s: the wizard did not find the settings (%v): %s\n%s", c.method, err, out, stderr)
 		}
 		if !slices.Contains(reqs, c.want) {
 			t.Errorf("%s: the handler did not get %q; it got %q", c.method, c.want, reqs)
@@ -109,7 +108,7 @@ func TestThunderbirdWizard(t *testing.T) {
 	mu.Lock()
 	served = false
 	mu.Unlock()
-	out, reqs, err := run("autoconfig")
+	out, reqs, _, err := run("autoconfig")
 	if err == nil || !strings.HasPrefix(out, "FAIL ") || !strings.Contains(out, "no settings found") {
 		t.Errorf("unserved domain: want the wizard to find nothing, got %v: %s", err, out)
 	}

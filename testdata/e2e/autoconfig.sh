@@ -174,8 +174,10 @@ const done = arguments[arguments.length - 1];
   await until("the settings found", () => (!found.hidden && q("incomingHost")?.textContent) || other() ||
     (!view.classList.contains("busy") && Date.now() - t0 > 2000 && notice()));
   if (found.hidden) {
-    done({ ok: false, error: "no settings found; the wizard shows " + (other()?.id || "the address form") +
-      (notice() ? ": " + notice().slice(0, 300) : "") });
+    // Nothing found leads to the manual setup (emailIncomingConfigSubview); an error keeps
+    // the address form with a notification.
+    done({ ok: false, error: "no settings found; the wizard shows " +
+      (other()?.id || "the address form: " + notice().slice(0, 300)) });
     return;
   }
   // With the same user name, security and authentication for both servers the step
