@@ -43,6 +43,16 @@ imap_find() {
 	curl -sS --max-time 20 --user "$2:$3" "$1/$4;UID=$uid;SECTION=HEADER"
 }
 
+# report CHECK OUTPUT STDERR_FILE: count the one "PASS CHECK: ..." or "FAIL CHECK: ..."
+# line a script printed (OUTPUT); no such line is a failure.
+report() {
+	case $2 in
+	"PASS $1: "*) ok "${2#PASS }" ;;
+	"FAIL $1: "*) bad "$1" "${2#FAIL "$1": }" ;;
+	*) bad "$1" "no result line: $(tail -2 "$3" | tr '\n' ' ')" ;;
+	esac
+}
+
 # tb_report OUTPUT STDERR_FILE [sharing]: count the PASS/FAIL lines thunderbird.sh
 # printed (OUTPUT); a missing result line is a failure, and with "sharing" so is a
 # missing "thunderbird sharing" line.

@@ -249,11 +249,7 @@ if need Xvfb "thunderbird wizard" && need thunderbird "thunderbird wizard"; then
 			out=$(AUTOCONFIG_ADDR="127.0.0.1:$P_WEB" TLS_CERT="$data/tls/cert.pem" EMAIL=bob@example.test METHOD=$m \
 				EXPECT_IMAP="mail.example.test:$P_IMAPS:SSL" EXPECT_SMTP="mail.example.test:$P_SUBS:SSL" \
 				"$here/autoconfig.sh" 2>>"$work/autoconfig.log")
-			case $out in
-			PASS\ *) ok "${out#PASS }" ;;
-			FAIL\ *:*) out=${out#FAIL }; bad "${out%%:*}" "${out#*: }" ;;
-			*) bad "thunderbird wizard ($m)" "no result line: $(tail -2 "$work/autoconfig.log" | tr '\n' ' ')" ;;
-			esac
+			report "thunderbird wizard ($m)" "$out" "$work/autoconfig.log"
 		done
 	fi
 fi
