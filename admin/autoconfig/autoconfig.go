@@ -103,6 +103,14 @@ func Handler(cfg Config) http.Handler {
 	return &handler{cfg: cfg, log: log}
 }
 
+// IsPath reports whether Handler answers path, for a server that routes
+// these requests past its login and CSRF checks (clients send no
+// session, and the autodiscover path is matched in any case, which a
+// ServeMux pattern cannot do).
+func IsPath(path string) bool {
+	return path == PathAutoconfig || path == PathWellKnown || strings.EqualFold(path, PathAutodiscover)
+}
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == PathAutoconfig || r.URL.Path == PathWellKnown:

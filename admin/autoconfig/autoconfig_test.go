@@ -218,3 +218,14 @@ func TestHandlerCopiesConfig(t *testing.T) {
 		t.Errorf("after changing the caller's slice the answer names %q", got)
 	}
 }
+
+func TestIsPath(t *testing.T) {
+	for p, want := range map[string]bool{
+		PathAutoconfig: true, PathWellKnown: true, PathAutodiscover: true, "/Autodiscover/Autodiscover.xml": true,
+		"/": false, "/mail/": false, "/.well-known/autoconfig/": false, "/autodiscover/": false, "/MAIL/config-v1.1.xml": false,
+	} {
+		if got := IsPath(p); got != want {
+			t.Errorf("IsPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}

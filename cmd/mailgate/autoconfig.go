@@ -40,6 +40,8 @@ func (a *autoconfigFlags) register(f *pflag.FlagSet) {
 // /autodiscover/autodiscover.xml (any case) for the tenants' domains, read
 // live from st's directory, and 404 for everything else. It advertises
 // implicit TLS first (RFC 8314 prefers it), then STARTTLS. An error is a bad flag.
+// The web server sends it the requests autoconfig.IsPath names, before
+// any login or CSRF check: mail clients come with no session.
 func autoconfigHandler(c *serveConfig, st storage.DirectoryStore, log *slog.Logger) (http.Handler, error) {
 	cfg, err := c.autoconfigConfig()
 	if err != nil {
