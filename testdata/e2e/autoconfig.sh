@@ -2,7 +2,9 @@
 # Thunderbird's account wizard end to end: a real Thunderbird, headless under Xvfb, with a
 # fresh profile and no account, opens its account hub (File > New > Existing Mail Account),
 # is given a name and an e-mail address, nothing else, and presses Continue. It must find
-# the settings itself, from the server's client autoconfiguration, and show them.
+# the settings itself, from the server's client autoconfiguration, and show them; given
+# PASSWORD, it then logs in with them and creates the account, as a user finishing the
+# wizard would.
 #
 # usage: AUTOCONFIG_ADDR=127.0.0.1:8443 TLS_CERT=<data>/tls/cert.pem EMAIL=bob@example.test \
 #        EXPECT_IMAP=mail.example.test:1993:SSL EXPECT_SMTP=mail.example.test:1465:SSL \
@@ -20,13 +22,19 @@
 #                   autodiscover: Microsoft's, fetchConfigFromExchange. The other one is off,
 #                   and so are ISPDB, the MX lookup's ISPDB query and guessing, so a PASS comes
 #                   from the server alone.
+#   PASSWORD        EMAIL's password: then also finish the wizard (Continue, the password,
+#                   Continue): Thunderbird logs in to the IMAP server it found and creates the
+#                   account, which must have the settings shown. The host names of EXPECT_IMAP
+#                   and EXPECT_SMTP resolve to 127.0.0.1 for this Thunderbird only (pref
+#                   network.dns.localDomains), and TLS_CERT is accepted on their ports too:
+#                   for a mailgate on loopback, whose listeners all use that certificate.
 #   SCREENSHOT      PNG path: capture the screen with the settings found (imagemagick's import)
 #   TB_TIMEOUT      overall limit in seconds (default 60); KEEP=1 keeps the work dir
 #   THUNDERBIRD     the binary (default /usr/lib/thunderbird/thunderbird)
 #
 # Prints one line "PASS thunderbird wizard (METHOD): ..." or "FAIL thunderbird wizard (METHOD): ..."
 # and exits 0 or 1 (2 for a usage error or a missing program). Debian packages: thunderbird
-# xvfb python3 (imagemagick for SCREENSHOT). A passing run takes 5-10 s on 2 cores.
+# xvfb python3 (imagemagick for SCREENSHOT). A passing run takes 10-15 s on 2 cores.
 #
 # What it exercises: Thunderbird's own account hub and discovery code, unchanged. Only two
 # things of the machine are stood in for, both inside this script's Thunderbird profile:
@@ -108,8 +116,14 @@ user_pref("mail.accounthub.thundermail.enabled", false);
 user_pref("mail.setup.loglevel", "All");
 user_pref("devtools.console.stdout.chrome", true);
 EOF
+	if [ -n "${PASSWORD:-}" ]; then
+		echo "user_pref(\"network.dns.localDomains\", $(tb_jsstr "${EXPECT_IMAP%%:*},${EXPECT_SMTP%%:*}"));"
+		echo 'user_pref("mail.accounthub.addressbook.enabled", false);'
+	fi
 } >"$profile/user.js"
-if ! python3 "$helper" certoverride "$profile" "autoconfig.$domain" 443 "$TLS_CERT" "$domain:443" "autodiscover.$domain:443" \
+overrides=("$domain:443" "autodiscover.$domain:443")
+[ -n "${PASSWORD:-}" ] && overrides+=("${EXPECT_IMAP%:*}" "${EXPECT_SMTP%:*}")
+if ! python3 "$helper" certoverride "$profile" "autoconfig.$domain" 443 "$TLS_CERT" "${overrides[@]}" \
 	>"$work/helper.log" 2>&1; then
 	result=FAIL; say FAIL "could not write cert_override.txt from $TLS_CERT: $(tail -1 "$work/helper.log")"; exit 1
 fi
@@ -123,7 +137,7 @@ tb_launch --marionette --remote-allow-system-access
 # then wait for the "settings found" step and read what it shows.
 jsfile="$work/wizard.js"
 {
-	echo "const EMAIL = $(tb_jsstr "$EMAIL"), LIMIT = Date.now() + $(($(left) - 3)) * 1000;"
+	echo "const EMAIL = $(tb_jsstr "$EMAIL"), PASSWORD = $(tb_jsstr "${PASSWORD:-}"), LIMIT = Date.now() + $(($(left) - 3)) * 1000;"
 	cat <<'JS'
 const done = arguments[arguments.length - 1];
 (async () => {
@@ -196,7 +210,36 @@ const done = arguments[arguments.length - 1];
     username: detail(side, "Username").textContent.trim(),
     hidden: !!q(side + "Config")?.hidden,
   });
-  done({ ok: true, ms: Date.now() - t0, stages, shared, incoming: server("incoming"), outgoing: server("outgoing") });
+  const shown = { incoming: server("incoming"), outgoing: server("outgoing") };
+  let account = null;
+  if (PASSWORD) {
+    // Finish: Continue, the password, Continue; Thunderbird logs in and creates the account.
+    const { MailServices } = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
+    const forwardReady = () => {
+      const b = view.querySelector("#emailFooter #forward");
+      return b && !b.hidden && !b.disabled && !view.classList.contains("busy") ? b : null;
+    };
+    (await until("Continue on the settings", forwardReady)).click();
+    const pw = await until("the password step", () => {
+      const st = view.querySelector("#emailPasswordSubview");
+      return st && !st.hidden && st.querySelector("#password") ? st.querySelector("#password") : null;
+    });
+    pw.focus();
+    pw.value = PASSWORD;
+    pw.dispatchEvent(new win.InputEvent("input", { bubbles: true }));
+    (await until("Continue on the password", forwardReady)).click();
+    const acct = await until("the account to be created", () => MailServices.accounts.accounts.find(
+      a => a.incomingServer?.type == "imap" && a.defaultIdentity?.email == EMAIL));
+    const sec = t => ({ 0: "plain", 2: "STARTTLS", 3: "SSL" })[t] ?? String(t);
+    const inc = acct.incomingServer;
+    const out = MailServices.outgoingServer.getServerByIdentity(acct.defaultIdentity);
+    const smtp = out?.QueryInterface(Ci.nsISmtpServer);
+    account = {
+      incoming: { type: inc.type, host: inc.hostname, port: String(inc.port), security: sec(inc.socketType), username: inc.username },
+      outgoing: { type: "smtp", host: smtp?.hostname, port: String(smtp?.port), security: sec(out?.socketType), username: out?.username },
+    };
+  }
+  done({ ok: true, ms: Date.now() - t0, stages, shared, ...shown, account });
 })().catch(e => done({ ok: false, error: String(e) }));
 JS
 } >"$jsfile"
@@ -230,10 +273,20 @@ for side, (typ, spec) in want.items():
     shown.append("%s %s" % (side, got))
     if s["hidden"] or got.lower() != exp.lower():
         bad.append("%s shows %r%s, want %r" % (side, got, " (hidden)" if s["hidden"] else "", exp))
+acct = r.get("account")
+if acct:
+    for side, (typ, spec) in want.items():
+        a = acct[side]
+        host, port, sec = spec.rsplit(":", 2)
+        got = "%s %s:%s %s user %s" % (a["type"], a["host"], a["port"], a["security"], a["username"])
+        exp = "%s %s:%s %s user %s" % (typ, host, port, sec, email)
+        if got.lower() != exp.lower():
+            bad.append("the account created has %s %r, want %r" % (side, got, exp))
 if bad:
     print("FAIL " + "; ".join(bad))
 else:
-    print("PASS " + ", ".join(shown) + " (%d ms after Continue)" % r["ms"])
+    print("PASS " + ", ".join(shown) + " (%d ms after Continue)" % r["ms"] +
+          ("; Thunderbird logged in and created the account with them" if acct else ""))
 PY
 )
 case $verdict in
