@@ -44,6 +44,8 @@
 #   other request (plain HTTP included), and its log names the URLs Thunderbird asked.
 # - a trusted certificate: cert_override.txt accepts TLS_CERT for those three names, as a
 #   user's "Confirm Security Exception" would (a real deployment has a CA-signed one).
+# - with PASSWORD, DNS for the mail host too: network.dns.localDomains makes it loopback,
+#   and cert_override.txt accepts TLS_CERT on the IMAP and SMTP ports found.
 # Nothing outside the work dir is changed (no /etc/hosts, no system certificate store).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -118,6 +120,7 @@ user_pref("devtools.console.stdout.chrome", true);
 EOF
 	if [ -n "${PASSWORD:-}" ]; then
 		echo "user_pref(\"network.dns.localDomains\", $(tb_jsstr "${EXPECT_IMAP%%:*},${EXPECT_SMTP%%:*}"));"
+		echo '// no address book step after the account is made (nothing here to find)'
 		echo 'user_pref("mail.accounthub.addressbook.enabled", false);'
 	fi
 } >"$profile/user.js"
@@ -129,6 +132,9 @@ if ! python3 "$helper" certoverride "$profile" "autoconfig.$domain" 443 "$TLS_CE
 fi
 
 tb_xvfb || { result=FAIL; say FAIL "$tb_error"; exit 1; }
+# The password reaches the wizard through Thunderbird's environment, never a file of the
+# work dir (which is kept on FAIL).
+[ -n "${PASSWORD:-}" ] && tb_env=(TB_WIZARD_PASSWORD="$PASSWORD")
 tb_launch --marionette --remote-allow-system-access
 
 # ---- the wizard, driven through Marionette ------------------------------------------
@@ -137,12 +143,13 @@ tb_launch --marionette --remote-allow-system-access
 # then wait for the "settings found" step and read what it shows.
 jsfile="$work/wizard.js"
 {
-	echo "const EMAIL = $(tb_jsstr "$EMAIL"), PASSWORD = $(tb_jsstr "${PASSWORD:-}"), LIMIT = Date.now() + $(($(left) - 3)) * 1000;"
+	echo "const EMAIL = $(tb_jsstr "$EMAIL"), LIMIT = Date.now() + $(($(left) - 3)) * 1000;"
 	cat <<'JS'
 const done = arguments[arguments.length - 1];
 (async () => {
   const { setTimeout } = ChromeUtils.importESModule("resource://gre/modules/Timer.sys.mjs");
   const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const PASSWORD = Services.env.get("TB_WIZARD_PASSWORD");
   const T0 = Date.now(), stages = [];
   const until = async (what, f) => {
     for (;;) {
