@@ -40,8 +40,8 @@ func (a *autoconfigFlags) register(f *pflag.FlagSet) {
 // /autodiscover/autodiscover.xml (any case) for the tenants' domains, read
 // live from st's directory, and 404 for everything else. It advertises
 // implicit TLS first (RFC 8314 prefers it), then STARTTLS. An error is a bad flag.
-// The web server sends it the requests autoconfig.IsPath names, before
-// any login or CSRF check: mail clients come with no session.
+// The web listener sends it the requests autoconfig.IsPath names, before
+// any login or CSRF check (withAutoconfig): mail clients come with no session.
 func autoconfigHandler(c *serveConfig, st storage.DirectoryStore, log *slog.Logger) (http.Handler, error) {
 	cfg, err := c.autoconfigConfig()
 	if err != nil {
@@ -50,6 +50,20 @@ func autoconfigHandler(c *serveConfig, st storage.DirectoryStore, log *slog.Logg
 	cfg.Serves = func(domain string) bool { return st.Directory().IsLocalDomain(domain) }
 	cfg.Log = log
 	return autoconfig.Handler(cfg), nil
+}
+
+// withAutoconfig sends client autoconfiguration's requests
+// (autoconfig.IsPath: they come with no session, and autodiscover's path
+// in any case, which a ServeMux pattern cannot match) to ac, and every
+// other request to web.
+func withAutoconfig(web, ac http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if autoconfig.IsPath(r.URL.Path) {
+			ac.ServeHTTP(w, r)
+			return
+		}
+		web.ServeHTTP(w, r)
+	})
 }
 
 // autoconfigConfig works out the public servers from the flags.

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/xml"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -150,5 +155,77 @@ func TestAutoconfigFromServeFlags(t *testing.T) {
 	}
 	if newServe(&globals{}).Flags().Lookup("public-imaps-port") == nil {
 		t.Error("serve has no --public-imaps-port flag")
+	}
+}
+
+// TestAutoconfigServe: `mailgate serve`'s web listener answers client
+// autoconfiguration with the ports of its listeners (and a --public-*
+// port), over HTTPS with the mail certificate, with no login; the admin
+// center keeps every other path; a bad --public-* flag stops serve.
+func TestAutoconfigServe(t *testing.T) {
+	data := t.TempDir()
+	web, imaps, subs := freeAddr(t), freeAddr(t), freeAddr(t)
+	srv := startServer(t, data, "--demo", "--hostname", "mail.example.test", "--admin-http-addr", web,
+		"--imaps-addr", imaps, "--submissions-addr", subs, "--public-submission-port", "587")
+	defer srv.stop(t)
+	pem, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "mail.example.test"}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(method, host, path, body string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, "https://"+web+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+
+	resp, body := send("GET", "autoconfig.example.test", autoconfig.PathAutoconfig+"?emailaddress=bob%40example.test", "")
+	var cc autoconfig.ClientConfig
+	if resp.StatusCode != http.StatusOK || xml.Unmarshal([]byte(body), &cc) != nil {
+		t.Fatalf("autoconfig: %d %s", resp.StatusCode, body)
+	}
+	var got []string
+	for _, s := range append(cc.EmailProvider.Incoming, cc.EmailProvider.Outgoing...) {
+		got = append(got, s.Type+" "+s.Hostname+":"+strconv.Itoa(s.Port)+" "+s.SocketType)
+	}
+	want := []string{"imap mail.example.test:" + port(imaps) + " SSL", "smtp mail.example.test:" + port(subs) + " SSL",
+		"smtp mail.example.test:587 STARTTLS"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("autoconfig servers %q, want %q", got, want)
+	}
+	resp, body = send("POST", "autodiscover.example.test", "/Autodiscover/Autodiscover.xml",
+		`<Autodiscover xmlns="`+autoconfig.NSRequest+`"><Request><EMailAddress>bob@example.test</EMailAddress>`+
+			`<AcceptableResponseSchema>`+autoconfig.NSOutlookResponse+`</AcceptableResponseSchema></Request></Autodiscover>`)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<Server>mail.example.test</Server>") ||
+		!strings.Contains(body, "<Port>"+port(imaps)+"</Port>") {
+		t.Errorf("autodiscover: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := send("GET", "autoconfig.elsewhere.test", autoconfig.PathAutoconfig, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("autoconfig for a domain of no tenant: %d, want 404", resp.StatusCode)
+	}
+	// The rest of the listener is still the admin center (HTML, its login).
+	if resp, body := send("GET", "mail.example.test", "/", ""); strings.Contains(body, "clientConfig") ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") && resp.StatusCode/100 != 3 {
+		t.Errorf("GET / = %d %q: not the admin center", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+
+	r := mailgate(t, t.TempDir(), "", "serve", "--submission-addr", "", "--submissions-addr", "", "--mx-addr", "",
+		"--imap-addr", "", "--imaps-addr", "", "--metrics-addr", "", "--admin-http-addr", freeAddr(t), "--public-imaps-port", "70000")
+	if want := "\nmailgate: --public-imaps-port 70000: want 1-65535"; r.code != 1 || !strings.Contains("\n"+r.err, want) {
+		t.Errorf("serve --public-imaps-port 70000: exit %d, stderr %q, want a line %q", r.code, r.err, want[1:])
 	}
 }

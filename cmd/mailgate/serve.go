@@ -215,7 +215,12 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 	closers = append(closers, p.closers...)
 	banner = append(p.banner, banner...)
 	if c.adminHTTPAddr != "" {
-		line, closeWeb, err := startWeb(c.adminHTTPAddr, svc, p.auth, tlsCfg, log, errc)
+		ac, err := autoconfigHandler(c, st, log.With("component", "autoconfig"))
+		var line string
+		var closeWeb func(context.Context)
+		if err == nil {
+			line, closeWeb, err = startWeb(c.adminHTTPAddr, svc, p.auth, tlsCfg, ac, log, errc)
+		}
 		if err != nil {
 			for i := len(closers) - 1; i >= 0; i-- {
 				closers[i](context.Background())

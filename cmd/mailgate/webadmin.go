@@ -16,8 +16,9 @@ import (
 
 // startWeb serves the web admin center on addr over HTTPS with the mail
 // listeners' certificate; its logins share au, the IMAP/SMTP throttle.
-// It returns the banner line and the closer.
-func startWeb(addr string, svc *admin.Service, au *auth.Authenticator, tlsCfg *tls.Config, log *slog.Logger, errc chan<- error) (string, func(context.Context), error) {
+// The same listener answers client autoconfiguration with ac (see
+// withAutoconfig). It returns the banner line and the closer.
+func startWeb(addr string, svc *admin.Service, au *auth.Authenticator, tlsCfg *tls.Config, ac http.Handler, log *slog.Logger, errc chan<- error) (string, func(context.Context), error) {
 	ws, err := web.New(web.Config{Service: svc, Auth: au, Log: log.With("component", "web")})
 	if err != nil {
 		return "", nil, err
@@ -28,7 +29,7 @@ func startWeb(addr string, svc *admin.Service, au *auth.Authenticator, tlsCfg *t
 	}
 	cfg := tlsCfg.Clone()
 	cfg.NextProtos = []string{"h2", "http/1.1"}
-	hs := &http.Server{Handler: ws, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, TLSConfig: cfg}
+	hs := &http.Server{Handler: withAutoconfig(ws, ac), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, TLSConfig: cfg}
 	go func() { errc <- ignoreClosed(hs.Serve(tls.NewListener(ln, cfg))) }()
 	return fmt.Sprintf("%-27s https://%s/", "web admin center", ln.Addr()), func(ctx context.Context) { hs.Shutdown(ctx) }, nil
 }
