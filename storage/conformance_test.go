@@ -27,3 +27,8 @@ func TestConformance(t *testing.T) {
 func TestMailstoreConformance(t *testing.T) {
 	storagetest.RunMailstore(t, func(t *testing.T) storage.Backend { return openBadger(t) })
 }
+
+// TestCalendarConformance runs the calendar part of the suite.
+func TestCalendarConformance(t *testing.T) {
+	storagetest.RunCalendars(t, func(t *testing.T) storage.Backend { return openBadger(t) })
+}

@@ -41,3 +41,8 @@ func TestConformance(t *testing.T) {
 func TestMailstoreConformance(t *testing.T) {
 	storagetest.RunMailstore(t, func(t *testing.T) storage.Backend { return open(t, testenv.Postgres(t), Options{}) })
 }
+
+// TestCalendarConformance runs the calendar part of the suite.
+func TestCalendarConformance(t *testing.T) {
+	storagetest.RunCalendars(t, func(t *testing.T) storage.Backend { return open(t, testenv.Postgres(t), Options{}) })
+}
