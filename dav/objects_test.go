@@ -1,0 +1,169 @@
+package dav
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-webdav/caldav"
+
+	"github.com/mailgate/mailgate/storage"
+)
+
+// TestInvalidObjectIsPrecondition: what is not one valid iCalendar
+// object of one VEVENT or VTODO is refused with a CalDAV precondition
+// (RFC 4791 §5.3.2.1), never a 500, and nothing is stored.
+func TestInvalidObjectIsPrecondition(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := defaultCal("alice") + "bad.ics"
+	two := strings.Replace(eventICS("a", "A", day, time.Hour), "END:VCALENDAR",
+		"BEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20261201T080000Z\r\nDTSTART:20261201T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR", 1)
+	journal := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VJOURNAL\r\nUID:j\r\nDTSTAMP:20261201T080000Z\r\nEND:VJOURNAL\r\nEND:VCALENDAR\r\n"
+	noUID := strings.Replace(eventICS("x", "No UID", day, time.Hour), "UID:x\r\n", "", 1)
+	for _, tc := range []struct {
+		name, contentType, body, precond string
+	}{
+		{"garbage", "text/calendar", "this is not iCalendar", "valid-calendar-data"},
+		{"truncated", "text/calendar", eventICS("t", "T", day, time.Hour)[:60], "valid-calendar-data"},
+		{"empty", "text/calendar", "", "valid-calendar-data"},
+		{"two UIDs", "text/calendar", two, "valid-calendar-object-resource"},
+		{"METHOD", "text/calendar", strings.Replace(eventICS("m", "M", day, time.Hour), "VERSION:2.0", "VERSION:2.0\r\nMETHOD:REQUEST", 1), "valid-calendar-object-resource"},
+		{"no UID", "text/calendar", noUID, "valid-calendar-object-resource"},
+		{"VJOURNAL", "text/calendar", journal, "supported-calendar-component"},
+		{"vCard", "text/vcard", "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:x\r\nEND:VCARD\r\n", "supported-calendar-data"},
+		{"too big", "text/calendar", eventICS("big", strings.Repeat("x", storage.MaxCalendarObject), day, time.Hour), "max-resource-size"},
+	} {
+		code, body, _ := e.do("alice", http.MethodPut, p, map[string]string{"Content-Type": tc.contentType}, tc.body)
+		if code != http.StatusForbidden || !strings.Contains(body, `urn:ietf:params:xml:ns:caldav`) || !strings.Contains(body, "<C:"+tc.precond+"/>") {
+			t.Errorf("PUT %s = %d %q, want 403 with %s", tc.name, code, body, tc.precond)
+		}
+	}
+	cal, _ := e.st.EnsureDefaultCalendar(e.ids["alice"])
+	if objs, _ := e.st.CalendarObjects(cal.ID); len(objs) != 0 {
+		t.Errorf("stored after refusals: %+v", objs)
+	}
+	// One UID is one object of the calendar.
+	if code, body, _ := e.do("alice", http.MethodPut, defaultCal("alice")+"one.ics", icsHeader, eventICS("same", "One", day, time.Hour)); code != http.StatusCreated {
+		t.Fatalf("PUT one.ics = %d %s", code, body)
+	}
+	code, body, _ := e.do("alice", http.MethodPut, defaultCal("alice")+"two.ics", icsHeader, eventICS("same", "Two", day, time.Hour))
+	if code != http.StatusForbidden || !strings.Contains(body, "<C:no-uid-conflict/>") {
+		t.Errorf("PUT of a UID in use = %d %q, want 403 no-uid-conflict", code, body)
+	}
+	// PUT into a collection or a home set is not an object.
+	if code, _, _ := e.do("alice", http.MethodPut, defaultCal("alice"), icsHeader, eventICS("c", "C", day, time.Hour)); code != http.StatusMethodNotAllowed {
+		t.Errorf("PUT on a calendar = %d, want 405", code)
+	}
+}
+
+// TestETagPreconditions: If-Match and If-None-Match on PUT and DELETE
+// (RFC 9110 §13.1) give 412 when the object is not as expected.
+func TestETagPreconditions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := defaultCal("alice") + "e.ics"
+	hdr := func(k, v string) map[string]string { return map[string]string{"Content-Type": "text/calendar", k: v} }
+	v1 := eventICS("e", "One", day, time.Hour)
+	if code, _, _ := e.do("alice", http.MethodPut, p, hdr("If-Match", "*"), v1); code != http.StatusPreconditionFailed {
+		t.Errorf("PUT If-Match * of a new object = %d, want 412", code)
+	}
+	code, _, h := e.do("alice", http.MethodPut, p, hdr("If-None-Match", "*"), v1)
+	etag := h.Get("ETag")
+	if code != http.StatusCreated || etag == "" {
+		t.Fatalf("PUT If-None-Match * = %d ETag %q, want 201", code, etag)
+	}
+	if code, _, _ := e.do("alice", http.MethodPut, p, hdr("If-None-Match", "*"), v1); code != http.StatusPreconditionFailed {
+		t.Errorf("PUT If-None-Match * of an existing object = %d, want 412", code)
+	}
+	v2 := eventICS("e", "Two", day, time.Hour)
+	if code, _, _ := e.do("alice", http.MethodPut, p, hdr("If-Match", `"0123"`), v2); code != http.StatusPreconditionFailed {
+		t.Errorf("PUT If-Match of another ETag = %d, want 412", code)
+	}
+	code, _, h = e.do("alice", http.MethodPut, p, hdr("If-Match", etag), v2)
+	if code != http.StatusNoContent || h.Get("ETag") == etag {
+		t.Errorf("PUT If-Match of the current ETag = %d ETag %q (was %q), want 204 and a new ETag", code, h.Get("ETag"), etag)
+	}
+	// The old ETag is stale now, for DELETE too.
+	if code, _, _ := e.do("alice", http.MethodDelete, p, map[string]string{"If-Match": etag}, ""); code != http.StatusPreconditionFailed {
+		t.Errorf("DELETE If-Match of a stale ETag = %d, want 412", code)
+	}
+	code, body, gh := e.do("alice", http.MethodGet, p, nil, "")
+	if code != http.StatusOK || body != v2 || gh.Get("ETag") != h.Get("ETag") || !strings.HasPrefix(gh.Get("Content-Type"), "text/calendar") {
+		t.Errorf("GET = %d %q ETag %q", code, body, gh.Get("ETag"))
+	}
+	if code, _, _ := e.do("alice", http.MethodDelete, p, map[string]string{"If-Match": h.Get("ETag")}, ""); code != http.StatusNoContent {
+		t.Errorf("DELETE If-Match of the current ETag = %d, want 204", code)
+	}
+	if code, _, _ := e.do("alice", http.MethodGet, p, nil, ""); code != http.StatusNotFound {
+		t.Errorf("GET after DELETE = %d, want 404", code)
+	}
+}
+
+// TestTimeRangeQuery: calendar-query with a time-range (RFC 4791 §9.9)
+// returns the events and tasks that overlap it, recurring ones by their
+// occurrences, and nothing else.
+func TestTimeRangeQuery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client("alice")
+	cal := defaultCal("alice")
+	todo := func(uid, due string) string {
+		return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VTODO\r\nUID:" + uid +
+			"\r\nDTSTAMP:20261201T080000Z\r\nSUMMARY:" + uid + "\r\nDUE:" + due + "\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"
+	}
+	for name, ics := range map[string]string{
+		"morning":  eventICS("morning", "Morning", day.Add(9*time.Hour), time.Hour),                                           // 09:00-10:00
+		"noon":     eventICS("noon", "Noon", day.Add(12*time.Hour), time.Hour),                                                // 12:00-13:00
+		"tomorrow": eventICS("tomorrow", "Tomorrow", day.Add(33*time.Hour), time.Hour),                                        // next day 09:00
+		"lastweek": eventICS("lastweek", "Last week", day.AddDate(0, 0, -7), time.Hour),                                       // a week before
+		"weekly":   eventICS("weekly", "Weekly", day.AddDate(0, 0, -14).Add(11*time.Hour), time.Hour, "RRULE:FREQ=WEEKLY"),    // Tuesdays 11:00
+		"monthly":  eventICS("monthly", "Monthly", day.AddDate(0, 0, -27).Add(11*time.Hour), time.Hour, "RRULE:FREQ=MONTHLY"), // the 4th, 11:00
+		"report":   todo("report", "20261201T170000Z"),
+		"taxes":    todo("taxes", "20270401T000000Z"),
+	} {
+		code, body, _ := e.do("alice", http.MethodPut, cal+name+".ics", icsHeader, ics)
+		if code != http.StatusCreated {
+			t.Fatalf("PUT %s = %d %s", name, code, body)
+		}
+	}
+	query := func(comp string, start, end time.Time) []string {
+		t.Helper()
+		q := &caldav.CalendarQuery{CompFilter: caldav.CompFilter{Name: "VCALENDAR",
+			Comps: []caldav.CompFilter{{Name: comp, Start: start, End: end}}}}
+		objs, err := c.QueryCalendar(ctx, cal, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uids []string
+		for _, o := range objs {
+			uids = append(uids, strings.TrimSuffix(o.Path[strings.LastIndex(o.Path, "/")+1:], ".ics"))
+		}
+		slices.Sort(uids)
+		return uids
+	}
+	for _, tc := range []struct {
+		comp       string
+		start, end time.Time
+		want       []string
+	}{
+		{"VEVENT", day, day.Add(24 * time.Hour), []string{"morning", "noon", "weekly"}},
+		{"VEVENT", day.Add(10 * time.Hour), day.Add(11 * time.Hour), nil}, // between; touching ends do not overlap
+		{"VEVENT", day.Add(9*time.Hour + 30*time.Minute), day.Add(9*time.Hour + 45*time.Minute), []string{"morning"}},
+		{"VEVENT", day.Add(11*time.Hour + 30*time.Minute), day.Add(12*time.Hour + 30*time.Minute), []string{"noon", "weekly"}},
+		{"VEVENT", day.Add(24 * time.Hour), day.Add(48 * time.Hour), []string{"tomorrow"}},
+		{"VEVENT", day.AddDate(0, 0, 3), day.AddDate(0, 0, 4), []string{"monthly"}},              // the 4th
+		{"VEVENT", day.AddDate(0, 0, -8), day.AddDate(0, 0, -6), []string{"lastweek", "weekly"}}, // the weekly's first week
+		{"VEVENT", day.AddDate(-1, 0, 0), day.AddDate(0, 0, -30), nil},                           // before everything
+		{"VTODO", day, day.Add(24 * time.Hour), []string{"report"}},
+		{"VTODO", day, day.AddDate(1, 0, 0), []string{"report", "taxes"}},
+	} {
+		if got := query(tc.comp, tc.start, tc.end); !slices.Equal(got, tc.want) {
+			t.Errorf("calendar-query %s [%v, %v) = %v, want %v", tc.comp, tc.start, tc.end, got, tc.want)
+		}
+	}
+}
