@@ -37,7 +37,7 @@ read -r P_SUB P_SUBS P_MX P_IMAP P_IMAPS P_METRICS < <(free_ports 6)
 data="$work/data"
 "$bin" serve --demo --data "$data" --insecure-auth --hostname mail.example.test \
 	--submission-addr "127.0.0.1:$P_SUB" --submissions-addr "127.0.0.1:$P_SUBS" --mx-addr "127.0.0.1:$P_MX" \
-	--imap-addr "127.0.0.1:$P_IMAP" --imaps-addr "127.0.0.1:$P_IMAPS" --metrics-addr "127.0.0.1:$P_METRICS" \
+	--imap-addr "127.0.0.1:$P_IMAP" --imaps-addr "127.0.0.1:$P_IMAPS" --metrics-addr "127.0.0.1:$P_METRICS" --dav-addr "" \
 	>"$work/banner.txt" 2>"$work/server.log" &
 server_pid=$!
 if ! wait_banner "$work/banner.txt" "$server_pid"; then
