@@ -2,6 +2,7 @@ package dav
 
 import (
 	"context"
+	"encoding/xml"
 	"net/http"
 	"slices"
 	"strings"
@@ -165,5 +166,104 @@ func TestTimeRangeQuery(t *testing.T) {
 		if got := query(tc.comp, tc.start, tc.end); !slices.Equal(got, tc.want) {
 			t.Errorf("calendar-query %s [%v, %v) = %v, want %v", tc.comp, tc.start, tc.end, got, tc.want)
 		}
+	}
+}
+
+// syncResult is one sync-collection answer: member hrefs with their
+// ETags ("" for removed ones), and the new token.
+type syncResult struct {
+	etags map[string]string
+	token string
+}
+
+func (e *env) sync(user, cal, token string) (int, syncResult, string) {
+	e.t.Helper()
+	body := `<?xml version="1.0"?><D:sync-collection xmlns:D="DAV:"><D:sync-token>` + token +
+		`</D:sync-token><D:sync-level>1</D:sync-level><D:prop><D:getetag/><X:unknown xmlns:X="urn:x"/></D:prop></D:sync-collection>`
+	code, resp, _ := e.do(user, "REPORT", cal, map[string]string{"Content-Type": "application/xml"}, body)
+	if code != http.StatusMultiStatus {
+		return code, syncResult{}, resp
+	}
+	var ms struct {
+		Responses []struct {
+			Href      string `xml:"DAV: href"`
+			Status    string `xml:"DAV: status"`
+			Propstats []struct {
+				ETag   string `xml:"DAV: prop>getetag"`
+				Status string `xml:"DAV: status"`
+			} `xml:"DAV: propstat"`
+		} `xml:"DAV: response"`
+		Token string `xml:"DAV: sync-token"`
+	}
+	if err := xml.Unmarshal([]byte(resp), &ms); err != nil {
+		e.t.Fatalf("sync-collection answer %q: %v", resp, err)
+	}
+	r := syncResult{etags: map[string]string{}, token: ms.Token}
+	for _, x := range ms.Responses {
+		name := x.Href[strings.LastIndex(x.Href, "/")+1:]
+		switch {
+		case strings.Contains(x.Status, "404"):
+			r.etags[name] = ""
+		case len(x.Propstats) == 2 && strings.Contains(x.Propstats[0].Status, "200") && strings.Contains(x.Propstats[1].Status, "404"):
+			r.etags[name] = x.Propstats[0].ETag
+		default:
+			e.t.Errorf("sync-collection response %+v", x)
+		}
+	}
+	return code, r, resp
+}
+
+// TestSyncCollection: sync-collection (RFC 6578) gives every member at
+// first, then only what changed (with the new ETag) or went (404), with
+// a new token each time; a token not of this calendar is refused with
+// DAV:valid-sync-token; a delegate syncs the owner's calendar, a user
+// without rights gets 404.
+func TestSyncCollection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cal := defaultCal("alice")
+	put := func(user, name, summary string) string {
+		t.Helper()
+		code, body, h := e.do(user, http.MethodPut, cal+name+".ics", icsHeader, eventICS(name, summary, day, time.Hour))
+		if code != http.StatusCreated && code != http.StatusNoContent {
+			t.Fatalf("PUT %s = %d %s", name, code, body)
+		}
+		return h.Get("ETag")
+	}
+	ea, eb := put("alice", "a", "A"), put("alice", "b", "B")
+	code, first, body := e.sync("alice", cal, "")
+	if code != http.StatusMultiStatus || len(first.etags) != 2 || first.etags["a.ics"] != ea || first.etags["b.ics"] != eb || first.token == "" {
+		t.Fatalf("initial sync = %d %+v %s", code, first, body)
+	}
+	ea2 := put("bob", "a", "A changed by bob")
+	ec := put("alice", "c", "C")
+	if code, _, _ := e.do("alice", http.MethodDelete, cal+"b.ics", nil, ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE b = %d", code)
+	}
+	_, second, body := e.sync("bob", cal, first.token)
+	if len(second.etags) != 3 || second.etags["a.ics"] != ea2 || second.etags["c.ics"] != ec || second.etags["b.ics"] != "" ||
+		second.token == first.token {
+		t.Errorf("sync after changes = %+v\n%s", second, body)
+	}
+	if _, third, _ := e.sync("alice", cal, second.token); len(third.etags) != 0 || third.token != second.token {
+		t.Errorf("sync with the current token = %+v, want nothing and the same token", third)
+	}
+	// The first token still works, and gives the same changes.
+	if _, again, _ := e.sync("alice", cal, first.token); len(again.etags) != 3 {
+		t.Errorf("sync again from the first token = %+v", again)
+	}
+	// A token of another calendar, of the future, or not ours.
+	work, err := e.st.CreateCalendar(e.ids["alice"], "work", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := []string{syncToken(work), first.token[:strings.LastIndex(first.token, ":")] + ":999", "http://example.org/token"}
+	for _, tok := range bad {
+		if code, _, body := e.sync("alice", cal, tok); code != http.StatusForbidden || !strings.Contains(body, "valid-sync-token") {
+			t.Errorf("sync with token %q = %d %s, want 403 valid-sync-token", tok, code, body)
+		}
+	}
+	if code, _, _ := e.sync("dave", cal, ""); code != http.StatusNotFound {
+		t.Errorf("dave: sync of alice's calendar = %d, want 404", code)
 	}
 }

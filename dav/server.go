@@ -105,7 +105,8 @@ func requestOf(ctx context.Context) *request { return ctx.Value(ctxKey{}).(*requ
 
 // ServeHTTP authenticates, checks that the URL names something the user
 // may reach, and answers: PUT, GET, DELETE and MKCALENDAR here
-// (objects.go), PROPFIND, REPORT, OPTIONS, MKCOL and PROPPATCH through
+// (objects.go), REPORT sync-collection here (sync.go), PROPFIND, the
+// other REPORTs, OPTIONS, MKCOL and PROPPATCH through
 // go-webdav's handler and backend (backend.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("DAV", "1, 3, calendar-access")
@@ -139,7 +140,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = s.delete(w, r, rq, t)
 	case "MKCALENDAR":
 		err = s.mkcalendar(w, r, rq, t)
-	case http.MethodOptions, "PROPFIND", "REPORT", "MKCOL", "PROPPATCH":
+	case "REPORT":
+		err = s.report(w, r, rq, t)
+	case http.MethodOptions, "PROPFIND", "MKCOL", "PROPPATCH":
 		s.dav.ServeHTTP(w, r)
 	default:
 		err = &davError{code: http.StatusMethodNotAllowed, msg: "method not allowed"}
