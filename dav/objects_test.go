@@ -267,3 +267,67 @@ func TestSyncCollection(t *testing.T) {
 		t.Errorf("dave: sync of alice's calendar = %d, want 404", code)
 	}
 }
+
+// TestCTag: PROPFIND of a calendar gives its getctag and DAV:sync-token
+// (the same token sync-collection starts from), changed by every write,
+// and DAV:supported-report-set names sync-collection.
+func TestCTag(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	body := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/"><D:prop>` +
+		`<D:displayname/><CS:getctag/><D:sync-token/><D:supported-report-set/><D:resourcetype/></D:prop></D:propfind>`
+	type props struct {
+		Href      string `xml:"DAV: href"`
+		Propstats []struct {
+			CTag    string `xml:"http://calendarserver.org/ns/ prop>getctag"`
+			Token   string `xml:"DAV: prop>sync-token"`
+			Reports []struct {
+				Inner string `xml:",innerxml"`
+			} `xml:"DAV: prop>supported-report-set>supported-report>report"`
+			Status string `xml:"DAV: status"`
+		} `xml:"DAV: propstat"`
+	}
+	ctag := func(depth string) (string, string, []string) {
+		t.Helper()
+		code, resp, _ := e.do("bob", "PROPFIND", homePath(addr("alice")), map[string]string{"Content-Type": "application/xml", "Depth": depth}, body)
+		if code != http.StatusMultiStatus {
+			t.Fatalf("PROPFIND = %d %s", code, resp)
+		}
+		var ms struct {
+			Responses []props `xml:"DAV: response"`
+		}
+		if err := xml.Unmarshal([]byte(resp), &ms); err != nil {
+			t.Fatalf("PROPFIND answer %q: %v", resp, err)
+		}
+		for _, r := range ms.Responses {
+			if r.Href != defaultCal("alice") {
+				continue
+			}
+			for _, ps := range r.Propstats {
+				if strings.Contains(ps.Status, "200") && ps.CTag != "" {
+					var reports []string
+					for _, rp := range ps.Reports {
+						reports = append(reports, rp.Inner)
+					}
+					return ps.CTag, ps.Token, reports
+				}
+			}
+			t.Fatalf("no getctag for the calendar in %s", resp)
+		}
+		t.Fatalf("no response for the calendar in %s", resp)
+		return "", "", nil
+	}
+	c1, tok1, reports := ctag("1")
+	if c1 != tok1 || !strings.HasPrefix(c1, tokenPrefix) || len(reports) != 3 || !strings.Contains(reports[2], "sync-collection") {
+		t.Errorf("getctag %q, sync-token %q, reports %q", c1, tok1, reports)
+	}
+	if code, _, _ := e.do("bob", http.MethodPut, defaultCal("alice")+"x.ics", icsHeader, eventICS("x", "X", day, time.Hour)); code != http.StatusCreated {
+		t.Fatalf("PUT = %d", code)
+	}
+	if c2, _, _ := ctag("1"); c2 == c1 {
+		t.Errorf("getctag unchanged by a PUT: %q", c2)
+	}
+	if _, sync, _ := e.sync("bob", defaultCal("alice"), tok1); len(sync.etags) != 1 {
+		t.Errorf("sync from the PROPFIND's token = %+v", sync)
+	}
+}

@@ -105,8 +105,9 @@ func requestOf(ctx context.Context) *request { return ctx.Value(ctxKey{}).(*requ
 
 // ServeHTTP authenticates, checks that the URL names something the user
 // may reach, and answers: PUT, GET, DELETE and MKCALENDAR here
-// (objects.go), REPORT sync-collection here (sync.go), PROPFIND, the
-// other REPORTs, OPTIONS, MKCOL and PROPPATCH through
+// (objects.go), REPORT sync-collection here (sync.go), PROPFIND (with
+// props.go's additions), the other REPORTs, OPTIONS, MKCOL and PROPPATCH
+// through
 // go-webdav's handler and backend (backend.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("DAV", "1, 3, calendar-access")
@@ -142,7 +143,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = s.mkcalendar(w, r, rq, t)
 	case "REPORT":
 		err = s.report(w, r, rq, t)
-	case http.MethodOptions, "PROPFIND", "MKCOL", "PROPPATCH":
+	case "PROPFIND":
+		s.propfind(w, r, rq)
+	case http.MethodOptions, "MKCOL", "PROPPATCH":
 		s.dav.ServeHTTP(w, r)
 	default:
 		err = &davError{code: http.StatusMethodNotAllowed, msg: "method not allowed"}
