@@ -3,6 +3,7 @@ package dav
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/emersion/go-ical"
@@ -89,21 +90,23 @@ func (b backend) CreateCalendar(ctx context.Context, cal *caldav.Calendar) error
 	return nil
 }
 
-// toObject decodes a stored object for go-webdav.
-func (s *Server) toObject(rq *request, addr, cal string, o storage.CalendarObject) (caldav.CalendarObject, error) {
+// toObject decodes a stored object of t's calendar for go-webdav, as
+// rq's user may see it (private.go).
+func (s *Server) toObject(rq *request, t target, o storage.CalendarObject) (caldav.CalendarObject, error) {
+	o = view(rq, t, o)
 	data, err := ical.NewDecoder(bytes.NewReader(o.Data)).Decode()
 	if err != nil { // stored only once validated: the store is damaged
-		rq.log.Error("stored calendar object does not parse", "calendar", cal, "object", o.Name, "err", err)
-		return caldav.CalendarObject{}, webdav.NewHTTPError(http.StatusInternalServerError, err)
+		rq.log.Error("stored calendar object does not parse", "calendar", t.cal.Name, "object", o.Name, "err", err)
+		return caldav.CalendarObject{}, webdav.NewHTTPError(http.StatusInternalServerError, errors.New("internal error"))
 	}
-	return caldav.CalendarObject{Path: objectPath(addr, cal, o.Name), ModTime: o.Modified,
+	return caldav.CalendarObject{Path: objectPath(t.owner.Address, t.cal.Name, o.Name), ModTime: o.Modified,
 		ContentLength: int64(len(o.Data)), ETag: o.ETag, Data: data}, nil
 }
 
 func (s *Server) toObjects(rq *request, t target, objs []storage.CalendarObject) ([]caldav.CalendarObject, error) {
 	out := make([]caldav.CalendarObject, 0, len(objs))
 	for _, o := range objs {
-		co, err := s.toObject(rq, t.owner.Address, t.cal.Name, o)
+		co, err := s.toObject(rq, t, o)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +125,7 @@ func (b backend) GetCalendarObject(ctx context.Context, p string, _ *caldav.Cale
 	if err != nil {
 		return nil, b.s.webdavError(rq, err)
 	}
-	co, err := b.s.toObject(rq, t.owner.Address, t.cal.Name, o)
+	co, err := b.s.toObject(rq, t, o)
 	return &co, err
 }
 

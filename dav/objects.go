@@ -28,6 +28,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rq *request, t targ
 	if err != nil {
 		return err
 	}
+	o = view(rq, t, o)
 	h := w.Header()
 	h.Set("Content-Type", ical.MIMEType+"; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(o.Data)))
@@ -88,6 +89,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, rq *request, t targ
 	if comp != ical.CompEvent && comp != ical.CompToDo {
 		return precondition("supported-calendar-component", "only VEVENT and VTODO are stored, not %q", comp)
 	}
+	if err := s.checkWritable(rq, t); err != nil {
+		return err
+	}
 	o := storage.CalendarObject{Calendar: t.cal.ID, Name: t.name, Data: body, Component: comp, UID: uid}
 	objectSpan(&o, cal)
 	_, err = s.st.CalendarObject(t.cal.ID, t.name)
@@ -114,6 +118,9 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rq *request, t t
 	var err error
 	switch t.kind {
 	case kindObject:
+		if err := s.checkWritable(rq, t); err != nil {
+			return err
+		}
 		err = s.st.DeleteCalendarObject(t.cal.ID, t.name, condition(r.Header))
 	case kindCalendar:
 		err = s.st.DeleteCalendar(t.owner.ID, t.cal.Name)

@@ -120,7 +120,7 @@ func (s *Server) query(rq *request, t target, q *caldav.CalendarQuery) ([]caldav
 		if comp != "" && o.Component != comp {
 			continue
 		}
-		co, err := s.toObject(rq, t.owner.Address, t.cal.Name, o)
+		co, err := s.toObject(rq, t, o)
 		if err != nil {
 			return nil, err
 		}

@@ -108,7 +108,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, rq *request, t t
 		if err != nil { // deleted since CalendarChanges: the next sync reports it
 			continue
 		}
-		writeMember(&b, hrefOf(href), o, props)
+		writeMember(&b, hrefOf(href), view(rq, t, o), props)
 	}
 	cal := t.cal
 	cal.Seq = seq
