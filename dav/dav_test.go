@@ -239,6 +239,8 @@ func noAccess(t *testing.T, e *env, user string) {
 		{"DELETE", defaultCal("alice") + "board.ics", nil, ""},
 		{"DELETE", base + "calendars/work/", nil, ""},
 		{"MKCALENDAR", base + "calendars/planted/", nil, ""},
+		{"PROPPATCH", defaultCal("alice"), propfind, `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>` +
+			`<D:displayname>Mine</D:displayname></D:prop></D:set></D:propertyupdate>`},
 		{"OPTIONS", defaultCal("alice"), nil, ""},
 	} {
 		code, body, _ := e.do(user, tc.method, tc.path, tc.hdr, tc.body)

@@ -207,3 +207,81 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// proppatch answers PROPPATCH of a calendar (RFC 4918 §9.2): its
+// DAV:displayname and Apple's calendar-color are set or removed; the
+// update is atomic, so any other property fails it (403 for that one,
+// 424 for the rest) and nothing changes.
+func (s *Server) proppatch(w http.ResponseWriter, r *http.Request, rq *request, t target) error {
+	if t.kind != kindCalendar {
+		return &davError{code: http.StatusForbidden, msg: "only a calendar's properties can be changed"}
+	}
+	var req struct {
+		XMLName xml.Name `xml:"DAV: propertyupdate"`
+		Items   []struct {
+			XMLName xml.Name
+			Prop    struct {
+				Props []struct {
+					XMLName xml.Name
+					Value   string `xml:",chardata"`
+				} `xml:",any"`
+			} `xml:"DAV: prop"`
+		} `xml:",any"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.XMLName.Local == "" {
+		return &davError{code: http.StatusBadRequest, msg: "PROPPATCH needs a propertyupdate body"}
+	}
+	displayName, color := t.cal.DisplayName, t.cal.Color
+	var known, unknown []xml.Name
+	for _, it := range req.Items {
+		remove := it.XMLName == xml.Name{Space: "DAV:", Local: "remove"}
+		if !remove && it.XMLName != (xml.Name{Space: "DAV:", Local: "set"}) {
+			continue
+		}
+		for _, p := range it.Prop.Props {
+			v := p.Value
+			if remove {
+				v = ""
+			}
+			switch p.XMLName {
+			case xml.Name{Space: "DAV:", Local: "displayname"}:
+				displayName = v
+			case xml.Name{Space: "http://apple.com/ns/ical/", Local: "calendar-color"}:
+				color = v
+			default:
+				unknown = append(unknown, p.XMLName)
+				continue
+			}
+			known = append(known, p.XMLName)
+		}
+	}
+	okStatus := "HTTP/1.1 200 OK"
+	if len(unknown) > 0 {
+		okStatus = "HTTP/1.1 424 Failed Dependency"
+	} else if _, err := s.st.SetCalendarDisplay(t.owner.ID, t.cal.Name, displayName, color); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString(xml.Header + `<D:multistatus xmlns:D="DAV:"><D:response><D:href>` + escape(hrefOf(calendarPath(t.owner.Address, t.cal.Name))) + `</D:href>`)
+	for _, set := range []struct {
+		names  []xml.Name
+		status string
+	}{{known, okStatus}, {unknown, "HTTP/1.1 403 Forbidden"}} {
+		if len(set.names) == 0 {
+			continue
+		}
+		b.WriteString("<D:propstat><D:prop>")
+		for _, n := range set.names {
+			fmt.Fprintf(&b, `<X:%s xmlns:X="%s"/>`, escape(n.Local), escape(n.Space))
+		}
+		b.WriteString("</D:prop><D:status>" + set.status + "</D:status></D:propstat>")
+	}
+	b.WriteString("</D:response></D:multistatus>\n")
+	w.Header().Set("Content-Type", `application/xml; charset="utf-8"`)
+	w.WriteHeader(http.StatusMultiStatus)
+	_, err := io.WriteString(w, b.String())
+	return err
+}

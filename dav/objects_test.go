@@ -331,3 +331,40 @@ func TestCTag(t *testing.T) {
 		t.Errorf("sync from the PROPFIND's token = %+v", sync)
 	}
 }
+
+// TestRenameCalendar: PROPPATCH sets a calendar's display name and
+// color (a delegate's too); an unknown property fails the whole update.
+func TestRenameCalendar(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cal := defaultCal("alice")
+	patch := func(user, props string) (int, string) {
+		t.Helper()
+		code, body, _ := e.do(user, "PROPPATCH", cal, map[string]string{"Content-Type": "application/xml"},
+			`<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:A="http://apple.com/ns/ical/"><D:set><D:prop>`+props+
+				`</D:prop></D:set></D:propertyupdate>`)
+		return code, body
+	}
+	code, body := patch("bob", `<D:displayname>Alice's agenda</D:displayname><A:calendar-color>#00ff00</A:calendar-color>`)
+	if code != http.StatusMultiStatus || strings.Count(body, "200 OK") != 1 || !strings.Contains(body, "calendar-color") {
+		t.Errorf("PROPPATCH = %d %s", code, body)
+	}
+	c, err := e.st.Calendar(e.ids["alice"], storage.DefaultCalendar)
+	if err != nil || c.DisplayName != "Alice's agenda" || c.Color != "#00ff00" {
+		t.Errorf("calendar after PROPPATCH = %+v, %v", c, err)
+	}
+	cals, err := e.client("alice").FindCalendars(context.Background(), homePath(addr("alice")))
+	if err != nil || len(cals) != 1 || cals[0].Name != "Alice's agenda" {
+		t.Errorf("FindCalendars after PROPPATCH = %+v, %v", cals, err)
+	}
+	code, body = patch("alice", `<D:displayname>Other</D:displayname><D:getetag>x</D:getetag>`)
+	if code != http.StatusMultiStatus || !strings.Contains(body, "403 Forbidden") || !strings.Contains(body, "424 Failed Dependency") {
+		t.Errorf("PROPPATCH with a protected property = %d %s", code, body)
+	}
+	if c2, _ := e.st.Calendar(e.ids["alice"], storage.DefaultCalendar); c2.DisplayName != "Alice's agenda" {
+		t.Errorf("a failed PROPPATCH changed the name to %q", c2.DisplayName)
+	}
+	if code, _ := patch("dave", `<D:displayname>Mine</D:displayname>`); code != http.StatusNotFound {
+		t.Errorf("dave: PROPPATCH of alice's calendar = %d, want 404", code)
+	}
+}

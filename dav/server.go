@@ -104,9 +104,9 @@ type ctxKey struct{}
 func requestOf(ctx context.Context) *request { return ctx.Value(ctxKey{}).(*request) }
 
 // ServeHTTP authenticates, checks that the URL names something the user
-// may reach, and answers: PUT, GET, DELETE and MKCALENDAR here
-// (objects.go), REPORT sync-collection here (sync.go), PROPFIND (with
-// props.go's additions), the other REPORTs, OPTIONS, MKCOL and PROPPATCH
+// may reach, and answers: PUT, GET, DELETE, MKCALENDAR and PROPPATCH
+// here (objects.go), REPORT sync-collection here (sync.go), PROPFIND
+// (with props.go's additions), the other REPORTs, OPTIONS and MKCOL
 // through
 // go-webdav's handler and backend (backend.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -143,9 +143,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = s.mkcalendar(w, r, rq, t)
 	case "REPORT":
 		err = s.report(w, r, rq, t)
+	case "PROPPATCH":
+		err = s.proppatch(w, r, rq, t)
 	case "PROPFIND":
 		s.propfind(w, r, rq)
-	case http.MethodOptions, "MKCOL", "PROPPATCH":
+	case http.MethodOptions, "MKCOL":
 		s.dav.ServeHTTP(w, r)
 	default:
 		err = &davError{code: http.StatusMethodNotAllowed, msg: "method not allowed"}
