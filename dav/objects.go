@@ -60,7 +60,7 @@ func condition(h http.Header) storage.Condition {
 
 // put answers PUT of an object (RFC 4791 §5.3.2): the body must be one
 // valid iCalendar object of one VEVENT or VTODO, with one UID; it is
-// stored as sent.
+// stored as sent, unless a delegate's ORGANIZER needs its SENT-BY.
 func (s *Server) put(w http.ResponseWriter, r *http.Request, rq *request, t target) error {
 	if t.kind != kindObject {
 		return errMethod
@@ -92,6 +92,14 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, rq *request, t targ
 	if err := s.checkWritable(rq, t); err != nil {
 		return err
 	}
+	modified := sentBy(rq, t, cal)
+	if modified {
+		var b bytes.Buffer
+		if err := ical.NewEncoder(&b).Encode(cal); err != nil {
+			return precondition("valid-calendar-data", "not valid iCalendar: %v", err)
+		}
+		body = b.Bytes()
+	}
 	o := storage.CalendarObject{Calendar: t.cal.ID, Name: t.name, Data: body, Component: comp, UID: uid}
 	objectSpan(&o, cal)
 	_, err = s.st.CalendarObject(t.cal.ID, t.name)
@@ -103,7 +111,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, rq *request, t targ
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", quoteETag(o.ETag))
+	if !modified { // else the client must read what was stored (RFC 4791 §5.3.4)
+		w.Header().Set("ETag", quoteETag(o.ETag))
+	}
 	if existed {
 		w.WriteHeader(http.StatusNoContent)
 	} else {

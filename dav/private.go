@@ -89,3 +89,32 @@ func (s *Server) checkWritable(rq *request, t target) error {
 	}
 	return nil
 }
+
+// sentBy marks who acted (RFC 5545 §3.2.18): in an object a delegate
+// writes for the owner, an ORGANIZER that is the owner (any of its
+// addresses) gets SENT-BY the delegate, replacing whatever the client
+// put there, so invitations show "delegate on behalf of owner" as
+// Send on Behalf does for mail. It reports whether it changed cal.
+func sentBy(rq *request, t target, cal *ical.Calendar) bool {
+	if !delegated(rq, t) {
+		return false
+	}
+	owner := map[string]bool{strings.ToLower(t.owner.Address): true}
+	for _, a := range t.owner.Aliases {
+		owner[strings.ToLower(a)] = true
+	}
+	want := "mailto:" + rq.actor.Address
+	changed := false
+	for _, c := range cal.Children {
+		for i := range c.Props[ical.PropOrganizer] {
+			p := &c.Props[ical.PropOrganizer][i]
+			v := strings.ToLower(strings.TrimSpace(p.Value))
+			if !owner[strings.TrimPrefix(v, "mailto:")] || p.Params.Get(ical.ParamSentBy) == want {
+				continue
+			}
+			p.Params.Set(ical.ParamSentBy, want)
+			changed = true
+		}
+	}
+	return changed
+}

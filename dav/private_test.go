@@ -95,3 +95,42 @@ func TestPrivateItems(t *testing.T) {
 		t.Errorf("alice's private event changed: %q", still)
 	}
 }
+
+// TestSentBy: an event bob writes for alice with alice as ORGANIZER
+// carries ORGANIZER;SENT-BY="mailto:bob@…" (replacing a client's), and
+// its PUT gives no ETag (the stored object is not what was sent); alice's
+// own events and bob's events without her as organizer are stored as
+// sent.
+func TestSentBy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cal := defaultCal("alice")
+	invite := func(uid, organizer string) string {
+		return eventICS(uid, "Planning", day.Add(10*time.Hour), time.Hour, organizer,
+			"ATTENDEE;CN=Dave;PARTSTAT=NEEDS-ACTION:mailto:dave@example.test")
+	}
+	for _, tc := range []struct {
+		user, uid, organizer, want string
+		etag                       bool
+	}{
+		{"bob", "p1", "ORGANIZER;CN=Alice:mailto:alice@example.test", `SENT-BY="mailto:bob@example.test"`, false},
+		{"bob", "p2", "ORGANIZER;SENT-BY=\"mailto:carol@example.test\":mailto:ALICE@example.test", `SENT-BY="mailto:bob@example.test"`, false},
+		{"bob", "p3", "ORGANIZER:mailto:a.owner@example.test", `SENT-BY="mailto:bob@example.test"`, false}, // alice's alias
+		{addr("bob") + `\` + addr("alice"), "p4", "ORGANIZER:mailto:alice@example.test", `SENT-BY="mailto:bob@example.test"`, false},
+		{"bob", "p5", "ORGANIZER:mailto:zed@other.test", "", true},
+		{"alice", "p6", "ORGANIZER:mailto:alice@example.test", "", true},
+	} {
+		sent := invite(tc.uid, tc.organizer)
+		code, body, h := e.do(tc.user, http.MethodPut, cal+tc.uid+".ics", icsHeader, sent)
+		if code != http.StatusCreated || (h.Get("ETag") != "") != tc.etag {
+			t.Errorf("%s: PUT %s = %d %s, ETag %q", tc.user, tc.uid, code, body, h.Get("ETag"))
+		}
+		_, stored, _ := e.do("alice", http.MethodGet, cal+tc.uid+".ics", nil, "")
+		switch {
+		case tc.want == "" && stored != sent:
+			t.Errorf("%s: %s stored as %q, sent %q", tc.user, tc.uid, stored, sent)
+		case tc.want != "" && (!strings.Contains(stored, tc.want) || strings.Contains(stored, "carol")):
+			t.Errorf("%s: %s stored without %s:\n%s", tc.user, tc.uid, tc.want, stored)
+		}
+	}
+}
