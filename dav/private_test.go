@@ -2,12 +2,16 @@ package dav
 
 import (
 	"context"
+	"encoding/xml"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-webdav/caldav"
+
+	"github.com/mailgate/mailgate/delegation"
 )
 
 // TestPrivateItems: an event alice marks CLASS:PRIVATE reaches bob (Full
@@ -132,5 +136,75 @@ func TestSentBy(t *testing.T) {
 		case tc.want != "" && (!strings.Contains(stored, tc.want) || strings.Contains(stored, "carol")):
 			t.Errorf("%s: %s stored without %s:\n%s", tc.user, tc.uid, tc.want, stored)
 		}
+	}
+}
+
+// TestDelegateDiscovery: a user's principal lists in
+// calendar-proxy-write-for the mailboxes it has effective Full Access to
+// (bob: alice and info@; gina, whose grant is pending: none), and the
+// principal of such an owner gives its calendar home set, so a client
+// goes from the delegate's principal to the owner's calendars.
+func TestDelegateDiscovery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	proxyFor := func(user string) []string {
+		t.Helper()
+		code, body, _ := e.do(user, "PROPFIND", principalPath(addr(user)), map[string]string{"Content-Type": "application/xml", "Depth": "0"},
+			`<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/"><D:prop>`+
+				`<CS:calendar-proxy-write-for/><CS:calendar-proxy-read-for/><D:current-user-principal/></D:prop></D:propfind>`)
+		var ms struct {
+			Propstats []struct {
+				Prop struct {
+					Write *struct {
+						Hrefs []string `xml:"DAV: href"`
+					} `xml:"http://calendarserver.org/ns/ calendar-proxy-write-for"`
+					Read *struct{} `xml:"http://calendarserver.org/ns/ calendar-proxy-read-for"`
+				} `xml:"DAV: prop"`
+				Status string `xml:"DAV: status"`
+			} `xml:"DAV: response>propstat"`
+		}
+		if err := xml.Unmarshal([]byte(body), &ms); code != http.StatusMultiStatus || err != nil {
+			t.Fatalf("%s: PROPFIND of the principal = %d %s (%v)", user, code, body, err)
+		}
+		for _, ps := range ms.Propstats {
+			if ps.Prop.Write != nil && ps.Prop.Read != nil && strings.Contains(ps.Status, "200") {
+				return ps.Prop.Write.Hrefs
+			}
+		}
+		t.Fatalf("%s: no calendar-proxy-*-for in %s", user, body)
+		return nil
+	}
+	if got, want := proxyFor("bob"), []string{principalPath(addr("alice")), principalPath(addr("info"))}; !slices.Equal(got, want) {
+		t.Errorf("bob: calendar-proxy-write-for = %v, want %v", got, want)
+	}
+	if got := proxyFor("gina"); len(got) != 0 {
+		t.Errorf("gina (pending): calendar-proxy-write-for = %v, want none", got)
+	}
+	if got := proxyFor("frank"); !slices.Equal(got, []string{principalPath(addr("alice"))}) {
+		t.Errorf("frank (through sales@): calendar-proxy-write-for = %v", got)
+	}
+	// From alice's principal to her calendars, as bob.
+	c := e.client("bob")
+	ctx := context.Background()
+	home, err := c.FindCalendarHomeSet(ctx, principalPath(addr("alice")))
+	if err != nil || home != homePath(addr("alice")) {
+		t.Fatalf("bob: alice's calendar-home-set = %q, %v", home, err)
+	}
+	cals, err := c.FindCalendars(ctx, home)
+	if err != nil || len(cals) != 1 || cals[0].Path != defaultCal("alice") {
+		t.Errorf("bob: alice's calendars = %+v, %v", cals, err)
+	}
+	code, body, _ := e.do("bob", "PROPFIND", principalPath(addr("alice")), map[string]string{"Depth": "0"}, "")
+	if code != http.StatusMultiStatus || !strings.Contains(body, "<D:principal/>") || !strings.Contains(body, "Alice Owner") {
+		t.Errorf("bob: PROPFIND of alice's principal without a body = %d %s", code, body)
+	}
+	if _, err := e.st.RemoveGrant(addr("alice"), addr("bob"), delegation.FullAccess); err != nil {
+		t.Fatal(err)
+	}
+	if got := proxyFor("bob"); !slices.Equal(got, []string{principalPath(addr("info"))}) {
+		t.Errorf("bob after revocation: calendar-proxy-write-for = %v", got)
+	}
+	if code, _, _ := e.do("bob", "PROPFIND", principalPath(addr("alice")), map[string]string{"Depth": "0"}, ""); code != http.StatusNotFound {
+		t.Errorf("bob after revocation: PROPFIND of alice's principal = %d, want 404", code)
 	}
 }

@@ -12,7 +12,9 @@ import (
 // DAV:supported-report-set (RFC 3253 §3.1.5), which clients read to
 // decide how to sync, it lists as not found. propfind fills them in: in
 // each response for a calendar, what the client asked of these moves
-// from the 404 propstat to a 200 one. It works on go-webdav's output as
+// from the 404 propstat to a 200 one; so does, in the response for the
+// login's own principal, calendar-proxy-write-for (principals.go). It
+// works on go-webdav's output as
 // that library writes it (one form for an empty property); TestCTag
 // fails if a new version writes it otherwise.
 func (s *Server) propfind(w http.ResponseWriter, r *http.Request, rq *request) {
@@ -55,6 +57,17 @@ func (s *Server) addCalendarProps(rq *request, body []byte) []byte {
 			continue
 		}
 		segs, ok := splitPath(path)
+		if ok && len(segs) == int(kindPrincipal) && path == principalPath(rq.home.Address) {
+			if p, ok = fillProps(p, [][2]string{
+				{`<calendar-proxy-write-for xmlns="` + nsCalServer + `"></calendar-proxy-write-for>`,
+					`<calendar-proxy-write-for xmlns="` + nsCalServer + `">` + proxyFor(rq) + `</calendar-proxy-write-for>`},
+				{`<calendar-proxy-read-for xmlns="` + nsCalServer + `"></calendar-proxy-read-for>`,
+					`<calendar-proxy-read-for xmlns="` + nsCalServer + `"></calendar-proxy-read-for>`},
+			}); ok {
+				parts[i], changed = p, true
+			}
+			continue
+		}
 		if !ok || len(segs) != int(kindCalendar) {
 			continue
 		}
@@ -67,24 +80,13 @@ func (s *Server) addCalendarProps(rq *request, body []byte) []byte {
 			continue
 		}
 		tok := escape(syncToken(cal))
-		var add strings.Builder
-		for _, pr := range [][2]string{
+		if p, ok = fillProps(p, [][2]string{
 			{`<getctag xmlns="http://calendarserver.org/ns/"></getctag>`, `<getctag xmlns="http://calendarserver.org/ns/">` + tok + `</getctag>`},
 			{`<sync-token xmlns="DAV:"></sync-token>`, `<sync-token xmlns="DAV:">` + tok + `</sync-token>`},
 			{`<supported-report-set xmlns="DAV:"></supported-report-set>`, reportSet},
-		} {
-			if strings.Contains(p, pr[0]) {
-				p = strings.Replace(p, pr[0], "", 1)
-				add.WriteString(pr[1])
-			}
+		}); ok {
+			parts[i], changed = p, true
 		}
-		if add.Len() == 0 {
-			continue
-		}
-		p = strings.Replace(p, notFound, "", 1)
-		p = strings.Replace(p, "</response>", `<propstat xmlns="DAV:"><prop xmlns="DAV:">`+add.String()+
-			`</prop><status>HTTP/1.1 200 OK</status></propstat></response>`, 1)
-		parts[i], changed = p, true
 	}
 	if !changed {
 		return body
@@ -102,3 +104,22 @@ type bufferedWriter struct {
 func (b *bufferedWriter) Header() http.Header         { return b.header }
 func (b *bufferedWriter) Write(p []byte) (int, error) { return b.buf.Write(p) }
 func (b *bufferedWriter) WriteHeader(code int)        { b.code = code }
+
+// fillProps moves, in one response of go-webdav's, each property of
+// props (its empty form, its filled one) that it lists as not found to a
+// 200 propstat; false when there was none.
+func fillProps(p string, props [][2]string) (string, bool) {
+	var add strings.Builder
+	for _, pr := range props {
+		if strings.Contains(p, pr[0]) {
+			p = strings.Replace(p, pr[0], "", 1)
+			add.WriteString(pr[1])
+		}
+	}
+	if add.Len() == 0 {
+		return p, false
+	}
+	p = strings.Replace(p, notFound, "", 1)
+	return strings.Replace(p, "</response>", `<propstat xmlns="DAV:"><prop xmlns="DAV:">`+add.String()+
+		`</prop><status>HTTP/1.1 200 OK</status></propstat></response>`, 1), true
+}

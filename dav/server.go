@@ -146,7 +146,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "PROPPATCH":
 		err = s.proppatch(w, r, rq, t)
 	case "PROPFIND":
-		s.propfind(w, r, rq)
+		if t.kind == kindPrincipal && t.owner.ID != rq.home.ID {
+			err = s.propfindPrincipal(w, r, rq, t)
+		} else {
+			s.propfind(w, r, rq)
+		}
 	case http.MethodOptions, "MKCOL":
 		s.dav.ServeHTTP(w, r)
 	default:
