@@ -268,30 +268,20 @@ func (s *Server) proppatch(w http.ResponseWriter, r *http.Request, rq *request, 
 			known = append(known, p.XMLName)
 		}
 	}
-	okStatus := "HTTP/1.1 200 OK"
+	okStatus := "200 OK"
 	if len(unknown) > 0 {
-		okStatus = "HTTP/1.1 424 Failed Dependency"
+		okStatus = "424 Failed Dependency"
 	} else if _, err := s.st.SetCalendarDisplay(t.owner.ID, t.cal.Name, displayName, color); err != nil {
 		return err
 	}
-	var b strings.Builder
-	b.WriteString(xml.Header + `<D:multistatus xmlns:D="DAV:"><D:response><D:href>` + escape(hrefOf(calendarPath(t.owner.Address, t.cal.Name))) + `</D:href>`)
-	for _, set := range []struct {
-		names  []xml.Name
-		status string
-	}{{known, okStatus}, {unknown, "HTTP/1.1 403 Forbidden"}} {
-		if len(set.names) == 0 {
-			continue
+	elements := func(names []xml.Name) string {
+		var b strings.Builder
+		for _, n := range names {
+			b.WriteString(element(n, ""))
 		}
-		b.WriteString("<D:propstat><D:prop>")
-		for _, n := range set.names {
-			fmt.Fprintf(&b, `<X:%s xmlns:X="%s"/>`, escape(n.Local), escape(n.Space))
-		}
-		b.WriteString("</D:prop><D:status>" + set.status + "</D:status></D:propstat>")
+		return b.String()
 	}
-	b.WriteString("</D:response></D:multistatus>\n")
-	w.Header().Set("Content-Type", `application/xml; charset="utf-8"`)
-	w.WriteHeader(http.StatusMultiStatus)
-	_, err := io.WriteString(w, b.String())
-	return err
+	var m multistatus
+	m.response(calendarPath(t.owner.Address, t.cal.Name), propstat{elements(known), okStatus}, propstat{elements(unknown), "403 Forbidden"})
+	return m.serve(w)
 }

@@ -2,8 +2,6 @@ package dav
 
 import (
 	"encoding/xml"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -56,27 +54,15 @@ func (s *Server) propfindPrincipal(w http.ResponseWriter, r *http.Request, rq *r
 	}
 	var ok, missing strings.Builder
 	for _, n := range names {
-		v, found := known[n]
-		el := fmt.Sprintf(`X:%s xmlns:X="%s"`, escape(n.Local), escape(n.Space))
-		if !found {
-			missing.WriteString("<" + el + "/>")
-			continue
+		if v, found := known[n]; found {
+			ok.WriteString(element(n, v))
+		} else {
+			missing.WriteString(element(n, ""))
 		}
-		fmt.Fprintf(&ok, "<%s>%s</X:%s>", el, v, escape(n.Local))
 	}
-	var b strings.Builder
-	b.WriteString(xml.Header + `<D:multistatus xmlns:D="DAV:"><D:response><D:href>` + escape(hrefOf(principalPath(o.Address))) + `</D:href>`)
-	if ok.Len() > 0 {
-		b.WriteString("<D:propstat><D:prop>" + ok.String() + "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>")
-	}
-	if missing.Len() > 0 {
-		b.WriteString("<D:propstat><D:prop>" + missing.String() + "</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>")
-	}
-	b.WriteString("</D:response></D:multistatus>\n")
-	w.Header().Set("Content-Type", `application/xml; charset="utf-8"`)
-	w.WriteHeader(http.StatusMultiStatus)
-	_, err := io.WriteString(w, b.String())
-	return err
+	var m multistatus
+	m.response(principalPath(o.Address), propstat{ok.String(), "200 OK"}, propstat{missing.String(), "404 Not Found"})
+	return m.serve(w)
 }
 
 func href(p string) string { return "<D:href>" + escape(hrefOf(p)) + "</D:href>" }

@@ -93,14 +93,12 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, rq *request, t t
 	for _, n := range req.Prop.Names {
 		props = append(props, n.XMLName)
 	}
-	var b strings.Builder
-	b.WriteString(xml.Header)
-	b.WriteString(`<D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">` + "\n")
+	var m multistatus
 	for _, c := range changes {
-		href := objectPath(t.owner.Address, t.cal.Name, c.Name)
+		p := objectPath(t.owner.Address, t.cal.Name, c.Name)
 		if c.Deleted {
 			if since != 0 { // an initial sync lists members only (RFC 6578 §3.3)
-				fmt.Fprintf(&b, "<D:response><D:href>%s</D:href><D:status>HTTP/1.1 404 Not Found</D:status></D:response>\n", escape(hrefOf(href)))
+				m.gone(p)
 			}
 			continue
 		}
@@ -108,45 +106,39 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, rq *request, t t
 		if err != nil { // deleted since CalendarChanges: the next sync reports it
 			continue
 		}
-		writeMember(&b, hrefOf(href), view(rq, t, o), props)
+		ok, missing := memberProps(view(rq, t, o), props)
+		if ok == "" && missing == "" {
+			ok = "<D:getetag>" + escape(quoteETag(o.ETag)) + "</D:getetag>" // no props asked: at least what changed
+		}
+		m.response(p, propstat{ok, "200 OK"}, propstat{missing, "404 Not Found"})
 	}
 	cal := t.cal
 	cal.Seq = seq
-	fmt.Fprintf(&b, "<D:sync-token>%s</D:sync-token>\n</D:multistatus>\n", escape(syncToken(cal)))
-	w.Header().Set("Content-Type", `application/xml; charset="utf-8"`)
-	w.WriteHeader(http.StatusMultiStatus)
-	_, err = io.WriteString(w, b.String())
-	return err
+	m.b.WriteString("<D:sync-token>" + escape(syncToken(cal)) + "</D:sync-token>\n")
+	return m.serve(w)
 }
 
-// writeMember writes one member's response with the properties asked
-// (those mailgate has in a 200 propstat, the others in a 404 one).
-func writeMember(b *strings.Builder, href string, o storage.CalendarObject, props []xml.Name) {
-	var ok, missing strings.Builder
+// memberProps gives the properties asked of a member: those mailgate
+// has, and the empty elements of the others.
+func memberProps(o storage.CalendarObject, props []xml.Name) (ok, missing string) {
+	var okb, missb strings.Builder
 	for _, p := range props {
 		switch p {
 		case xml.Name{Space: "DAV:", Local: "getetag"}:
-			fmt.Fprintf(&ok, "<D:getetag>%s</D:getetag>", escape(quoteETag(o.ETag)))
+			okb.WriteString("<D:getetag>" + escape(quoteETag(o.ETag)) + "</D:getetag>")
 		case xml.Name{Space: "DAV:", Local: "getcontenttype"}:
-			fmt.Fprintf(&ok, "<D:getcontenttype>%s; charset=utf-8</D:getcontenttype>", ical.MIMEType)
+			okb.WriteString("<D:getcontenttype>" + ical.MIMEType + "; charset=utf-8</D:getcontenttype>")
 		case xml.Name{Space: "DAV:", Local: "getcontentlength"}:
-			fmt.Fprintf(&ok, "<D:getcontentlength>%d</D:getcontentlength>", len(o.Data))
+			okb.WriteString("<D:getcontentlength>" + strconv.Itoa(len(o.Data)) + "</D:getcontentlength>")
 		case xml.Name{Space: "DAV:", Local: "getlastmodified"}:
-			fmt.Fprintf(&ok, "<D:getlastmodified>%s</D:getlastmodified>", o.Modified.UTC().Format(http.TimeFormat))
+			okb.WriteString("<D:getlastmodified>" + o.Modified.UTC().Format(http.TimeFormat) + "</D:getlastmodified>")
 		case xml.Name{Space: nsCalDAV, Local: "calendar-data"}:
-			fmt.Fprintf(&ok, "<C:calendar-data>%s</C:calendar-data>", escape(string(o.Data)))
+			okb.WriteString("<C:calendar-data>" + escape(string(o.Data)) + "</C:calendar-data>")
 		default:
-			fmt.Fprintf(&missing, "<X:%s xmlns:X=\"%s\"/>", p.Local, escape(p.Space))
+			missb.WriteString(element(p, ""))
 		}
 	}
-	fmt.Fprintf(b, "<D:response><D:href>%s</D:href>", escape(href))
-	if ok.Len() > 0 || missing.Len() == 0 {
-		fmt.Fprintf(b, "<D:propstat><D:prop>%s</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>", ok.String())
-	}
-	if missing.Len() > 0 {
-		fmt.Fprintf(b, "<D:propstat><D:prop>%s</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>", missing.String())
-	}
-	b.WriteString("</D:response>\n")
+	return okb.String(), missb.String()
 }
 
 // rootElement is the name of an XML document's first element (zero when
