@@ -368,3 +368,18 @@ func TestRenameCalendar(t *testing.T) {
 		t.Errorf("dave: PROPPATCH of alice's calendar = %d, want 404", code)
 	}
 }
+
+// TestBodyLimit: a request body over the limit is refused, not read on.
+func TestBodyLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	huge := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:displayname/></D:prop>` + strings.Repeat(" ", maxBody) + `</D:propfind>`
+	code, _, _ := e.do("alice", "PROPFIND", defaultCal("alice"), map[string]string{"Content-Type": "application/xml"}, huge)
+	if code != http.StatusBadRequest && code != http.StatusRequestEntityTooLarge {
+		t.Errorf("PROPFIND with a %d-byte body = %d, want 400 or 413", len(huge), code)
+	}
+	code, _, _ = e.do("alice", "REPORT", defaultCal("alice"), map[string]string{"Content-Type": "application/xml"}, huge)
+	if code != http.StatusBadRequest && code != http.StatusRequestEntityTooLarge {
+		t.Errorf("REPORT with a %d-byte body = %d, want 400 or 413", len(huge), code)
+	}
+}

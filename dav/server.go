@@ -67,7 +67,7 @@ func New(cfg Config, st storage.Backend, log *slog.Logger) *Server {
 	}
 	s := &Server{cfg: cfg, st: st, log: log.With("proto", "caldav")}
 	s.dav = &caldav.Handler{Backend: backend{s}, Prefix: prefix}
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	return s
 }
@@ -99,6 +99,9 @@ type request struct {
 	log    *slog.Logger
 }
 
+// maxBody bounds every request body.
+const maxBody = 2 << 20
+
 type ctxKey struct{}
 
 func requestOf(ctx context.Context) *request { return ctx.Value(ctxKey{}).(*request) }
@@ -119,6 +122,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// No body mailgate or go-webdav reads is larger: an object is at
+	// most MaxCalendarObject, a REPORT or PROPFIND far less.
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if r.URL.Path == "/.well-known/caldav" { // RFC 6764 §5
 		http.Redirect(w, r, principalPath(rq.home.Address), http.StatusMovedPermanently)
 		return
