@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -20,12 +21,14 @@ import (
 //	calobj/<id:16x>/<name>        → CalendarObject
 //	caluid/<id:16x>/<uid>         → the name of the object with that UID
 //	calgone/<id:16x>/<name>       → the sequence (8 bytes) that deleted it
+//	calpurge/<id:16x>             → a deleted calendar whose keys may remain
 var (
 	prefCalendar = []byte("calendar/")
 	prefCalID    = []byte("calid/")
 	prefCalObj   = []byte("calobj/")
 	prefCalUID   = []byte("caluid/")
 	prefCalGone  = []byte("calgone/")
+	prefCalPurge = []byte("calpurge/")
 	keyNextCal   = []byte("meta/next-calendar")
 )
 
@@ -151,31 +154,95 @@ func (s *Store) SetCalendarDisplay(owner delegation.ID, name, displayName, color
 }
 
 // DeleteCalendar removes a collection with its objects and change log.
+// The collection goes in one commit, with a purge marker; its objects,
+// unreachable from then on (an ID is never reused), go in batches after,
+// and Open finishes a purge a crash interrupted (as for folders).
 func (s *Store) DeleteCalendar(owner delegation.ID, name string) error {
 	if name == DefaultCalendar {
 		return errorf(ErrInvalid, "the default calendar cannot be deleted")
 	}
-	return s.update(func(txn *badger.Txn) error {
+	var id uint64
+	if err := s.update(func(txn *badger.Txn) error {
 		c, err := calendarTxn(txn, owner, name)
 		if err != nil {
 			return err
 		}
-		for _, prefix := range [][]byte{prefCalObj, prefCalUID, prefCalGone} {
-			var keys [][]byte
-			if err := scanKeys(txn, calSub(prefix, c.ID, ""), func(k []byte) { keys = append(keys, slices.Clone(k)) }); err != nil {
-				return err
-			}
-			for _, k := range keys {
-				if err := txn.Delete(k); err != nil {
-					return err
-				}
-			}
-		}
+		id = c.ID
 		if err := txn.Delete(calIDKey(c.ID)); err != nil {
 			return err
 		}
+		if err := txn.Set(calPurgeKey(c.ID), nil); err != nil {
+			return err
+		}
 		return txn.Delete(calKey(owner, name))
-	})
+	}); err != nil {
+		return err
+	}
+	return s.purgeCalendar(id)
+}
+
+func calPurgeKey(id uint64) []byte {
+	return fmt.Appendf(append([]byte(nil), prefCalPurge...), "%016x", id)
+}
+
+// calPurgeBatch is how many keys one purge commit deletes (well within
+// Badger's transaction limits).
+const calPurgeBatch = 1000
+
+// purgeCalendar removes a deleted collection's objects, UID index and
+// tombstones, then its purge marker.
+func (s *Store) purgeCalendar(id uint64) error {
+	for _, prefix := range [][]byte{prefCalObj, prefCalUID, prefCalGone} {
+		for {
+			var keys [][]byte
+			if err := s.view(func(txn *badger.Txn) error {
+				keys = keys[:0]
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: calSub(prefix, id, "")})
+				defer it.Close()
+				for it.Rewind(); it.Valid() && len(keys) < calPurgeBatch; it.Next() {
+					keys = append(keys, it.Item().KeyCopy(nil))
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if len(keys) == 0 {
+				break
+			}
+			if err := s.update(func(txn *badger.Txn) error {
+				for _, k := range keys {
+					if err := txn.Delete(k); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return s.update(func(txn *badger.Txn) error { return txn.Delete(calPurgeKey(id)) })
+}
+
+// finishCalendarPurges completes calendar deletions a crash interrupted.
+func (s *Store) finishCalendarPurges() error {
+	var ids []uint64
+	if err := s.view(func(txn *badger.Txn) error {
+		return scanKeys(txn, prefCalPurge, func(k []byte) {
+			if id, err := strconv.ParseUint(string(k[len(prefCalPurge):]), 16, 64); err == nil {
+				ids = append(ids, id)
+			}
+		})
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		s.log.Info("finishing an interrupted calendar deletion", "calendar_id", id)
+		if err := s.purgeCalendar(id); err != nil {
+			return fmt.Errorf("purge calendar %d: %w", id, err)
+		}
+	}
+	return nil
 }
 
 func calObjectTxn(txn *badger.Txn, cal uint64, name string) (CalendarObject, error) {
