@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/emersion/go-webdav/caldav"
 
 	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/internal/testenv/testdir"
 	"github.com/mailgate/mailgate/storage"
 )
 
@@ -382,5 +384,36 @@ func TestAuthentication(t *testing.T) {
 	code, _, hdr = e.do("bob", "PROPFIND", "/.well-known/caldav", nil, "")
 	if code != http.StatusMovedPermanently || hdr.Get("Location") != principalPath(addr("bob")) {
 		t.Errorf("/.well-known/caldav = %d to %q", code, hdr.Get("Location"))
+	}
+}
+
+// TestPendingGrantCountsFromItsInstant: gina's Full Access on alice is
+// pending for the tenant's propagation delay: 404 until its effective
+// time, read and write from then on, with no new login.
+func TestPendingGrantCountsFromItsInstant(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := newEnvAt(t, clock)
+	seedAlice(t, e)
+	p := defaultCal("alice") + "board.ics"
+	if code, _, _ := e.do("gina", http.MethodGet, p, nil, ""); code != http.StatusNotFound {
+		t.Fatalf("gina: GET while pending = %d, want 404", code)
+	}
+	mu.Lock()
+	now = now.Add(testdir.Propagation - time.Second)
+	mu.Unlock()
+	if code, _, _ := e.do("gina", http.MethodGet, p, nil, ""); code != http.StatusNotFound {
+		t.Errorf("gina: GET a second before the grant's instant = %d, want 404", code)
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if code, _, _ := e.do("gina", http.MethodGet, p, nil, ""); code != http.StatusOK {
+		t.Errorf("gina: GET at the grant's instant = %d, want 200", code)
+	}
+	if code, _, _ := e.do("gina", http.MethodPut, defaultCal("alice")+"g.ics", icsHeader, eventICS("g", "G", day, time.Hour)); code != http.StatusCreated {
+		t.Errorf("gina: PUT at the grant's instant = %d, want 201", code)
 	}
 }

@@ -33,9 +33,12 @@ type env struct {
 	http *http.Client
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvAt(t, nil) }
+
+// newEnvAt is newEnv on the clock now (nil: time.Now).
+func newEnvAt(t *testing.T, now func() time.Time) *env {
 	t.Helper()
-	st, err := storage.Open(t.TempDir(), storage.Options{Logger: testenv.Logger(t)})
+	st, err := storage.Open(t.TempDir(), storage.Options{Logger: testenv.Logger(t), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
