@@ -14,7 +14,11 @@ import (
 const prefix = "/dav"
 
 func principalPath(addr string) string { return prefix + "/" + addr + "/" }
-func homePath(addr string) string      { return principalPath(addr) + "calendars/" }
+
+// DefaultCalendarPath is the URL path of a mailbox's default calendar
+// (for `mailgate explain open`).
+func DefaultCalendarPath(addr string) string { return calendarPath(addr, storage.DefaultCalendar) }
+func homePath(addr string) string            { return principalPath(addr) + "calendars/" }
 func calendarPath(addr, name string) string {
 	return homePath(addr) + name + "/"
 }

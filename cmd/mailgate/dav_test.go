@@ -83,6 +83,15 @@ func TestServeCalDAV(t *testing.T) {
 		t.Errorf("/.well-known/caldav = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 
+	// explain open names the calendar a right opens, and none without.
+	if out := ok(t, data, "explain", "open", "--as", "bob@example.test", "--mailbox", "alice@example.test"); !strings.Contains(out,
+		"calendar: /dav/alice@example.test/calendars/default/ on the CalDAV listener") {
+		t.Errorf("explain open for bob:\n%s", out)
+	}
+	if out := ok(t, data, "explain", "open", "--as", "dave@example.test", "--mailbox", "alice@example.test"); strings.Contains(out, "calendar:") {
+		t.Errorf("explain open for dave names a calendar:\n%s", out)
+	}
+
 	// carol has not logged in from here: throttled, she is refused.
 	imap := dialLines(t, imapAddr, func(l string) bool { return !strings.HasPrefix(l, "* ") || strings.HasPrefix(l, "* OK") })
 	imap("") // greeting
