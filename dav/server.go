@@ -108,9 +108,9 @@ func requestOf(ctx context.Context) *request { return ctx.Value(ctxKey{}).(*requ
 
 // ServeHTTP authenticates, checks that the URL names something the user
 // may reach, and answers: PUT, GET, DELETE, MKCALENDAR and PROPPATCH
-// here (objects.go), REPORT sync-collection here (sync.go), PROPFIND
-// (with props.go's additions), the other REPORTs, OPTIONS and MKCOL
-// through
+// here (objects.go), REPORT sync-collection here (sync.go), PROPFIND of
+// another owner's principal here (principals.go); PROPFIND (with
+// props.go's additions), the other REPORTs, OPTIONS and MKCOL through
 // go-webdav's handler and backend (backend.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("DAV", "1, 3, calendar-access")
