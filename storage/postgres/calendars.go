@@ -11,7 +11,7 @@ import (
 	"github.com/mailgate/mailgate/storage"
 )
 
-// Calendars (storage.Calendars) live in the tables of migration 3: a
+// Calendars (storage.Calendars) live in the tables of migration 6: a
 // write locks its collection's row (FOR UPDATE) and takes the next value
 // of its seq, so the collection's changes are numbered in commit order.
 

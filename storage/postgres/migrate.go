@@ -138,11 +138,11 @@ CREATE TABLE mail_changes (
 );
 CREATE INDEX mail_changes_at ON mail_changes (at);
 `,
-	// 3: calendars (storage.Calendars, calendars.go): collections per
-	// owner, their objects, and the tombstones sync-collection reports.
-	// (Planned as migration 6, numbers 3 to 5 being reserved by work on
-	// other branches; the list has no gaps, so it takes the next free
-	// place: when those land first, it moves to the end, unchanged.)
+	// 6 (the calendars; it follows migrations 3 to 5 of other branches
+	// once all are merged: the list has no gaps, so on this branch alone
+	// it is the third): calendar collections per owner (storage.Calendars,
+	// calendars.go), their objects, and the tombstones sync-collection
+	// reports.
 	`
 CREATE SEQUENCE calendar_ids;
 -- owner is a principal's ID, with no reference, like folders. Times are
