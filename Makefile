@@ -71,7 +71,7 @@ clean:
 ## screenshot: redo docs/thunderbird-delegated-inbox.png (real Thunderbird under Xvfb against serve --demo)
 screenshot: build
 	@d=$$(mktemp -d); $(BIN) serve --demo --data $$d/data --insecure-auth --submission-addr "" --submissions-addr "" \
-	  --mx-addr "" --imaps-addr "" --metrics-addr "" --admin-http-addr "" --imap-addr 127.0.0.1:21143 >$$d/banner 2>$$d/log & pid=$$!; \
+	  --mx-addr "" --imaps-addr "" --metrics-addr "" --admin-http-addr "" --dav-addr "" --imap-addr 127.0.0.1:21143 >$$d/banner 2>$$d/log & pid=$$!; \
 	for i in $$(seq 50); do grep -q '^mailgate is running' $$d/banner 2>/dev/null && break; sleep 0.2; done; \
 	IMAP_HOST=127.0.0.1 IMAP_PORT=21143 IMAP_TLS=none USER=bob@example.test OWNER=alice@example.test \
 	  PASS=$$(awk '$$1=="bob@example.test"{print $$2}' $$d/data/demo-logins.txt) \

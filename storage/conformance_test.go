@@ -45,3 +45,8 @@ func TestDurableConformance(t *testing.T) {
 		}
 	})
 }
+
+// TestCalendarConformance runs the calendar part of the suite.
+func TestCalendarConformance(t *testing.T) {
+	storagetest.RunCalendars(t, func(t *testing.T) storage.Backend { return openBadger(t) })
+}

@@ -144,6 +144,7 @@ var _ Mailstore = (*Store)(nil)
 type Backend interface {
 	DirectoryStore
 	Mailstore
+	Calendars
 	// Now is the store's clock (its records' times, grants' effective
 	// times).
 	Now() time.Time

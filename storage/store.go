@@ -201,6 +201,10 @@ func Open(dir string, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.finishCalendarPurges(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.recoverMailstore(dir, o.InMemory); err != nil {
 		s.Close()
 		return nil, err

@@ -284,7 +284,7 @@ type server struct {
 func startServer(t *testing.T, data string, extra ...string) *server {
 	t.Helper()
 	args := []string{"--data", data, "serve", "--submission-addr", "", "--submissions-addr", "", "--mx-addr", "",
-		"--imap-addr", "", "--imaps-addr", "", "--metrics-addr", ""}
+		"--imap-addr", "", "--imaps-addr", "", "--metrics-addr", "", "--dav-addr", ""}
 	return runServer(t, exec.Command(binary, append(args, extra...)...))
 }
 
@@ -373,7 +373,7 @@ func TestDemoIdempotent(t *testing.T) {
 func TestInsecureAuthOnlyOnLoopback(t *testing.T) {
 	data := t.TempDir()
 	r := mailgate(t, data, "", "serve", "--insecure-auth", "--imap-addr", "0.0.0.0:0", "--submission-addr", "",
-		"--submissions-addr", "", "--mx-addr", "", "--imaps-addr", "", "--metrics-addr", "")
+		"--submissions-addr", "", "--mx-addr", "", "--imaps-addr", "", "--metrics-addr", "", "--dav-addr", "")
 	if r.code != 1 || !strings.Contains(r.err, "every listener must be on a loopback address (0.0.0.0:0 is not)") {
 		t.Errorf("serve --insecure-auth on 0.0.0.0: exit %d, stderr %q", r.code, r.err)
 	}
@@ -387,7 +387,7 @@ func TestServeEnvironment(t *testing.T) {
 	cmd := exec.Command(binary, "serve", "--mx-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "MAILGATE_DATA="+data, "MAILGATE_SUBMISSION_ADDR=127.0.0.1:0",
 		"MAILGATE_SUBMISSIONS_ADDR=", "MAILGATE_MX_ADDR=", "MAILGATE_IMAP_ADDR=", "MAILGATE_IMAPS_ADDR=",
-		"MAILGATE_METRICS_ADDR=", "MAILGATE_LOG_FORMAT=json", "MAILGATE_DEMO=true")
+		"MAILGATE_METRICS_ADDR=", "MAILGATE_DAV_ADDR=", "MAILGATE_LOG_FORMAT=json", "MAILGATE_DEMO=true")
 	srv := runServer(t, cmd)
 	srv.stop(t)
 	for _, want := range []string{"data dir " + data, "SMTP submission (STARTTLS)  127.0.0.1:", "SMTP inbound (MX)           127.0.0.1:", "demo logins"} {
@@ -395,7 +395,7 @@ func TestServeEnvironment(t *testing.T) {
 			t.Errorf("banner lacks %q:\n%s", want, srv.banner)
 		}
 	}
-	for _, unwanted := range []string{"IMAP (STARTTLS)", "IMAPS (TLS)", "metrics ", "SMTP submission (TLS)"} {
+	for _, unwanted := range []string{"IMAP (STARTTLS)", "IMAPS (TLS)", "metrics ", "SMTP submission (TLS)", "CalDAV"} {
 		if strings.Contains(srv.banner, unwanted) {
 			t.Errorf("banner shows %q, disabled by an empty MAILGATE_ variable:\n%s", unwanted, srv.banner)
 		}

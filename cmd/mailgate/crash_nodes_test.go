@@ -34,7 +34,7 @@ func TestNodeCrashLosesNothing(t *testing.T) {
 	subA, subB, imapB := freeAddr(t), freeAddr(t), freeAddr(t)
 	nodeArgs := func(data, sub string, extra ...string) []string {
 		return append([]string{"--data", data, "--store", dsn, "serve", "--submission-addr", sub, "--submissions-addr", "", "--mx-addr", "",
-			"--imap-addr", "", "--imaps-addr", "", "--metrics-addr", "", "--insecure-auth"}, extra...)
+			"--imap-addr", "", "--imaps-addr", "", "--metrics-addr", "", "--dav-addr", "", "--insecure-auth"}, extra...)
 	}
 	b := runServer(t, exec.Command(binary, nodeArgs(dataB, subB, "--imap-addr", imapB)...))
 	defer b.stop(t)

@@ -12,7 +12,7 @@ import (
 // TestPackageDocs: every package has a doc comment that says its job and,
 // for the layered packages, what it must not import.
 func TestPackageDocs(t *testing.T) {
-	for _, dir := range []string{"cmd/mailgate", "smtp", "imap", "delegation", "storage", "admin", "admin/autoconfig"} {
+	for _, dir := range []string{"cmd/mailgate", "smtp", "imap", "delegation", "storage", "admin", "admin/autoconfig", "dav"} {
 		path := filepath.Join("..", "..", dir)
 		if _, err := os.Stat(path); err != nil {
 			t.Errorf("package %s: %v", dir, err)
@@ -77,7 +77,7 @@ func TestPackageImports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"delegation", "storage", "storage/postgres", "smtp", "imap", "imap/wire", "admin", "cmd/mailgate", "internal/testenv", "internal/testenv/testdir"} {
+	for _, p := range []string{"delegation", "storage", "storage/postgres", "smtp", "imap", "imap/wire", "admin", "dav", "cmd/mailgate", "internal/testenv", "internal/testenv/testdir"} {
 		if _, ok := direct[p]; !ok {
 			t.Fatalf("package %s not found (walked %d packages)", p, len(direct))
 		}
@@ -101,8 +101,8 @@ func TestPackageImports(t *testing.T) {
 	}
 	rules := []rule{
 		{"delegation", []string{mod, "os", "net", "net/", "io/fs", "os/", "database/", "github.com/"}},
-		{"smtp", []string{mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
-		{"imap", []string{mod + "smtp", mod + "admin", mod + "cmd/"}},
+		{"smtp", []string{mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/", mod + "dav"}},
+		{"imap", []string{mod + "smtp", mod + "admin", mod + "cmd/", mod + "dav"}},
 		{"imap/wire", []string{mod + "storage", mod + "delegation", mod + "smtp"}},
 		{"imap/message", []string{mod + "storage", mod + "delegation", mod + "smtp"}},
 		{"imap/sorting", []string{mod + "storage", mod + "delegation", mod + "smtp"}},
@@ -112,6 +112,7 @@ func TestPackageImports(t *testing.T) {
 		{"admin", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
 		{"admin/web", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
 		{"admin/autoconfig", []string{mod + "storage", mod + "storage/", mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
+		{"dav", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
 	}
 	// Test helpers stay in tests: no program code reaches internal/testenv
 	// or the packages under it, nor the storage conformance suite.

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailgate/mailgate/admin"
+	"github.com/mailgate/mailgate/dav"
 )
 
 func newGrant(g *globals) *cobra.Command {
@@ -103,6 +104,9 @@ func newExplain(g *globals) *cobra.Command {
 						verdict = "allowed"
 					}
 					fmt.Fprintf(w, "%s: %s (%s) at %s\n", verdict, e.Text, e.Decision.Reason, ts(e.At))
+					if op == "explain.open" && e.Decision.Allowed {
+						fmt.Fprintf(w, "calendar: %s on the CalDAV listener (--dav-addr)\n", dav.DefaultCalendarPath(e.Address))
+					}
 				})
 			},
 		}

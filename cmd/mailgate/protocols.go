@@ -23,8 +23,8 @@ type started struct {
 	auth    *auth.Authenticator // the logins' one throttle, for the web admin center too
 }
 
-// startProtocols starts the SMTP listeners, the relay queue and the IMAP
-// listeners. An empty address disables a listener. On error, whatever was
+// startProtocols starts the SMTP listeners, the relay queue, the IMAP
+// listeners and the CalDAV listener. An empty address disables a listener. On error, whatever was
 // started is stopped.
 func startProtocols(ctx context.Context, c *serveConfig, st storage.Backend, log *slog.Logger, reg prometheus.Registerer, tlsCfg *tls.Config, errc chan<- error) (p started, err error) {
 	var lns []net.Listener
@@ -74,6 +74,8 @@ func startProtocols(ctx context.Context, c *serveConfig, st storage.Backend, log
 		{"imap", c.imapAddr, "IMAP (STARTTLS)", is.Serve},
 		{"imaps", c.imapsAddr, "IMAPS (TLS)", is.ServeTLS},
 	}
+	ds := newDAV(st, au, tlsCfg, log)
+	all = append(all, listener{"dav", c.davAddr, "CalDAV (HTTPS)", ds.Serve})
 	type bound struct {
 		l  listener
 		ln net.Listener
@@ -100,6 +102,7 @@ func startProtocols(ctx context.Context, c *serveConfig, st storage.Backend, log
 	}
 	p.closers = append(p.closers, func(ctx context.Context) {
 		is.Close()
+		ds.Shutdown(ctx)
 		ss.Shutdown(ctx)
 		qcancel()
 		<-qdone

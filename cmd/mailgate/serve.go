@@ -44,6 +44,7 @@ type serveConfig struct {
 	demo                                    bool
 	cacheSize                               byteSize
 	autoconfig                              autoconfigFlags // what autoconfig.go tells mail clients
+	davAddr                                 string          // --dav-addr (dav.go)
 }
 
 func newServe(g *globals) *cobra.Command {
@@ -90,6 +91,7 @@ An empty address disables that listener.`,
 	f.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&c.demo, "demo", false, "seed the demo tenant example.test (idempotent) and print its logins")
+	addDAVFlags(f, &c)
 	c.cacheSize = storage.DefaultCacheSize
 	f.Var(&c.cacheSize, "cache-size", "memory for the database's buffers, caches and mapped files (e.g. 64MiB, 1GiB); "+
 		"more is faster on large mailboxes. Unless GOMEMLIMIT is set, Go's soft memory limit is four times this plus 64MiB")

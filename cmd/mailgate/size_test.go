@@ -61,7 +61,7 @@ func TestServeCacheSize(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"--data", t.TempDir(), "serve", "--submission-addr", "", "--submissions-addr", "",
-				"--mx-addr", "", "--imap-addr", "", "--imaps-addr", "", "--metrics-addr", "127.0.0.1:0"}, tc.args...)
+				"--mx-addr", "", "--imap-addr", "", "--imaps-addr", "", "--metrics-addr", "127.0.0.1:0", "--dav-addr", ""}, tc.args...)
 			cmd := exec.Command(binary, args...)
 			cmd.Env = env(tc.env...)
 			srv := runServer(t, cmd)

@@ -138,14 +138,53 @@ CREATE TABLE mail_changes (
 );
 CREATE INDEX mail_changes_at ON mail_changes (at);
 `,
-	// 4 (the administrators; it follows migration 3 once both are merged):
-	// the web admin center's administrators, one role per user: a tenant's,
+	// 3: the web admin center's administrators, one role per user: a tenant's,
 	// or every tenant's (tenant NULL). Removing the user removes the role.
 	`
 CREATE TABLE admins (
 	principal  text PRIMARY KEY REFERENCES principals (id) ON DELETE CASCADE,
 	tenant     text REFERENCES tenants (domain),
 	created_at timestamptz NOT NULL
+);
+`,
+	// 4: calendar collections per owner (storage.Calendars,
+	// calendars.go), their objects, and the tombstones sync-collection
+	// reports.
+	`
+CREATE SEQUENCE calendar_ids;
+-- owner is a principal's ID, with no reference, like folders. Times are
+-- Unix microseconds (storage.CalendarTime); start_us and end_us are null
+-- when unbounded.
+CREATE TABLE calendars (
+	id           bigint PRIMARY KEY,
+	owner        text NOT NULL,
+	name         text NOT NULL,
+	display_name text NOT NULL DEFAULT '',
+	color        text NOT NULL DEFAULT '',
+	seq          bigint NOT NULL CHECK (seq > 0),
+	created_us   bigint NOT NULL,
+	UNIQUE (owner, name)
+);
+CREATE TABLE calendar_objects (
+	calendar_id bigint NOT NULL REFERENCES calendars (id) ON DELETE CASCADE,
+	name        text NOT NULL,
+	etag        text NOT NULL,
+	data        bytea NOT NULL,
+	component   text NOT NULL,
+	uid         text NOT NULL,
+	start_us    bigint,
+	end_us      bigint,
+	seq         bigint NOT NULL,
+	modified_us bigint NOT NULL,
+	PRIMARY KEY (calendar_id, name),
+	UNIQUE (calendar_id, uid)
+);
+CREATE INDEX calendar_objects_seq ON calendar_objects (calendar_id, seq);
+CREATE TABLE calendar_tombstones (
+	calendar_id bigint NOT NULL REFERENCES calendars (id) ON DELETE CASCADE,
+	name        text NOT NULL,
+	seq         bigint NOT NULL,
+	PRIMARY KEY (calendar_id, name)
 );
 `,
 }

@@ -52,3 +52,8 @@ func TestDurableConformance(t *testing.T) {
 		return func(now func() time.Time) storage.Backend { return open(t, dsn, Options{Now: now}) }
 	})
 }
+
+// TestCalendarConformance runs the calendar part of the suite.
+func TestCalendarConformance(t *testing.T) {
+	storagetest.RunCalendars(t, func(t *testing.T) storage.Backend { return open(t, testenv.Postgres(t), Options{}) })
+}

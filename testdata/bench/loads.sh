@@ -58,7 +58,7 @@ fi
 [ -n "${STORE:-}" ] && store=(--store "$STORE")
 "$bin" "${store[@]}" serve --demo --data "$data" --insecure-auth --imap-addr "127.0.0.1:$IMAP_PORT" \
   --submission-addr "127.0.0.1:$SUB_PORT" --submissions-addr "" --mx-addr "" --imaps-addr "" \
-  --metrics-addr "127.0.0.1:$METRICS_PORT" --admin-http-addr "" "${extra[@]}" > "$OUT/server.log" 2>&1 &
+  --metrics-addr "127.0.0.1:$METRICS_PORT" --admin-http-addr "" --dav-addr "" "${extra[@]}" > "$OUT/server.log" 2>&1 &
 pid=$!
 stop() { kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; }
 trap 'stop; [ -n "$pgdir" ] && pgstop' EXIT
@@ -131,7 +131,7 @@ if [ "${NODES:-1}" = 2 ]; then
   IMAP_B=$(port); SUB_B=$(port); METRICS_B=$(port)
   "$bin" "${store[@]}" serve --data "$OUT/data-b" --insecure-auth --imap-addr "127.0.0.1:$IMAP_B" \
     --submission-addr "127.0.0.1:$SUB_B" --submissions-addr "" --mx-addr "" --imaps-addr "" \
-    --metrics-addr "127.0.0.1:$METRICS_B" --admin-http-addr "" "${extra[@]}" > "$OUT/server-b.log" 2>&1 &
+    --metrics-addr "127.0.0.1:$METRICS_B" --admin-http-addr "" --dav-addr "" "${extra[@]}" > "$OUT/server-b.log" 2>&1 &
   pid_b=$!
   stop() { kill "$pid" "$pid_b" 2>/dev/null; wait "$pid" "$pid_b" 2>/dev/null || true; }
   for _ in $(seq 1 100); do [ -S "$OUT/data-b/admin.sock" ] && break; sleep 0.1; done

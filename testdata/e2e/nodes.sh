@@ -114,7 +114,7 @@ start_node() { # start_node NAME SUB SUBS MX IMAP IMAPS METRICS [serve args]: se
 	local n=$1
 	"$bin" --data "$work/$n" --store "$DSN" serve --insecure-auth --hostname "mail-$n.example.test" \
 		--submission-addr "127.0.0.1:$2" --submissions-addr "127.0.0.1:$3" --mx-addr "127.0.0.1:$4" \
-		--imap-addr "127.0.0.1:$5" --imaps-addr "127.0.0.1:$6" --metrics-addr "127.0.0.1:$7" --admin-http-addr "" "${@:8}" \
+		--imap-addr "127.0.0.1:$5" --imaps-addr "127.0.0.1:$6" --metrics-addr "127.0.0.1:$7" --admin-http-addr "" --dav-addr "" "${@:8}" \
 		>"$work/$n.banner" 2>"$work/$n.log" &
 	eval "pid_$n=$!"
 	wait_banner "$work/$n.banner" "$!"

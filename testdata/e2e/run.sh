@@ -34,12 +34,12 @@ if [ -z "$bin" ]; then
 	(cd "$root" && go build -o "$bin" ./cmd/mailgate) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
-read -r P_SUB P_SUBS P_MX P_IMAP P_IMAPS P_METRICS P_WEB < <(free_ports 7)
+read -r P_SUB P_SUBS P_MX P_IMAP P_IMAPS P_METRICS P_WEB P_DAV < <(free_ports 8)
 data="$work/data"
 "$bin" serve --demo --data "$data" --insecure-auth --hostname mail.example.test \
 	--submission-addr "127.0.0.1:$P_SUB" --submissions-addr "127.0.0.1:$P_SUBS" --mx-addr "127.0.0.1:$P_MX" \
 	--imap-addr "127.0.0.1:$P_IMAP" --imaps-addr "127.0.0.1:$P_IMAPS" --metrics-addr "127.0.0.1:$P_METRICS" \
-	--admin-http-addr "127.0.0.1:$P_WEB" >"$work/banner.txt" 2>"$work/server.log" &
+	--admin-http-addr "127.0.0.1:$P_WEB" --dav-addr "127.0.0.1:$P_DAV" >"$work/banner.txt" 2>"$work/server.log" &
 server_pid=$!
 if ! wait_banner "$work/banner.txt" "$server_pid"; then
 	bad "server starts" "no banner within 30s"; echo "$pass passed, $fail failed"; exit 1

@@ -102,7 +102,7 @@ fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" serve --data "$data" --insecure-auth --imap-addr "127.0.0.1:$port" --submission-addr "" \
-	--submissions-addr "" --mx-addr "" --imaps-addr "" --metrics-addr "" --admin-http-addr "" \
+	--submissions-addr "" --mx-addr "" --imaps-addr "" --metrics-addr "" --admin-http-addr "" --dav-addr "" \
 	>"$work/banner.txt" 2>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 1 300); do

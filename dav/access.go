@@ -1,0 +1,190 @@
+package dav
+
+import (
+	"errors"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailgate/mailgate/delegation"
+	"github.com/mailgate/mailgate/storage"
+)
+
+const prefix = "/dav"
+
+func principalPath(addr string) string { return prefix + "/" + addr + "/" }
+
+// DefaultCalendarPath is the URL path of a mailbox's default calendar
+// (for `mailgate explain open`).
+func DefaultCalendarPath(addr string) string { return calendarPath(addr, storage.DefaultCalendar) }
+func homePath(addr string) string            { return principalPath(addr) + "calendars/" }
+func calendarPath(addr, name string) string {
+	return homePath(addr) + name + "/"
+}
+func objectPath(addr, cal, name string) string { return calendarPath(addr, cal) + name }
+
+// kind is what a URL names.
+type kind int
+
+const (
+	kindRoot kind = iota
+	kindPrincipal
+	kindHome
+	kindCalendar
+	kindObject
+)
+
+// target is a URL resolved for a request's user: its owner reachable
+// (own, or by effective Full Access), its calendar existing.
+type target struct {
+	kind  kind
+	owner *delegation.Principal // nil for kindRoot
+	dc    delegation.Decision   // how the user reaches owner
+	cal   storage.Calendar      // kindCalendar (unless creating) and kindObject
+	name  string                // the calendar's (kindCalendar) or the object's (kindObject) segment
+}
+
+var errNotFound = &davError{code: 404, msg: "not found"}
+
+// resolve parses p and checks it for rq's user. Everything the user may
+// not reach is errNotFound, as what does not exist: an unknown address,
+// a group, another's mailbox without effective Full Access, a calendar
+// that is not there (unless creating, for MKCALENDAR and MKCOL).
+func (s *Server) resolve(rq *request, p string, creating bool) (target, error) {
+	segs, ok := splitPath(p)
+	if !ok {
+		return target{}, errNotFound
+	}
+	t := target{kind: kind(len(segs))}
+	if t.kind == kindRoot {
+		return t, nil
+	}
+	if t.kind >= kindHome && segs[1] != "calendars" {
+		return target{}, errNotFound
+	}
+	o, found := rq.dir.Lookup(segs[0])
+	if !found || o.Kind == delegation.KindGroup {
+		return target{}, errNotFound
+	}
+	calName := ""
+	if t.kind >= kindCalendar {
+		calName = segs[2]
+	}
+	if o.ID != rq.actor.ID {
+		t.dc = rq.dir.Open(rq.actor.ID, o.ID, rq.now)
+		if !t.dc.Allowed {
+			if calName != "" {
+				s.auditBind(rq, o, calName, t.dc)
+			}
+			return target{}, errNotFound
+		}
+	}
+	t.owner = o
+	if t.kind < kindCalendar {
+		return t, nil
+	}
+	t.name = segs[len(segs)-1]
+	cal, err := s.calendar(o.ID, calName)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) && creating && t.kind == kindCalendar:
+	case err != nil:
+		return target{}, err
+	}
+	t.cal = cal
+	if o.ID != rq.actor.ID {
+		s.auditBind(rq, o, calName, t.dc)
+	}
+	return t, nil
+}
+
+// calendar reads one calendar, the default one made on first use.
+func (s *Server) calendar(owner delegation.ID, name string) (storage.Calendar, error) {
+	if name == storage.DefaultCalendar {
+		return s.st.EnsureDefaultCalendar(owner)
+	}
+	return s.st.Calendar(owner, name)
+}
+
+// splitPath gives the segments of p under prefix ("/" is the root too);
+// false for a path elsewhere, one too deep, or with empty or dot
+// segments.
+func splitPath(p string) ([]string, bool) {
+	if p == "/" {
+		return nil, true
+	}
+	rest, ok := strings.CutPrefix(p, prefix)
+	if !ok || rest != "" && rest[0] != '/' {
+		return nil, false
+	}
+	rest = strings.TrimSuffix(strings.TrimPrefix(rest, "/"), "/")
+	if rest == "" {
+		return nil, true
+	}
+	if path.Clean("/"+rest) != "/"+rest {
+		return nil, false
+	}
+	segs := strings.Split(rest, "/")
+	if len(segs) > int(kindObject) {
+		return nil, false
+	}
+	return segs, true
+}
+
+// binds remembers which calendar_bind records were written in the
+// current window (like imap's FolderBind): one per actor, calendar and
+// outcome per window, written before the request is answered.
+type binds struct {
+	mu     sync.Mutex
+	window time.Time        // guarded by mu
+	seen   map[bindKey]bool // guarded by mu
+}
+
+type bindKey struct {
+	actor, owner delegation.ID
+	calendar     string
+	refused      bool
+}
+
+func (b *binds) first(k bindKey, now time.Time, window time.Duration) bool {
+	if window < 0 {
+		return true
+	}
+	start := now.Truncate(window)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !start.Equal(b.window) || b.seen == nil {
+		b.window, b.seen = start, map[bindKey]bool{}
+	}
+	if b.seen[k] {
+		return false
+	}
+	b.seen[k] = true
+	return true
+}
+
+func (b *binds) forget(k bindKey) {
+	b.mu.Lock()
+	delete(b.seen, k)
+	b.mu.Unlock()
+}
+
+// auditBind records a delegate's access to (or refused attempt at) a
+// calendar of another mailbox, once per window.
+func (s *Server) auditBind(rq *request, owner *delegation.Principal, calendar string, dc delegation.Decision) {
+	k := bindKey{actor: rq.actor.ID, owner: owner.ID, calendar: calendar, refused: !dc.Allowed}
+	if !s.binds.first(k, rq.now, s.cfg.BindWindow) {
+		return
+	}
+	if dc.Allowed {
+		rq.log.Info("delegated calendar access", "owner", owner.Address, "calendar", calendar, "right", dc.Right.Flags(), "grant", dc.GrantID)
+	} else {
+		rq.log.Info("delegated calendar access refused", "owner", owner.Address, "calendar", calendar, "reason", dc.Reason)
+	}
+	rec := storage.NewAuditRecord(rq.dir, "caldav", "calendar_bind", storage.PartyOf(rq.actor), storage.PartyOf(owner), dc)
+	rec.Folder, rec.Remote = calendar, rq.ip
+	if err := s.st.Audit(rec); err != nil {
+		rq.log.Error("audit", "err", err)
+		s.binds.forget(k)
+	}
+}
