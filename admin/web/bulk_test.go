@@ -328,6 +328,10 @@ func TestImportTooLarge(t *testing.T) {
 	// Over the file limit but within what the form may add around it.
 	p = b.upload("/import", []string{"csrf", csrf}, "big.csv", people+strings.Repeat("#", 64<<10))
 	wantStatus(t, "file just over", p, http.StatusRequestEntityTooLarge)
+	// Far over: the body itself is cut off while it is read.
+	p = b.upload("/import", []string{"csrf", csrf}, "huge.csv", people+strings.Repeat("#", 1<<20))
+	wantStatus(t, "huge upload", p, http.StatusRequestEntityTooLarge)
+	wantBody(t, "huge upload", p, "larger than 64 KiB, the import limit")
 	if _, ok := e.st.Directory().Lookup("dan@example.test"); ok {
 		t.Error("an upload over the limit added dan")
 	}
