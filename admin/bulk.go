@@ -5,7 +5,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -24,6 +26,11 @@ type ImportArgs struct {
 	Format  string `json:"format,omitempty"` // csv or jsonl; "": sniffed
 	DryRun  bool   `json:"dry_run,omitempty"`
 	By      string `json:"by,omitempty"` // the administrator, for the audit trail
+	// Tenant, when set, confines the import to that tenant: a line that
+	// names another (a tenant line, or any address of a user, alias,
+	// member or grant) is a bad line, so nothing is applied. A tenant
+	// administrator's import (the web admin center's) sets it.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // ImportResult counts the records per kind, applied or (dry run) to be.
@@ -68,9 +75,22 @@ func progressOf(ctx context.Context) func(Progress) {
 	return func(Progress) {}
 }
 
-// maxImportBytes bounds an import's request body (a file of 10,000 users
-// and 20,000 grants is about 5 MB).
-const maxImportBytes = 256 << 20
+// MaxImportBytes bounds an import's file, and so its request body on the
+// socket and its upload on the web (a file of 10,000 users and 20,000
+// grants is about 5 MB).
+const MaxImportBytes = 256 << 20
+
+// FormatOf picks a bulk format by a file name's extension ("" when it
+// says none: the content decides).
+func FormatOf(name string) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".csv":
+		return FormatCSV
+	case ".jsonl", ".ndjson", ".json":
+		return FormatJSONL
+	}
+	return ""
+}
 
 // Import checks a whole bulk file against the directory and, unless
 // DryRun, applies it in one commit (storage ApplyBatch): every bad line
@@ -79,12 +99,28 @@ func (s *Service) Import(ctx context.Context, a ImportArgs) (ImportResult, error
 	if a.Format != "" && a.Format != FormatCSV && a.Format != FormatJSONL {
 		return ImportResult{}, badRequest("unknown format %q: use csv or jsonl", a.Format)
 	}
+	if len(a.Content) > MaxImportBytes {
+		return ImportResult{}, &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("import: the file has %d bytes, more than the limit of %d MiB", len(a.Content), MaxImportBytes>>20)}
+	}
+	d := s.st.Directory()
+	tenant := strings.ToLower(strings.TrimSpace(a.Tenant))
+	if _, ok := d.Tenant(tenant); tenant != "" && !ok {
+		return ImportResult{}, &Error{Status: http.StatusNotFound, Msg: "no tenant " + a.Tenant}
+	}
 	start := time.Now()
 	progress := progressOf(ctx)
 	recs, pws, errs := parseBulk([]byte(a.Content), a.Format, func(n int) { progress(Progress{Stage: "parse", Done: n}) })
 	b := storage.Batch{Records: recs, By: cmp.Or(a.By, "admin")}
 	progress(Progress{Stage: "check", Done: 0, Total: len(recs)})
-	_, err := storage.PlanBatch(s.st.Directory(), b, s.now(), nil)
+	check := b
+	if tenant != "" {
+		// Another tenant's lines are left out of the check, so that its
+		// messages ("already used by ...") say nothing about that tenant.
+		var foreign []storage.LineError
+		check.Records, foreign = inTenant(d, recs, tenant)
+		errs = append(errs, foreign...)
+	}
+	_, err := storage.PlanBatch(d, check, s.now(), nil)
 	var be *storage.BatchError
 	if errors.As(err, &be) {
 		errs = append(errs, be.Lines...)
@@ -120,6 +156,48 @@ func (s *Service) Import(ctx context.Context, a ImportArgs) (ImportResult, error
 	progress(Progress{Stage: "apply", Done: len(recs), Total: len(recs)})
 	s.log.Info("import applied", "actor", b.By, "records", len(recs), "counts", res.String(), "elapsed", time.Since(start))
 	return ImportResult{Counts: res, Elapsed: Duration(time.Since(start))}, nil
+}
+
+// inTenant splits recs into those that touch only tenant and a bad line
+// for each of the others. An address belongs to the tenant of the
+// principal that has it, or (a new one) to its domain's: the store
+// keeps every address of a principal in its tenant's domain, so either
+// way the domain decides; both are checked all the same.
+func inTenant(d *delegation.Directory, recs []storage.BatchRecord, tenant string) ([]storage.BatchRecord, []storage.LineError) {
+	out := make([]storage.BatchRecord, 0, len(recs))
+	var errs []storage.LineError
+	for _, r := range recs {
+		if msg := outside(d, r, tenant); msg != "" {
+			errs = append(errs, storage.LineError{Line: r.Line, Msg: msg})
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errs
+}
+
+// outside says why r touches a tenant other than tenant ("" if it does not).
+func outside(d *delegation.Directory, r storage.BatchRecord, tenant string) string {
+	if r.Kind == storage.BatchTenant {
+		if t, err := storage.TenantOf(r.Domain, 0); err == nil && t.Domain != tenant {
+			return fmt.Sprintf("tenant %s: this import may change only tenant %s", t.Domain, tenant)
+		}
+		return ""
+	}
+	for _, addr := range []string{r.Address, r.Alias, r.Group, r.Member, r.Mailbox, r.Trustee} {
+		a, err := delegation.NormalizeAddress(addr)
+		if err != nil {
+			continue // empty, or the check names it
+		}
+		in := delegation.Domain(a) == tenant
+		if p, ok := d.Lookup(a); ok && p.Tenant != tenant {
+			in = false
+		}
+		if !in {
+			return fmt.Sprintf("%s is not in tenant %s, the only one this import may change", a, tenant)
+		}
+	}
+	return ""
 }
 
 func (s *Service) batchError(be *storage.BatchError) error {

@@ -68,7 +68,7 @@ var ops = map[string]handler{
 // maxBody is the largest request an operation takes.
 func maxBody(op string) int64 {
 	if op == "import" {
-		return maxImportBytes
+		return MaxImportBytes
 	}
 	return 1 << 20
 }

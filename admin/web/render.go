@@ -31,7 +31,7 @@ type navData struct {
 	Tenants []string
 }
 
-var pageNames = []string{"login", "users", "new", "user", "mail", "permissions", "picker", "tenant", "explain", "audit", "error"}
+var pageNames = []string{"login", "users", "new", "user", "mail", "permissions", "picker", "tenant", "explain", "audit", "import", "error"}
 
 func (s *Server) parseTemplates() error {
 	funcs := template.FuncMap{

@@ -55,6 +55,9 @@ type Config struct {
 	// IdleTimeout ends a session unused this long (default 30m); MaxAge
 	// ends any session this long after login (default 12h).
 	IdleTimeout, MaxAge time.Duration
+	// MaxUpload bounds an uploaded import file (default, and at most,
+	// admin.MaxImportBytes, the service's own limit).
+	MaxUpload int64
 }
 
 // Server is the admin center's HTTP handler.
@@ -112,11 +115,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 12 * time.Hour
 	}
+	if cfg.MaxUpload <= 0 || cfg.MaxUpload > admin.MaxImportBytes {
+		cfg.MaxUpload = admin.MaxImportBytes
+	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), sessions: map[string]*session{}}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
 	s.routes()
+	s.bulkRoutes()
 	return s, nil
 }
 

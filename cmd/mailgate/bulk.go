@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,7 +34,7 @@ func newImport(g *globals) *cobra.Command {
 				return err
 			}
 			if format == "" {
-				format = formatOf(a[0])
+				format = admin.FormatOf(a[0])
 			}
 			ctx := cmd.Context()
 			if !quiet {
@@ -71,7 +70,7 @@ func newExport(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format == "" {
-				format = formatOf(out)
+				format = admin.FormatOf(out)
 			}
 			var res admin.ExportResult
 			if err := g.call(cmd.Context(), "export", admin.ExportArgs{Tenant: tenant, Format: format}, &res); err != nil {
@@ -92,17 +91,6 @@ func newExport(g *globals) *cobra.Command {
 	c.Flags().StringVar(&format, "format", "", "csv or jsonl (default: by the -o extension, else csv)")
 	c.Flags().StringVarP(&out, "output", "o", "", "write to FILE (mode 0600: it holds password hashes) instead of standard output")
 	return c
-}
-
-// formatOf picks a bulk format by file extension ("" when it says none).
-func formatOf(name string) string {
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".csv":
-		return admin.FormatCSV
-	case ".jsonl", ".ndjson", ".json":
-		return admin.FormatJSONL
-	}
-	return ""
 }
 
 // progressPrinter writes an import's progress to w, one line a stage
