@@ -99,6 +99,9 @@ type request struct {
 	target *delegation.Principal // the owner the URL names (home when it names none)
 	ip     string
 	log    *slog.Logger
+	// private caches, per owner, its DelegatesSeePrivate setting for
+	// this request (private.go).
+	private map[delegation.ID]bool
 }
 
 // maxBody bounds every request body.

@@ -114,7 +114,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, rq *request, t t
 		if err != nil { // deleted since CalendarChanges: the next sync reports it
 			continue
 		}
-		ok, missing := memberProps(view(rq, t, o), props)
+		ok, missing := memberProps(s.view(rq, t, o), props)
 		if ok == "" && missing == "" {
 			ok = "<D:getetag>" + escape(quoteETag(o.ETag)) + "</D:getetag>" // no props asked: at least what changed
 		}
