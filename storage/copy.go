@@ -24,20 +24,20 @@ import (
 type RecordKind int
 
 const (
-	RecordCounters     RecordKind = iota // the ID counters (never reused IDs)
-	RecordTenant                         // delegation.Tenant
-	RecordPrincipal                      // Record: principal, aliases, members, password hash, settings
-	RecordGrant                          // delegation.Grant
-	RecordFolder                         // Folder
-	RecordSubscription                   // Subscription
-	RecordBlob                           // Blob: a message body
-	RecordMessage                        // FolderMessage
-	RecordTombstone                      // Tombstone: an expunged UID
-	RecordQueue                          // QueueEntry
-	RecordAudit                          // AuditRecord
-	RecordCalendar                       // Calendar: a collection, with its sequence
-	RecordCalendarObject                 // CalendarObject, with its ETag and sequence
-	RecordCalendarTombstone              // CalendarTombstone: a deleted object (sync-collection)
+	RecordCounters          RecordKind = iota // the ID counters (never reused IDs)
+	RecordTenant                              // delegation.Tenant
+	RecordPrincipal                           // Record: principal, aliases, members, password hash, settings
+	RecordGrant                               // delegation.Grant
+	RecordFolder                              // Folder
+	RecordSubscription                        // Subscription
+	RecordBlob                                // Blob: a message body
+	RecordMessage                             // FolderMessage
+	RecordTombstone                           // Tombstone: an expunged UID
+	RecordQueue                               // QueueEntry
+	RecordAudit                               // AuditRecord
+	RecordCalendar                            // Calendar: a collection, with its sequence
+	RecordCalendarObject                      // CalendarObject, with its ETag and sequence
+	RecordCalendarTombstone                   // CalendarTombstone: a deleted object (sync-collection)
 	recordKinds
 )
 
@@ -151,10 +151,10 @@ type Census struct {
 	Messages      int `json:"messages"`
 	// MessageBytes is the sum of the messages' bodies (a body shared by
 	// several copies counts for each).
-	MessageBytes int64                   `json:"message_bytes"`
-	Tombstones   int                     `json:"tombstones"`
-	Queued       int                     `json:"queued"`
-	Audit        int                     `json:"audit"`
+	MessageBytes int64 `json:"message_bytes"`
+	Tombstones   int   `json:"tombstones"`
+	Queued       int   `json:"queued"`
+	Audit        int   `json:"audit"`
 	// Calendars, their objects and the deleted objects' tombstones.
 	Calendars          int                     `json:"calendars"`
 	CalendarObjects    int                     `json:"calendar_objects"`
