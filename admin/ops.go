@@ -59,6 +59,8 @@ type (
 		CopySentAs       *bool   `json:"copy_sent_as,omitempty"`
 		CopySentOnBehalf *bool   `json:"copy_sent_on_behalf,omitempty"`
 		Quota            *uint64 `json:"quota,omitempty"` // bytes; 0 removes the quota
+		// DelegatesSeePrivate lets delegates see private calendar items.
+		DelegatesSeePrivate *bool `json:"delegates_see_private,omitempty"`
 	}
 	AuditArgs struct {
 		Mailbox string     `json:"mailbox,omitempty"`
@@ -296,10 +298,11 @@ func (s *Service) ExplainOpen(_ context.Context, a ExplainArgs) (Explanation, er
 	})
 }
 
-// MailboxSet changes a mailbox's sent-copy settings and quota.
+// MailboxSet changes a mailbox's sent-copy settings, quota and private
+// calendar items setting.
 func (s *Service) MailboxSet(_ context.Context, a MailboxSetArgs) (PrincipalView, error) {
-	if a.CopySentAs == nil && a.CopySentOnBehalf == nil && a.Quota == nil {
-		return PrincipalView{}, badRequest("nothing to set: give --copy-sent-as, --copy-sent-on-behalf and/or --quota")
+	if a.CopySentAs == nil && a.CopySentOnBehalf == nil && a.Quota == nil && a.DelegatesSeePrivate == nil {
+		return PrincipalView{}, badRequest("nothing to set: give --copy-sent-as, --copy-sent-on-behalf, --quota and/or --delegates-see-private")
 	}
 	var p storage.Principal
 	var err error
@@ -308,6 +311,9 @@ func (s *Service) MailboxSet(_ context.Context, a MailboxSetArgs) (PrincipalView
 	}
 	if a.Quota != nil && err == nil {
 		p, err = s.st.SetQuota(a.Address, *a.Quota)
+	}
+	if a.DelegatesSeePrivate != nil && err == nil {
+		p, err = s.st.SetDelegatesSeePrivate(a.Address, *a.DelegatesSeePrivate)
 	}
 	return s.view(p), s.apiError("mailbox set", err)
 }

@@ -33,6 +33,7 @@ const (
 	kindHome
 	kindCalendar
 	kindObject
+	kindProxy // an owner's calendar-proxy-write or -read principal (proxy.go)
 )
 
 // target is a URL resolved for a request's user: its owner reachable
@@ -60,7 +61,9 @@ func (s *Server) resolve(rq *request, p string, creating bool) (target, error) {
 	if t.kind == kindRoot {
 		return t, nil
 	}
-	if t.kind >= kindHome && segs[1] != "calendars" {
+	if t.kind == kindHome && isProxy(segs[1]) {
+		t.kind, t.name = kindProxy, segs[1]
+	} else if t.kind >= kindHome && segs[1] != "calendars" {
 		return target{}, errNotFound
 	}
 	o, found := rq.dir.Lookup(segs[0])
@@ -68,7 +71,7 @@ func (s *Server) resolve(rq *request, p string, creating bool) (target, error) {
 		return target{}, errNotFound
 	}
 	calName := ""
-	if t.kind >= kindCalendar {
+	if t.kind >= kindCalendar && t.kind != kindProxy {
 		calName = segs[2]
 	}
 	if o.ID != rq.actor.ID {
@@ -81,7 +84,7 @@ func (s *Server) resolve(rq *request, p string, creating bool) (target, error) {
 		}
 	}
 	t.owner = o
-	if t.kind < kindCalendar {
+	if t.kind < kindCalendar || t.kind == kindProxy {
 		return t, nil
 	}
 	t.name = segs[len(segs)-1]

@@ -93,7 +93,7 @@ func (b backend) CreateCalendar(ctx context.Context, cal *caldav.Calendar) error
 // toObject decodes a stored object of t's calendar for go-webdav, as
 // rq's user may see it (private.go).
 func (s *Server) toObject(rq *request, t target, o storage.CalendarObject) (caldav.CalendarObject, error) {
-	o = view(rq, t, o)
+	o = s.view(rq, t, o)
 	data, err := ical.NewDecoder(bytes.NewReader(o.Data)).Decode()
 	if err != nil { // stored only once validated: the store is damaged
 		rq.log.Error("stored calendar object does not parse", "calendar", t.cal.Name, "object", o.Name, "err", err)

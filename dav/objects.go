@@ -28,7 +28,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rq *request, t targ
 	if err != nil {
 		return err
 	}
-	o = view(rq, t, o)
+	o = s.view(rq, t, o)
 	h := w.Header()
 	h.Set("Content-Type", ical.MIMEType+"; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(o.Data)))

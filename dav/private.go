@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
 )
 
@@ -16,7 +17,10 @@ import (
 // says what it is (summary, description, location, attendees, alarms,
 // attachments...) removed. The delegate sees the ETag of what it is
 // shown, and may not change or delete such an object: a write of the
-// redacted copy would erase the owner's details.
+// redacted copy would erase the owner's details. The owner's mailbox
+// setting DelegatesSeePrivate (`mailgate mailbox set A
+// --delegates-see-private on`) shows delegates such items in full, and
+// lets them change them, from the next request.
 
 // keptPrivate are the properties a private component keeps.
 var keptPrivate = map[string]bool{
@@ -64,9 +68,33 @@ func redact(data []byte) ([]byte, bool) {
 // delegated reports whether rq's user reaches t's calendar as a delegate.
 func delegated(rq *request, t target) bool { return t.owner != nil && t.owner.ID != rq.actor.ID }
 
-// view is o as rq's user may see it.
-func view(rq *request, t target, o storage.CalendarObject) storage.CalendarObject {
+// hidesPrivate reports whether rq's user reaches t's calendar as a
+// delegate that sees the owner's private items as busy time only: the
+// owner's DelegatesSeePrivate setting is off. The setting is read live,
+// once per request and owner; when it cannot be read, private items
+// stay hidden.
+func (s *Server) hidesPrivate(rq *request, t target) bool {
 	if !delegated(rq, t) {
+		return false
+	}
+	see, ok := rq.private[t.owner.ID]
+	if !ok {
+		p, err := s.st.Principal(t.owner.ID)
+		if err != nil {
+			rq.log.Error("reading the owner's settings", "owner", t.owner.Address, "err", err)
+		}
+		see = err == nil && p.Settings.DelegatesSeePrivate
+		if rq.private == nil {
+			rq.private = map[delegation.ID]bool{}
+		}
+		rq.private[t.owner.ID] = see
+	}
+	return !see
+}
+
+// view is o as rq's user may see it.
+func (s *Server) view(rq *request, t target, o storage.CalendarObject) storage.CalendarObject {
+	if !s.hidesPrivate(rq, t) {
 		return o
 	}
 	if data, private := redact(o.Data); private {
@@ -75,9 +103,10 @@ func view(rq *request, t target, o storage.CalendarObject) storage.CalendarObjec
 	return o
 }
 
-// checkWritable refuses a delegate's change of a private object.
+// checkWritable refuses a delegate's change of a private object it is
+// shown as busy time only.
 func (s *Server) checkWritable(rq *request, t target) error {
-	if !delegated(rq, t) {
+	if !s.hidesPrivate(rq, t) {
 		return nil
 	}
 	o, err := s.st.CalendarObject(t.cal.ID, t.name)

@@ -13,7 +13,8 @@ import (
 // decide how to sync, it lists as not found. propfind fills them in: in
 // each response for a calendar, what the client asked of these moves
 // from the 404 propstat to a 200 one; so does, in the response for the
-// login's own principal, calendar-proxy-write-for (principals.go). It
+// login's own principal, calendar-proxy-write-for, -read-for and
+// DAV:group-membership (proxy.go). It
 // works on go-webdav's output as
 // that library writes it (one form for an empty property); TestCTag
 // fails if a new version writes it otherwise.
@@ -58,12 +59,7 @@ func (s *Server) addCalendarProps(rq *request, body []byte) []byte {
 		}
 		segs, ok := splitPath(path)
 		if ok && len(segs) == int(kindPrincipal) && path == principalPath(rq.home.Address) {
-			if p, ok = fillProps(p, [][2]string{
-				{`<calendar-proxy-write-for xmlns="` + nsCalServer + `"></calendar-proxy-write-for>`,
-					`<calendar-proxy-write-for xmlns="` + nsCalServer + `">` + proxyFor(rq) + `</calendar-proxy-write-for>`},
-				{`<calendar-proxy-read-for xmlns="` + nsCalServer + `"></calendar-proxy-read-for>`,
-					`<calendar-proxy-read-for xmlns="` + nsCalServer + `"></calendar-proxy-read-for>`},
-			}); ok {
+			if p, ok = fillProps(p, principalFills(rq)); ok {
 				parts[i], changed = p, true
 			}
 			continue

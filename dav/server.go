@@ -16,6 +16,8 @@
 //	/dav/<address>/calendars/             its calendar home set
 //	/dav/<address>/calendars/<name>/      a calendar collection
 //	/dav/<address>/calendars/<name>/<obj> an iCalendar object
+//	/dav/<address>/calendar-proxy-write/  its delegates (proxy.go)
+//	/dav/<address>/calendar-proxy-read/   (empty)
 //
 // It imports storage, storage/auth and delegation; it must not import
 // smtp, imap, admin or cmd.
@@ -97,6 +99,9 @@ type request struct {
 	target *delegation.Principal // the owner the URL names (home when it names none)
 	ip     string
 	log    *slog.Logger
+	// private caches, per owner, its DelegatesSeePrivate setting for
+	// this request (private.go).
+	private map[delegation.ID]bool
 }
 
 // maxBody bounds every request body.
@@ -152,7 +157,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "PROPPATCH":
 		err = s.proppatch(w, r, rq, t)
 	case "PROPFIND":
-		if t.kind == kindPrincipal && t.owner.ID != rq.home.ID {
+		if t.kind == kindProxy || t.kind == kindPrincipal && t.owner.ID != rq.home.ID {
 			err = s.propfindPrincipal(w, r, rq, t)
 		} else {
 			s.propfind(w, r, rq)

@@ -53,7 +53,8 @@ type syncRequest struct {
 	} `xml:"DAV: prop"`
 }
 
-// report answers REPORT: sync-collection here, the others (calendar-query,
+// report answers REPORT: sync-collection here, expand-property in
+// proxy.go, the others (calendar-query,
 // calendar-multiget) through go-webdav.
 func (s *Server) report(w http.ResponseWriter, r *http.Request, rq *request, t target) error {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
@@ -63,7 +64,14 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, rq *request, t t
 	if len(body) > 1<<20 {
 		return &davError{code: http.StatusRequestEntityTooLarge, msg: "request body too large"}
 	}
-	if root := rootElement(body); root != (xml.Name{Space: "DAV:", Local: "sync-collection"}) {
+	root := rootElement(body)
+	if root == (xml.Name{Space: "DAV:", Local: "expand-property"}) {
+		return s.expandProperty(w, body, rq, t)
+	}
+	if t.kind == kindProxy {
+		return &davError{code: http.StatusForbidden, msg: "a proxy principal answers expand-property only"}
+	}
+	if root != (xml.Name{Space: "DAV:", Local: "sync-collection"}) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		s.dav.ServeHTTP(w, r)
 		return nil
@@ -106,7 +114,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, rq *request, t t
 		if err != nil { // deleted since CalendarChanges: the next sync reports it
 			continue
 		}
-		ok, missing := memberProps(view(rq, t, o), props)
+		ok, missing := memberProps(s.view(rq, t, o), props)
 		if ok == "" && missing == "" {
 			ok = "<D:getetag>" + escape(quoteETag(o.ETag)) + "</D:getetag>" // no props asked: at least what changed
 		}

@@ -33,6 +33,7 @@ type DirectoryStore interface {
 	SetPassword(addr, hash string) (Principal, error)
 	SetSettings(addr string, copySentAs, copySentOnBehalf *bool) (Principal, error)
 	SetQuota(addr string, quota uint64) (Principal, error)
+	SetDelegatesSeePrivate(addr string, on bool) (Principal, error)
 	Rename(oldAddr, newAddr string) (Principal, error)
 	AddAlias(addr, alias string) (Principal, error)
 	RemoveAlias(alias string) (Principal, error)

@@ -24,22 +24,26 @@ import (
 type RecordKind int
 
 const (
-	RecordCounters     RecordKind = iota // the ID counters (never reused IDs)
-	RecordTenant                         // delegation.Tenant
-	RecordPrincipal                      // Record: principal, aliases, members, password hash, settings
-	RecordGrant                          // delegation.Grant
-	RecordFolder                         // Folder
-	RecordSubscription                   // Subscription
-	RecordBlob                           // Blob: a message body
-	RecordMessage                        // FolderMessage
-	RecordTombstone                      // Tombstone: an expunged UID
-	RecordQueue                          // QueueEntry
-	RecordAudit                          // AuditRecord
+	RecordCounters          RecordKind = iota // the ID counters (never reused IDs)
+	RecordTenant                              // delegation.Tenant
+	RecordPrincipal                           // Record: principal, aliases, members, password hash, settings
+	RecordGrant                               // delegation.Grant
+	RecordFolder                              // Folder
+	RecordSubscription                        // Subscription
+	RecordBlob                                // Blob: a message body
+	RecordMessage                             // FolderMessage
+	RecordTombstone                           // Tombstone: an expunged UID
+	RecordQueue                               // QueueEntry
+	RecordAudit                               // AuditRecord
+	RecordCalendar                            // Calendar: a collection, with its sequence
+	RecordCalendarObject                      // CalendarObject, with its ETag and sequence
+	RecordCalendarTombstone                   // CalendarTombstone: a deleted object (sync-collection)
 	recordKinds
 )
 
 var recordKindNames = [recordKinds]string{"counters", "tenants", "principals", "grants", "folders", "subscriptions",
-	"bodies", "messages", "tombstones", "queue entries", "audit records"}
+	"bodies", "messages", "tombstones", "queue entries", "audit records", "calendars", "calendar objects",
+	"calendar tombstones"}
 
 func (k RecordKind) String() string {
 	if k < 0 || k >= recordKinds {
@@ -62,6 +66,18 @@ type Item struct {
 	Tombstone    Tombstone
 	Queue        QueueEntry
 	Audit        AuditRecord
+	// Calendars (storage.Calendars).
+	Calendar          Calendar
+	CalendarObject    CalendarObject
+	CalendarTombstone CalendarTombstone
+}
+
+// CalendarTombstone says that the object Name left the calendar at
+// sequence Seq (sync-collection reports it).
+type CalendarTombstone struct {
+	Calendar uint64
+	Name     string
+	Seq      uint64
 }
 
 // Counters are the last IDs a store handed out, which may be above every
@@ -72,6 +88,7 @@ type Counters struct {
 	Principal uint64 // IDs p1, p2, ...
 	Grant     uint64 // IDs g1, g2, ...
 	Folder    uint64
+	Calendar  uint64 // a deleted calendar's ID is in a client's sync token
 }
 
 // Subscription is one subscribed folder name (RFC 9051 §6.3.7: it need not
@@ -134,11 +151,15 @@ type Census struct {
 	Messages      int `json:"messages"`
 	// MessageBytes is the sum of the messages' bodies (a body shared by
 	// several copies counts for each).
-	MessageBytes int64                   `json:"message_bytes"`
-	Tombstones   int                     `json:"tombstones"`
-	Queued       int                     `json:"queued"`
-	Audit        int                     `json:"audit"`
-	PerFolder    map[uint64]FolderCensus `json:"-"`
+	MessageBytes int64 `json:"message_bytes"`
+	Tombstones   int   `json:"tombstones"`
+	Queued       int   `json:"queued"`
+	Audit        int   `json:"audit"`
+	// Calendars, their objects and the deleted objects' tombstones.
+	Calendars          int                     `json:"calendars"`
+	CalendarObjects    int                     `json:"calendar_objects"`
+	CalendarTombstones int                     `json:"calendar_tombstones"`
+	PerFolder          map[uint64]FolderCensus `json:"-"`
 }
 
 // FolderCensus is one folder's part of a Census.
@@ -165,6 +186,8 @@ func (c Census) Diff(got Census) []string {
 		{"subscriptions", int64(c.Subscriptions), int64(got.Subscriptions)}, {"messages", int64(c.Messages), int64(got.Messages)},
 		{"message bytes", c.MessageBytes, got.MessageBytes}, {"tombstones", int64(c.Tombstones), int64(got.Tombstones)},
 		{"queue entries", int64(c.Queued), int64(got.Queued)}, {"audit records", int64(c.Audit), int64(got.Audit)},
+		{"calendars", int64(c.Calendars), int64(got.Calendars)}, {"calendar objects", int64(c.CalendarObjects), int64(got.CalendarObjects)},
+		{"calendar tombstones", int64(c.CalendarTombstones), int64(got.CalendarTombstones)},
 	} {
 		if f.want != f.got {
 			out = append(out, fmt.Sprintf("%s: %d in the source, %d in the target", f.name, f.want, f.got))

@@ -23,6 +23,9 @@ type MailboxSettings struct {
 	// Quota is Exchange's "prohibit receive" quota in bytes: a mailbox at
 	// or over it takes no more mail (0: no quota). See quota.go.
 	Quota uint64 `json:"quota,omitempty"`
+	// DelegatesSeePrivate lets delegates see the owner's CLASS:PRIVATE
+	// calendar items in full (off: busy time only; see package dav).
+	DelegatesSeePrivate bool `json:"delegates_see_private,omitempty"`
 }
 
 // principalRec is how Badger keeps a principal (principal/<id>, JSON).
@@ -345,6 +348,12 @@ func (s *Store) SetPassword(addr, hash string) (Principal, error) {
 // SetSettings changes mailbox settings; nil fields are left alone.
 func (s *Store) SetSettings(addr string, copySentAs, copySentOnBehalf *bool) (Principal, error) {
 	return s.modify(addr, EditSettings(copySentAs, copySentOnBehalf))
+}
+
+// SetDelegatesSeePrivate sets whether delegates see the mailbox's
+// private calendar items (EditDelegatesSeePrivate).
+func (s *Store) SetDelegatesSeePrivate(addr string, on bool) (Principal, error) {
+	return s.modify(addr, EditDelegatesSeePrivate(on))
 }
 
 // Rename gives a principal a new primary address (EditRename).

@@ -67,6 +67,18 @@ func EditSettings(copySentAs, copySentOnBehalf *bool) Edit {
 	}}
 }
 
+// EditDelegatesSeePrivate sets whether delegates see the mailbox's
+// CLASS:PRIVATE calendar items in full.
+func EditDelegatesSeePrivate(on bool) Edit {
+	return Edit{Action: "mailbox_set", Apply: func(_ *delegation.Directory, r *Record) (string, error) {
+		if r.Kind == delegation.KindGroup {
+			return "", errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
+		}
+		r.Settings.DelegatesSeePrivate = on
+		return fmt.Sprintf("delegates_see_private %t", on), nil
+	}}
+}
+
 // EditQuota sets a mailbox's quota in bytes (0: none).
 func EditQuota(quota uint64) Edit {
 	return Edit{Action: "quota_set", Apply: func(_ *delegation.Directory, r *Record) (string, error) {

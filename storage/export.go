@@ -35,7 +35,7 @@ func exportTxn(txn *badger.Txn, emit func(Item) error) error {
 	for _, k := range []struct {
 		key []byte
 		n   *uint64
-	}{{keyNextID, &c.Principal}, {keyNextGrant, &c.Grant}, {keyNextFold, &c.Folder}} {
+	}{{keyNextID, &c.Principal}, {keyNextGrant, &c.Grant}, {keyNextFold, &c.Folder}, {keyNextCal, &c.Calendar}} {
 		var err error
 		if *k.n, err = counterTxn(txn, k.key); err != nil {
 			return err
@@ -129,13 +129,65 @@ func exportTxn(txn *badger.Txn, emit func(Item) error) error {
 	}); err != nil {
 		return err
 	}
-	return scan(txn, prefAudit, func(_, v []byte) error {
+	if err := scan(txn, prefAudit, func(_, v []byte) error {
 		it := Item{Kind: RecordAudit}
 		if err := unmarshal(v, &it.Audit); err != nil {
 			return err
 		}
 		return emit(it)
+	}); err != nil {
+		return err
+	}
+	return exportCalendarsTxn(txn, emit)
+}
+
+// exportCalendarsTxn yields the calendars, then their objects and
+// tombstones (those of a calendar deleted but not yet purged are not
+// its any more).
+func exportCalendarsTxn(txn *badger.Txn, emit func(Item) error) error {
+	cals := map[uint64]bool{}
+	if err := scan(txn, prefCalendar, func(_, v []byte) error {
+		it := Item{Kind: RecordCalendar}
+		if err := unmarshal(v, &it.Calendar); err != nil {
+			return err
+		}
+		cals[it.Calendar.ID] = true
+		return emit(it)
+	}); err != nil {
+		return err
+	}
+	if err := scan(txn, prefCalObj, func(k, v []byte) error {
+		it := Item{Kind: RecordCalendarObject}
+		if err := unmarshal(v, &it.CalendarObject); err != nil {
+			return err
+		}
+		if !cals[it.CalendarObject.Calendar] {
+			return nil
+		}
+		return emit(it)
+	}); err != nil {
+		return err
+	}
+	return scan(txn, prefCalGone, func(k, v []byte) error {
+		cal, name, err := calSubKey(k, prefCalGone)
+		if err != nil || !cals[cal] {
+			return err
+		}
+		if len(v) != 8 {
+			return fmt.Errorf("bad calendar tombstone %q", k)
+		}
+		return emit(Item{Kind: RecordCalendarTombstone, CalendarTombstone: CalendarTombstone{Calendar: cal, Name: name, Seq: binary.BigEndian.Uint64(v)}})
 	})
+}
+
+// calSubKey parses <prefix><calendar id:16x>/<name>.
+func calSubKey(k, prefix []byte) (uint64, string, error) {
+	id, name, ok := strings.Cut(string(k[len(prefix):]), "/")
+	n, err := strconv.ParseUint(id, 16, 64)
+	if !ok || err != nil {
+		return 0, "", fmt.Errorf("bad key %q", k)
+	}
+	return n, name, nil
 }
 
 // exportBlobsTxn yields every body with its reference count, a few
@@ -274,7 +326,37 @@ func (s *Store) Census(ctx context.Context) (Census, error) {
 		if err := scanKeysErr(txn, prefQueue, count(&c.Queued)); err != nil {
 			return err
 		}
-		return scanKeysErr(txn, prefAudit, count(&c.Audit))
+		if err := scanKeysErr(txn, prefAudit, count(&c.Audit)); err != nil {
+			return err
+		}
+		// As exported: a calendar deleted but not yet purged has none.
+		cals := map[uint64]bool{}
+		if err := scan(txn, prefCalendar, func(_, v []byte) error {
+			var cal Calendar
+			if err := unmarshal(v, &cal); err != nil {
+				return err
+			}
+			cals[cal.ID] = true
+			c.Calendars++
+			return ctx.Err()
+		}); err != nil {
+			return err
+		}
+		for _, k := range []struct {
+			prefix []byte
+			n      *int
+		}{{prefCalObj, &c.CalendarObjects}, {prefCalGone, &c.CalendarTombstones}} {
+			if err := scanKeysErr(txn, k.prefix, func(key []byte) error {
+				cal, _, err := calSubKey(key, k.prefix)
+				if err == nil && cals[cal] {
+					*k.n++
+				}
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
 	})
 	if err != nil {
 		return Census{}, fmt.Errorf("census: %w", err)

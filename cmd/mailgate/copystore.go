@@ -59,8 +59,8 @@ embedded one (back it up with pg_dump).`,
 			c := res.Census
 			return g.emit(cmd, res, func(w io.Writer) {
 				fmt.Fprintf(w, "copied %s to %s in %.1fs\n", res.From, res.To, res.Seconds)
-				fmt.Fprintf(w, "verified: %d tenants, %d principals, %d grants, %d folders, %d messages (%s), %d queued, %d audit records\n",
-					c.Tenants, c.Principals, c.Grants, c.Folders, c.Messages, mib(c.MessageBytes), c.Queued, c.Audit)
+				fmt.Fprintf(w, "verified: %d tenants, %d principals, %d grants, %d folders, %d messages (%s), %d queued, %d audit records, %d calendars (%d objects)\n",
+					c.Tenants, c.Principals, c.Grants, c.Folders, c.Messages, mib(c.MessageBytes), c.Queued, c.Audit, c.Calendars, c.CalendarObjects)
 			})
 		},
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,17 +20,25 @@ import (
 
 // TestCopyStore: a demo installation on the embedded database, where bob
 // works in alice's INBOX under Other Users (appends, flags, an expunge),
-// is copied with `copy-store` into PostgreSQL; a server on PostgreSQL then
-// shows bob the same UIDVALIDITY, UIDs, flags and bodies. copy-store
+// and in alice's calendar over CalDAV, is copied with `copy-store` into
+// PostgreSQL; a server on PostgreSQL then shows bob the same UIDVALIDITY,
+// UIDs, flags and bodies, and the same event with its ETag. copy-store
 // refuses while the server runs, into a database that is not empty, and
 // from a directory with no embedded database; it never shows the
 // password of the URL.
 func TestCopyStore(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	data := t.TempDir()
-	addr := freeAddr(t)
-	srv := startServer(t, data, "--demo", "--imap-addr", addr, "--insecure-auth")
+	addr, davAddr := freeAddr(t), freeAddr(t)
+	srv := startServer(t, data, "--demo", "--imap-addr", addr, "--dav-addr", davAddr, "--insecure-auth")
 	pw := demoPassword(t, data, "bob@example.test")
+	const event = "/dav/alice@example.test/calendars/default/review.ics"
+	ics := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//mailgate//test//EN\r\nBEGIN:VEVENT\r\nUID:review\r\n" +
+		"DTSTAMP:20261201T080000Z\r\nDTSTART:20261203T100000Z\r\nDTEND:20261203T110000Z\r\nSUMMARY:Review\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	if code, body, _ := davDo(t, data, davAddr, "bob@example.test", pw, http.MethodPut, event, ics); code != http.StatusCreated {
+		t.Fatalf("bob: PUT in alice's calendar = %d %s", code, body)
+	}
+	_, _, etag := davDo(t, data, davAddr, "bob@example.test", pw, http.MethodGet, event, "")
 	const inbox = "Other Users/alice@example.test/INBOX"
 
 	bob := imapLogin(t, addr, "bob@example.test", pw)
@@ -68,7 +77,7 @@ func TestCopyStore(t *testing.T) {
 		t.Fatalf("copy-store: exit %d, %s", r.code, r.err)
 	}
 	t.Logf("copy-store:\n%s%s", r.err, r.out)
-	verified := regexp.MustCompile(`(?m)^verified: 1 tenants, 6 principals, 5 grants, (\d+) folders, (\d+) messages \([0-9.]+ MiB\), 0 queued, (\d+) audit records$`)
+	verified := regexp.MustCompile(`(?m)^verified: 1 tenants, 6 principals, 5 grants, (\d+) folders, (\d+) messages \([0-9.]+ MiB\), 0 queued, (\d+) audit records, 1 calendars \(1 objects\)$`)
 	if m := verified.FindStringSubmatch(r.out); m == nil || m[2] != "4" {
 		t.Errorf("copy-store output %q, want the verified counts (4 messages: 3 in alice's INBOX, 1 in info's)", r.out)
 	}
@@ -94,9 +103,13 @@ func TestCopyStore(t *testing.T) {
 	}
 
 	// The server on PostgreSQL (a new --data: nothing comes from the old).
-	addr = freeAddr(t)
-	pg := startServer(t, t.TempDir(), "--store", dsn, "--imap-addr", addr, "--insecure-auth")
+	addr, davAddr = freeAddr(t), freeAddr(t)
+	pgData := t.TempDir()
+	pg := startServer(t, pgData, "--store", dsn, "--imap-addr", addr, "--dav-addr", davAddr, "--insecure-auth")
 	defer pg.stop(t)
+	if code, body, got := davDo(t, pgData, davAddr, "bob@example.test", pw, http.MethodGet, event, ""); code != http.StatusOK || body != ics || got != etag {
+		t.Errorf("bob: GET of alice's event after the copy = %d %q, ETag %s (before %s)", code, body, got, etag)
+	}
 	bob = imapLogin(t, addr, "bob@example.test", pw)
 	if after := folderView(t, bob, inbox); !after.equal(before) {
 		t.Errorf("alice's INBOX after the copy:\n%+v\nwant\n%+v", after, before)

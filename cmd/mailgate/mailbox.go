@@ -27,15 +27,17 @@ func onOff(s string) (*bool, error) {
 
 func newMailbox(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "mailbox", Short: "mailbox settings"}
-	var sentAs, sentOnBehalf, quota string
+	var sentAs, sentOnBehalf, quota, seePrivate string
 	set := &cobra.Command{
-		Use:   "set ADDRESS [--copy-sent-as on|off] [--copy-sent-on-behalf on|off] [--quota SIZE|none]",
-		Short: "sent copies of what delegates send as / on behalf of a mailbox, and its quota",
+		Use:   "set ADDRESS [--copy-sent-as on|off] [--copy-sent-on-behalf on|off] [--quota SIZE|none] [--delegates-see-private on|off]",
+		Short: "sent copies of what delegates send as / on behalf of a mailbox, its quota, private calendar items",
 		Long: `Keep a copy in the owner's Sent folder of what delegates send as / on behalf of it,
 and set the mailbox's quota (Exchange's "prohibit receive"): at or over it, mail for it is
 refused (452 4.2.2 on submission, 552 5.2.2 at the MX) and IMAP APPEND/COPY/MOVE into it
 answer NO [OVERQUOTA]. SIZE is bytes or a number with kB, MB, GB, TB (powers of 1000) or
-K, M, G, T, KiB, MiB, GiB, TiB (powers of 1024); none (or 0) removes the quota.`,
+K, M, G, T, KiB, MiB, GiB, TiB (powers of 1024); none (or 0) removes the quota.
+--delegates-see-private on lets delegates (Full Access) see the owner's CLASS:PRIVATE
+calendar items in full over CalDAV; off (the default) shows them busy time only.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			args := admin.MailboxSetArgs{Address: a[0]}
@@ -61,6 +63,11 @@ K, M, G, T, KiB, MiB, GiB, TiB (powers of 1024); none (or 0) removes the quota.`
 					return fmt.Errorf("--copy-sent-on-behalf %v", err)
 				}
 			}
+			if cmd.Flags().Changed("delegates-see-private") {
+				if args.DelegatesSeePrivate, err = onOff(seePrivate); err != nil {
+					return fmt.Errorf("--delegates-see-private %v", err)
+				}
+			}
 			var p admin.PrincipalView
 			if err := g.call(cmd.Context(), "mailbox.set", args, &p); err != nil {
 				return err
@@ -70,13 +77,15 @@ K, M, G, T, KiB, MiB, GiB, TiB (powers of 1024); none (or 0) removes the quota.`
 				if p.Settings.Quota > 0 {
 					q = byteSize(p.Settings.Quota).String()
 				}
-				fmt.Fprintf(w, "%s: copy-sent-as %s, copy-sent-on-behalf %s, quota %s\n", p.Address, word(p.Settings.CopySentAs), word(p.Settings.CopySentOnBehalf), q)
+				fmt.Fprintf(w, "%s: copy-sent-as %s, copy-sent-on-behalf %s, quota %s, delegates-see-private %s\n", p.Address,
+					word(p.Settings.CopySentAs), word(p.Settings.CopySentOnBehalf), q, word(p.Settings.DelegatesSeePrivate))
 			})
 		},
 	}
 	set.Flags().StringVar(&sentAs, "copy-sent-as", "", "on or off")
 	set.Flags().StringVar(&sentOnBehalf, "copy-sent-on-behalf", "", "on or off")
 	set.Flags().StringVar(&quota, "quota", "", "quota (e.g. 2GiB, 500MB), or none")
+	set.Flags().StringVar(&seePrivate, "delegates-see-private", "", "on or off: delegates see private calendar items in full")
 	c.AddCommand(set)
 	return c
 }

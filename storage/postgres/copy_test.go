@@ -71,7 +71,10 @@ func TestCopyFromBadger(t *testing.T) {
 		t.Errorf("message progress %+v, census %d messages, %d bytes", p, census.Messages, census.MessageBytes)
 	}
 	// alice: INBOX 1, 2, 4 (3 expunged), Work/2026 1, Sent 1; bob: 3.
-	if census.Tenants != 2 || census.Principals != 6 || census.Grants != 3 || census.Messages != 8 || census.Queued != 1 || census.Tombstones != 1 {
+	// Calendars: alice's default and work, info's default; work holds
+	// two objects and one tombstone.
+	if census.Tenants != 2 || census.Principals != 6 || census.Grants != 3 || census.Messages != 8 || census.Queued != 1 || census.Tombstones != 1 ||
+		census.Calendars != 3 || census.CalendarObjects != 2 || census.CalendarTombstones != 1 {
 		t.Errorf("census %+v", census)
 	}
 	if n, err := dst.BlobRefs(f.Copied); err != nil || n != 2 {
@@ -123,6 +126,16 @@ func TestCopyFromBadger(t *testing.T) {
 	}
 	if nf.ID <= f.Deleted.ID {
 		t.Errorf("new folder ID %d after the copy, a deleted folder had %d", nf.ID, f.Deleted.ID)
+	}
+	nc, err := dst.CreateCalendar(f.Alice, "later", "Later", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc.ID <= f.DeletedCalendar.ID {
+		t.Errorf("new calendar ID %d after the copy, a deleted calendar had %d", nc.ID, f.DeletedCalendar.ID)
+	}
+	if ch, seq, err := dst.CalendarChanges(f.Calendar.ID, 1); err != nil || seq != f.Calendar.Seq || len(ch) != 3 {
+		t.Errorf("changes of the copied work calendar since its creation = %+v, %d, %v (want 3 up to %d)", ch, seq, err, f.Calendar.Seq)
 	}
 	placed, err := dst.Deliver(storage.Delivery{Message: []byte("From: a@example.org\r\nSubject: one\r\n\r\nbody of one\r\n"),
 		Targets: []storage.Target{{Owner: f.Alice}}})

@@ -21,7 +21,8 @@ var _ storage.Importer = (*Store)(nil)
 // database, which must be empty, in one transaction: a failed or
 // interrupted import leaves it as it was. Every ID is kept (principals,
 // grants, folders with their UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ,
-// messages with their UIDs, mod-sequences and flags, queue entries), so a
+// messages with their UIDs, mod-sequences and flags, queue entries,
+// calendars with their sequences and objects with their ETags), so a
 // client that knew the old store sees the same mailboxes. Bodies are
 // stored once by content hash as always: two source bodies with the same
 // bytes become one blob, and every reference count is recomputed from the
@@ -60,7 +61,7 @@ func (s *Store) Import(ctx context.Context, items iter.Seq2[storage.Item, error]
 
 // importTables are the tables an import fills, which must be empty.
 var importTables = []string{"tenants", "principals", "addresses", "members", "grants", "folders", "subscriptions",
-	"blobs", "messages", "tombstones", "queue", "audit"}
+	"blobs", "messages", "tombstones", "queue", "audit", "calendars", "calendar_objects", "calendar_tombstones"}
 
 // lockEmpty locks the tables against writers until the transaction ends
 // (readers go on) and refuses a database that holds anything.
@@ -197,6 +198,18 @@ func (im *importer) add(it storage.Item) error {
 		}
 		im.row("audit", []string{"time", "action", "actor_id", "mailbox_id", "decision", "record"},
 			r.Time.UTC(), r.Action, r.ActorID, r.MailboxID, string(r.Decision), string(b))
+	case storage.RecordCalendar:
+		c := it.Calendar
+		im.row("calendars", []string{"id", "owner", "name", "display_name", "color", "seq", "created_us"},
+			int64(c.ID), string(c.Owner), c.Name, c.DisplayName, c.Color, int64(max(c.Seq, 1)), storage.CalendarTime(c.Created).UnixMicro())
+		im.counters.Calendar = max(im.counters.Calendar, c.ID)
+	case storage.RecordCalendarObject:
+		o := it.CalendarObject
+		im.row("calendar_objects", strings.Split(calObjectCols, ", "), int64(o.Calendar), o.Name, o.ETag, o.Data, o.Component, o.UID,
+			micros(storage.CalendarTime(o.Start)), micros(storage.CalendarTime(o.End)), int64(o.Seq), storage.CalendarTime(o.Modified).UnixMicro())
+	case storage.RecordCalendarTombstone:
+		ts := it.CalendarTombstone
+		im.row("calendar_tombstones", []string{"calendar_id", "name", "seq"}, int64(ts.Calendar), ts.Name, int64(ts.Seq))
 	default:
 		return fmt.Errorf("import: unknown %s", it.Kind)
 	}
@@ -303,6 +316,7 @@ func (im *importer) finish(s *Store) error {
 		n   uint64
 	}{
 		{"'principal_ids'", im.counters.Principal}, {"'grant_ids'", im.counters.Grant}, {"'folder_ids'", im.counters.Folder},
+		{"'calendar_ids'", im.counters.Calendar},
 		{"pg_get_serial_sequence('blobs', 'id')", im.maxBlob}, {"pg_get_serial_sequence('queue', 'id')", im.maxQueue},
 	} {
 		if q.n == 0 {
@@ -343,6 +357,7 @@ func (s *Store) Census(ctx context.Context) (storage.Census, error) {
 			{"tenants", &c.Tenants}, {"principals", &c.Principals}, {"addresses", &c.Addresses}, {"members", &c.Members},
 			{"grants", &c.Grants}, {"folders", &c.Folders}, {"subscriptions", &c.Subscriptions}, {"messages", &c.Messages},
 			{"tombstones", &c.Tombstones}, {"queue", &c.Queued}, {"audit", &c.Audit},
+			{"calendars", &c.Calendars}, {"calendar_objects", &c.CalendarObjects}, {"calendar_tombstones", &c.CalendarTombstones},
 		} {
 			if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+q.table).Scan(q.n); err != nil {
 				return err

@@ -44,6 +44,12 @@ func (s *Store) SetSettings(addr string, copySentAs, copySentOnBehalf *bool) (st
 	return s.modify(addr, storage.EditSettings(copySentAs, copySentOnBehalf))
 }
 
+// SetDelegatesSeePrivate sets whether delegates see the mailbox's
+// private calendar items (storage.EditDelegatesSeePrivate).
+func (s *Store) SetDelegatesSeePrivate(addr string, on bool) (storage.Principal, error) {
+	return s.modify(addr, storage.EditDelegatesSeePrivate(on))
+}
+
 // SetQuota sets a mailbox's quota in bytes (0: none).
 func (s *Store) SetQuota(addr string, quota uint64) (storage.Principal, error) {
 	return s.modify(addr, storage.EditQuota(quota))

@@ -22,6 +22,8 @@ type Filled struct {
 	Deleted                        storage.Folder // a folder deleted again
 	Copied                         uint64         // the blob of a message copied to Work/2026 (two references)
 	Queued                         storage.QueueEntry
+	Calendar                       storage.Calendar // alice's "work" calendar, after its changes
+	DeletedCalendar                storage.Calendar // a calendar deleted again: its ID must never come back
 }
 
 // Fill gives st one of everything a store keeps, through the contract:
@@ -30,7 +32,10 @@ type Filled struct {
 // alias, a renamed user, a removed one, grants (one pending, one
 // revoked), folders (one renamed, one deleted) with subscriptions,
 // messages with flags and internal dates, a copy (a shared body), an
-// expunge (a tombstone), a relay queue entry and audit records.
+// expunge (a tombstone), a relay queue entry, audit records, and
+// calendars (a default one, one renamed with a color, one deleted) with
+// an event, a task without times, a changed object and a deleted one (a
+// calendar tombstone).
 func Fill(t *testing.T, st storage.Backend) Filled {
 	t.Helper()
 	var f Filled
@@ -135,7 +140,45 @@ func Fill(t *testing.T, st storage.Backend) Filled {
 	fatal(t, st.Audit(storage.AuditRecord{Time: date, Proto: "imap", Action: "folder_bind", Actor: "bob@example.test", ActorID: string(f.Bob),
 		Mailbox: "alice@example.test", MailboxID: string(f.Alice), Right: "full-access", Decision: storage.AuditRefused, Reason: "no_grant",
 		Folder: "INBOX", Remote: "192.0.2.1:1234"}))
+	fillCalendars(t, st, &f)
 	return f
+}
+
+func fillCalendars(t *testing.T, st storage.Backend, f *Filled) {
+	t.Helper()
+	_, err := st.EnsureDefaultCalendar(f.Alice)
+	fatal(t, err)
+	_, err = st.EnsureDefaultCalendar(f.Info)
+	fatal(t, err)
+	_, err = st.CreateCalendar(f.Alice, "work", "Work", "")
+	fatal(t, err)
+	f.DeletedCalendar, err = st.CreateCalendar(f.Alice, "old", "Old", "")
+	fatal(t, err)
+	fatal(t, st.DeleteCalendar(f.Alice, "old"))
+	_, err = st.SetCalendarDisplay(f.Alice, "work", "Work 2026", "#FF0000FF")
+	fatal(t, err)
+	f.Calendar, err = st.Calendar(f.Alice, "work")
+	fatal(t, err)
+	start := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+	ics := func(comp, uid, extra string) []byte {
+		return []byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:" + comp + "\r\nUID:" + uid +
+			"\r\nDTSTAMP:20260301T000000Z\r\n" + extra + "END:" + comp + "\r\nEND:VCALENDAR\r\n")
+	}
+	for _, o := range []storage.CalendarObject{
+		{Name: "review.ics", UID: "review", Component: "VEVENT", Start: start, End: start.Add(time.Hour),
+			Data: ics("VEVENT", "review", "DTSTART:20260302T093000Z\r\nDTEND:20260302T103000Z\r\nSUMMARY:Review\r\n")},
+		{Name: "review.ics", UID: "review", Component: "VEVENT", Start: start.Add(time.Hour), End: start.Add(2 * time.Hour),
+			Data: ics("VEVENT", "review", "DTSTART:20260302T103000Z\r\nDTEND:20260302T113000Z\r\nSUMMARY:Review (moved)\r\n")},
+		{Name: "todo.ics", UID: "todo", Component: "VTODO", Data: ics("VTODO", "todo", "SUMMARY:Report\r\n")},
+		{Name: "gone.ics", UID: "gone", Component: "VTODO", Data: ics("VTODO", "gone", "SUMMARY:Gone\r\n")},
+	} {
+		o.Calendar = f.Calendar.ID
+		_, err := st.PutCalendarObject(o, storage.Condition{})
+		fatal(t, err)
+	}
+	fatal(t, st.DeleteCalendarObject(f.Calendar.ID, "gone.ics", storage.Condition{}))
+	f.Calendar, err = st.Calendar(f.Alice, "work")
+	fatal(t, err)
 }
 
 // Equal checks that got holds what want does, as far as the contract
@@ -144,7 +187,9 @@ func Fill(t *testing.T, st storage.Backend) Filled {
 // every principal's folders with their IDs, UIDVALIDITY, UIDNEXT,
 // HIGHESTMODSEQ and subscriptions, every message (UID, flags, internal
 // date, size, mod-sequence, body, its body's reference count), the
-// tombstones, the relay queue and the audit trail.
+// tombstones, the relay queue, the audit trail, and every principal's
+// calendars (IDs, sequences, display) with their objects (bytes, ETags,
+// times, sequences) and change logs.
 func Equal(t *testing.T, want, got storage.Backend) {
 	t.Helper()
 	wd, gd := want.Directory(), got.Directory()
@@ -190,6 +235,7 @@ func Equal(t *testing.T, want, got storage.Backend) {
 			t.Errorf("PasswordHash(%s) = %q, want %q", p.ID, gh, wh)
 		}
 		equalMail(t, want, got, p.ID, shared)
+		equalCalendars(t, want, got, p.ID)
 	}
 
 	wq, err := want.QueueList()
@@ -243,6 +289,32 @@ func equalMail(t *testing.T, want, got storage.Backend, owner delegation.ID, sha
 		gv, err := got.Vanished(f.ID, 0)
 		fatal(t, err)
 		sameAs(t, "vanished from "+f.Name, wv, gv)
+	}
+}
+
+// equalCalendars compares one owner's calendars, their objects and
+// their changes since the start (deleted objects included).
+func equalCalendars(t *testing.T, want, got storage.Backend, owner delegation.ID) {
+	t.Helper()
+	wc, err := want.Calendars(owner)
+	fatal(t, err)
+	gc, err := got.Calendars(owner)
+	fatal(t, err)
+	sameAs(t, "calendars of "+string(owner), wc, gc)
+	for _, c := range wc {
+		wo, err := want.CalendarObjects(c.ID)
+		fatal(t, err)
+		goo, err := got.CalendarObjects(c.ID)
+		fatal(t, err)
+		sameAs(t, "objects of calendar "+c.Name, wo, goo)
+		wch, wseq, err := want.CalendarChanges(c.ID, 0)
+		fatal(t, err)
+		gch, gseq, err := got.CalendarChanges(c.ID, 0)
+		fatal(t, err)
+		sameAs(t, "changes of calendar "+c.Name, wch, gch)
+		if wseq != gseq {
+			t.Errorf("calendar %s: sequence %d, want %d", c.Name, gseq, wseq)
+		}
 	}
 }
 

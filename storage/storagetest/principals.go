@@ -195,13 +195,17 @@ func passwordsAndSettings(t *testing.T, st storage.DirectoryStore) {
 	fatal(t, err)
 	_, err = st.SetQuota("info@example.test", 2<<30)
 	fatal(t, err)
+	_, err = st.SetDelegatesSeePrivate("info@example.test", true)
+	fatal(t, err)
+	_, err = st.SetDelegatesSeePrivate("sales@example.test", true)
+	wantKind(t, "delegates-see-private on a group", err, storage.ErrInvalid)
 	_, err = st.SetQuota("sales@example.test", 1)
 	wantKind(t, "a quota on a group", err, storage.ErrInvalid)
 	_, err = st.SetSettings("sales@example.test", &yes, nil)
 	wantKind(t, "settings of a group", err, storage.ErrInvalid)
 	info, err := st.Principal(id(t, st, "info@example.test"))
 	fatal(t, err)
-	if !info.Settings.CopySentAs || info.Settings.CopySentOnBehalf || info.Settings.Quota != 2<<30 || info.Name != "Info" || info.HasPassword {
+	if !info.Settings.CopySentAs || info.Settings.CopySentOnBehalf || info.Settings.Quota != 2<<30 || !info.Settings.DelegatesSeePrivate || info.Name != "Info" || info.HasPassword {
 		t.Errorf("info after its settings: %+v", info)
 	}
 	_, err = st.Principal("p999999")
