@@ -3,21 +3,46 @@ package storage
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
 
 // calSeqKeys counts a calendar's change index keys.
-func calSeqKeys(t *testing.T, st *Store, id uint64) int {
+func calSeqKeys(t *testing.T, st *Store, id uint64) int { return calIndexKeys(t, st, prefCalSeq, id) }
+
+func calIndexKeys(t *testing.T, st *Store, prefix []byte, id uint64) int {
 	t.Helper()
 	n := 0
 	if err := st.view(func(txn *badger.Txn) error {
-		return scanKeys(txn, calSub(prefCalSeq, id, ""), func([]byte) { n++ })
+		return scanKeys(txn, calSub(prefix, id, ""), func([]byte) { n++ })
 	}); err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// toSchema3 makes st's database what schema 3 left: no calendar indexes.
+func toSchema3(t *testing.T, st *Store) {
+	t.Helper()
+	if err := st.update(func(txn *badger.Txn) error {
+		var keys [][]byte
+		for _, p := range [][]byte{prefCalSeq, prefCalSpan} {
+			if err := scanKeys(txn, p, func(k []byte) { keys = append(keys, append([]byte(nil), k...)) }); err != nil {
+				return err
+			}
+		}
+		for _, k := range keys {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return txn.Set(keySchema, []byte("3"))
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestCalendarChangeIndex: the change index holds one key per name, at
@@ -74,21 +99,7 @@ func TestCalendarChangeIndex(t *testing.T) {
 	}
 	check("written")
 
-	// As schema 3 left it: no index.
-	if err := st.update(func(txn *badger.Txn) error {
-		var keys [][]byte
-		if err := scanKeys(txn, prefCalSeq, func(k []byte) { keys = append(keys, append([]byte(nil), k...)) }); err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := txn.Delete(k); err != nil {
-				return err
-			}
-		}
-		return txn.Set(keySchema, []byte("3"))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	toSchema3(t, st)
 	st.Close()
 	st = openAt(t, dir)
 	defer st.Close()
@@ -99,5 +110,69 @@ func TestCalendarChangeIndex(t *testing.T) {
 	}
 	if n := calSeqKeys(t, st, cal.ID); n != 0 {
 		t.Errorf("%d index keys after the calendar's deletion", n)
+	}
+}
+
+// TestCalendarSpanIndex: a time-range query reads the objects its span
+// index selects, which follows moves and deletions, and which Open builds
+// for a schema 3 database.
+func TestCalendarSpanIndex(t *testing.T) {
+	dir := t.TempDir()
+	st := openAt(t, dir)
+	cal := must[Calendar](t)(st.CreateCalendar("p1", "work", "", ""))
+	day := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	put := func(name string, start, end time.Time) {
+		t.Helper()
+		must[CalendarObject](t)(st.PutCalendarObject(CalendarObject{Calendar: cal.ID, Name: name, UID: name,
+			Component: "VEVENT", Data: []byte(name + start.String()), Start: start, End: end}, Condition{}))
+	}
+	put("early.ics", day.Add(8*time.Hour), day.Add(9*time.Hour))
+	put("late.ics", day.Add(20*time.Hour), day.Add(21*time.Hour))
+	put("moved.ics", day.Add(8*time.Hour), day.Add(9*time.Hour))
+	put("moved.ics", day.AddDate(0, 0, 1), day.AddDate(0, 0, 1).Add(time.Hour)) // the next day now
+	put("gone.ics", day.Add(8*time.Hour), day.Add(9*time.Hour))
+	if err := st.DeleteCalendarObject(cal.ID, "gone.ics", Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	put("open.ics", day.Add(-time.Hour), time.Time{}) // recurring: no end
+	check := func(when string) {
+		t.Helper()
+		for _, q := range []struct {
+			start, end time.Time
+			want       string
+		}{
+			{day, day.Add(12 * time.Hour), "early.ics open.ics"},
+			{day.Add(12 * time.Hour), day.AddDate(0, 0, 1), "late.ics open.ics"},
+			{day.AddDate(0, 0, 1), time.Time{}, "moved.ics open.ics"},
+			{time.Time{}, day.Add(-time.Hour), ""},
+			{time.Time{}, time.Time{}, "early.ics late.ics moved.ics open.ics"},
+		} {
+			objs, err := st.QueryCalendarObjects(cal.ID, q.start, q.end)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, o := range objs {
+				names = append(names, o.Name)
+			}
+			if got := strings.Join(names, " "); got != q.want {
+				t.Errorf("%s: query [%v, %v) = %q, want %q", when, q.start, q.end, got, q.want)
+			}
+		}
+		if n := calIndexKeys(t, st, prefCalSpan, cal.ID); n != 4 {
+			t.Errorf("%s: %d span keys, want 4 (one per object)", when, n)
+		}
+	}
+	check("written")
+	toSchema3(t, st)
+	st.Close()
+	st = openAt(t, dir)
+	defer st.Close()
+	check("migrated from schema 3")
+	if err := st.DeleteCalendar("p1", "work"); err != nil {
+		t.Fatal(err)
+	}
+	if n := calIndexKeys(t, st, prefCalSpan, cal.ID); n != 0 {
+		t.Errorf("%d span keys after the calendar's deletion", n)
 	}
 }

@@ -21,6 +21,7 @@ import (
 //	calgone/<id:16x>/<name>       → the sequence (8 bytes) that deleted it
 //	calpurge/<id:16x>             → a deleted calendar whose keys may remain
 //	calseq/<id:16x>/<seq:16x>     → the change index (calendars_seq.go)
+//	calspan/<id:16x>/<name>       → an object's time range (calendars_seq.go)
 var (
 	prefCalendar = []byte("calendar/")
 	prefCalID    = []byte("calid/")
@@ -191,7 +192,7 @@ const calPurgeBatch = 1000
 // purgeCalendar removes a deleted collection's objects, UID index and
 // tombstones, then its purge marker.
 func (s *Store) purgeCalendar(id uint64) error {
-	for _, prefix := range [][]byte{prefCalObj, prefCalUID, prefCalGone, prefCalSeq} {
+	for _, prefix := range [][]byte{prefCalObj, prefCalUID, prefCalGone, prefCalSeq, prefCalSpan} {
 		for {
 			var keys [][]byte
 			if err := s.view(func(txn *badger.Txn) error {
@@ -312,6 +313,9 @@ func (s *Store) PutCalendarObject(o CalendarObject, cond Condition) (CalendarObj
 		if err := setCalSeqTxn(txn, o.Calendar, prev, o.Seq, calSeqObject, o.Name); err != nil {
 			return err
 		}
+		if err := txn.Set(calSub(prefCalSpan, o.Calendar, o.Name), spanValue(o)); err != nil {
+			return err
+		}
 		if err := txn.Delete(calSub(prefCalGone, o.Calendar, o.Name)); err != nil {
 			return err
 		}
@@ -358,6 +362,9 @@ func (s *Store) DeleteCalendarObject(cal uint64, name string, cond Condition) er
 		if err := setCalSeqTxn(txn, cal, old.Seq, seq, calSeqGone, name); err != nil {
 			return err
 		}
+		if err := txn.Delete(calSub(prefCalSpan, cal, name)); err != nil {
+			return err
+		}
 		return txn.Set(calSub(prefCalGone, cal, name), binary.BigEndian.AppendUint64(nil, seq))
 	})
 }
@@ -367,12 +374,18 @@ func (s *Store) CalendarObjects(cal uint64) ([]CalendarObject, error) {
 	return s.QueryCalendarObjects(cal, time.Time{}, time.Time{})
 }
 
-// QueryCalendarObjects lists the objects overlapping [start, end).
+// QueryCalendarObjects lists the objects overlapping [start, end): with
+// a range, those its time-range index (calspan/) selects.
 func (s *Store) QueryCalendarObjects(cal uint64, start, end time.Time) ([]CalendarObject, error) {
 	var out []CalendarObject
 	err := s.view(func(txn *badger.Txn) error {
 		out = out[:0]
 		if _, err := calendarByIDTxn(txn, cal); err != nil {
+			return err
+		}
+		if !start.IsZero() || !end.IsZero() {
+			var err error
+			out, err = queryCalendarTxn(txn, cal, start, end)
 			return err
 		}
 		return scan(txn, calSub(prefCalObj, cal, ""), func(_, v []byte) error {
