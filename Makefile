@@ -22,10 +22,10 @@ test:
 	$(MAKE) imaptest
 
 ## e2e: the real binary driven by swaks, curl, imaplib/smtplib, mutt, mbsync and Thunderbird: one node
-## on the embedded database (run.sh), then two nodes on one PostgreSQL of their own (nodes.sh);
-## both always run, and either failing fails
+## on the embedded database (run.sh), then two nodes on one PostgreSQL of their own (nodes.sh), then
+## calendars with curl, vdirsyncer and khal (dav.sh); all always run, and any failing fails
 e2e: build
-	@rc=0; testdata/e2e/run.sh $(BIN) || rc=1; testdata/e2e/nodes.sh $(BIN) || rc=1; exit $$rc
+	@rc=0; testdata/e2e/run.sh $(BIN) || rc=1; testdata/e2e/nodes.sh $(BIN) || rc=1; testdata/e2e/dav.sh $(BIN) || rc=1; exit $$rc
 
 ## imaptest: Dovecot's imaptest conformance scripts against the real binary (IMAPTEST=path/to/imaptest,
 ## default ../shared/tools/imaptest/imaptest; at least IMAPTEST_MIN_PASS=67 of 71 must pass)

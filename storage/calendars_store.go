@@ -1,11 +1,9 @@
 package storage
 
 import (
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -22,6 +20,8 @@ import (
 //	caluid/<id:16x>/<uid>         → the name of the object with that UID
 //	calgone/<id:16x>/<name>       → the sequence (8 bytes) that deleted it
 //	calpurge/<id:16x>             → a deleted calendar whose keys may remain
+//	calseq/<id:16x>/<seq:16x>     → the change index (calendars_seq.go)
+//	calspan/<id:16x>/<name>       → an object's time range (calendars_seq.go)
 var (
 	prefCalendar = []byte("calendar/")
 	prefCalID    = []byte("calid/")
@@ -192,7 +192,7 @@ const calPurgeBatch = 1000
 // purgeCalendar removes a deleted collection's objects, UID index and
 // tombstones, then its purge marker.
 func (s *Store) purgeCalendar(id uint64) error {
-	for _, prefix := range [][]byte{prefCalObj, prefCalUID, prefCalGone} {
+	for _, prefix := range [][]byte{prefCalObj, prefCalUID, prefCalGone, prefCalSeq, prefCalSpan} {
 		for {
 			var keys [][]byte
 			if err := s.view(func(txn *badger.Txn) error {
@@ -304,6 +304,18 @@ func (s *Store) PutCalendarObject(o CalendarObject, cond Condition) (CalendarObj
 		if err := txn.Set(uidKey, []byte(o.Name)); err != nil {
 			return err
 		}
+		prev := old.Seq
+		if prev == 0 { // a new object: its name's tombstone, if any, goes
+			if prev, err = calGoneSeqTxn(txn, o.Calendar, o.Name); err != nil {
+				return err
+			}
+		}
+		if err := setCalSeqTxn(txn, o.Calendar, prev, o.Seq, calSeqObject, o.Name); err != nil {
+			return err
+		}
+		if err := txn.Set(calSub(prefCalSpan, o.Calendar, o.Name), spanValue(o)); err != nil {
+			return err
+		}
 		if err := txn.Delete(calSub(prefCalGone, o.Calendar, o.Name)); err != nil {
 			return err
 		}
@@ -347,6 +359,12 @@ func (s *Store) DeleteCalendarObject(cal uint64, name string, cond Condition) er
 		if err := txn.Delete(calSub(prefCalObj, cal, name)); err != nil {
 			return err
 		}
+		if err := setCalSeqTxn(txn, cal, old.Seq, seq, calSeqGone, name); err != nil {
+			return err
+		}
+		if err := txn.Delete(calSub(prefCalSpan, cal, name)); err != nil {
+			return err
+		}
 		return txn.Set(calSub(prefCalGone, cal, name), binary.BigEndian.AppendUint64(nil, seq))
 	})
 }
@@ -356,12 +374,18 @@ func (s *Store) CalendarObjects(cal uint64) ([]CalendarObject, error) {
 	return s.QueryCalendarObjects(cal, time.Time{}, time.Time{})
 }
 
-// QueryCalendarObjects lists the objects overlapping [start, end).
+// QueryCalendarObjects lists the objects overlapping [start, end): with
+// a range, those its time-range index (calspan/) selects.
 func (s *Store) QueryCalendarObjects(cal uint64, start, end time.Time) ([]CalendarObject, error) {
 	var out []CalendarObject
 	err := s.view(func(txn *badger.Txn) error {
 		out = out[:0]
 		if _, err := calendarByIDTxn(txn, cal); err != nil {
+			return err
+		}
+		if !start.IsZero() || !end.IsZero() {
+			var err error
+			out, err = queryCalendarTxn(txn, cal, start, end)
 			return err
 		}
 		return scan(txn, calSub(prefCalObj, cal, ""), func(_, v []byte) error {
@@ -378,41 +402,19 @@ func (s *Store) QueryCalendarObjects(cal uint64, start, end time.Time) ([]Calend
 	return out, err
 }
 
-// CalendarChanges lists what changed after since.
+// CalendarChanges lists what changed after since, from the change
+// index: it reads the changes, not the collection.
 func (s *Store) CalendarChanges(cal uint64, since uint64) ([]CalendarChange, uint64, error) {
 	var out []CalendarChange
 	var seq uint64
 	err := s.view(func(txn *badger.Txn) error {
-		out = out[:0]
 		c, err := calendarByIDTxn(txn, cal)
 		if err != nil {
 			return err
 		}
 		seq = c.Seq
-		prefix := calSub(prefCalObj, cal, "")
-		if err := scan(txn, prefix, func(_, v []byte) error {
-			var o CalendarObject
-			if err := unmarshal(v, &o); err != nil {
-				return err
-			}
-			if o.Seq > since {
-				out = append(out, CalendarChange{Name: o.Name, Seq: o.Seq})
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		prefix = calSub(prefCalGone, cal, "")
-		return scan(txn, prefix, func(k, v []byte) error {
-			if len(v) != 8 {
-				return fmt.Errorf("calendar tombstone %q: bad value", k)
-			}
-			if n := binary.BigEndian.Uint64(v); n > since {
-				out = append(out, CalendarChange{Name: string(k[len(prefix):]), Deleted: true, Seq: n})
-			}
-			return nil
-		})
+		out, err = calendarChangesTxn(txn, cal, since)
+		return err
 	})
-	slices.SortFunc(out, func(a, b CalendarChange) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, seq, err
 }

@@ -33,7 +33,10 @@ import (
 //	       names of their own (RFC 9051 §6.3.7: deleting a folder keeps its
 //	       subscription).
 //	2 → 3: folder records count their bytes (Folder.Size, for quotas).
-const SchemaVersion = 3
+//	3 → 4: calendars get a change index by sequence and an index of
+//	       their objects' time ranges (calseq/, calspan/:
+//	       calendars_seq.go).
+const SchemaVersion = 4
 
 var (
 	ErrNotFound = errors.New("not found")
@@ -284,7 +287,7 @@ func (s *Store) checkSchema() error {
 		// One transaction for the whole migration: a crash leaves the old
 		// version, which the next start migrates again.
 		// migrations[i] takes version i+1 to i+2, in order.
-		migrations := []func(*badger.Txn) error{migrateSubscriptionsTxn, migrateFolderSizesTxn}
+		migrations := []func(*badger.Txn) error{migrateSubscriptionsTxn, migrateFolderSizesTxn, migrateCalendarIndexesTxn}
 		for i, migrate := range migrations {
 			step := i + 1
 			if v > step {
