@@ -17,6 +17,7 @@ const (
 	ReasonSendOnBehalf Reason = "send_on_behalf" // allowed by an effective Send on Behalf grant
 	ReasonFullAccess   Reason = "full_access"    // allowed by an effective Full Access grant
 	ReasonPending      Reason = "pending"        // a grant exists but is not yet effective
+	ReasonExpired      Reason = "expired"        // a time-boxed grant existed, and has ended
 	ReasonFullOnly     Reason = "full_access_only"
 	ReasonNoGrant      Reason = "no_grant"
 	ReasonOtherTenant  Reason = "other_tenant"
@@ -26,7 +27,8 @@ const (
 )
 
 // Decision is the engine's answer. Every answer names what decided it: the
-// grant used (GrantID, Via) or why not (Reason, Missing, Pending).
+// grant used (GrantID, Via, and Until if it ends) or why not (Reason,
+// Missing, Pending or Until).
 type Decision struct {
 	Allowed bool      `json:"allowed"`
 	Right   Right     `json:"right,omitempty"`   // right used; 0 when acting as oneself
@@ -35,24 +37,34 @@ type Decision struct {
 	Mailbox ID        `json:"mailbox,omitempty"` // the principal owning the address or mailbox
 	Missing Right     `json:"missing,omitempty"` // on refusal: the right that would allow it
 	Pending time.Time `json:"pending,omitzero"`  // on refusal by a pending grant: when it takes effect
+	// Until is the end of a time-boxed grant: when the grant used stops
+	// counting, or (ReasonExpired) when the grant refused with ended.
+	Until   time.Time `json:"until,omitzero"`
 	Reason  Reason    `json:"reason"`
 	Address string    `json:"address,omitempty"` // the address asked about, normalised
 }
 
 // Text is a one-line human explanation, fit for an SMTP reply or the CLI.
 // It names the address, the right used or missing, and a pending grant's
-// effective time, never other people's grants.
+// effective time or an expired one's end, never other people's grants.
 func (dc Decision) Text() string {
+	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	switch dc.Reason {
 	case ReasonOwnAddress:
 		return fmt.Sprintf("%s is the sender's own address", dc.Address)
 	case ReasonOwner:
 		return fmt.Sprintf("%s is the actor's own mailbox", dc.Address)
 	case ReasonSendAs, ReasonSendOnBehalf, ReasonFullAccess:
+		if !dc.Until.IsZero() {
+			return fmt.Sprintf("allowed on %s by %s (grant %s, until %s)", dc.Address, dc.Right, dc.GrantID, stamp(dc.Until))
+		}
 		return fmt.Sprintf("allowed on %s by %s (grant %s)", dc.Address, dc.Right, dc.GrantID)
 	case ReasonPending:
 		return fmt.Sprintf("missing %s on %s: the %s grant is not effective until %s", dc.Missing, dc.Address,
-			dc.Right, dc.Pending.UTC().Format(time.RFC3339))
+			dc.Right, stamp(dc.Pending))
+	case ReasonExpired:
+		return fmt.Sprintf("missing %s on %s: the %s grant %s expired at %s", dc.Missing, dc.Address,
+			dc.Right, dc.GrantID, stamp(dc.Until))
 	case ReasonOtherTenant:
 		return fmt.Sprintf("%s is in another tenant: missing %s", dc.Address, dc.Missing)
 	case ReasonExternal:
@@ -70,7 +82,8 @@ func (dc Decision) Text() string {
 
 // Send decides whether actor may send a message whose From (or envelope
 // sender) is addr, and how. Send As beats Send on Behalf; a pending grant
-// does not count, and the refusal says when it will.
+// does not count, and the refusal says when it will; an expired one does
+// not either, and the refusal says when it ended.
 func (d *Directory) Send(actor ID, addr string, now time.Time) Decision {
 	dc := Decision{Missing: SendRights}
 	norm, err := NormalizeAddress(addr)
@@ -129,10 +142,11 @@ func (d *Directory) Open(actor, owner ID, now time.Time) Decision {
 
 // decide looks for the first right of wanted (in order of preference) that
 // the actor holds on mailbox, directly or through groups. dc holds the
-// refusal to return when none is effective.
+// refusal to return when none is effective: it names the pending grant
+// that takes effect first, else the expired one that ended last.
 func (d *Directory) decide(dc Decision, actor, mailbox ID, now time.Time, wanted []Right) Decision {
 	trustees := d.trustees(actor)
-	var pending *Grant
+	var pending, expired *Grant
 	fullOnly := false
 	for _, want := range wanted {
 		for _, g := range d.byMailbox[mailbox] { // earliest effective first
@@ -145,8 +159,9 @@ func (d *Directory) decide(dc Decision, actor, mailbox ID, now time.Time, wanted
 			if g.Right != want {
 				continue
 			}
-			if g.Effective(now) {
-				ok := Decision{Allowed: true, Right: want, GrantID: g.ID, Mailbox: mailbox, Address: dc.Address}
+			switch g.State(now) {
+			case StateEffective:
+				ok := Decision{Allowed: true, Right: want, GrantID: g.ID, Mailbox: mailbox, Address: dc.Address, Until: g.Until}
 				if g.Trustee != actor {
 					ok.Via = g.Trustee
 				}
@@ -159,15 +174,22 @@ func (d *Directory) decide(dc Decision, actor, mailbox ID, now time.Time, wanted
 					ok.Reason = ReasonFullAccess
 				}
 				return ok
-			}
-			if pending == nil || g.EffectiveAt.Before(pending.EffectiveAt) {
-				pending = g
+			case StatePending:
+				if pending == nil || g.EffectiveAt.Before(pending.EffectiveAt) {
+					pending = g
+				}
+			case StateExpired:
+				if expired == nil || g.Until.After(expired.Until) {
+					expired = g
+				}
 			}
 		}
 	}
 	switch {
 	case pending != nil:
 		dc.Reason, dc.Pending, dc.GrantID, dc.Right = ReasonPending, pending.EffectiveAt, pending.ID, pending.Right
+	case expired != nil:
+		dc.Reason, dc.Until, dc.GrantID, dc.Right = ReasonExpired, expired.Until, expired.ID, expired.Right
 	case fullOnly:
 		dc.Reason = ReasonFullOnly
 	default:

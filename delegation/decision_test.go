@@ -35,6 +35,10 @@ func fixture(t testing.TB, extra ...Grant) *Directory {
 		{ID: "g8", Mailbox: "carol", Trustee: "erin", Right: SendAs, EffectiveAt: t0},
 		{ID: "g9", Mailbox: "carol", Trustee: "erin", Right: SendOnBehalf, EffectiveAt: t0},
 		{ID: "g10", Mailbox: "zed", Trustee: "bob", Right: SendAs, EffectiveAt: t0}, // storage refuses these; the engine must too
+		// Time-boxed: carol sends on behalf of dave for two hours from t0,
+		// and had Full Access to his mailbox for the two hours before.
+		{ID: "g11", Mailbox: "dave", Trustee: "carol", Right: SendOnBehalf, EffectiveAt: t0, Until: t0.Add(2 * time.Hour)},
+		{ID: "g12", Mailbox: "dave", Trustee: "carol", Right: FullAccess, EffectiveAt: t0.Add(-2 * time.Hour), Until: t0},
 	}
 	d, err := NewDirectory([]Tenant{{Domain: "a.test"}, {Domain: "b.test"}}, ps, append(gs, extra...))
 	if err != nil {
@@ -70,6 +74,10 @@ func TestSend(t *testing.T) {
 		{"bob", "carol@a.test", at, false, ReasonPending, SendAs, "g7", ""},    // pending
 		{"bob", "carol@a.test", t0.Add(time.Hour - time.Nanosecond), false, ReasonPending, SendAs, "g7", ""},
 		{"bob", "carol@a.test", t0.Add(time.Hour), true, ReasonSendAs, SendAs, "g7", ""}, // boundary: effective
+		{"carol", "dave@a.test", at, true, ReasonSendOnBehalf, SendOnBehalf, "g11", ""},  // time-boxed
+		{"carol", "dave@a.test", t0.Add(2*time.Hour - time.Nanosecond), true, ReasonSendOnBehalf, SendOnBehalf, "g11", ""},
+		{"carol", "dave@a.test", t0.Add(2 * time.Hour), false, ReasonExpired, SendOnBehalf, "g11", ""}, // boundary: expired
+		{"carol", "dave@a.test", t0.Add(-time.Nanosecond), false, ReasonPending, SendOnBehalf, "g11", ""},
 		{"bob", "zed@b.test", at, false, ReasonOtherTenant, 0, "", ""},
 		{"zed", "alice@a.test", at, false, ReasonOtherTenant, 0, "", ""},
 		{"bob", "someone@elsewhere.test", at, false, ReasonExternal, 0, "", ""},

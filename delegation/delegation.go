@@ -113,7 +113,9 @@ type Principal struct {
 	Members []ID     `json:"members,omitempty"` // groups only: users or groups
 }
 
-// Grant gives Trustee one Right on Mailbox from EffectiveAt on.
+// Grant gives Trustee one Right on Mailbox from EffectiveAt on, until Until
+// when that is set (a time-boxed grant: holiday cover, an assistant for a
+// month); a zero Until is open-ended.
 type Grant struct {
 	ID          string    `json:"id"`
 	Mailbox     ID        `json:"mailbox"`
@@ -121,12 +123,38 @@ type Grant struct {
 	Right       Right     `json:"right"`
 	CreatedAt   time.Time `json:"created_at"`
 	EffectiveAt time.Time `json:"effective_at"`
+	Until       time.Time `json:"until,omitzero"`
 	CreatedBy   string    `json:"created_by,omitempty"`
 }
 
-// EffectiveAt reports whether the grant counts at now. The boundary is
-// inclusive: a grant is effective from its EffectiveAt instant on.
-func (g *Grant) Effective(now time.Time) bool { return !now.Before(g.EffectiveAt) }
+// GrantState is where a grant stands at some instant.
+type GrantState string
+
+const (
+	StatePending   GrantState = "pending"   // before EffectiveAt
+	StateEffective GrantState = "effective" // from EffectiveAt, before Until
+	StateExpired   GrantState = "expired"   // from Until on
+)
+
+// Effective reports whether the grant counts at now: from its EffectiveAt
+// instant (inclusive) until its Until instant (exclusive), if it has one.
+func (g *Grant) Effective(now time.Time) bool { return g.State(now) == StateEffective }
+
+// Expired reports whether a time-boxed grant has ended at now.
+func (g *Grant) Expired(now time.Time) bool { return !g.Until.IsZero() && !now.Before(g.Until) }
+
+// State is the grant's state at now. A grant whose end has come is
+// expired, never effective, whatever its start.
+func (g *Grant) State(now time.Time) GrantState {
+	switch {
+	case g.Expired(now):
+		return StateExpired
+	case now.Before(g.EffectiveAt):
+		return StatePending
+	default:
+		return StateEffective
+	}
+}
 
 // NormalizeAddress checks an address and returns its canonical form. The
 // whole address is lower-cased: mailgate treats local parts

@@ -35,11 +35,15 @@ func FuzzNormalizeAddress(f *testing.F) {
 
 // FuzzSend: whatever address is asked about, the engine never allows a send
 // from another principal's address without an effective Send As or Send on
-// Behalf grant, and never across tenants.
+// Behalf grant (never a pending or expired one), and never across tenants.
 func FuzzSend(f *testing.F) {
 	for _, s := range []string{"alice@a.test", "ALICE@A.TEST", "al@a.test", "zed@b.test", "info@a.test", "x@nowhere.test", "carol@a.test"} {
 		f.Add(s, int64(0))
 	}
+	// dave@ on either side of the end of carol's time-boxed grant g11
+	// (offset 26h is t0+2h).
+	f.Add("dave@a.test", int64(26*time.Hour-time.Nanosecond))
+	f.Add("dave@a.test", int64(26*time.Hour))
 	d := fixture(f)
 	f.Fuzz(func(t *testing.T, addr string, offset int64) {
 		now := t0.Add(time.Duration(offset%int64(48*time.Hour)) - 24*time.Hour)
