@@ -220,7 +220,7 @@ func (s *Service) GrantAdd(_ context.Context, a GrantArgs) (GrantView, error) {
 	if err != nil {
 		return GrantView{}, badRequest("%v", err)
 	}
-	g, err := s.st.AddGrant(a.Mailbox, a.Trustee, r, a.Now, a.By)
+	g, err := s.st.AddGrant(storage.NewGrant{Mailbox: a.Mailbox, Trustee: a.Trustee, Right: r, Immediate: a.Now, CreatedBy: a.By})
 	if err != nil {
 		return GrantView{}, s.apiError("grant add", err)
 	}

@@ -57,7 +57,7 @@ func seedEnv(b testing.TB, n int, noSync bool) *env {
 		}
 		e.ids[u] = p.ID
 	}
-	if _, err := st.AddGrant(addr("alice"), addr("bob"), delegation.FullAccess, true, "bench"); err != nil {
+	if _, err := st.AddGrant(storage.NewGrant{Mailbox: addr("alice"), Trustee: addr("bob"), Right: delegation.FullAccess, Immediate: true, CreatedBy: "bench"}); err != nil {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup

@@ -39,8 +39,9 @@ type DirectoryStore interface {
 	RemoveAlias(alias string) (Principal, error)
 	AddMember(groupAddr, memberAddr string) (Principal, error)
 	RemoveMember(groupAddr, memberAddr string) (Principal, error)
-	// AddGrant applies delegation.Directory.NewGrant's policy.
-	AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right, immediate bool, createdBy string) (delegation.Grant, error)
+	// AddGrant applies delegation.Directory.NewGrant's policy; a
+	// time-boxed grant's end (Until) is kept with it.
+	AddGrant(ng NewGrant) (delegation.Grant, error)
 	RemoveGrantBy(mailboxAddr, trusteeAddr string, right delegation.Right, by string) (delegation.Grant, error)
 	Grants(mailboxAddr, trusteeAddr string) ([]delegation.Grant, error)
 	// ApplyBatch applies a whole batch of additions (PlanBatch's checks

@@ -13,18 +13,38 @@ import (
 	"github.com/mailgate/mailgate/delegation"
 )
 
+// NewGrant is a request for a grant (AddGrant): Right on the Mailbox for
+// the Trustee (addresses or aliases), effective after the tenant's
+// propagation delay or at once when Immediate, open-ended or time-boxed
+// (Until, or For from its creation; delegation.GrantRequest).
+type NewGrant struct {
+	Mailbox, Trustee string
+	Right            delegation.Right
+	Immediate        bool
+	Until            time.Time
+	For              time.Duration
+	CreatedBy        string
+}
+
+// Request is ng as the grant policy's request, made now, for any store.
+func (ng NewGrant) Request(m, t *delegation.Principal, now time.Time) delegation.GrantRequest {
+	return delegation.GrantRequest{Mailbox: m, Trustee: t, Right: ng.Right, Immediate: ng.Immediate, Now: now,
+		CreatedBy: ng.CreatedBy, Until: ng.Until, For: ng.For}
+}
+
 // AddGrant gives trustee a right on mailbox, by the rules of
 // delegation.Directory.NewGrant: it takes effect after the tenant's
 // propagation delay (effective_at = created_at + delay), or at once when
-// immediate, and exists only inside one tenant.
-func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right, immediate bool, createdBy string) (delegation.Grant, error) {
+// immediate, ends at its Until if it has one, and exists only inside one
+// tenant.
+func (s *Store) AddGrant(ng NewGrant) (delegation.Grant, error) {
 	var g delegation.Grant
 	err := s.dirWrite(func(txn *badger.Txn, d *delegation.Directory) error {
-		m, t, err := ResolvePair(d, mailboxAddr, trusteeAddr)
+		m, t, err := ResolvePair(d, ng.Mailbox, ng.Trustee)
 		if err != nil {
 			return err
 		}
-		g, err = d.NewGrant(delegation.GrantRequest{Mailbox: m, Trustee: t, Right: right, Immediate: immediate, Now: s.now(), CreatedBy: createdBy})
+		g, err = d.NewGrant(ng.Request(m, t, s.now()))
 		if err != nil {
 			return grantError(err)
 		}
@@ -36,7 +56,7 @@ func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right
 		if err := setJSON(txn, key(prefGrant, g.ID), g); err != nil {
 			return err
 		}
-		return auditTxn(txn, s.now(), []AuditRecord{GrantAudit("grant_add", createdBy, m, t, g)})
+		return auditTxn(txn, s.now(), []AuditRecord{GrantAudit("grant_add", ng.CreatedBy, m, t, g)})
 	})
 	return g, err
 }
@@ -73,6 +93,9 @@ func GrantAudit(action, by string, m, t *delegation.Principal, g delegation.Gran
 	}
 	rec := NewAuditRecord(nil, "admin", action, Party{Address: by}, PartyOf(m), delegation.Decision{Allowed: true, Right: g.Right, GrantID: g.ID})
 	rec.Detail = fmt.Sprintf("trustee %s (%s), effective %s", t.Address, t.ID, g.EffectiveAt.UTC().Format(time.RFC3339))
+	if !g.Until.IsZero() {
+		rec.Detail += ", until " + g.Until.UTC().Format(time.RFC3339)
+	}
 	return rec
 }
 

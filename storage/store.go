@@ -36,7 +36,11 @@ import (
 //	3 → 4: calendars get a change index by sequence and an index of
 //	       their objects' time ranges (calseq/, calspan/:
 //	       calendars_seq.go).
-const SchemaVersion = 4
+//	4 → 5: a grant may end (delegation.Grant.Until). Nothing is rewritten:
+//	       a record without it is open-ended, as before. The step is there
+//	       so that an older mailgate, which would read every time-boxed
+//	       grant as open-ended, refuses the store instead.
+const SchemaVersion = 5
 
 var (
 	ErrNotFound = errors.New("not found")
@@ -287,7 +291,7 @@ func (s *Store) checkSchema() error {
 		// One transaction for the whole migration: a crash leaves the old
 		// version, which the next start migrates again.
 		// migrations[i] takes version i+1 to i+2, in order.
-		migrations := []func(*badger.Txn) error{migrateSubscriptionsTxn, migrateFolderSizesTxn, migrateCalendarIndexesTxn}
+		migrations := []func(*badger.Txn) error{migrateSubscriptionsTxn, migrateFolderSizesTxn, migrateCalendarIndexesTxn, noMigration}
 		for i, migrate := range migrations {
 			step := i + 1
 			if v > step {
@@ -301,6 +305,9 @@ func (s *Store) checkSchema() error {
 		return txn.Set(keySchema, []byte(fmt.Sprint(SchemaVersion)))
 	})
 }
+
+// noMigration is a version step whose records stay as they are.
+func noMigration(*badger.Txn) error { return nil }
 
 // update runs fn in a read-write transaction, retrying on conflict.
 // A refused commit is a typed fault (ErrUnavailable, ErrNoSpace: see

@@ -111,7 +111,7 @@ func TestCopyFromBadger(t *testing.T) {
 	if numericID(string(p.ID), "p") <= numericID(string(f.Sales), "p") || p.ID == f.Removed {
 		t.Errorf("new principal after the copy: %s (removed %s, last %s)", p.ID, f.Removed, f.Sales)
 	}
-	g, err := dst.AddGrant("alice@example.test", "new@example.test", delegation.SendAs, true, "")
+	g, err := dst.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "new@example.test", Right: delegation.SendAs, Immediate: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,14 +87,14 @@ func (s *Store) AddPrincipal(np storage.NewPrincipal) (storage.Principal, error)
 
 // AddGrant gives trustee a right on mailbox, by the rules of
 // delegation.Directory.NewGrant.
-func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right, immediate bool, createdBy string) (delegation.Grant, error) {
+func (s *Store) AddGrant(ng storage.NewGrant) (delegation.Grant, error) {
 	var g delegation.Grant
 	err := s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
-		m, t, err := storage.ResolvePair(d, mailboxAddr, trusteeAddr)
+		m, t, err := storage.ResolvePair(d, ng.Mailbox, ng.Trustee)
 		if err != nil {
 			return storage.DirChange{}, err
 		}
-		g, err = d.NewGrant(delegation.GrantRequest{Mailbox: m, Trustee: t, Right: right, Immediate: immediate, Now: s.now(), CreatedBy: createdBy})
+		g, err = d.NewGrant(ng.Request(m, t, s.now()))
 		if err != nil {
 			return storage.DirChange{}, storage.GrantRefusal(err)
 		}
@@ -103,11 +103,15 @@ func (s *Store) AddGrant(mailboxAddr, trusteeAddr string, right delegation.Right
 			return storage.DirChange{}, err
 		}
 		g.ID = fmt.Sprintf("g%d", n)
-		if _, err := tx.Exec(ctx, `INSERT INTO grants (id, mailbox, trustee, right_bits, created_at, effective_at, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, g.ID, g.Mailbox, g.Trustee, int16(g.Right), g.CreatedAt, g.EffectiveAt, g.CreatedBy); err != nil {
+		var until *time.Time // NULL: open-ended
+		if !g.Until.IsZero() {
+			until = &g.Until
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO grants (id, mailbox, trustee, right_bits, created_at, effective_at, created_by, until)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, g.ID, g.Mailbox, g.Trustee, int16(g.Right), g.CreatedAt, g.EffectiveAt, g.CreatedBy, until); err != nil {
 			return storage.DirChange{}, err
 		}
-		return storage.DirChange{}, s.auditTx(ctx, tx, storage.GrantAudit("grant_add", createdBy, m, t, g))
+		return storage.DirChange{}, s.auditTx(ctx, tx, storage.GrantAudit("grant_add", ng.CreatedBy, m, t, g))
 	})
 	return g, err
 }

@@ -187,6 +187,11 @@ CREATE TABLE calendar_tombstones (
 	PRIMARY KEY (calendar_id, name)
 );
 `,
+	// 5: time-boxed grants: a grant stops counting at until (exclusive);
+	// NULL is open-ended, as every grant made before was.
+	`
+ALTER TABLE grants ADD COLUMN until timestamptz CHECK (until IS NULL OR until > effective_at);
+`,
 }
 
 // migrateLock is the advisory lock key that lets one node at a time

@@ -56,7 +56,7 @@ func TestChangeReachesOtherNode(t *testing.T) {
 	var heard atomic.Int64
 	b.OnDirectoryChange(func(storage.DirChange) { heard.Add(1) })
 	seedTwo(t, a)
-	g, err := a.AddGrant("alice@example.test", "bob@example.test", delegation.FullAccess, true, "")
+	g, err := a.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.FullAccess, Immediate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestConcurrentNodesWrite(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for k := range each {
-				if _, err := n.AddGrant("alice@example.test", fmt.Sprintf("same%d@example.test", k), delegation.Right(1<<i), true, ""); err != nil {
+				if _, err := n.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: fmt.Sprintf("same%d@example.test", k), Right: delegation.Right(1 << i), Immediate: true}); err != nil {
 					t.Errorf("node %d grant %d: %v", i, k, err)
 				}
 			}

@@ -400,18 +400,22 @@ func (s *Store) reloadLocked(ctx context.Context) error {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, "SELECT id, mailbox, trustee, right_bits, created_at, effective_at, created_by FROM grants")
+		rows, err = tx.Query(ctx, "SELECT id, mailbox, trustee, right_bits, created_at, effective_at, created_by, until FROM grants")
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var g delegation.Grant
 			var bits int16
-			if err := rows.Scan(&g.ID, &g.Mailbox, &g.Trustee, &bits, &g.CreatedAt, &g.EffectiveAt, &g.CreatedBy); err != nil {
+			var until *time.Time
+			if err := rows.Scan(&g.ID, &g.Mailbox, &g.Trustee, &bits, &g.CreatedAt, &g.EffectiveAt, &g.CreatedBy, &until); err != nil {
 				return err
 			}
 			g.Right = delegation.Right(bits)
 			g.CreatedAt, g.EffectiveAt = g.CreatedAt.UTC(), g.EffectiveAt.UTC()
+			if until != nil {
+				g.Until = until.UTC()
+			}
 			gs = append(gs, g)
 		}
 		return rows.Err()

@@ -214,7 +214,7 @@ func batchBig(t *testing.T, st storage.DirectoryStore) {
 			t.Fatalf("AddPrincipal after a batch reused ID %s", p.ID)
 		}
 	}
-	g, err := st.AddGrant("after@big.test", "u00000@big.test", delegation.SendAs, true, "")
+	g, err := st.AddGrant(storage.NewGrant{Mailbox: "after@big.test", Trustee: "u00000@big.test", Right: delegation.SendAs, Immediate: true})
 	fatal(t, err)
 	for _, old := range d.Grants() {
 		if old.ID == g.ID {

@@ -26,6 +26,7 @@ func RunDirectory(t *testing.T, open Open) {
 	t.Run("Grants", func(t *testing.T) { grants(t, open(t)) })
 	t.Run("AuditInTheChange", func(t *testing.T) { auditInTheChange(t, open(t)) })
 	t.Run("Batch", func(t *testing.T) { RunBatch(t, open) })
+	t.Run("TimeBoxedGrants", func(t *testing.T) { timeBoxedGrants(t, open(t)) })
 }
 
 func fatal(t *testing.T, err error) {
@@ -125,13 +126,13 @@ func grants(t *testing.T, st storage.DirectoryStore) {
 	}
 
 	before := time.Now().Add(-time.Second)
-	g, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.SendAs, false, "cli-user")
+	g, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.SendAs, CreatedBy: "cli-user"})
 	fatal(t, err)
 	if g.ID == "" || g.Right != delegation.SendAs || g.CreatedBy != "cli-user" || g.CreatedAt.Before(before) ||
 		g.EffectiveAt.Sub(g.CreatedAt) != 90*time.Minute || g.CreatedAt.Nanosecond() != 0 {
 		t.Errorf("AddGrant = %+v: want effective 90m after a whole-second creation", g)
 	}
-	now, err := st.AddGrant("alice@example.test", "carol@example.test", delegation.FullAccess, true, "")
+	now, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "carol@example.test", Right: delegation.FullAccess, Immediate: true})
 	fatal(t, err)
 	if !now.EffectiveAt.Equal(now.CreatedAt) {
 		t.Errorf("immediate grant: %+v", now)
@@ -139,16 +140,16 @@ func grants(t *testing.T, st storage.DirectoryStore) {
 	if now.ID == g.ID {
 		t.Errorf("two grants with ID %s", g.ID)
 	}
-	_, err = st.AddGrant("alice@example.test", "bob@example.test", delegation.SendAs, true, "")
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.SendAs, Immediate: true})
 	wantKind(t, "the same grant again", err, storage.ErrExists)
-	_, err = st.AddGrant("alice@example.test", "zed@other.test", delegation.SendAs, true, "")
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "zed@other.test", Right: delegation.SendAs, Immediate: true})
 	wantErr(t, "grant across tenants", err, storage.ErrInvalid,
 		"alice@example.test and zed@other.test are in different tenants: rights can only be granted inside one tenant")
-	_, err = st.AddGrant("alice@example.test", "info@example.test", delegation.SendAs, true, "")
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "info@example.test", Right: delegation.SendAs, Immediate: true})
 	wantErr(t, "grant to a shared mailbox", err, storage.ErrInvalid, "shared mailbox")
-	_, err = st.AddGrant("alice@example.test", "alice@example.test", delegation.FullAccess, true, "")
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "alice@example.test", Right: delegation.FullAccess, Immediate: true})
 	wantErr(t, "grant to oneself", err, storage.ErrInvalid, "itself")
-	_, err = st.AddGrant("alice@example.test", "nobody@example.test", delegation.SendAs, true, "")
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "nobody@example.test", Right: delegation.SendAs, Immediate: true})
 	wantErr(t, "grant to nobody", err, storage.ErrNotFound, "nobody@example.test")
 
 	d := st.Directory()
@@ -195,9 +196,9 @@ func auditInTheChange(t *testing.T, st storage.DirectoryStore) {
 	if _, err := st.AddPrincipal(user("bob@example.test")); err != nil {
 		t.Fatal(err)
 	}
-	g, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.FullAccess, true, "root")
+	g, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.FullAccess, Immediate: true, CreatedBy: "root"})
 	fatal(t, err)
-	_, err = st.AddGrant("alice@example.test", "bob@example.test", delegation.FullAccess, true, "root")
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.FullAccess, Immediate: true, CreatedBy: "root"})
 	wantKind(t, "the same grant again", err, storage.ErrExists) // and no record of it below
 	if _, err := st.RemoveGrantBy("alice@example.test", "bob@example.test", delegation.FullAccess, ""); err != nil {
 		t.Fatal(err)
@@ -243,5 +244,74 @@ func auditInTheChange(t *testing.T, st storage.DirectoryStore) {
 	fatal(t, err)
 	if len(last) != 2 || last[1].Action != "folder_bind" {
 		t.Errorf("Limit 2 keeps the newest: %+v", last)
+	}
+}
+
+// timeBoxedGrants: a grant's end is kept in whole seconds (UTC), read back
+// from the database into the snapshot and the list, counted by the engine
+// and named in the grant_add audit record; an end that is past, or before
+// the propagation delay is over, is refused.
+func timeBoxedGrants(t *testing.T, st storage.DirectoryStore) {
+	_, err := st.AddTenant("example.test", time.Hour)
+	fatal(t, err)
+	for _, a := range []string{"alice@example.test", "bob@example.test", "carol@example.test"} {
+		_, err := st.AddPrincipal(user(a))
+		fatal(t, err)
+	}
+	end := time.Now().Add(3*time.Hour + 500*time.Millisecond).In(time.FixedZone("CET", 3600))
+	boxed, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.SendAs, Until: end, CreatedBy: "cli-user"})
+	fatal(t, err)
+	if want := end.UTC().Truncate(time.Second); !boxed.Until.Equal(want) || boxed.Until.Location() != time.UTC {
+		t.Errorf("AddGrant until %v = %+v, want until %v", end, boxed, want)
+	}
+	month, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "carol@example.test", Right: delegation.FullAccess, Immediate: true, For: 720 * time.Hour})
+	fatal(t, err)
+	if month.Until.Sub(month.CreatedAt) != 720*time.Hour || !month.EffectiveAt.Equal(month.CreatedAt) {
+		t.Errorf("AddGrant for 720h = %+v", month)
+	}
+	open, err := st.AddGrant(storage.NewGrant{Mailbox: "bob@example.test", Trustee: "carol@example.test", Right: delegation.SendAs, Immediate: true})
+	fatal(t, err)
+	if !open.Until.IsZero() {
+		t.Errorf("open-ended grant: %+v", open)
+	}
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "bob@example.test", Trustee: "alice@example.test", Right: delegation.SendAs, Until: time.Now().Add(30 * time.Minute)})
+	wantKind(t, "an end before the propagation delay is over", err, storage.ErrInvalid)
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "bob@example.test", Trustee: "alice@example.test", Right: delegation.SendAs, Immediate: true, Until: time.Now().Add(-time.Minute)})
+	wantKind(t, "an end in the past", err, storage.ErrInvalid)
+
+	list, err := st.Grants("", "")
+	fatal(t, err)
+	got := map[string]time.Time{}
+	for _, g := range list {
+		got[g.ID] = g.Until
+	}
+	if len(list) != 3 || !got[boxed.ID].Equal(boxed.Until) || !got[month.ID].Equal(month.Until) || !got[open.ID].IsZero() {
+		t.Errorf("Grants = %+v: want the ends kept", list)
+	}
+	d := st.Directory()
+	bob, _ := d.Lookup("bob@example.test")
+	carol, _ := d.Lookup("carol@example.test")
+	alice, _ := d.Lookup("alice@example.test")
+	if dc := d.Send(bob.ID, "alice@example.test", boxed.Until.Add(-time.Second)); !dc.Allowed || !dc.Until.Equal(boxed.Until) {
+		t.Errorf("Send As before its end: %+v", dc)
+	}
+	if dc := d.Send(bob.ID, "alice@example.test", boxed.Until); dc.Allowed || dc.Reason != delegation.ReasonExpired || dc.GrantID != boxed.ID {
+		t.Errorf("Send As at its end: %+v", dc)
+	}
+	if dc := d.Open(carol.ID, alice.ID, month.Until); dc.Allowed || dc.Reason != delegation.ReasonExpired {
+		t.Errorf("Full Access at its end: %+v", dc)
+	}
+
+	recs, err := st.AuditList(storage.AuditFilter{Action: "grant_add"})
+	fatal(t, err)
+	details := map[string]string{}
+	for _, r := range recs {
+		details[r.GrantID] = r.Detail
+	}
+	if want := "until " + boxed.Until.Format(time.RFC3339); !strings.Contains(details[boxed.ID], want) {
+		t.Errorf("grant_add audit of %s: %q, want it to say %q", boxed.ID, details[boxed.ID], want)
+	}
+	if strings.Contains(details[open.ID], "until") || details[open.ID] == "" {
+		t.Errorf("grant_add audit of the open-ended %s: %q", open.ID, details[open.ID])
 	}
 }

@@ -71,7 +71,7 @@ func storeClock(t *testing.T, open func(now func() time.Time) storage.Backend) {
 	if p, err := st.Principal(mb.alice); err != nil || !p.CreatedAt.Equal(t1) {
 		t.Errorf("alice created at %v (%v), want %v", p.CreatedAt, err, t1)
 	}
-	g, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.SendAs, false, "test")
+	g, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.SendAs, CreatedBy: "test"})
 	fatal(t, err)
 	if !g.CreatedAt.Equal(t1) || !g.EffectiveAt.Equal(t1.Add(time.Hour)) || g.CreatedBy != "test" {
 		t.Errorf("grant created %v, effective %v, by %q; want %v, an hour later, by test", g.CreatedAt, g.EffectiveAt, g.CreatedBy, t1)
@@ -161,7 +161,7 @@ func reopen(t *testing.T, open func(now func() time.Time) storage.Backend) {
 	if _, err := st.SetPropagation("example.test", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	g, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.SendAs, false, "")
+	g, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.SendAs})
 	fatal(t, err)
 	carol, err := st.AddPrincipal(user("carol@example.test"))
 	fatal(t, err)

@@ -28,7 +28,7 @@ func nestedGroups(t *testing.T, st storage.DirectoryStore) {
 		_, err := st.AddMember(m[0], m[1])
 		wantErr(t, "AddMember("+m[0]+", "+m[1]+")", err, storage.ErrInvalid, "cycle")
 	}
-	g, err := st.AddGrant("alice@example.test", "g1@example.test", delegation.FullAccess, true, "")
+	g, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "g1@example.test", Right: delegation.FullAccess, Immediate: true})
 	fatal(t, err)
 	carol, alice := id(t, st, "carol@example.test"), id(t, st, "alice@example.test")
 	if dc := st.Directory().Open(carol, alice, time.Now()); !dc.Allowed || dc.GrantID != g.ID {
@@ -57,7 +57,7 @@ func trailingDot(t *testing.T, st storage.DirectoryStore) {
 			Address: "alice@example.test."})),
 		"AddAlias(w@example.test.)":      secondErr(st.AddAlias("alice@example.test", "w@example.test.")),
 		"Rename(a2@example.test.)":       secondErr(st.Rename("alice@example.test", "a2@example.test.")),
-		"AddGrant(alice@example.test.)":  secondErr(st.AddGrant("alice@example.test.", "bob@example.test", delegation.SendAs, true, "")),
+		"AddGrant(alice@example.test.)":  secondErr(st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test.", Trustee: "bob@example.test", Right: delegation.SendAs, Immediate: true})),
 		"AddMember(sales@example.test.)": secondErr(st.AddMember("sales@example.test", "bob@example.test.")),
 	} {
 		wantErr(t, what, err, storage.ErrInvalid, "ends with a dot (write ")

@@ -71,7 +71,7 @@ func id(t *testing.T, st storage.DirectoryStore, addr string) delegation.ID {
 func renameKeepsGrants(t *testing.T, st storage.DirectoryStore) {
 	seed(t, st)
 	alice := id(t, st, "alice@example.test")
-	g, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.SendAs, true, "")
+	g, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.SendAs, Immediate: true})
 	fatal(t, err)
 	p, err := st.Rename("alice@example.test", "alice.owner@example.test")
 	fatal(t, err)
@@ -153,7 +153,7 @@ func aliasesAndMembers(t *testing.T, st storage.DirectoryStore) {
 	wantKind(t, "a member of a user", err, storage.ErrInvalid)
 	// A right given to the group holds for its members, and ends with
 	// their membership.
-	_, err = st.AddGrant("alice@example.test", "sales@example.test", delegation.FullAccess, true, "")
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "sales@example.test", Right: delegation.FullAccess, Immediate: true})
 	fatal(t, err)
 	carol, alice := id(t, st, "carol@example.test"), id(t, st, "alice@example.test")
 	if dc := st.Directory().Open(carol, alice, time.Now()); !dc.Allowed || dc.Via != id(t, st, "sales@example.test") {
@@ -236,11 +236,11 @@ func removePrincipal(t *testing.T, st storage.DirectoryStore) {
 	bob := id(t, st, "bob@example.test")
 	_, err := st.AddMember("sales@example.test", "bob@example.test")
 	fatal(t, err)
-	g1, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.SendAs, true, "")
+	g1, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.SendAs, Immediate: true})
 	fatal(t, err)
-	g2, err := st.AddGrant("bob@example.test", "carol@example.test", delegation.FullAccess, true, "")
+	g2, err := st.AddGrant(storage.NewGrant{Mailbox: "bob@example.test", Trustee: "carol@example.test", Right: delegation.FullAccess, Immediate: true})
 	fatal(t, err)
-	_, err = st.AddGrant("alice@example.test", "carol@example.test", delegation.SendAs, true, "")
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "carol@example.test", Right: delegation.SendAs, Immediate: true})
 	fatal(t, err)
 	p, err := st.RemovePrincipal("bob@example.test")
 	fatal(t, err)
@@ -277,14 +277,14 @@ func removePrincipal(t *testing.T, st storage.DirectoryStore) {
 
 func propagation(t *testing.T, st storage.DirectoryStore) {
 	seed(t, st)
-	before, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.SendAs, false, "")
+	before, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.SendAs})
 	fatal(t, err)
 	tn, err := st.SetPropagation("example.test", 2*time.Hour)
 	fatal(t, err)
 	if tn.Propagation != 2*time.Hour {
 		t.Errorf("SetPropagation = %+v", tn)
 	}
-	after, err := st.AddGrant("alice@example.test", "carol@example.test", delegation.SendAs, false, "")
+	after, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "carol@example.test", Right: delegation.SendAs})
 	fatal(t, err)
 	if !before.EffectiveAt.Equal(before.CreatedAt) || after.EffectiveAt.Sub(after.CreatedAt) != 2*time.Hour {
 		t.Errorf("grants before and after the change: %+v, %+v", before, after)

@@ -128,7 +128,7 @@ func quota(t *testing.T, st storage.Backend) {
 // folders counts against the owner, not the delegate.
 func delegateCopyQuota(t *testing.T, st storage.Backend) {
 	mb := seedMail(t, st)
-	if _, err := st.AddGrant("alice@example.test", "bob@example.test", delegation.FullAccess, true, ""); err != nil {
+	if _, err := st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.FullAccess, Immediate: true}); err != nil {
 		t.Fatal(err)
 	}
 	appendMsg(t, st, mb.bob, "INBOX", sized(120))

@@ -91,7 +91,7 @@ func Seed(t testing.TB, st *storage.Store) map[string]delegation.ID {
 		}
 	}
 	for _, g := range grants {
-		must(st.AddGrant(g.mailbox, g.trustee, g.right, !g.pending, "test"))
+		must(st.AddGrant(storage.NewGrant{Mailbox: g.mailbox, Trustee: g.trustee, Right: g.right, Immediate: !g.pending, CreatedBy: "test"}))
 		if g.revoked {
 			must(st.RemoveGrant(g.mailbox, g.trustee, g.right))
 		}
