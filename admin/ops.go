@@ -44,6 +44,10 @@ type (
 		Right   string `json:"right"`
 		Now     bool   `json:"now,omitempty"`
 		By      string `json:"by,omitempty"`
+		// A time-boxed grant ends at Until, or For after it is made (at
+		// most one); neither: open-ended. grant.add only.
+		Until *time.Time `json:"until,omitempty"`
+		For   *Duration  `json:"for,omitempty"`
 	}
 	GrantListArgs struct {
 		Mailbox string `json:"mailbox,omitempty"`
@@ -214,17 +218,25 @@ func (s *Service) AliasRemove(_ context.Context, a AliasArgs) (PrincipalView, er
 }
 
 // GrantAdd grants a right; it takes effect after the tenant's propagation
-// delay unless Now.
+// delay unless Now, and stops counting at its end if it has one (Until,
+// or For from now).
 func (s *Service) GrantAdd(_ context.Context, a GrantArgs) (GrantView, error) {
 	r, err := delegation.ParseRight(a.Right)
 	if err != nil {
 		return GrantView{}, badRequest("%v", err)
 	}
-	g, err := s.st.AddGrant(storage.NewGrant{Mailbox: a.Mailbox, Trustee: a.Trustee, Right: r, Immediate: a.Now, CreatedBy: a.By})
+	ng := storage.NewGrant{Mailbox: a.Mailbox, Trustee: a.Trustee, Right: r, Immediate: a.Now, CreatedBy: a.By}
+	if a.Until != nil {
+		ng.Until = *a.Until
+	}
+	if a.For != nil {
+		ng.For = time.Duration(*a.For)
+	}
+	g, err := s.st.AddGrant(ng)
 	if err != nil {
 		return GrantView{}, s.apiError("grant add", err)
 	}
-	s.log.Info("grant added", "grant", g.ID, "mailbox", a.Mailbox, "trustee", a.Trustee, "right", r.Flags(), "effective_at", g.EffectiveAt)
+	s.log.Info("grant added", "grant", g.ID, "mailbox", a.Mailbox, "trustee", a.Trustee, "right", r.Flags(), "effective_at", g.EffectiveAt, "until", g.Until)
 	return s.grantView(g, s.now()), nil
 }
 
@@ -244,7 +256,8 @@ func (s *Service) GrantRemove(_ context.Context, a GrantArgs) (GrantView, error)
 	return v, nil
 }
 
-// GrantList lists grants with their state now.
+// GrantList lists grants with their state now (effective, pending, or
+// expired with the instant it ended).
 func (s *Service) GrantList(_ context.Context, a GrantListArgs) ([]GrantView, error) {
 	gs, err := s.st.Grants(a.Mailbox, a.Trustee)
 	if err != nil {

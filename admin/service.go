@@ -143,16 +143,15 @@ type GrantView struct {
 	Right       delegation.Right `json:"right"`
 	Created     time.Time        `json:"created"`
 	EffectiveAt time.Time        `json:"effective_at"`
-	State       string           `json:"state"` // effective or pending
+	Until       time.Time        `json:"until,omitzero"` // a time-boxed grant's end (exclusive)
+	State       string           `json:"state"`          // effective, pending or expired; revoked once removed
 	CreatedBy   string           `json:"created_by,omitempty"`
 }
 
 func (s *Service) grantView(g delegation.Grant, now time.Time) GrantView {
 	d := s.st.Directory()
-	v := GrantView{ID: g.ID, Right: g.Right, Created: g.CreatedAt, EffectiveAt: g.EffectiveAt, CreatedBy: g.CreatedBy, State: "pending"}
-	if g.Effective(now) {
-		v.State = "effective"
-	}
+	v := GrantView{ID: g.ID, Right: g.Right, Created: g.CreatedAt, EffectiveAt: g.EffectiveAt, Until: g.Until, CreatedBy: g.CreatedBy,
+		State: string(g.State(now))}
 	if p, ok := d.Principal(g.Mailbox); ok {
 		v.Mailbox = p.Address
 	}

@@ -13,16 +13,20 @@ import (
 
 func newGrant(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "grant", Short: "manage rights: full-access, send-as, send-on-behalf"}
-	var right string
+	var right, until string
 	var now bool
 	add := &cobra.Command{
-		Use:   "add MAILBOX TRUSTEE --right full-access|send-as|send-on-behalf [--now]",
+		Use:   "add MAILBOX TRUSTEE --right full-access|send-as|send-on-behalf [--now] [--until RFC3339|DURATION]",
 		Short: "grant TRUSTEE a right on MAILBOX (effective after the tenant's propagation delay)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			args := admin.GrantArgs{Mailbox: a[0], Trustee: a[1], Right: right, Now: now, By: actorName()}
+			var err error
+			if args.Until, args.For, err = grantEnd(until); err != nil {
+				return err
+			}
 			var v admin.GrantView
-			err := g.call(cmd.Context(), "grant.add", admin.GrantArgs{Mailbox: a[0], Trustee: a[1], Right: right, Now: now, By: actorName()}, &v)
-			if err != nil {
+			if err := g.call(cmd.Context(), "grant.add", args, &v); err != nil {
 				return err
 			}
 			return g.emit(cmd, v, func(w io.Writer) {
@@ -30,12 +34,16 @@ func newGrant(g *globals) *cobra.Command {
 				if v.State == "pending" {
 					when = fmt.Sprintf("effective at %s (in %s)", ts(v.EffectiveAt), v.EffectiveAt.Sub(v.Created).Round(time.Second))
 				}
+				if !v.Until.IsZero() {
+					when += fmt.Sprintf(", until %s (for %s)", ts(v.Until), v.Until.Sub(v.EffectiveAt).Round(time.Second))
+				}
 				fmt.Fprintf(w, "granted %s on %s to %s (grant %s), %s\n", v.Right, v.Mailbox, v.Trustee, v.ID, when)
 			})
 		},
 	}
 	add.Flags().StringVar(&right, "right", "", "full-access, send-as or send-on-behalf")
 	add.Flags().BoolVar(&now, "now", false, "effective at once instead of after the propagation delay")
+	add.Flags().StringVar(&until, "until", "", "time-boxed: the grant stops counting at this time (RFC 3339) or this long from now (720h, 30m)")
 	add.MarkFlagRequired("right")
 
 	remove := &cobra.Command{
@@ -55,7 +63,7 @@ func newGrant(g *globals) *cobra.Command {
 
 	var trustee string
 	list := &cobra.Command{
-		Use: "list [MAILBOX] [--trustee T]", Short: "list grants with their effective time and state", Args: cobra.MaximumNArgs(1),
+		Use: "list [MAILBOX] [--trustee T]", Short: "list grants with their effective time, end and state (effective, pending, expired)", Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			args := admin.GrantListArgs{Trustee: trustee}
 			if len(a) == 1 {
@@ -68,15 +76,36 @@ func newGrant(g *globals) *cobra.Command {
 			return g.emit(cmd, gs, func(w io.Writer) {
 				var rows [][]string
 				for _, v := range gs {
-					rows = append(rows, []string{v.Mailbox, v.Right.Flags(), v.Trustee, ts(v.Created), ts(v.EffectiveAt), v.State, v.ID})
+					rows = append(rows, []string{v.Mailbox, v.Right.Flags(), v.Trustee, ts(v.Created), ts(v.EffectiveAt), ts(v.Until), v.State, v.ID})
 				}
-				table(w, []string{"MAILBOX", "RIGHT", "TRUSTEE", "CREATED", "EFFECTIVE AT", "STATE", "GRANT"}, rows)
+				table(w, []string{"MAILBOX", "RIGHT", "TRUSTEE", "CREATED", "EFFECTIVE AT", "UNTIL", "STATE", "GRANT"}, rows)
 			})
 		},
 	}
 	list.Flags().StringVar(&trustee, "trustee", "", "only grants to this trustee")
 	c.AddCommand(add, remove, list)
 	return c
+}
+
+// grantEnd reads --until: a time (RFC 3339) or a duration from now
+// ("720h", "30m"); "" is an open-ended grant. The server checks the end
+// against its clock and the grant's effective time.
+func grantEnd(v string) (*time.Time, *admin.Duration, error) {
+	if v == "" {
+		return nil, nil, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		if d <= 0 {
+			return nil, nil, fmt.Errorf("--until %s: a duration from now must be positive (e.g. 720h)", v)
+		}
+		ad := admin.Duration(d)
+		return nil, &ad, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--until %q: want a time (RFC 3339, e.g. 2026-12-24T17:00:00Z) or a duration from now (720h, 30m)", v)
+	}
+	return &t, nil, nil
 }
 
 func newExplain(g *globals) *cobra.Command {
