@@ -326,7 +326,7 @@ func (c *session) checkSession() error {
 	if dc.Allowed {
 		return nil
 	}
-	c.log.Info("delegate session ended: right revoked", "reason", dc.Reason)
+	c.log.Info("delegate session ended: right revoked or expired", "reason", dc.Reason, "grant", dc.GrantID)
 	c.unselect()
-	return &errBye{text: "access to " + c.ownerAddr + " has been revoked"}
+	return &errBye{text: lostAccess(c.ownerAddr, dc)}
 }

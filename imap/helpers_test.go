@@ -70,7 +70,14 @@ func newEnv(t testing.TB) *env {
 func newEnvIn(t testing.TB, dir string) *env {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
-	st, err := storage.Open(dir, storage.Options{Now: clk.Now, Logger: testLogger(t)})
+	return newEnvClock(t, dir, clk, clk.Now)
+}
+
+// newEnvClock is newEnvIn with the store and server on the clock now (clk
+// is nil when the test does not move it: the wall clock).
+func newEnvClock(t testing.TB, dir string, clk *clock, now func() time.Time) *env {
+	t.Helper()
+	st, err := storage.Open(dir, storage.Options{Now: now, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,10 @@ import (
 
 // cmdIdle answers IDLE (RFC 2177): changes made by any session (the
 // owner's and the delegates') are pushed as they commit. The rights are
-// re-checked at every change, at every directory change and every 30 s,
-// so a session idling in a folder whose right was revoked (or expired) is
-// told at once with BYE, as is a removed user or a revoked delegate login.
+// re-checked at every change, at every directory change, at the end of a
+// time-boxed grant the session stands on, and every 30 s, so a session
+// idling in a folder whose right was revoked or expired is told at once
+// with BYE, as is a removed user or a revoked or expired delegate login.
 func (c *session) cmdIdle(p *wire.Parser) error {
 	if err := p.End(); err != nil {
 		return err
@@ -37,6 +38,9 @@ func (c *session) cmdIdle(p *wire.Parser) error {
 	}
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
+	ends := time.NewTimer(time.Hour) // reset to the end of a time-boxed grant
+	ends.Stop()
+	defer ends.Stop()
 	for {
 		if reason := c.ending(); reason != "" {
 			return &errBye{text: reason}
@@ -44,13 +48,24 @@ func (c *session) cmdIdle(p *wire.Parser) error {
 		if err := c.checkSession(); err != nil {
 			return err
 		}
-		if c.sel != nil && !c.allowed(c.sel) {
-			c.log.Info("idle ended: right revoked", "owner", c.sel.pl.ownerAddr)
-			return &errBye{text: "access to " + c.sel.pl.name + " has been revoked"}
+		if c.sel != nil {
+			if dc := c.access(c.sel); !dc.Allowed {
+				c.log.Info("idle ended: right revoked or expired", "owner", c.sel.pl.ownerAddr, "reason", dc.Reason, "grant", dc.GrantID)
+				return &errBye{text: lostAccess(c.sel.pl.name, dc)}
+			}
 		}
 		c.poll(true)
 		if err := c.flush(); err != nil {
 			return &errBye{text: "write failed"}
+		}
+		// A time-boxed grant behind the session ends on its own, with no
+		// change to wake it: wake at that instant.
+		var expiry <-chan time.Time
+		if end := c.accessEnd(); !end.IsZero() {
+			ends.Reset(end.Sub(c.now()))
+			expiry = ends.C
+		} else {
+			ends.Stop()
 		}
 		select {
 		case err := <-done:
@@ -73,6 +88,7 @@ func (c *session) cmdIdle(p *wire.Parser) error {
 		case <-notify:
 		case <-c.wakeCh:
 		case <-tick.C:
+		case <-expiry:
 		}
 	}
 }

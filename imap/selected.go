@@ -238,12 +238,7 @@ func (c *session) unselect() {
 
 // allowed asks the directory, now, whether the selected folder may still
 // be used (own folders always; a delegate login is checked per session).
-func (c *session) allowed(sel *selected) bool {
-	if sel.pl.via != "other_users" {
-		return true
-	}
-	return c.srv.st.Directory().Open(c.actor, sel.pl.owner, c.now()).Allowed
-}
+func (c *session) allowed(sel *selected) bool { return c.access(sel).Allowed }
 
 func (c *session) checkWritable() (*selected, error) {
 	sel := c.sel

@@ -357,8 +357,13 @@ func (c *session) precheck(cmd *command) error {
 	if err := c.checkSession(); err != nil {
 		return err
 	}
-	if cmd.states == stSelected && c.sel != nil && !c.allowed(c.sel) {
-		return errRevoked
+	if cmd.states == stSelected && c.sel != nil {
+		if dc := c.access(c.sel); !dc.Allowed {
+			if dc.Reason == delegation.ReasonExpired {
+				return errNo(goimap.ResponseCodeNoPerm, lostAccess("this mailbox", dc)+": select another mailbox")
+			}
+			return errRevoked
+		}
 	}
 	return nil
 }
