@@ -294,8 +294,12 @@ func (s *Service) Export(_ context.Context, a ExportArgs) (ExportResult, error) 
 		if tenant != "" && m.Tenant != tenant {
 			continue
 		}
-		grants = append(grants, map[string]string{"mailbox": m.Address, "trustee": addr(g.Trustee), "right": g.Right.Flags(),
-			"created_at": g.CreatedAt.UTC().Format(time.RFC3339), "effective_at": g.EffectiveAt.UTC().Format(time.RFC3339), "created_by": g.CreatedBy})
+		row := map[string]string{"mailbox": m.Address, "trustee": addr(g.Trustee), "right": g.Right.Flags(),
+			"created_at": g.CreatedAt.UTC().Format(time.RFC3339), "effective_at": g.EffectiveAt.UTC().Format(time.RFC3339), "created_by": g.CreatedBy}
+		if !g.Until.IsZero() {
+			row["until"] = g.Until.UTC().Format(time.RFC3339)
+		}
+		grants = append(grants, row)
 	}
 	slices.SortFunc(grants, func(x, y map[string]string) int {
 		return cmp.Or(cmp.Compare(x["mailbox"], y["mailbox"]), cmp.Compare(x["trustee"], y["trustee"]), cmp.Compare(x["right"], y["right"]))

@@ -22,18 +22,19 @@ import (
 var testHash = testenv.BulkHash
 
 // bulkCSV has every kind, in an order that refers forward: grants to
-// users further down, members before their group.
-var bulkCSV = `kind,domain,propagation,address,name,password,password_hash,alias,group,member,mailbox,trustee,right,immediate,created_at,effective_at,created_by
-grant,,,,,,,,,,info@a.test,bob@a.test,send-as,,,,
-grant,,,,,,,,,,alice@a.test,team@a.test,full-access,true,,,
-grant,,,,,,,,,,alice@a.test,bob@a.test,send-on-behalf,,2026-01-02T03:04:05Z,2026-01-02T04:04:05Z,old-admin
-member,,,,,,,,team@a.test,bob@a.test,,,,,,,
-user,,,alice@a.test,"Alice, A.",,` + testHash + `,,,,,,,,,,
-user,,,bob@a.test,Bob,s3cret,,,,,,,,,,,
-tenant,a.test,5m,,,,,,,,,,,,,,
-shared,,,info@a.test,Info desk,,,,,,,,,,,,
-group,,,team@a.test,Team,,,,,,,,,,,,
-alias,,,alice@a.test,,,,ally@a.test,,,,,,,,,
+// users further down, members before their group; one grant is
+// time-boxed, one has ended.
+var bulkCSV = `kind,domain,propagation,address,name,password,password_hash,alias,group,member,mailbox,trustee,right,immediate,created_at,effective_at,created_by,until
+grant,,,,,,,,,,info@a.test,bob@a.test,send-as,,,,,
+grant,,,,,,,,,,alice@a.test,team@a.test,full-access,true,,,,2030-01-01T00:00:00Z
+grant,,,,,,,,,,alice@a.test,bob@a.test,send-on-behalf,,2026-01-02T03:04:05Z,2026-01-02T04:04:05Z,old-admin,2026-03-01T00:00:00Z
+member,,,,,,,,team@a.test,bob@a.test,,,,,,,,
+user,,,alice@a.test,"Alice, A.",,` + testHash + `,,,,,,,,,,,
+user,,,bob@a.test,Bob,s3cret,,,,,,,,,,,,
+tenant,a.test,5m,,,,,,,,,,,,,,,
+shared,,,info@a.test,Info desk,,,,,,,,,,,,,
+group,,,team@a.test,Team,,,,,,,,,,,,,
+alias,,,alice@a.test,,,,ally@a.test,,,,,,,,,,
 `
 
 func TestImportAndRoundTrip(t *testing.T) {
@@ -59,6 +60,10 @@ func TestImportAndRoundTrip(t *testing.T) {
 	if p, _ := d.Lookup("ally@a.test"); p == nil || p.Name != "Alice, A." {
 		t.Errorf("alias ally@ → %+v", p)
 	}
+	if gs, _ := a.GrantList(ctx, GrantListArgs{Mailbox: "alice@a.test"}); len(gs) != 2 || gs[0].State != "expired" || gs[1].State != "effective" ||
+		!gs[1].Until.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("time-boxed grants on alice@ = %+v (want the one ended in March expired, the other effective until 2030)", gs)
+	}
 	gs, _ := a.GrantList(ctx, GrantListArgs{Mailbox: "info@a.test"})
 	if len(gs) != 1 || gs[0].State != "pending" || gs[0].CreatedBy != "cli:tester" || gs[0].EffectiveAt.Sub(gs[0].Created) != 5*time.Minute {
 		t.Errorf("grant on info@ = %+v (want pending for the tenant's 5m)", gs)
@@ -83,6 +88,9 @@ func TestImportAndRoundTrip(t *testing.T) {
 			}
 			if !strings.Contains(first.Content, "2026-01-02T04:04:05Z") || !strings.Contains(first.Content, "old-admin") {
 				t.Errorf("export lost a grant's times or creator:\n%s", first.Content)
+			}
+			if !strings.Contains(first.Content, "2030-01-01T00:00:00Z") || !strings.Contains(first.Content, "2026-03-01T00:00:00Z") {
+				t.Errorf("export lost a time-boxed grant's end:\n%s", first.Content)
 			}
 		})
 	}

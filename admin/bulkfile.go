@@ -30,7 +30,7 @@ const (
 // password and immediate are read, never written (an export writes the
 // hash, and the effective time).
 var bulkColumns = []string{"kind", "domain", "propagation", "address", "name", "password", "password_hash",
-	"alias", "group", "member", "mailbox", "trustee", "right", "immediate", "created_at", "effective_at", "created_by"}
+	"alias", "group", "member", "mailbox", "trustee", "right", "immediate", "created_at", "effective_at", "until", "created_by"}
 
 var exportColumns = slices.DeleteFunc(slices.Clone(bulkColumns), func(c string) bool { return c == "password" || c == "immediate" })
 
@@ -47,8 +47,9 @@ order, any subset), or JSON lines (one object per line, the same names).
   member  group, member (a user or group)
   grant   mailbox, trustee, right (full-access, send-as, send-on-behalf),
           immediate (true) or effective_at (RFC 3339; empty: after the
-          tenant's delay), created_at (RFC 3339; empty: now), created_by
-          (empty: you)
+          tenant's delay), until (RFC 3339: a time-boxed grant's end;
+          empty: open-ended), created_at (RFC 3339; empty: now),
+          created_by (empty: you)
 
 Lines may come in any order: a grant may name a user added further down.
 The whole file is checked first, with the rules of the single commands; any
@@ -223,7 +224,7 @@ var bulkFields = map[string][]string{
 	storage.BatchGroup:  {"address", "name"},
 	storage.BatchAlias:  {"address", "alias"},
 	storage.BatchMember: {"group", "member"},
-	storage.BatchGrant:  {"mailbox", "trustee", "right", "immediate", "created_at", "effective_at", "created_by"},
+	storage.BatchGrant:  {"mailbox", "trustee", "right", "immediate", "created_at", "effective_at", "until", "created_by"},
 }
 
 // bulkRequired are the fields a kind cannot do without.
@@ -295,7 +296,7 @@ func (l bulkLine) record() (storage.BatchRecord, string, error) {
 	for _, t := range []struct {
 		name string
 		to   *time.Time
-	}{{"created_at", &r.CreatedAt}, {"effective_at", &r.EffectiveAt}} {
+	}{{"created_at", &r.CreatedAt}, {"effective_at", &r.EffectiveAt}, {"until", &r.Until}} {
 		if v, ok := f[t.name]; ok {
 			at, err := time.Parse(time.RFC3339, v)
 			if err != nil {

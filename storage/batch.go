@@ -46,8 +46,8 @@ type Batch struct {
 //	alias:  Address (the principal), Alias
 //	member: Group, Member
 //	grant:  Mailbox, Trustee, Right, and Immediate or EffectiveAt (zero:
-//	        after the tenant's delay); CreatedAt (zero: now), CreatedBy
-//	        ("": Batch.By)
+//	        after the tenant's delay); Until (zero: open-ended); CreatedAt
+//	        (zero: now), CreatedBy ("": Batch.By)
 type BatchRecord struct {
 	Line         int // where it came from, for errors (0: its index + 1)
 	Kind         string
@@ -65,6 +65,7 @@ type BatchRecord struct {
 	Immediate    bool
 	CreatedAt    time.Time
 	EffectiveAt  time.Time
+	Until        time.Time
 	CreatedBy    string
 }
 
@@ -403,7 +404,10 @@ func (pl *planner) grant(r *BatchRecord) {
 	}
 	by := cmp.Or(r.CreatedBy, pl.b.By)
 	mp, tp := m.Principal, t.Principal
-	g, err := d.NewGrant(delegation.GrantRequest{Mailbox: &mp, Trustee: &tp, Right: r.Right, Immediate: r.Immediate, Now: created, CreatedBy: by})
+	// A given effective_at replaces the delay, so the end is checked
+	// against it below (an export's grant made under another delay).
+	g, err := d.NewGrant(delegation.GrantRequest{Mailbox: &mp, Trustee: &tp, Right: r.Right, Immediate: r.Immediate || !r.EffectiveAt.IsZero(),
+		Now: created, CreatedBy: by, Until: r.Until})
 	if err != nil {
 		pl.bad(r, grantError(err))
 		return
@@ -416,6 +420,9 @@ func (pl *planner) grant(r *BatchRecord) {
 			return
 		case eff.Before(g.CreatedAt):
 			pl.bad(r, errorf(ErrInvalid, "effective_at %s is before created_at %s", eff.Format(time.RFC3339), g.CreatedAt.Format(time.RFC3339)))
+			return
+		case !g.Until.IsZero() && !g.Until.After(eff):
+			pl.bad(r, errorf(ErrInvalid, "until %s is not after effective_at %s", g.Until.Format(time.RFC3339), eff.Format(time.RFC3339)))
 			return
 		}
 		g.EffectiveAt = eff

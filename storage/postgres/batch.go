@@ -97,7 +97,7 @@ func (s *Store) writePlan(ctx context.Context, tx pgx.Tx, p *storage.BatchPlan) 
 		members = append(members, []any{string(m.Group), string(m.Member)})
 	}
 	for _, g := range p.Grants {
-		grants = append(grants, []any{g.ID, string(g.Mailbox), string(g.Trustee), int16(g.Right), g.CreatedAt, g.EffectiveAt, g.CreatedBy})
+		grants = append(grants, []any{g.ID, string(g.Mailbox), string(g.Trustee), int16(g.Right), g.CreatedAt, g.EffectiveAt, g.CreatedBy, untilColumn(g)})
 	}
 	for _, r := range p.Audit {
 		r.Time = now
@@ -116,7 +116,7 @@ func (s *Store) writePlan(ctx context.Context, tx pgx.Tx, p *storage.BatchPlan) 
 		{"principals", []string{"id", "kind", "tenant", "address", "name", "password_hash", "settings", "created_at"}, principals},
 		{"addresses", []string{"address", "principal", "is_primary"}, addresses},
 		{"members", []string{"grp", "member"}, members},
-		{"grants", []string{"id", "mailbox", "trustee", "right_bits", "created_at", "effective_at", "created_by"}, grants},
+		{"grants", []string{"id", "mailbox", "trustee", "right_bits", "created_at", "effective_at", "created_by", "until"}, grants},
 		{"audit", []string{"time", "action", "actor_id", "mailbox_id", "decision", "record"}, audit},
 	} {
 		if len(c.rows) == 0 {

@@ -103,12 +103,8 @@ func (s *Store) AddGrant(ng storage.NewGrant) (delegation.Grant, error) {
 			return storage.DirChange{}, err
 		}
 		g.ID = fmt.Sprintf("g%d", n)
-		var until *time.Time // NULL: open-ended
-		if !g.Until.IsZero() {
-			until = &g.Until
-		}
 		if _, err := tx.Exec(ctx, `INSERT INTO grants (id, mailbox, trustee, right_bits, created_at, effective_at, created_by, until)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, g.ID, g.Mailbox, g.Trustee, int16(g.Right), g.CreatedAt, g.EffectiveAt, g.CreatedBy, until); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, g.ID, g.Mailbox, g.Trustee, int16(g.Right), g.CreatedAt, g.EffectiveAt, g.CreatedBy, untilColumn(g)); err != nil {
 			return storage.DirChange{}, err
 		}
 		return storage.DirChange{}, s.auditTx(ctx, tx, storage.GrantAudit("grant_add", ng.CreatedBy, m, t, g))
@@ -143,4 +139,13 @@ func (s *Store) RemoveGrantBy(mailboxAddr, trusteeAddr string, right delegation.
 // trustee, ordered by mailbox, then effective time.
 func (s *Store) Grants(mailboxAddr, trusteeAddr string) ([]delegation.Grant, error) {
 	return storage.GrantsIn(s.Directory(), mailboxAddr, trusteeAddr)
+}
+
+// untilColumn is a grant's until column: its end, or NULL (open-ended).
+func untilColumn(g delegation.Grant) *time.Time {
+	if g.Until.IsZero() {
+		return nil
+	}
+	u := g.Until.UTC()
+	return &u
 }

@@ -151,8 +151,8 @@ func (im *importer) add(it storage.Item) error {
 		im.counters.Principal = max(im.counters.Principal, numericID(string(r.ID), "p"))
 	case storage.RecordGrant:
 		g := it.Grant
-		im.row("grants", []string{"id", "mailbox", "trustee", "right_bits", "created_at", "effective_at", "created_by"},
-			g.ID, string(g.Mailbox), string(g.Trustee), int16(g.Right), g.CreatedAt.UTC(), g.EffectiveAt.UTC(), g.CreatedBy)
+		im.row("grants", []string{"id", "mailbox", "trustee", "right_bits", "created_at", "effective_at", "created_by", "until"},
+			g.ID, string(g.Mailbox), string(g.Trustee), int16(g.Right), g.CreatedAt.UTC(), g.EffectiveAt.UTC(), g.CreatedBy, untilColumn(g))
 		im.counters.Grant = max(im.counters.Grant, numericID(g.ID, "g"))
 	case storage.RecordFolder:
 		f := it.Folder

@@ -33,7 +33,7 @@ func batchApplied(t *testing.T, st storage.DirectoryStore) {
 		{Kind: storage.BatchGrant, Mailbox: "desk@new.test", Trustee: "nina@new.test", Right: delegation.SendAs},
 		{Kind: storage.BatchGrant, Mailbox: "nina@new.test", Trustee: "team@new.test", Right: delegation.FullAccess, Immediate: true},
 		{Kind: storage.BatchGrant, Mailbox: "info@example.test", Trustee: "bob@example.test", Right: delegation.SendOnBehalf,
-			CreatedAt: created, EffectiveAt: created.Add(time.Minute), CreatedBy: "old-admin"},
+			CreatedAt: created, EffectiveAt: created.Add(time.Minute), Until: created.Add(2 * time.Hour), CreatedBy: "old-admin"}, // expired: kept so
 		{Kind: storage.BatchUser, Address: "Nina@New.test", Name: "Nina", PasswordHash: "$2a$04$abc"},
 		{Kind: storage.BatchTenant, Domain: "new.test", Propagation: &hour},
 		{Kind: storage.BatchGroup, Address: "team@new.test", Name: "Team"},
@@ -93,7 +93,8 @@ func batchApplied(t *testing.T, st storage.DirectoryStore) {
 	}
 	gs, err = st.Grants("info@example.test", "bob@example.test")
 	fatal(t, err)
-	if len(gs) != 1 || !gs[0].CreatedAt.Equal(created) || !gs[0].EffectiveAt.Equal(created.Add(time.Minute)) || gs[0].CreatedBy != "old-admin" {
+	if len(gs) != 1 || !gs[0].CreatedAt.Equal(created) || !gs[0].EffectiveAt.Equal(created.Add(time.Minute)) || gs[0].CreatedBy != "old-admin" ||
+		!gs[0].Until.Equal(created.Add(2*time.Hour)) || gs[0].State(time.Now()) != delegation.StateExpired {
 		t.Errorf("restored grant = %+v", gs)
 	}
 	gs, err = st.Grants("alice@example.test", "sales@example.test")
@@ -119,6 +120,7 @@ func batchApplied(t *testing.T, st storage.DirectoryStore) {
 
 func batchBadLines(t *testing.T, st storage.DirectoryStore) {
 	seed(t, st)
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	recs := []storage.BatchRecord{
 		{Line: 2, Kind: storage.BatchUser, Address: "ok@example.test"},
 		{Line: 3, Kind: storage.BatchGrant, Mailbox: "alice@example.test", Trustee: "zed@other.test", Right: delegation.SendAs},
@@ -139,6 +141,10 @@ func batchBadLines(t *testing.T, st storage.DirectoryStore) {
 		{Line: 18, Kind: storage.BatchGrant, Mailbox: "ok@example.test", Trustee: "bob@example.test", Right: delegation.SendAs},
 		{Line: 19, Kind: storage.BatchShared, Address: "s@example.test", PasswordHash: "$2a$04$x"},
 		{Line: 20, Kind: storage.BatchGrant, Mailbox: "twice@example.test", Trustee: "bob@example.test", Right: delegation.SendAs},
+		{Line: 21, Kind: storage.BatchGrant, Mailbox: "carol@example.test", Trustee: "bob@example.test", Right: delegation.SendAs,
+			CreatedAt: created, EffectiveAt: created.Add(time.Hour), Until: created.Add(time.Minute)},
+		{Line: 22, Kind: storage.BatchGrant, Mailbox: "carol@example.test", Trustee: "alice@example.test", Right: delegation.SendAs,
+			Immediate: true, Until: time.Now().Add(-time.Hour)},
 	}
 	before := st.Directory()
 	audit, err := st.AuditList(storage.AuditFilter{})
@@ -152,7 +158,7 @@ func batchBadLines(t *testing.T, st storage.DirectoryStore) {
 	for _, l := range be.Lines {
 		lines = append(lines, l.Line)
 	}
-	wantLines := []int{3, 4, 6, 7, 8, 12, 14, 15, 16, 18, 19}
+	wantLines := []int{3, 4, 6, 7, 8, 12, 14, 15, 16, 18, 19, 21, 22}
 	if !slices.Equal(lines, wantLines) {
 		t.Errorf("bad lines %v, want %v:\n%v", lines, wantLines, err)
 	}
@@ -162,6 +168,12 @@ func batchBadLines(t *testing.T, st storage.DirectoryStore) {
 		}
 		if l.Line == 12 && !strings.Contains(l.Msg, "cycle") {
 			t.Errorf("line 12 (a group cycle): %q", l.Msg)
+		}
+		if l.Line == 21 && !strings.Contains(l.Msg, "not after effective_at") {
+			t.Errorf("line 21 (a grant ending before it starts): %q", l.Msg)
+		}
+		if l.Line == 22 && !strings.Contains(l.Msg, "not in the future") {
+			t.Errorf("line 22 (a new grant ending in the past): %q", l.Msg)
 		}
 	}
 	if st.Directory() != before {

@@ -30,7 +30,7 @@ type Filled struct {
 // two tenants (one with a propagation delay), users with passwords,
 // settings and a quota, a shared mailbox, a group with a member, an
 // alias, a renamed user, a removed one, grants (one pending, one
-// revoked), folders (one renamed, one deleted) with subscriptions,
+// time-boxed, one revoked), folders (one renamed, one deleted) with subscriptions,
 // messages with flags and internal dates, a copy (a shared body), an
 // expunge (a tombstone), a relay queue entry, audit records, and
 // calendars (a default one, one renamed with a color, one deleted) with
@@ -74,7 +74,7 @@ func Fill(t *testing.T, st storage.Backend) Filled {
 	fatal(t, err)
 	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "dave@example.test", Right: delegation.SendAs, Immediate: true})
 	fatal(t, err)
-	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.SendOnBehalf, Immediate: true})
+	_, err = st.AddGrant(storage.NewGrant{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: delegation.SendOnBehalf, Immediate: true, For: 720 * time.Hour}) // time-boxed
 	fatal(t, err)
 	_, err = st.RemoveGrantBy("alice@example.test", "bob@example.test", delegation.SendOnBehalf, "admin-cli")
 	fatal(t, err)
@@ -207,7 +207,7 @@ func Equal(t *testing.T, want, got storage.Backend) {
 		var out []delegation.Grant
 		for _, g := range gs {
 			c := *g
-			c.CreatedAt, c.EffectiveAt = micro(c.CreatedAt), micro(c.EffectiveAt)
+			c.CreatedAt, c.EffectiveAt, c.Until = micro(c.CreatedAt), micro(c.EffectiveAt), micro(c.Until)
 			out = append(out, c)
 		}
 		return sortedBy(out, func(g delegation.Grant) string { return g.ID })
