@@ -141,14 +141,18 @@ func (d *Directory) Open(actor, owner ID, now time.Time) Decision {
 }
 
 // decide looks for the first right of wanted (in order of preference) that
-// the actor holds on mailbox, directly or through groups. dc holds the
-// refusal to return when none is effective: it names the pending grant
-// that takes effect first, else the expired one that ended last.
+// the actor holds on mailbox, directly or through groups, and names the
+// grant that lasts longest (open-ended before time-boxed, then the earliest
+// effective). dc holds the refusal to return when none is effective: it
+// names the pending grant that takes effect first, else the expired one
+// that ended last.
 func (d *Directory) decide(dc Decision, actor, mailbox ID, now time.Time, wanted []Right) Decision {
 	trustees := d.trustees(actor)
 	var pending, expired *Grant
 	fullOnly := false
 	for _, want := range wanted {
+		// use: the effective grant of want that lasts longest.
+		var use *Grant
 		for _, g := range d.byMailbox[mailbox] { // earliest effective first
 			if !trustees[g.Trustee] {
 				continue
@@ -161,19 +165,9 @@ func (d *Directory) decide(dc Decision, actor, mailbox ID, now time.Time, wanted
 			}
 			switch g.State(now) {
 			case StateEffective:
-				ok := Decision{Allowed: true, Right: want, GrantID: g.ID, Mailbox: mailbox, Address: dc.Address, Until: g.Until}
-				if g.Trustee != actor {
-					ok.Via = g.Trustee
+				if use == nil || !use.Until.IsZero() && (g.Until.IsZero() || g.Until.After(use.Until)) {
+					use = g
 				}
-				switch want {
-				case SendAs:
-					ok.Reason = ReasonSendAs
-				case SendOnBehalf:
-					ok.Reason = ReasonSendOnBehalf
-				default:
-					ok.Reason = ReasonFullAccess
-				}
-				return ok
 			case StatePending:
 				if pending == nil || g.EffectiveAt.Before(pending.EffectiveAt) {
 					pending = g
@@ -184,6 +178,22 @@ func (d *Directory) decide(dc Decision, actor, mailbox ID, now time.Time, wanted
 				}
 			}
 		}
+		if use == nil {
+			continue
+		}
+		ok := Decision{Allowed: true, Right: want, GrantID: use.ID, Mailbox: mailbox, Address: dc.Address, Until: use.Until}
+		if use.Trustee != actor {
+			ok.Via = use.Trustee
+		}
+		switch want {
+		case SendAs:
+			ok.Reason = ReasonSendAs
+		case SendOnBehalf:
+			ok.Reason = ReasonSendOnBehalf
+		default:
+			ok.Reason = ReasonFullAccess
+		}
+		return ok
 	}
 	switch {
 	case pending != nil:

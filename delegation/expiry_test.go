@@ -155,3 +155,29 @@ func TestNewGrantUntil(t *testing.T) {
 		}
 	}
 }
+
+// TestLongestGrantDecides: of two effective grants of one right (direct
+// and through a group), the one that lasts longest is named, so that the
+// decision's end is when the right really stops.
+func TestLongestGrantDecides(t *testing.T) {
+	boxed := Grant{ID: "g40", Mailbox: "dave", Trustee: "erin", Right: SendAs, EffectiveAt: t0.Add(-time.Hour), Until: t0.Add(time.Hour)}
+	longer := Grant{ID: "g41", Mailbox: "dave", Trustee: "team", Right: SendAs, EffectiveAt: t0, Until: t0.Add(3 * time.Hour)}
+	open := Grant{ID: "g42", Mailbox: "dave", Trustee: "sales", Right: SendAs, EffectiveAt: t0.Add(time.Minute)}
+	for _, tc := range []struct {
+		grants []Grant
+		at     time.Time
+		want   string
+		until  time.Time
+	}{
+		{[]Grant{boxed}, t0, "g40", t0.Add(time.Hour)},
+		{[]Grant{boxed, longer}, t0, "g41", t0.Add(3 * time.Hour)},
+		{[]Grant{boxed, longer, open}, t0, "g41", t0.Add(3 * time.Hour)}, // open not yet effective
+		{[]Grant{boxed, longer, open}, t0.Add(time.Minute), "g42", time.Time{}},
+		{[]Grant{boxed, longer}, t0.Add(time.Hour), "g41", t0.Add(3 * time.Hour)},
+	} {
+		dc := fixture(t, tc.grants...).Send("erin", "dave@a.test", tc.at)
+		if !dc.Allowed || dc.GrantID != tc.want || !dc.Until.Equal(tc.until) {
+			t.Errorf("%d grants at %v: %+v, want %s until %v", len(tc.grants), tc.at, dc, tc.want, tc.until)
+		}
+	}
+}
