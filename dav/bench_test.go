@@ -165,7 +165,7 @@ func newBenchEnv(b *testing.B, st storage.Backend) *benchEnv {
 		}
 		be.ids[u] = p.ID
 	}
-	if _, err := st.AddGrant(addr("alice"), addr("bob"), delegation.FullAccess, true, "bench"); err != nil {
+	if _, err := st.AddGrant(storage.NewGrant{Mailbox: addr("alice"), Trustee: addr("bob"), Right: delegation.FullAccess, Immediate: true, CreatedBy: "bench"}); err != nil {
 		b.Fatal(err)
 	}
 	tlsCfg, pool := testenv.SelfSigned(b, "dav.example.test")
