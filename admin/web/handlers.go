@@ -509,6 +509,7 @@ type pickerData struct {
 	Query       string
 	Candidates  []admin.PrincipalView
 	Propagation time.Duration
+	Zone        string // where the "at" field's times are read
 }
 
 func sectionOf(flag string) (int, error) {
@@ -539,7 +540,7 @@ func (s *Server) pickerPage(r *http.Request, ss *session) (string, any, error) {
 		return "", nil, err
 	}
 	q := strings.ToLower(strings.TrimSpace(r.FormValue("q")))
-	pd := &pickerData{P: v, Flag: rs.Flag, Title: rs.Title, Query: r.FormValue("q")}
+	pd := &pickerData{P: v, Flag: rs.Flag, Title: rs.Title, Query: r.FormValue("q"), Zone: s.zoneName()}
 	if t, ok := s.cfg.Service.Directory().Tenant(v.Tenant); ok {
 		pd.Propagation = t.Propagation
 	}
@@ -575,12 +576,14 @@ func (s *Server) addGrants(r *http.Request, ss *session) (string, string, error)
 			return "", "", errorf(http.StatusBadRequest, "%s is in another tenant than %s", p.Address, m.Address)
 		}
 	}
-	// The time-boxed grants' "until" field (GrantArgs.Until) goes here
-	// once the service has it: r.PostFormValue("until").
+	until, dur, err := s.grantEnd(r.PostFormValue("until"), r.PostFormValue("for"))
+	if err != nil {
+		return "", "", err
+	}
 	var done []string
 	for _, t := range trustees {
 		g, err := s.cfg.Service.GrantAdd(r.Context(), admin.GrantArgs{Mailbox: m.Address, Trustee: t, Right: r.PostFormValue("right"),
-			Now: r.PostFormValue("now") == "on", By: ss.actor().Address})
+			Now: r.PostFormValue("now") == "on", Until: until, For: dur, By: ss.actor().Address})
 		if err != nil {
 			if len(done) > 0 {
 				s.setFlash(ss, "Added "+strings.Join(done, "; ")+".")
@@ -591,9 +594,50 @@ func (s *Server) addGrants(r *http.Request, ss *session) (string, string, error)
 		if g.State == "pending" {
 			when = "effective at " + g.EffectiveAt.In(s.cfg.Location).Format("Mon 2 Jan 2006 15:04:05 MST")
 		}
+		if !g.Until.IsZero() {
+			when += ", until " + g.Until.In(s.cfg.Location).Format("Mon 2 Jan 2006 15:04:05 MST")
+		}
 		done = append(done, fmt.Sprintf("%s for %s, %s", g.Right, g.Trustee, when))
 	}
 	return userURL("/user/permissions", m.Address), "Added " + strings.Join(done, "; ") + ".", nil
+}
+
+// grantEnd reads the picker's optional end of a new grant: "until", a
+// local time from a datetime-local field (in the server's Location), or
+// "for", a duration from now (720h, 30m). Not both; neither is no end.
+// The service checks that the end is after the grant takes effect.
+func (s *Server) grantEnd(until, dur string) (*time.Time, *admin.Duration, error) {
+	until, dur = strings.TrimSpace(until), strings.TrimSpace(dur)
+	switch {
+	case until != "" && dur != "":
+		return nil, nil, errorf(http.StatusBadRequest, "give the end either as a time or as a duration, not both")
+	case dur != "":
+		var d admin.Duration
+		if err := d.UnmarshalText([]byte(dur)); err != nil || d <= 0 {
+			return nil, nil, errorf(http.StatusBadRequest, "invalid duration %q for the end: use e.g. 720h or 30m", dur)
+		}
+		return nil, &d, nil
+	case until != "":
+		for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04"} {
+			if t, err := time.ParseInLocation(layout, until, s.cfg.Location); err == nil {
+				return &t, nil, nil
+			}
+		}
+		if t, err := time.Parse(time.RFC3339, until); err == nil {
+			return &t, nil, nil
+		}
+		return nil, nil, errorf(http.StatusBadRequest, "invalid end time %q: use the date and time field, e.g. 2026-12-24T17:00", until)
+	}
+	return nil, nil, nil
+}
+
+// zoneName names the zone the server shows and reads times in.
+func (s *Server) zoneName() string {
+	if name := s.cfg.Location.String(); name != "Local" {
+		return name
+	}
+	zone, _ := s.cfg.Service.Now().In(s.cfg.Location).Zone()
+	return zone
 }
 
 func (s *Server) removeGrant(r *http.Request, ss *session) (string, string, error) {

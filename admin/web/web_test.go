@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -41,7 +42,8 @@ type env struct {
 	svc   *admin.Service
 	au    *auth.Authenticator
 	ts    *httptest.Server
-	clock *clock
+	clock *clock // the sessions'
+	store *clock // the store's (grants' times)
 }
 
 const pw = "correct horse"
@@ -51,12 +53,13 @@ const pw = "correct horse"
 // administrator god), behind a TLS admin center.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := storage.Open(t.TempDir(), storage.Options{})
+	storeClock := &clock{t: time.Now()}
+	st, err := storage.Open(t.TempDir(), storage.Options{Now: storeClock.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{st: st, svc: admin.New(st, nil), au: auth.New(st, st.Now), clock: &clock{t: time.Now()}}
+	e := &env{st: st, svc: admin.New(st, nil), au: auth.New(st, st.Now), clock: &clock{t: time.Now()}, store: storeClock}
 	ctx := t.Context()
 	for _, d := range []string{"example.test", "other.test"} {
 		mustOK(t)(e.svc.TenantAdd(ctx, admin.TenantArgs{Domain: d}))
@@ -256,6 +259,52 @@ func TestPermissionsFlow(t *testing.T) {
 		t.Errorf("audit from the future has records:\n%s", p.body)
 	}
 	wantStatus(t, "audit with a bad time", b.get("/audit?from=yesterday"), http.StatusBadRequest)
+}
+
+// TestTimeBoxedPermissions: the picker's end fields give a grant an end
+// (a duration from now, or a local time), the page shows it with its
+// countdown, and once the store's clock passes it the grant shows as
+// expired; bad ends are refused and change nothing.
+func TestTimeBoxedPermissions(t *testing.T) {
+	e := newEnv(t)
+	b, csrf := e.admin(t, "root@example.test")
+	wantBody(t, "picker", b.get("/user/permissions/add?a=alice@example.test&right=send-on-behalf"), `name="for"`, `name="until"`, "times are UTC")
+
+	p := b.post("/user/permissions/add", form(csrf, "a", "alice@example.test", "right", "send-on-behalf", "trustee", "carol@example.test", "now", "on", "for", "1h"))
+	wantStatus(t, "add with an end after 1h", p, http.StatusSeeOther)
+	gs := grants(t, e, "alice@example.test")
+	if len(gs) != 1 || gs[0].State != "effective" || !gs[0].Until.Equal(gs[0].EffectiveAt.Add(time.Hour)) {
+		t.Fatalf("grants after Add for 1h = %+v", gs)
+	}
+	end := gs[0].Until.UTC()
+	perm := b.get(p.loc)
+	wantBody(t, "time-boxed grant", perm, `<span class="state-effective">effective</span>`,
+		"until <time datetime=\""+end.Format(time.RFC3339)+"\">"+end.Format("Mon 2 Jan 2006 15:04:05 MST")+"</time>",
+		`data-countdown="`+end.Format(time.RFC3339)+`" data-done="now (reload to see it expired)">in 59m`, ", until "+end.Format("Mon 2 Jan 2006 15:04:05 MST"))
+
+	e.store.add(time.Hour)
+	wantBody(t, "expired grant", b.get(p.loc), `<span class="state-expired">expired at <time datetime="`+end.Format(time.RFC3339)+`">`)
+	if gs := grants(t, e, "alice@example.test"); gs[0].State != "expired" {
+		t.Errorf("state after the end: %+v", gs[0])
+	}
+	wantBody(t, "explain after the end", b.get("/explain?actor=carol@example.test&kind=send&address=alice@example.test"), "Refused", "expired")
+
+	at := e.store.now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	p = b.post("/user/permissions/add", form(csrf, "a", "alice@example.test", "right", "full-access", "trustee", "bob@example.test", "now", "on", "until", at.Format("2006-01-02T15:04:05")))
+	wantStatus(t, "add with an end time", p, http.StatusSeeOther)
+	for _, g := range grants(t, e, "alice@example.test") {
+		if g.Trustee == "bob@example.test" && !g.Until.Equal(at) {
+			t.Errorf("bob's grant ends at %s, want %s (the field's local time in UTC)", g.Until, at)
+		}
+	}
+	for _, bad := range [][]string{{"for", "1h", "until", at.Format("2006-01-02T15:04")}, {"for", "soon"}, {"for", "-5m"}, {"until", "tomorrow"},
+		{"until", e.store.now().Add(-time.Hour).UTC().Format("2006-01-02T15:04:05")}} {
+		kv := append([]string{"a", "alice@example.test", "right", "send-as", "trustee", "bob@example.test", "now", "on"}, bad...)
+		wantStatus(t, fmt.Sprintf("add with end %q", bad), b.post("/user/permissions/add", form(csrf, kv...)), http.StatusBadRequest)
+	}
+	if n := len(grants(t, e, "alice@example.test")); n != 2 {
+		t.Errorf("%d grants after the refused ends, want 2", n)
+	}
 }
 
 func TestDirectoryChanges(t *testing.T) {

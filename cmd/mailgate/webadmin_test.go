@@ -167,37 +167,61 @@ func TestWebAdminBrowser(t *testing.T) {
 	if s := text("#send-as [data-countdown]"); !strings.HasPrefix(s, "in ") && !strings.HasPrefix(s, "now") {
 		t.Errorf("countdown text %q", s)
 	}
+	// A time-boxed Send on behalf for carol, at once, that ends during the
+	// test (holiday cover, in seconds).
+	const carolFor = 20 * time.Second
+	step("10-picker-send-on-behalf", chromedp.Click(css("#add-send-on-behalf")), chromedp.WaitVisible(css(`input[name="trustee"][value="carol@example.test"]`)),
+		chromedp.Click(css(`input[name="trustee"][value="carol@example.test"]`)), chromedp.Click(css("#now")), chromedp.SendKeys(css("#for"), carolFor.String()))
+	step("11-time-boxed", chromedp.Click(css("#add")), chromedp.WaitVisible(css("#add-send-on-behalf")))
+	if s := text("#send-on-behalf"); !strings.Contains(s, "carol@example.test") || !strings.Contains(s, "effective") || !strings.Contains(s, "until") {
+		t.Errorf("Send on behalf section after the time-boxed Add: %q", s)
+	}
 
 	var gs []admin.GrantView
-	if err := json.Unmarshal([]byte(ok(t, data, "--json", "grant", "list", "alice@example.test")), &gs); err != nil || len(gs) != 2 {
+	if err := json.Unmarshal([]byte(ok(t, data, "--json", "grant", "list", "alice@example.test")), &gs); err != nil || len(gs) != 3 {
 		t.Fatalf("grant list after the browser: %+v, %v", gs, err)
 	}
-	var sendAs admin.GrantView
+	var sendAs, onBehalf admin.GrantView
 	for _, g := range gs {
-		if g.Trustee != "bob@example.test" || g.CreatedBy != "web:root@example.test" {
+		if g.CreatedBy != "web:root@example.test" {
 			t.Errorf("grant %+v", g)
 		}
-		if g.Right.Flags() == "send-as" {
+		switch {
+		case g.Trustee == "bob@example.test" && g.Right.Flags() == "send-as":
 			sendAs = g
+		case g.Trustee == "carol@example.test" && g.Right.Flags() == "send-on-behalf":
+			onBehalf = g
+		case g.Trustee != "bob@example.test":
+			t.Errorf("grant %+v", g)
 		}
 	}
-	if sendAs.ID == "" {
-		t.Fatalf("no Send As grant: %+v", gs)
+	if sendAs.ID == "" || onBehalf.ID == "" {
+		t.Fatalf("no Send As for bob or Send on behalf for carol: %+v", gs)
+	}
+	if want := onBehalf.EffectiveAt.Add(carolFor); !onBehalf.Until.Equal(want) || onBehalf.State != "effective" {
+		t.Errorf("carol's grant %+v, want effective until %s", onBehalf, want)
 	}
 
-	send := func(subject string) error {
+	sendFrom := func(user, subject string) error {
 		c, err := gosmtp.Dial(subAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if err := c.Auth(sasl.NewPlainClient("", "bob@example.test", pws["bob"])); err != nil {
+		if err := c.Auth(sasl.NewPlainClient("", user+"@example.test", pws[user])); err != nil {
 			t.Fatal(err)
 		}
-		msg := "From: Alice Example <alice@example.test>\r\nTo: alice@example.test\r\nSubject: " + subject + "\r\n\r\nsent by bob as alice\r\n"
+		msg := "From: Alice Example <alice@example.test>\r\nTo: alice@example.test\r\nSubject: " + subject + "\r\n\r\nsent by " + user + " for alice\r\n"
 		return c.SendMail("alice@example.test", []string{"alice@example.test"}, strings.NewReader(msg))
 	}
+	send := func(subject string) error { return sendFrom("bob", subject) }
 	var se *gosmtp.SMTPError
+	if time.Until(onBehalf.Until) < 2*time.Second {
+		t.Fatalf("the browser steps took too long: carol's grant ends at %s, too soon to send with it", onBehalf.Until)
+	}
+	if err := sendFrom("carol", "on behalf while it lasts"); err != nil {
+		t.Errorf("carol sends on behalf of alice before her grant ends: %v", err)
+	}
 	if time.Until(sendAs.EffectiveAt) < 2*time.Second {
 		t.Logf("the browser steps took %s: too late to see the pending grant refuse", time.Since(added))
 	} else if err := send("too early"); !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode[0] != 5 || se.EnhancedCode[1] != 7 || !strings.Contains(se.Message, "not effective until") {
@@ -243,5 +267,31 @@ func TestWebAdminBrowser(t *testing.T) {
 	}
 	if strings.Contains(hdr, "too early") {
 		t.Error("the refused message arrived")
+	}
+	// carol's message carries Sender: carol (Send on Behalf).
+	sec := &goimap.FetchItemBodySection{Specifier: goimap.PartSpecifierHeader, Peek: true}
+	all, err := ic.Fetch(goimap.SeqSetNum(1, 2), &goimap.FetchOptions{BodySection: []*goimap.FetchItemBodySection{sec}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var carolHdr string
+	for _, m := range all {
+		if h := string(m.FindBodySection(sec)); strings.Contains(h, "Subject: on behalf while it lasts") {
+			carolHdr = h
+		}
+	}
+	if !strings.Contains(carolHdr, "Sender: \"Carol Example\" <carol@example.test>") {
+		t.Errorf("carol's message on behalf of alice lacks Sender: carol:\n%s", carolHdr)
+	}
+
+	// At its end carol's grant stops counting: SMTP refuses her, and the
+	// page shows it expired.
+	time.Sleep(time.Until(onBehalf.Until.Add(500 * time.Millisecond)))
+	if err := sendFrom("carol", "after the end"); !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != (gosmtp.EnhancedCode{5, 7, 1}) || !strings.Contains(se.Message, "expired") {
+		t.Errorf("carol sends on behalf of alice after her grant ended: %v, want 550 5.7.1 naming the expired grant", err)
+	}
+	step("12-expired", chromedp.Reload(), chromedp.WaitVisible(css("#add-send-on-behalf")))
+	if s := text("#send-on-behalf"); !strings.Contains(s, "carol@example.test") || !strings.Contains(s, "expired at") {
+		t.Errorf("Send on behalf section after carol's grant ended: %q", s)
 	}
 }
