@@ -4,8 +4,6 @@ import (
 	"errors"
 	"path"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
@@ -134,49 +132,19 @@ func splitPath(p string) ([]string, bool) {
 	return segs, true
 }
 
-// binds remembers which calendar_bind records were written in the
-// current window (like imap's FolderBind): one per actor, calendar and
-// outcome per window, written before the request is answered.
-type binds struct {
-	mu     sync.Mutex
-	window time.Time        // guarded by mu
-	seen   map[bindKey]bool // guarded by mu
-}
-
+// bindKey names one calendar_bind record of a window (storage.BindWindow,
+// as imap does for FolderBind): one per actor, calendar and outcome.
 type bindKey struct {
 	actor, owner delegation.ID
 	calendar     string
 	refused      bool
 }
 
-func (b *binds) first(k bindKey, now time.Time, window time.Duration) bool {
-	if window < 0 {
-		return true
-	}
-	start := now.Truncate(window)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !start.Equal(b.window) || b.seen == nil {
-		b.window, b.seen = start, map[bindKey]bool{}
-	}
-	if b.seen[k] {
-		return false
-	}
-	b.seen[k] = true
-	return true
-}
-
-func (b *binds) forget(k bindKey) {
-	b.mu.Lock()
-	delete(b.seen, k)
-	b.mu.Unlock()
-}
-
 // auditBind records a delegate's access to (or refused attempt at) a
 // calendar of another mailbox, once per window.
 func (s *Server) auditBind(rq *request, owner *delegation.Principal, calendar string, dc delegation.Decision) {
 	k := bindKey{actor: rq.actor.ID, owner: owner.ID, calendar: calendar, refused: !dc.Allowed}
-	if !s.binds.first(k, rq.now, s.cfg.BindWindow) {
+	if !s.binds.First(k, rq.now, s.cfg.BindWindow) {
 		return
 	}
 	if dc.Allowed {
@@ -188,6 +156,6 @@ func (s *Server) auditBind(rq *request, owner *delegation.Principal, calendar st
 	rec.Folder, rec.Remote = calendar, rq.ip
 	if err := s.st.Audit(rec); err != nil {
 		rq.log.Error("audit", "err", err)
-		s.binds.forget(k)
+		s.binds.Forget(k)
 	}
 }

@@ -57,7 +57,7 @@ type Server struct {
 	cfg   Config
 	st    storage.Backend
 	log   *slog.Logger
-	binds binds
+	binds storage.BindWindow[bindKey]
 	dav   *caldav.Handler
 	http  *http.Server
 }

@@ -1,63 +1,23 @@
 package imap
 
 import (
-	"sync"
-	"time"
 
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
 )
 
-// folderBinds remembers which FolderBind records were written in the
-// current window, so that a delegate's SELECTs of one folder make one
-// synced record per window and not one per SELECT (Exchange merges them
-// the same way). The first SELECT of a window writes the record before its
-// OK, so a record is never lost to a crash that this SELECT survived; a
-// restart forgets the window and at most writes one record more.
-type folderBinds struct {
-	mu     sync.Mutex
-	window time.Time              // guarded by mu: start of the current window
-	seen   map[folderBindKey]bool // guarded by mu
-}
-
+// folderBindKey names one FolderBind record of a window (storage.BindWindow).
 type folderBindKey struct {
 	actor, owner delegation.ID
 	folder       string
 	refused      bool
 }
 
-// first reports whether k has no record yet in the window holding now,
-// and marks it as recorded.
-func (b *folderBinds) first(k folderBindKey, now time.Time, window time.Duration) bool {
-	if window < 0 {
-		return true
-	}
-	start := now.Truncate(window)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !start.Equal(b.window) || b.seen == nil {
-		b.window, b.seen = start, map[folderBindKey]bool{} // the old window's keys go with it
-	}
-	if b.seen[k] {
-		return false
-	}
-	b.seen[k] = true
-	return true
-}
-
-// forget undoes first when the record could not be written, so the next
-// SELECT tries again.
-func (b *folderBinds) forget(k folderBindKey) {
-	b.mu.Lock()
-	delete(b.seen, k)
-	b.mu.Unlock()
-}
-
 // auditFolderBind records that a delegate opened a folder of another
 // mailbox, once per folder and window (see folderBinds).
 func (c *session) auditFolderBind(pl place, how string) {
 	k := folderBindKey{actor: c.actor, owner: pl.owner, folder: pl.folder}
-	if !c.srv.binds.first(k, c.now(), c.srv.cfg.FolderBindWindow) {
+	if !c.srv.binds.First(k, c.now(), c.srv.cfg.FolderBindWindow) {
 		return
 	}
 	rec, ok := c.record("folder_bind", pl.owner, pl.folder, pl.dc)
@@ -66,7 +26,7 @@ func (c *session) auditFolderBind(pl place, how string) {
 		ok = c.write(rec)
 	}
 	if !ok {
-		c.srv.binds.forget(k)
+		c.srv.binds.Forget(k)
 	}
 }
 
@@ -75,13 +35,13 @@ func (c *session) auditFolderBind(pl place, how string) {
 // FolderBind, so a client retrying cannot flood the trail.
 func (c *session) auditRefusedOpen(owner *delegation.Principal, folder string, dc delegation.Decision) {
 	k := folderBindKey{actor: c.actor, owner: owner.ID, folder: folder, refused: true}
-	if !c.srv.binds.first(k, c.now(), c.srv.cfg.FolderBindWindow) {
+	if !c.srv.binds.First(k, c.now(), c.srv.cfg.FolderBindWindow) {
 		return
 	}
 	c.log.Info("delegated open refused", "owner", owner.Address, "folder", folder, "reason", dc.Reason)
 	rec, ok := c.record("folder_bind", owner.ID, folder, dc)
 	if !ok || !c.write(rec) {
-		c.srv.binds.forget(k)
+		c.srv.binds.Forget(k)
 	}
 }
 

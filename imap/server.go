@@ -87,7 +87,7 @@ type Server struct {
 	recentMu sync.Mutex
 	recent   map[uint64]goimap.UID // guarded by recentMu: folder ID → first UID not yet claimed as \Recent (absent: 1)
 
-	binds folderBinds
+	binds storage.BindWindow[folderBindKey]
 }
 
 // New builds a server over st. It registers storage change listeners, so
