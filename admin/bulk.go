@@ -323,7 +323,7 @@ func (s *Service) Export(_ context.Context, a ExportArgs) (ExportResult, error) 
 		all = append(all, rows[k]...)
 	}
 	var buf bytes.Buffer
-	if err := writeBulk(&buf, a.Format, all); err != nil {
+	if err := writeBulk(&buf, a.Format, all, counts[storage.BatchCalendar] > 0); err != nil {
 		return ExportResult{}, s.apiError("export", err)
 	}
 	return ExportResult{Content: buf.String(), Counts: counts}, nil

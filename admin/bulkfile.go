@@ -342,8 +342,17 @@ func (l bulkLine) record() (storage.BatchRecord, string, error) {
 	return r, pw, nil
 }
 
-// writeBulk writes rows (field → value, in exportColumns) in a format.
-func writeBulk(w io.Writer, format string, rows []map[string]string) error {
+// calendarColumns are the fields only calendar lines use: an export
+// without calendars leaves them out of its header.
+var calendarColumns = []string{"calendar", "display_name", "color", "object", "data"}
+
+// writeBulk writes rows (field → value, in exportColumns) in a format;
+// the CSV header has the calendar columns only when withCalendars.
+func writeBulk(w io.Writer, format string, rows []map[string]string, withCalendars bool) error {
+	exportColumns := exportColumns
+	if !withCalendars {
+		exportColumns = slices.DeleteFunc(slices.Clone(exportColumns), func(c string) bool { return slices.Contains(calendarColumns, c) })
+	}
 	switch format {
 	case "", FormatCSV:
 		cw := csv.NewWriter(w)
