@@ -44,6 +44,8 @@ type ImportResult struct {
 type ExportArgs struct {
 	Tenant string `json:"tenant,omitempty"`
 	Format string `json:"format,omitempty"` // csv (default) or jsonl
+	// NoCalendars leaves the calendars and their objects out.
+	NoCalendars bool `json:"no_calendars,omitempty"`
 }
 
 // ExportResult is the file and what it holds.
@@ -120,6 +122,7 @@ func (s *Service) Import(ctx context.Context, a ImportArgs) (ImportResult, error
 		check.Records, foreign = inTenant(d, recs, tenant)
 		errs = append(errs, foreign...)
 	}
+	check.Calendars = s.st
 	_, err := storage.PlanBatch(d, check, s.now(), nil)
 	var be *storage.BatchError
 	if errors.As(err, &be) {
@@ -239,8 +242,10 @@ func hashPasswords(recs []storage.BatchRecord, pws []bulkPassword, progress func
 // Export writes the directory, or one tenant's part of it, as a bulk
 // file that Import reads back: tenants, users (with password hashes),
 // shared mailboxes, groups, aliases, members, grants (with their times),
-// each kind sorted, so the same directory always gives the same file.
-// Mailbox settings and quotas are not in it.
+// each kind sorted, so the same directory always gives the same file;
+// then (unless NoCalendars) the owners' calendars and their objects, by
+// owner, calendar and object name. Mailbox settings and quotas are not in
+// it, nor mail.
 func (s *Service) Export(_ context.Context, a ExportArgs) (ExportResult, error) {
 	if a.Format != "" && a.Format != FormatCSV && a.Format != FormatJSONL {
 		return ExportResult{}, badRequest("unknown format %q: use csv or jsonl", a.Format)
@@ -307,13 +312,44 @@ func (s *Service) Export(_ context.Context, a ExportArgs) (ExportResult, error) 
 	for _, g := range grants {
 		add(storage.BatchGrant, g)
 	}
+	if !a.NoCalendars {
+		for _, p := range d.Principals() { // by address
+			if tenant != "" && p.Tenant != tenant {
+				continue
+			}
+			if err := s.exportCalendars(p, add); err != nil {
+				return ExportResult{}, s.apiError("export", err)
+			}
+		}
+	}
 	var all []map[string]string
 	for _, k := range storage.BatchKinds {
 		all = append(all, rows[k]...)
 	}
 	var buf bytes.Buffer
-	if err := writeBulk(&buf, a.Format, all); err != nil {
+	if err := writeBulk(&buf, a.Format, all, counts[storage.BatchCalendar] > 0); err != nil {
 		return ExportResult{}, s.apiError("export", err)
 	}
 	return ExportResult{Content: buf.String(), Counts: counts}, nil
+}
+
+// exportCalendars adds p's calendars and their objects, each by name.
+func (s *Service) exportCalendars(p *delegation.Principal, add func(string, map[string]string)) error {
+	cals, err := s.st.Calendars(p.ID)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(cals, func(x, y storage.Calendar) int { return strings.Compare(x.Name, y.Name) })
+	for _, c := range cals {
+		add(storage.BatchCalendar, map[string]string{"address": p.Address, "calendar": c.Name, "display_name": c.DisplayName, "color": c.Color})
+		objs, err := s.st.CalendarObjects(c.ID)
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(objs, func(x, y storage.CalendarObject) int { return strings.Compare(x.Name, y.Name) })
+		for _, o := range objs {
+			add(storage.BatchCalendarObject, map[string]string{"address": p.Address, "calendar": c.Name, "object": o.Name, "data": string(o.Data)})
+		}
+	}
+	return nil
 }

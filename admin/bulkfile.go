@@ -16,6 +16,7 @@ import (
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
 	"github.com/mailgate/mailgate/storage/auth"
+	"github.com/mailgate/mailgate/storage/calobj"
 )
 
 // The bulk file of `mailgate import` and `mailgate export`: one record
@@ -30,7 +31,8 @@ const (
 // password and immediate are read, never written (an export writes the
 // hash, and the effective time).
 var bulkColumns = []string{"kind", "domain", "propagation", "address", "name", "password", "password_hash",
-	"alias", "group", "member", "mailbox", "trustee", "right", "immediate", "created_at", "effective_at", "until", "created_by"}
+	"alias", "group", "member", "mailbox", "trustee", "right", "immediate", "created_at", "effective_at", "until", "created_by",
+	"calendar", "display_name", "color", "object", "data"}
 
 var exportColumns = slices.DeleteFunc(slices.Clone(bulkColumns), func(c string) bool { return c == "password" || c == "immediate" })
 
@@ -50,11 +52,20 @@ order, any subset), or JSON lines (one object per line, the same names).
           tenant's delay), until (RFC 3339: a time-boxed grant's end;
           empty: open-ended), created_at (RFC 3339; empty: now),
           created_by (empty: you)
+  calendar         address (the owner: a user or shared mailbox), calendar
+                   (its name in the URL: letters, digits, . - _ @), display_name,
+                   color (e.g. #ff0000). A default calendar the owner has
+                   already is fine (it is kept as it is)
+  calendar_object  address, calendar, object (its name in the URL, e.g.
+                   UID.ics), data (the iCalendar text: one VEVENT or VTODO
+                   with a UID, at most 512 KiB; CSV quotes its line breaks,
+                   JSON escapes them)
 
 Lines may come in any order: a grant may name a user added further down.
 The whole file is checked first, with the rules of the single commands; any
 bad line is reported with its number and nothing is applied. An export
-writes the same format (password hashes, effective times), sorted.`
+writes the same format (password hashes, effective times), sorted, and then
+the calendars and their objects (unless --no-calendars).`
 
 // bulkLine is one record of the file as read: field → text.
 type bulkLine struct {
@@ -157,6 +168,9 @@ func readCSV(content []byte) ([]bulkLine, []storage.LineError) {
 		}
 		l := bulkLine{line: line, fields: make(map[string]string, len(row))}
 		for i, v := range row {
+			if header[i] == "data" {
+				v = crlf(v)
+			}
 			if v != "" {
 				l.fields[header[i]] = v
 			}
@@ -166,9 +180,15 @@ func readCSV(content []byte) ([]bulkLine, []storage.LineError) {
 	return out, errs
 }
 
+// crlf gives a CSV field its line breaks back as CRLF, the iCalendar
+// line ending (RFC 5545 §3.1): encoding/csv reads a quoted CRLF as LF.
+func crlf(v string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\n", "\r\n")
+}
+
 func readJSONL(content []byte) ([]bulkLine, []storage.LineError) {
 	sc := bufio.NewScanner(bytes.NewReader(content))
-	sc.Buffer(nil, 1<<20)
+	sc.Buffer(nil, 4<<20) // an object of MaxCalendarObject, escaped
 	var out []bulkLine
 	var errs []storage.LineError
 	n := 0
@@ -218,24 +238,28 @@ func readJSONL(content []byte) ([]bulkLine, []storage.LineError) {
 
 // bulkFields says which fields each kind takes (kind aside).
 var bulkFields = map[string][]string{
-	storage.BatchTenant: {"domain", "propagation"},
-	storage.BatchUser:   {"address", "name", "password", "password_hash"},
-	storage.BatchShared: {"address", "name"},
-	storage.BatchGroup:  {"address", "name"},
-	storage.BatchAlias:  {"address", "alias"},
-	storage.BatchMember: {"group", "member"},
-	storage.BatchGrant:  {"mailbox", "trustee", "right", "immediate", "created_at", "effective_at", "until", "created_by"},
+	storage.BatchTenant:         {"domain", "propagation"},
+	storage.BatchUser:           {"address", "name", "password", "password_hash"},
+	storage.BatchShared:         {"address", "name"},
+	storage.BatchGroup:          {"address", "name"},
+	storage.BatchAlias:          {"address", "alias"},
+	storage.BatchMember:         {"group", "member"},
+	storage.BatchGrant:          {"mailbox", "trustee", "right", "immediate", "created_at", "effective_at", "until", "created_by"},
+	storage.BatchCalendar:       {"address", "calendar", "display_name", "color"},
+	storage.BatchCalendarObject: {"address", "calendar", "object", "data"},
 }
 
 // bulkRequired are the fields a kind cannot do without.
 var bulkRequired = map[string][]string{
-	storage.BatchTenant: {"domain"},
-	storage.BatchUser:   {"address"},
-	storage.BatchShared: {"address"},
-	storage.BatchGroup:  {"address"},
-	storage.BatchAlias:  {"address", "alias"},
-	storage.BatchMember: {"group", "member"},
-	storage.BatchGrant:  {"mailbox", "trustee", "right"},
+	storage.BatchTenant:         {"domain"},
+	storage.BatchUser:           {"address"},
+	storage.BatchShared:         {"address"},
+	storage.BatchGroup:          {"address"},
+	storage.BatchAlias:          {"address", "alias"},
+	storage.BatchMember:         {"group", "member"},
+	storage.BatchGrant:          {"mailbox", "trustee", "right"},
+	storage.BatchCalendar:       {"address", "calendar"},
+	storage.BatchCalendarObject: {"address", "calendar", "object", "data"},
 }
 
 // record converts a line; a user's password comes back apart, to be
@@ -260,6 +284,17 @@ func (l bulkLine) record() (storage.BatchRecord, string, error) {
 	}
 	r.Domain, r.Address, r.Name, r.Alias = f["domain"], f["address"], f["name"], f["alias"]
 	r.Group, r.Member, r.Mailbox, r.Trustee, r.CreatedBy = f["group"], f["member"], f["mailbox"], f["trustee"], f["created_by"]
+	r.Calendar, r.DisplayName, r.Color = f["calendar"], f["display_name"], f["color"]
+	if kind == storage.BatchCalendarObject {
+		// The check a CalDAV PUT makes (package calobj), so that a bad
+		// object is named here with its line.
+		_, o, err := calobj.Parse([]byte(f["data"]))
+		if err != nil {
+			return r, "", fmt.Errorf("object %s: %w", f["object"], err)
+		}
+		o.Name = f["object"]
+		r.Object = o
+	}
 	if v, ok := f["propagation"]; ok {
 		p, err := time.ParseDuration(v)
 		if err != nil {
@@ -308,8 +343,17 @@ func (l bulkLine) record() (storage.BatchRecord, string, error) {
 	return r, pw, nil
 }
 
-// writeBulk writes rows (field → value, in exportColumns) in a format.
-func writeBulk(w io.Writer, format string, rows []map[string]string) error {
+// calendarColumns are the fields only calendar lines use: an export
+// without calendars leaves them out of its header.
+var calendarColumns = []string{"calendar", "display_name", "color", "object", "data"}
+
+// writeBulk writes rows (field → value, in exportColumns) in a format;
+// the CSV header has the calendar columns only when withCalendars.
+func writeBulk(w io.Writer, format string, rows []map[string]string, withCalendars bool) error {
+	exportColumns := exportColumns
+	if !withCalendars {
+		exportColumns = slices.DeleteFunc(slices.Clone(exportColumns), func(c string) bool { return slices.Contains(calendarColumns, c) })
+	}
 	switch format {
 	case "", FormatCSV:
 		cw := csv.NewWriter(w)

@@ -24,6 +24,7 @@ import (
 type Store interface {
 	storage.DirectoryStore
 	storage.AdminStore
+	storage.Calendars
 	Now() time.Time
 	// Backup writes a consistent copy of the database to w; a backend
 	// that is backed up by its own tools says so with ErrInvalid.

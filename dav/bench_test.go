@@ -13,13 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-ical"
-
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/internal/testenv"
 	"github.com/mailgate/mailgate/internal/testenv/testdir"
 	"github.com/mailgate/mailgate/storage"
 	"github.com/mailgate/mailgate/storage/auth"
+	"github.com/mailgate/mailgate/storage/calobj"
 	"github.com/mailgate/mailgate/storage/postgres"
 )
 
@@ -224,13 +223,12 @@ func (be *benchEnv) put(cal uint64, name, summary string, start time.Time) {
 	uid := strings.TrimSuffix(name, ".ics")
 	data := eventICS(uid, summary, start, time.Hour, "DESCRIPTION:An event of the benchmark calendar, with a line of text.",
 		"LOCATION:Room 4", "ORGANIZER:mailto:alice@example.test", "ATTENDEE:mailto:bob@example.test")
-	o := storage.CalendarObject{Calendar: cal, Name: name, Data: []byte(data), Component: "VEVENT", UID: uid}
-	parsed, err := ical.NewDecoder(strings.NewReader(data)).Decode()
+	_, o, err := calobj.Parse([]byte(data))
 	if err != nil {
 		be.b.Error(err)
 		return
 	}
-	objectSpan(&o, parsed)
+	o.Calendar, o.Name = cal, name
 	if _, err := be.st.PutCalendarObject(o, storage.Condition{}); err != nil {
 		be.b.Error(err) // not Fatal: called from the loaders' goroutines too
 	}

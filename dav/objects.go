@@ -12,9 +12,9 @@ import (
 	"strings"
 
 	"github.com/emersion/go-ical"
-	"github.com/emersion/go-webdav/caldav"
 
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/calobj"
 )
 
 var errMethod = &davError{code: http.StatusMethodNotAllowed, msg: "method not allowed here"}
@@ -72,22 +72,10 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, rq *request, t targ
 	if err != nil {
 		return &davError{code: http.StatusBadRequest, msg: "reading the body: " + err.Error()}
 	}
-	if len(body) > storage.MaxCalendarObject {
-		return precondition("max-resource-size", "the object is over %d bytes", storage.MaxCalendarObject)
-	}
-	cal, err := ical.NewDecoder(bytes.NewReader(body)).Decode()
-	if err != nil {
-		return precondition("valid-calendar-data", "not valid iCalendar: %v", err)
-	}
-	comp, uid, err := caldav.ValidateCalendarObject(cal)
-	if err != nil {
-		return precondition("valid-calendar-object-resource", "%v", err)
-	}
-	if uid == "" {
-		return precondition("valid-calendar-object-resource", "the object has no UID")
-	}
-	if comp != ical.CompEvent && comp != ical.CompToDo {
-		return precondition("supported-calendar-component", "only VEVENT and VTODO are stored, not %q", comp)
+	cal, parsed, err := calobj.Parse(body)
+	var ce *calobj.Error
+	if errors.As(err, &ce) {
+		return precondition(ce.Precondition, "%s", ce.Msg)
 	}
 	if err := s.checkWritable(rq, t); err != nil {
 		return err
@@ -100,13 +88,13 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, rq *request, t targ
 		}
 		body = b.Bytes()
 	}
-	o := storage.CalendarObject{Calendar: t.cal.ID, Name: t.name, Data: body, Component: comp, UID: uid}
-	objectSpan(&o, cal)
+	o := parsed
+	o.Calendar, o.Name, o.Data = t.cal.ID, t.name, body
 	_, err = s.st.CalendarObject(t.cal.ID, t.name)
 	existed := err == nil
 	o, err = s.st.PutCalendarObject(o, condition(r.Header))
 	if errors.Is(err, storage.ErrExists) {
-		return precondition("no-uid-conflict", "another object of this calendar has UID %q", uid)
+		return precondition("no-uid-conflict", "another object of this calendar has UID %q", o.UID)
 	}
 	if err != nil {
 		return err

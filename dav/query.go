@@ -6,88 +6,8 @@ import (
 	"github.com/emersion/go-ical"
 	"github.com/emersion/go-webdav/caldav"
 
-	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/calobj"
 )
-
-// span is the time range an object occupies, as the store keeps it for
-// calendar-query (RFC 4791 §9.9): zero ends are unbounded. A recurring
-// object (RRULE or RDATE) is unbounded after its first start, and is
-// matched occurrence by occurrence at query time.
-type span struct{ start, end time.Time }
-
-// spanOf computes the span of an object's components of type comp.
-// Times are read in UTC (floating times too); what cannot be read makes
-// the span unbounded, so a query finds the object rather than missing it.
-func spanOf(cal *ical.Calendar, comp string) span {
-	var sp span
-	first := true
-	for _, c := range cal.Children {
-		if c.Name != comp {
-			continue
-		}
-		s, e, ok := compSpan(c)
-		if !ok {
-			return span{}
-		}
-		if c.Props.Get(ical.PropRecurrenceRule) != nil || c.Props.Get(ical.PropRecurrenceDates) != nil {
-			e = time.Time{}
-		}
-		if first || s.IsZero() || !sp.start.IsZero() && s.Before(sp.start) {
-			sp.start = s
-		}
-		if first || e.IsZero() || !sp.end.IsZero() && e.After(sp.end) {
-			sp.end = e
-		}
-		first = false
-	}
-	return sp
-}
-
-// compSpan is one component's range: a VEVENT's DTSTART to its DTEND
-// (or DTSTART+DURATION, or a day for a date), a VTODO's DTSTART or DUE
-// to DUE or DTSTART+DURATION. A point in time ends a microsecond later,
-// so that it overlaps a range that holds it (RFC 4791 §9.9: start <=
-// DTSTART < end).
-func compSpan(c *ical.Component) (start, end time.Time, ok bool) {
-	var err error
-	switch c.Name {
-	case ical.CompEvent:
-		ev := ical.Event{Component: c}
-		if start, err = ev.DateTimeStart(time.UTC); err != nil {
-			return start, end, false
-		}
-		if end, err = ev.DateTimeEnd(time.UTC); err != nil {
-			return start, end, false
-		}
-	case ical.CompToDo:
-		if p := c.Props.Get(ical.PropDateTimeStart); p != nil {
-			if start, err = p.DateTime(time.UTC); err != nil {
-				return start, end, false
-			}
-		}
-		if p := c.Props.Get(ical.PropDue); p != nil {
-			if end, err = p.DateTime(time.UTC); err != nil {
-				return start, end, false
-			}
-		} else if p := c.Props.Get(ical.PropDuration); p != nil && !start.IsZero() {
-			d, err := p.Duration()
-			if err != nil {
-				return start, end, false
-			}
-			end = start.Add(d)
-		}
-		if start.IsZero() {
-			start = end // a task with a due date only
-		}
-		if end.IsZero() {
-			end = start
-		}
-	}
-	if !start.IsZero() && !end.After(start) {
-		end = start.Add(time.Microsecond)
-	}
-	return start, end, true
-}
 
 // queryRange is the time range a calendar-query asks of its component
 // (VCALENDAR > VEVENT or VTODO time-range), and that component's name
@@ -144,7 +64,7 @@ func occursIn(cal *ical.Calendar, comp string, start, end time.Time) bool {
 		if c.Name != comp {
 			continue
 		}
-		s, e, ok := compSpan(c)
+		s, e, ok := calobj.CompSpan(c)
 		if !ok {
 			return true
 		}
@@ -165,10 +85,4 @@ func occursIn(cal *ical.Calendar, comp string, start, end time.Time) bool {
 		}
 	}
 	return false
-}
-
-// objectSpan gives a stored object its range.
-func objectSpan(o *storage.CalendarObject, cal *ical.Calendar) {
-	sp := spanOf(cal, o.Component)
-	o.Start, o.End = sp.start, sp.end
 }

@@ -25,7 +25,8 @@ const (
 
 // BatchKinds lists the kinds in the order a batch applies them (and an
 // export writes them): what a record refers to comes before it.
-var BatchKinds = []string{BatchTenant, BatchUser, BatchShared, BatchGroup, BatchAlias, BatchMember, BatchGrant}
+var BatchKinds = []string{BatchTenant, BatchUser, BatchShared, BatchGroup, BatchAlias, BatchMember, BatchGrant,
+	BatchCalendar, BatchCalendarObject}
 
 // Batch is a whole set of directory additions applied at once
 // (ApplyBatch): all of them in one commit with one directory rebuild, or
@@ -36,6 +37,9 @@ type Batch struct {
 	// By is the administrator who applies it: the actor of its audit
 	// records and the creator of grants that name none.
 	By string
+	// Calendars are the calendars the store has (nil: none), for the
+	// calendar lines' checks; ApplyBatch sets the store's own.
+	Calendars BatchCalendars
 }
 
 // BatchRecord is one addition. Which fields count depends on Kind:
@@ -48,6 +52,9 @@ type Batch struct {
 //	grant:  Mailbox, Trustee, Right, and Immediate or EffectiveAt (zero:
 //	        after the tenant's delay); Until (zero: open-ended); CreatedAt
 //	        (zero: now), CreatedBy ("": Batch.By)
+//	calendar:        Address (the owner), Calendar (its name), DisplayName, Color
+//	calendar_object: Address, Calendar, Object (Name, Data and the fields
+//	                 parsed from it, as PutCalendarObject takes them)
 type BatchRecord struct {
 	Line         int // where it came from, for errors (0: its index + 1)
 	Kind         string
@@ -67,6 +74,10 @@ type BatchRecord struct {
 	EffectiveAt  time.Time
 	Until        time.Time
 	CreatedBy    string
+	Calendar     string
+	DisplayName  string
+	Color        string
+	Object       CalendarObject
 }
 
 // BatchResult counts what a batch added, per kind.
@@ -105,6 +116,9 @@ type BatchPlan struct {
 	Aliases []AliasAdded
 	Members []MemberAdded
 	Grants  []delegation.Grant // with their IDs
+	// Calendars are the calendars created, or added objects to, with
+	// their owners' IDs.
+	Calendars []CalendarPlan
 	// Audit has one record per addition, as the single operation writes
 	// it but with the batch's administrator as actor, then a summary.
 	Audit  []AuditRecord
@@ -135,7 +149,8 @@ type BatchIDs func(principals, grants int) ([]delegation.ID, []string, error)
 func PlanBatch(d *delegation.Directory, b Batch, now time.Time, ids BatchIDs) (*BatchPlan, error) {
 	b.Records = slices.Clone(b.Records) // the caller's are left alone
 	pl := &planner{d: d, b: b, now: now.UTC(), byAddr: map[string]*Record{}, addrLine: map[string]int{},
-		badAddr: map[string]int{}, work: map[delegation.ID]*Record{}, tenants: map[string]int{}}
+		badAddr: map[string]int{}, work: map[delegation.ID]*Record{}, tenants: map[string]int{},
+		cals: map[string]*calPlan{}, badCal: map[string]int{}}
 	for i := range b.Records {
 		if b.Records[i].Line == 0 {
 			b.Records[i].Line = i + 1
@@ -167,6 +182,12 @@ func PlanBatch(d *delegation.Directory, b Batch, now time.Time, ids BatchIDs) (*
 	for _, r := range byKind[BatchGrant] {
 		pl.grant(r)
 	}
+	for _, r := range byKind[BatchCalendar] {
+		pl.calendar(r)
+	}
+	for _, r := range byKind[BatchCalendarObject] {
+		pl.calendarObject(r)
+	}
 	if len(pl.errs) > 0 {
 		slices.SortStableFunc(pl.errs, func(a, b LineError) int { return cmp.Compare(a.Line, b.Line) })
 		return nil, &BatchError{Lines: pl.errs}
@@ -192,7 +213,10 @@ type planner struct {
 	stale    bool                      // members added since cur was built
 	grantKey map[[3]string]int         // mailbox, trustee, right → line
 	grants   []grantPlan
-	edits    []AuditRecord // of aliases and members, provisional IDs
+	edits    []AuditRecord       // of aliases and members, provisional IDs
+	cals     map[string]*calPlan // owner address, NUL, name → calendar
+	calOrder []string            // cals' keys, in the order planned
+	badCal   map[string]int      // cals' key → the bad line that would have added it
 }
 
 type grantPlan struct {
@@ -501,6 +525,7 @@ func (pl *planner) finish(ids BatchIDs) (*BatchPlan, error) {
 		p.Grants = append(p.Grants, g)
 		p.Audit = append(p.Audit, GrantAudit("grant_add", pl.b.By, gp.m, gp.t, g))
 	}
+	pl.finishCalendars(id)
 	p.Result = BatchResult{}
 	for _, r := range pl.b.Records {
 		p.Result[r.Kind]++

@@ -44,6 +44,13 @@ var (
 func (s *Store) ApplyBatch(b Batch) (BatchResult, error) {
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
+	if hasCalendars(b) {
+		// Calendar writes wait (calMu) from the check to the commit, so
+		// that the calendars the plan read stay as they were.
+		s.calMu.Lock()
+		defer s.calMu.Unlock()
+		b.Calendars = s
+	}
 	if err := s.settleBatchLocked(); err != nil {
 		return nil, err
 	}
@@ -74,9 +81,17 @@ func (s *Store) ApplyBatch(b Batch) (BatchResult, error) {
 		return nil, err
 	}
 	counters := []kv{{keyNextID, binary.BigEndian.AppendUint64(nil, nextP)}, {keyNextGrant, binary.BigEndian.AppendUint64(nil, nextG)}}
+	if len(plan.Calendars) > 0 {
+		calKVs, nextCal, err := s.calendarWrites(plan.Calendars)
+		if err != nil {
+			return nil, err
+		}
+		kvs = append(kvs, calKVs...)
+		counters = append(counters, kv{keyNextCal, binary.BigEndian.AppendUint64(nil, nextCal)})
+	}
 	err = s.update(func(txn *badger.Txn) error {
 		for _, e := range append(counters, kvs...) {
-			if err := txn.Set(e.k, e.v); err != nil {
+			if err := setKV(txn, e); err != nil {
 				if errors.Is(err, badger.ErrTxnTooBig) {
 					return errBatchStage
 				}
@@ -98,7 +113,74 @@ func (s *Store) ApplyBatch(b Batch) (BatchResult, error) {
 	return plan.Result, nil
 }
 
+// kv is a key a batch sets to v, or deletes when it starts with
+// kvDelete (which no key of the store does), staged or not.
 type kv struct{ k, v []byte }
+
+var kvDelete = []byte("-/")
+
+func setKV(txn *badger.Txn, e kv) error {
+	if k, del := bytes.CutPrefix(e.k, kvDelete); del {
+		return txn.Delete(k)
+	}
+	return txn.Set(e.k, e.v)
+}
+
+func hasCalendars(b Batch) bool {
+	for _, r := range b.Records {
+		if r.Kind == BatchCalendar || r.Kind == BatchCalendarObject {
+			return true
+		}
+	}
+	return false
+}
+
+// calendarWrites is every key the planned calendars write, as
+// CreateCalendar and PutCalendarObject write them, and the calendar
+// counter after the new ones. The caller holds calMu.
+func (s *Store) calendarWrites(cals []CalendarPlan) ([]kv, uint64, error) {
+	var next uint64
+	if err := s.view(func(txn *badger.Txn) error {
+		var err error
+		next, err = counter(txn, keyNextCal)
+		return err
+	}); err != nil {
+		return nil, 0, err
+	}
+	var out []kv
+	put := func(k []byte, v any) error {
+		b, err := json.Marshal(v)
+		out = append(out, kv{k, b})
+		return err
+	}
+	for _, cp := range cals {
+		c := cp.Calendar
+		if cp.New {
+			next++
+			c.ID = next
+			if err := put(calIDKey(c.ID), calendarRef{c.Owner, c.Name}); err != nil {
+				return nil, 0, err
+			}
+		}
+		if err := put(calKey(c.Owner, c.Name), c); err != nil {
+			return nil, 0, err
+		}
+		for name, seq := range cp.Gone { // a tombstone the batch's object replaces
+			out = append(out, kv{k: append(bytes.Clone(kvDelete), calSub(prefCalGone, c.ID, name)...)},
+				kv{k: append(bytes.Clone(kvDelete), calSeqKey(c.ID, seq)...)})
+		}
+		for _, o := range cp.Objects {
+			o.Calendar = c.ID
+			if err := put(calSub(prefCalObj, c.ID, o.Name), o); err != nil {
+				return nil, 0, err
+			}
+			out = append(out, kv{calSub(prefCalUID, c.ID, o.UID), []byte(o.Name)},
+				kv{calSeqKey(c.ID, o.Seq), append([]byte{calSeqObject}, o.Name...)},
+				kv{calSub(prefCalSpan, c.ID, o.Name), spanValue(o)})
+		}
+	}
+	return out, next, nil
+}
 
 // counter reads a named counter (next's) without moving it.
 func counter(txn *badger.Txn, key []byte) (uint64, error) {
@@ -219,7 +301,7 @@ func (s *Store) writeChunks(kvs []kv, dels [][]byte) error {
 		end := start
 		err := s.update(func(txn *badger.Txn) error {
 			for end = start; end < len(kvs); end++ {
-				err := txn.Set(kvs[end].k, kvs[end].v)
+				err := setKV(txn, kvs[end])
 				if err == nil && dels != nil {
 					err = txn.Delete(dels[end])
 				}

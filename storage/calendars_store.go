@@ -109,6 +109,8 @@ func calendarByIDTxn(txn *badger.Txn, id uint64) (Calendar, error) {
 
 // CreateCalendar makes a collection.
 func (s *Store) CreateCalendar(owner delegation.ID, name, displayName, color string) (Calendar, error) {
+	s.calMu.RLock()
+	defer s.calMu.RUnlock()
 	if err := CheckCalendarName(name); err != nil {
 		return Calendar{}, err
 	}
@@ -137,6 +139,8 @@ func (s *Store) CreateCalendar(owner delegation.ID, name, displayName, color str
 
 // SetCalendarDisplay changes a collection's display name and color.
 func (s *Store) SetCalendarDisplay(owner delegation.ID, name, displayName, color string) (Calendar, error) {
+	s.calMu.RLock()
+	defer s.calMu.RUnlock()
 	if err := CheckCalendarDisplay(displayName, color); err != nil {
 		return Calendar{}, err
 	}
@@ -158,6 +162,8 @@ func (s *Store) SetCalendarDisplay(owner delegation.ID, name, displayName, color
 // unreachable from then on (an ID is never reused), go in batches after,
 // and Open finishes a purge a crash interrupted (as for folders).
 func (s *Store) DeleteCalendar(owner delegation.ID, name string) error {
+	s.calMu.RLock()
+	defer s.calMu.RUnlock()
 	if name == DefaultCalendar {
 		return errorf(ErrInvalid, "the default calendar cannot be deleted")
 	}
@@ -268,6 +274,8 @@ func bumpCalendarTxn(txn *badger.Txn, cal uint64) (uint64, error) {
 
 // PutCalendarObject stores an object if it meets cond.
 func (s *Store) PutCalendarObject(o CalendarObject, cond Condition) (CalendarObject, error) {
+	s.calMu.RLock()
+	defer s.calMu.RUnlock()
 	o, err := PrepareCalendarObject(o)
 	if err != nil {
 		return CalendarObject{}, err
@@ -341,6 +349,8 @@ func (s *Store) CalendarObject(cal uint64, name string) (CalendarObject, error) 
 // DeleteCalendarObject removes an object if it meets cond, leaving a
 // tombstone for CalendarChanges.
 func (s *Store) DeleteCalendarObject(cal uint64, name string, cond Condition) error {
+	s.calMu.RLock()
+	defer s.calMu.RUnlock()
 	return s.update(func(txn *badger.Txn) error {
 		old, err := calObjectTxn(txn, cal, name)
 		if err != nil {

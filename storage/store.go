@@ -133,6 +133,7 @@ type Store struct {
 	now func() time.Time
 
 	dirMu   sync.Mutex                           // serialises directory writes
+	calMu   sync.RWMutex                         // calendar writes share it; a batch with calendars holds it
 	dir     atomic.Pointer[delegation.Directory] // snapshot, rebuilt after each directory write
 	hub     hubState                             // mailbox change listeners
 	folders folderLocks                          // serialises writes per folder

@@ -197,7 +197,7 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request) {
 	if format == "" {
 		format = admin.FormatCSV
 	}
-	res, err := s.cfg.Service.Export(r.Context(), admin.ExportArgs{Tenant: tenant, Format: format})
+	res, err := s.cfg.Service.Export(r.Context(), admin.ExportArgs{Tenant: tenant, Format: format, NoCalendars: r.PostFormValue("no_calendars") == "on"})
 	if err != nil {
 		s.fail(w, ss, err)
 		return

@@ -240,8 +240,28 @@ func TestExportDownload(t *testing.T) {
 	ctx := t.Context()
 	mustOK(t)(e.svc.GrantAdd(ctx, admin.GrantArgs{Mailbox: "alice@example.test", Trustee: "bob@example.test", Right: "send-as", By: "cli:tester"}))
 	mustOK(t)(e.svc.GrantAdd(ctx, admin.GrantArgs{Mailbox: "eve@other.test", Trustee: "god@other.test", Right: "full-access"}))
+	// A calendar event each for alice and eve: the tenant's export has
+	// alice's only.
+	for _, owner := range []string{"alice@example.test", "eve@other.test"} {
+		pr, _ := e.st.Directory().Lookup(owner)
+		c, err := e.st.EnsureDefaultCalendar(pr.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid := "ev-" + strings.Split(owner, "@")[0]
+		data := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:" + uid + "\r\nDTSTAMP:20261201T080000Z\r\nDTSTART:20261201T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+		if _, err := e.st.PutCalendarObject(storage.CalendarObject{Calendar: c.ID, Name: uid + ".ics", Data: []byte(data), Component: "VEVENT", UID: uid}, storage.Condition{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, csrf := e.admin(t, "root@example.test")
+	if p := b.post("/import/export", form(csrf, "format", "csv", "no_calendars", "on")); p.status != http.StatusOK || strings.Contains(p.body, "calendar") || !strings.Contains(p.body, "alice@example.test") {
+		t.Errorf("export without calendars: %d\n%s", p.status, p.body)
+	}
 	p := b.post("/import/export", form(csrf, "format", "csv"))
+	if !strings.Contains(p.body, "UID:ev-alice") || strings.Contains(p.body, "ev-eve") {
+		t.Errorf("the tenant's export lacks its calendar or holds another tenant's:\n%s", p.body)
+	}
 	wantStatus(t, "export", p, http.StatusOK)
 	if ct := p.header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
 		t.Errorf("Content-Type %q", ct)
@@ -265,7 +285,7 @@ func TestExportDownload(t *testing.T) {
 	}
 	// It is audited with the administrator.
 	recs, _ := e.svc.Audit(ctx, admin.AuditArgs{Action: "export"})
-	if len(recs) != 1 || recs[0].Actor != "web:root@example.test" || recs[0].Mailbox != "example.test" {
+	if len(recs) != 2 || recs[1].Actor != "web:root@example.test" || recs[1].Mailbox != "example.test" || !strings.Contains(recs[1].Detail, "1 calendar_object") { // the first: without calendars
 		t.Errorf("export audit = %+v", recs)
 	}
 	// It round-trips through an import into an empty store.

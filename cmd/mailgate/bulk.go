@@ -17,7 +17,7 @@ func newImport(g *globals) *cobra.Command {
 	var dryRun, quiet bool
 	c := &cobra.Command{
 		Use:   "import FILE [--dry-run] [--format csv|jsonl]",
-		Short: "add users, shared mailboxes, groups, members, aliases and grants from a file, all at once",
+		Short: "add users, shared mailboxes, groups, members, aliases, grants and calendars from a file, all at once",
 		Long: "Apply a whole file in one transaction with one directory rebuild: all of it, or nothing.\n" +
 			"FILE - reads standard input. The format is chosen by --format, else by the extension\n" +
 			"(.csv; .jsonl, .ndjson, .json), else by the first character ({ is JSON lines).\n\n" + admin.BulkFormatHelp,
@@ -61,19 +61,21 @@ func newImport(g *globals) *cobra.Command {
 
 func newExport(g *globals) *cobra.Command {
 	var tenant, format, out string
+	var noCalendars bool
 	c := &cobra.Command{
 		Use:   "export [--tenant DOMAIN] [--format csv|jsonl] [-o FILE]",
-		Short: "write the directory as a file that `mailgate import` reads back",
+		Short: "write the directory and the calendars as a file that `mailgate import` reads back",
 		Long: "Write tenants, users (with password hashes), shared mailboxes, groups, aliases, members\n" +
-			"and grants (with their times), sorted, in the format of `mailgate import`. Mailbox settings\n" +
-			"and quotas are not exported.",
+			"and grants (with their times), sorted, then the calendars and their events and tasks (by\n" +
+			"owner, calendar and object name; --no-calendars leaves them out), in the format of\n" +
+			"`mailgate import`. Mailbox settings, quotas and mail are not exported.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format == "" {
 				format = admin.FormatOf(out)
 			}
 			var res admin.ExportResult
-			if err := g.call(cmd.Context(), "export", admin.ExportArgs{Tenant: tenant, Format: format}, &res); err != nil {
+			if err := g.call(cmd.Context(), "export", admin.ExportArgs{Tenant: tenant, Format: format, NoCalendars: noCalendars}, &res); err != nil {
 				return err
 			}
 			if out == "" || out == "-" {
@@ -88,6 +90,7 @@ func newExport(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&tenant, "tenant", "", "only this tenant")
+	c.Flags().BoolVar(&noCalendars, "no-calendars", false, "the directory only: no calendars or calendar objects")
 	c.Flags().StringVar(&format, "format", "", "csv or jsonl (default: by the -o extension, else csv)")
 	c.Flags().StringVarP(&out, "output", "o", "", "write to FILE (mode 0600: it holds password hashes) instead of standard output")
 	return c

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,7 @@ func (s *Store) ApplyBatch(b storage.Batch) (storage.BatchResult, error) {
 	defer cancel()
 	var res storage.BatchResult
 	err := s.dirWriteCtx(ctx, func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
+		b.Calendars = txCalendars{ctx, tx}
 		plan, err := storage.PlanBatch(d, b, s.now(), func(np, ng int) ([]delegation.ID, []string, error) {
 			pids, err := sequence(ctx, tx, "principal_ids", "p", np)
 			if err != nil {
@@ -107,6 +109,10 @@ func (s *Store) writePlan(ctx context.Context, tx pgx.Tx, p *storage.BatchPlan) 
 		}
 		audit = append(audit, []any{r.Time, r.Action, r.ActorID, r.MailboxID, string(r.Decision), b})
 	}
+	calRows, err := s.writeCalendars(ctx, tx, p.Calendars)
+	if err != nil {
+		return err
+	}
 	for _, c := range []struct {
 		table string
 		cols  []string
@@ -118,6 +124,7 @@ func (s *Store) writePlan(ctx context.Context, tx pgx.Tx, p *storage.BatchPlan) 
 		{"members", []string{"grp", "member"}, members},
 		{"grants", []string{"id", "mailbox", "trustee", "right_bits", "created_at", "effective_at", "created_by", "until"}, grants},
 		{"audit", []string{"time", "action", "actor_id", "mailbox_id", "decision", "record"}, audit},
+		{"calendar_objects", strings.Split(strings.ReplaceAll(calObjectCols, " ", ""), ","), calRows},
 	} {
 		if len(c.rows) == 0 {
 			continue
@@ -127,4 +134,71 @@ func (s *Store) writePlan(ctx context.Context, tx pgx.Tx, p *storage.BatchPlan) 
 		}
 	}
 	return nil
+}
+
+// txCalendars reads the calendars a batch checks against in its
+// transaction, each collection's row locked (FOR UPDATE) until the
+// commit, so that no write to it comes between the check and the batch.
+type txCalendars struct {
+	ctx context.Context
+	tx  pgx.Tx
+}
+
+func (t txCalendars) Calendar(owner delegation.ID, name string) (storage.Calendar, error) {
+	c, err := scanCalendar(t.tx.QueryRow(t.ctx, `SELECT `+calendarCols+` FROM calendars WHERE owner = $1 AND name = $2 FOR UPDATE`, owner, name))
+	if err != nil {
+		return c, notFound(err, "no calendar %q", name)
+	}
+	return c, nil
+}
+
+func (t txCalendars) CalendarObjects(cal uint64) ([]storage.CalendarObject, error) {
+	rows, err := t.tx.Query(t.ctx, `SELECT `+calObjectCols+` FROM calendar_objects WHERE calendar_id = $1`, cal)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.CalendarObject, error) { return scanCalObject(r) })
+}
+
+func (t txCalendars) CalendarChanges(cal uint64, since uint64) ([]storage.CalendarChange, uint64, error) {
+	rows, err := t.tx.Query(t.ctx, "SELECT name, seq FROM calendar_tombstones WHERE calendar_id = $1 AND seq > $2", cal, since)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.CalendarChange, error) {
+		c := storage.CalendarChange{Deleted: true}
+		err := r.Scan(&c.Name, &c.Seq)
+		return c, err
+	})
+	return out, 0, err
+}
+
+// writeCalendars creates the batch's new calendars, moves the sequence
+// of the existing ones it adds to, drops the tombstones its objects
+// replace, and returns the objects' rows (calObjectCols) to copy.
+func (s *Store) writeCalendars(ctx context.Context, tx pgx.Tx, cals []storage.CalendarPlan) ([][]any, error) {
+	var rows [][]any
+	for _, cp := range cals {
+		c := cp.Calendar
+		var err error
+		if cp.New {
+			err = tx.QueryRow(ctx, `INSERT INTO calendars (id, owner, name, display_name, color, seq, created_us)
+				VALUES (nextval('calendar_ids'), $1, $2, $3, $4, $5, $6) RETURNING id`,
+				c.Owner, c.Name, c.DisplayName, c.Color, c.Seq, c.Created.UnixMicro()).Scan(&c.ID)
+		} else {
+			_, err = tx.Exec(ctx, "UPDATE calendars SET seq = $2 WHERE id = $1", c.ID, c.Seq)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("batch: calendar %s: %w", c.Name, err)
+		}
+		for name := range cp.Gone {
+			if _, err := tx.Exec(ctx, "DELETE FROM calendar_tombstones WHERE calendar_id = $1 AND name = $2", c.ID, name); err != nil {
+				return nil, fmt.Errorf("batch: calendar %s: %w", c.Name, err)
+			}
+		}
+		for _, o := range cp.Objects {
+			rows = append(rows, []any{c.ID, o.Name, o.ETag, o.Data, o.Component, o.UID, micros(o.Start), micros(o.End), o.Seq, o.Modified.UnixMicro()})
+		}
+	}
+	return rows, nil
 }

@@ -57,3 +57,8 @@ func TestDurableConformance(t *testing.T) {
 func TestCalendarConformance(t *testing.T) {
 	storagetest.RunCalendars(t, func(t *testing.T) storage.Backend { return open(t, testenv.Postgres(t), Options{}) })
 }
+
+// TestBatchCalendarConformance runs the calendar records of ApplyBatch.
+func TestBatchCalendarConformance(t *testing.T) {
+	storagetest.RunBatchCalendars(t, func(t *testing.T) storage.Backend { return open(t, testenv.Postgres(t), Options{}) })
+}
