@@ -1,7 +1,6 @@
 package imap
 
 import (
-
 	"github.com/mailgate/mailgate/delegation"
 	"github.com/mailgate/mailgate/storage"
 )
