@@ -164,7 +164,7 @@ func importCalendars(t *testing.T, data string, store, other []string) {
 	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.jsonl")
 	ok(t, data, append(store, "export", "-o", first)...)
 	a, _ := os.ReadFile(first)
-	for _, want := range []string{"calendar,,,ann@c.test,,,,,,,,,,,,work,Work,#ff0000,,", "UID:m\r\n", "m.ics", "d.ics"} {
+	for _, want := range []string{"calendar,,,ann@c.test,,,,,,,,,,,,,work,Work,#ff0000,,", "UID:m\r\n", "m.ics", "d.ics"} {
 		if !strings.Contains(string(a), want) {
 			t.Errorf("the export lacks %q:\n%s", want, a)
 		}

@@ -113,6 +113,7 @@ func TestPackageImports(t *testing.T) {
 		{"admin/web", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "cmd/"}},
 		{"admin/autoconfig", []string{mod + "storage", mod + "storage/", mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
 		{"dav", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/"}},
+		{"storage/calobj", []string{mod + "smtp", mod + "imap", mod + "imap/", mod + "admin", mod + "cmd/", mod + "dav", mod + "storage/postgres"}},
 	}
 	// Test helpers stay in tests: no program code reaches internal/testenv
 	// or the packages under it, nor the storage conformance suite.
