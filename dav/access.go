@@ -73,7 +73,7 @@ func (s *Server) resolve(rq *request, p string, creating bool) (target, error) {
 		calName = segs[2]
 	}
 	if o.ID != rq.actor.ID {
-		t.dc = rq.dir.Open(rq.actor.ID, o.ID, rq.now)
+		t.dc = rq.open(o.ID)
 		if !t.dc.Allowed {
 			if calName != "" {
 				s.auditBind(rq, o, calName, t.dc)
@@ -86,7 +86,7 @@ func (s *Server) resolve(rq *request, p string, creating bool) (target, error) {
 		return t, nil
 	}
 	t.name = segs[len(segs)-1]
-	cal, err := s.calendar(o.ID, calName)
+	cal, err := s.requestCalendar(rq, o.ID, calName)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) && creating && t.kind == kindCalendar:
 	case err != nil:
@@ -97,6 +97,48 @@ func (s *Server) resolve(rq *request, p string, creating bool) (target, error) {
 		s.auditBind(rq, o, calName, t.dc)
 	}
 	return t, nil
+}
+
+// open is the request's decision on the actor's access to owner, made
+// once per request and owner.
+func (rq *request) open(owner delegation.ID) delegation.Decision {
+	dc, ok := rq.opened[owner]
+	if !ok {
+		dc = rq.dir.Open(rq.actor.ID, owner, rq.now)
+		if rq.opened == nil {
+			rq.opened = map[delegation.ID]delegation.Decision{}
+		}
+		rq.opened[owner] = dc
+	}
+	return dc
+}
+
+type calKey struct {
+	owner delegation.ID
+	name  string
+}
+
+// requestCalendar is s.calendar read once per request: what is not
+// found is not kept (MKCALENDAR creates it).
+func (s *Server) requestCalendar(rq *request, owner delegation.ID, name string) (storage.Calendar, error) {
+	k := calKey{owner, name}
+	if c, ok := rq.cals[k]; ok {
+		return c, nil
+	}
+	c, err := s.calendar(owner, name)
+	if err != nil {
+		return c, err
+	}
+	rq.keepCalendar(owner, c)
+	return c, nil
+}
+
+// keepCalendar caches c, an owner's calendar read for this request.
+func (rq *request) keepCalendar(owner delegation.ID, c storage.Calendar) {
+	if rq.cals == nil {
+		rq.cals = map[calKey]storage.Calendar{}
+	}
+	rq.cals[calKey{owner, c.Name}] = c
 }
 
 // calendar reads one calendar, the default one made on first use.

@@ -51,6 +51,7 @@ func (b backend) ListCalendars(ctx context.Context) ([]caldav.Calendar, error) {
 	out := make([]caldav.Calendar, 0, len(cals))
 	for _, c := range cals {
 		out = append(out, toCalendar(rq.target.Address, c))
+		rq.keepCalendar(rq.target.ID, c) // for props.go's sync tokens
 	}
 	return out, nil
 }

@@ -71,7 +71,7 @@ func (s *Server) addCalendarProps(rq *request, body []byte) []byte {
 		if !found || o.ID != rq.target.ID {
 			continue
 		}
-		cal, err := s.st.Calendar(o.ID, segs[2])
+		cal, err := s.requestCalendar(rq, o.ID, segs[2])
 		if err != nil {
 			continue
 		}

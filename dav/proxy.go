@@ -128,7 +128,7 @@ func principalProps(rq *request, path string, listed bool) (map[xml.Name]propVal
 		return nil, false
 	}
 	own := o.ID == rq.actor.ID
-	reach := own || rq.dir.Open(rq.actor.ID, o.ID, rq.now).Allowed
+	reach := own || rq.open(o.ID).Allowed
 	if !reach && (!listed || len(segs) == 2) {
 		return nil, false
 	}

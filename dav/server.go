@@ -102,6 +102,11 @@ type request struct {
 	// private caches, per owner, its DelegatesSeePrivate setting for
 	// this request (private.go).
 	private map[delegation.ID]bool
+	// opened and cals cache, for this request's snapshot, resolve's
+	// decision per owner and the calendars it read (access.go): a
+	// calendar-multiget resolves every href it names.
+	opened map[delegation.ID]delegation.Decision
+	cals   map[calKey]storage.Calendar
 }
 
 // maxBody bounds every request body.
