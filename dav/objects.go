@@ -77,8 +77,12 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, rq *request, t targ
 	if errors.As(err, &ce) {
 		return precondition(ce.Precondition, "%s", ce.Msg)
 	}
-	if err := s.checkWritable(rq, t); err != nil {
-		return err
+	old, err := s.st.CalendarObject(t.cal.ID, t.name)
+	existed := err == nil
+	if existed {
+		if err := s.checkWritableObject(rq, t, old); err != nil {
+			return err
+		}
 	}
 	modified := sentBy(rq, t, cal)
 	if modified {
@@ -90,8 +94,6 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, rq *request, t targ
 	}
 	o := parsed
 	o.Calendar, o.Name, o.Data = t.cal.ID, t.name, body
-	_, err = s.st.CalendarObject(t.cal.ID, t.name)
-	existed := err == nil
 	o, err = s.st.PutCalendarObject(o, condition(r.Header))
 	if errors.Is(err, storage.ErrExists) {
 		return precondition("no-uid-conflict", "another object of this calendar has UID %q", o.UID)

@@ -113,6 +113,14 @@ func (s *Server) checkWritable(rq *request, t target) error {
 	if err != nil {
 		return nil // none: nothing to protect (the write itself decides)
 	}
+	return s.checkWritableObject(rq, t, o)
+}
+
+// checkWritableObject is checkWritable of o, the object t names as read.
+func (s *Server) checkWritableObject(rq *request, t target, o storage.CalendarObject) error {
+	if !s.hidesPrivate(rq, t) {
+		return nil
+	}
 	if _, private := redact(o.Data); private {
 		return &davError{code: http.StatusForbidden, msg: "a private item of the owner cannot be changed by a delegate"}
 	}
