@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -392,24 +391,18 @@ func TestAuthentication(t *testing.T) {
 // time, read and write from then on, with no new login.
 func TestPendingGrantCountsFromItsInstant(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := newEnvAt(t, clock)
+	clock := newTestClock()
+	e := newEnvAt(t, clock.Now)
 	seedAlice(t, e)
 	p := defaultCal("alice") + "board.ics"
 	if code, _, _ := e.do("gina", http.MethodGet, p, nil, ""); code != http.StatusNotFound {
 		t.Fatalf("gina: GET while pending = %d, want 404", code)
 	}
-	mu.Lock()
-	now = now.Add(testdir.Propagation - time.Second)
-	mu.Unlock()
+	clock.Add(testdir.Propagation - time.Second)
 	if code, _, _ := e.do("gina", http.MethodGet, p, nil, ""); code != http.StatusNotFound {
 		t.Errorf("gina: GET a second before the grant's instant = %d, want 404", code)
 	}
-	mu.Lock()
-	now = now.Add(time.Second)
-	mu.Unlock()
+	clock.Add(time.Second)
 	if code, _, _ := e.do("gina", http.MethodGet, p, nil, ""); code != http.StatusOK {
 		t.Errorf("gina: GET at the grant's instant = %d, want 200", code)
 	}

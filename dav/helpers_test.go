@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,20 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env { return newEnvAt(t, nil) }
+
+// testClock is a clock a test moves on (for newEnvAt(t, c.Now)).
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{now: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *testClock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
 
 // newEnvAt is newEnv on the clock now (nil: time.Now).
 func newEnvAt(t *testing.T, now func() time.Time) *env {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -119,10 +118,8 @@ func principals(names ...string) []string {
 // rights (dave, zed of another tenant) gets 404 for both.
 func TestProxyGroupMemberSet(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := newEnvAt(t, clock)
+	clock := newTestClock()
+	e := newEnvAt(t, clock.Now)
 
 	if got, _ := e.memberSet("alice", "alice", proxyWrite); !slices.Equal(got, principals("bob", "erin", "frank")) {
 		t.Errorf("alice: calendar-proxy-write members = %v", got)
@@ -149,15 +146,11 @@ func TestProxyGroupMemberSet(t *testing.T) {
 		}
 	}
 
-	mu.Lock()
-	now = now.Add(testdir.Propagation - time.Second)
-	mu.Unlock()
+	clock.Add(testdir.Propagation - time.Second)
 	if got, _ := e.memberSet("alice", "alice", proxyWrite); !slices.Equal(got, principals("bob", "erin", "frank")) {
 		t.Errorf("a second before gina's grant: members = %v", got)
 	}
-	mu.Lock()
-	now = now.Add(time.Second)
-	mu.Unlock()
+	clock.Add(time.Second)
 	if got, _ := e.memberSet("alice", "alice", proxyWrite); !slices.Equal(got, principals("bob", "erin", "frank", "gina")) {
 		t.Errorf("at gina's grant's instant: members = %v", got)
 	}
@@ -204,10 +197,8 @@ const expandBody = `<?xml version="1.0" encoding="UTF-8"?>
 // without their calendar homes.
 func TestExpandProperty(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := newEnvAt(t, clock)
+	clock := newTestClock()
+	e := newEnvAt(t, clock.Now)
 	expand := func(user string) (writeFor []msResponse, readFor *hrefsOrRes) {
 		t.Helper()
 		code, body, _ := e.do(user, "REPORT", principalPath(addr(user)), xmlHeader, expandBody)
@@ -248,9 +239,7 @@ func TestExpandProperty(t *testing.T) {
 	if w, _ := expand("gina"); len(w) != 0 {
 		t.Errorf("gina (pending): calendar-proxy-write-for expanded = %+v, want none", w)
 	}
-	mu.Lock()
-	now = now.Add(testdir.Propagation)
-	mu.Unlock()
+	clock.Add(testdir.Propagation)
 	if w, _ := expand("gina"); len(w) != 1 || w[0].Href != principalPath(addr("alice")) {
 		t.Errorf("gina at her grant's instant: calendar-proxy-write-for expanded = %+v", w)
 	}
