@@ -1,4 +1,4 @@
-# Helpers shared by the end-to-end suites (run.sh, nodes.sh); sourced, not run.
+# Helpers shared by the end-to-end suites (run.sh, dav.sh, nodes.sh); sourced, not run.
 # The suite counts its checks in pass/fail/skip and ends with "N passed, N failed".
 pass=0 fail=0 skip=0
 
@@ -8,6 +8,27 @@ need() { # need PROGRAM CHECKNAME: true if present; else FAIL in CI, SKIP outsid
 	command -v "$1" >/dev/null 2>&1 && return 0
 	if [ -n "${CI:-}" ]; then bad "$2" "$1 is not installed"; else echo "SKIP $2: $1 is not installed"; skip=$((skip + 1)); fi
 	return 1
+}
+
+# stop_server_and_clean: the EXIT cleanup of a one-server suite: stop $server_pid;
+# after a failure print the end of $work/server.log and keep $work, else remove it.
+stop_server_and_clean() {
+	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+	if [ "$fail" -gt 0 ]; then
+		echo "--- server log (last 40 lines) ---"
+		tail -n 40 "$work/server.log" 2>/dev/null
+		echo "(work dir kept: $work)"
+	else
+		rm -rf "$work"
+	fi
+}
+
+# build_bin [PATH]: set $bin to PATH, or build one into $work (exits on failure).
+build_bin() {
+	bin=${1:-}
+	[ -n "$bin" ] && return 0
+	bin="$work/mailgate"
+	(cd "$root" && go build -o "$bin" ./cmd/mailgate) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
 }
 
 # free_ports N: N free loopback ports on one line (bound to port 0 and released; the

@@ -16,23 +16,11 @@ work=$(mktemp -d /tmp/mailgate-e2e.XXXXXX)
 server_pid=
 
 cleanup() {
-	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
 	tmux -L mailgate-e2e kill-server 2>/dev/null
-	if [ "$fail" -gt 0 ]; then
-		echo "--- server log (last 40 lines) ---"
-		tail -n 40 "$work/server.log" 2>/dev/null
-		echo "(work dir kept: $work)"
-	else
-		rm -rf "$work"
-	fi
+	stop_server_and_clean
 }
 trap cleanup EXIT
-
-bin=${1:-}
-if [ -z "$bin" ]; then
-	bin="$work/mailgate"
-	(cd "$root" && go build -o "$bin" ./cmd/mailgate) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
-fi
+build_bin "${1:-}"
 
 read -r P_SUB P_SUBS P_MX P_IMAP P_IMAPS P_METRICS P_WEB P_DAV < <(free_ports 8)
 data="$work/data"
