@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -236,19 +235,7 @@ func TestImportJSONLines(t *testing.T) {
 // Through the socket, an import streams its progress and reports its bad
 // lines like in-process.
 func TestImportOverSocket(t *testing.T) {
-	svc := newService(t)
-	sock := filepath.Join(t.TempDir(), "admin.sock")
-	ln, err := Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: svc.Handler()}
-	go hs.Serve(ln)
-	defer hs.Close()
-	c, err := Dial(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := serveSocket(t, newService(t))
 	var mu sync.Mutex
 	var stages []string
 	ctx := WithProgress(context.Background(), func(p Progress) {
@@ -257,7 +244,7 @@ func TestImportOverSocket(t *testing.T) {
 		mu.Unlock()
 	})
 	file, at := badFile(10, "user,,u1@a.test,"+testHash+",,,")
-	err = c.Call(ctx, "import", ImportArgs{Content: file}, nil)
+	err := c.Call(ctx, "import", ImportArgs{Content: file}, nil)
 	var ae *Error
 	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || len(ae.Lines) != 1 || ae.Lines[0].Line != at[0] {
 		t.Fatalf("bad import over the socket = %#v", err)

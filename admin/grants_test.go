@@ -19,12 +19,7 @@ import (
 // explain names the expired grant. Bad ends are 400 with the reason.
 func TestTimeBoxedGrant(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	st, err := storage.Open(t.TempDir(), storage.Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc := New(st, nil)
+	svc := newServiceOpts(t, storage.Options{Now: func() time.Time { return now }})
 	ctx := context.Background()
 	zero := Duration(0)
 	if err := svc.Call(ctx, "tenant.add", TenantArgs{Domain: "a.test", Propagation: &zero}, nil); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -148,10 +147,7 @@ func (s *Service) Handler() http.Handler {
 		}
 		res, err := h(s, r.Context(), raw)
 		if err != nil {
-			var ae *Error
-			if !errors.As(err, &ae) {
-				ae = s.apiError(name, err).(*Error)
-			}
+			ae := s.apiError(name, err).(*Error) // an *Error already is kept as it is
 			writeJSON(w, ae.Status, ae)
 			return
 		}
@@ -177,10 +173,7 @@ func (s *Service) serveProgress(w http.ResponseWriter, r *http.Request, name str
 	ctx := WithProgress(r.Context(), func(p Progress) { send(progressLine{Progress: &p}) })
 	res, err := h(s, ctx, raw)
 	if err != nil {
-		var ae *Error
-		if !errors.As(err, &ae) {
-			ae = s.apiError(name, err).(*Error)
-		}
+		ae := s.apiError(name, err).(*Error)
 		send(progressLine{Error: ae, Status: ae.Status})
 		return
 	}

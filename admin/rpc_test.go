@@ -19,12 +19,37 @@ import (
 
 func newService(t *testing.T) *Service {
 	t.Helper()
-	st, err := storage.Open(t.TempDir(), storage.Options{})
+	return newServiceOpts(t, storage.Options{})
+}
+
+// newServiceOpts is newService on a store opened with opts (a fixed clock).
+func newServiceOpts(t *testing.T, opts storage.Options) *Service {
+	t.Helper()
+	st, err := storage.Open(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	return New(st, nil)
+}
+
+// serveSocket serves svc on a fresh admin socket until the test ends and
+// returns the socket's path and a client dialled to it.
+func serveSocket(t *testing.T, svc *Service) (string, *Client) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: svc.Handler()}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	c, err := Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sock, c
 }
 
 func TestHandlerErrors(t *testing.T) {
@@ -69,20 +94,9 @@ func TestHandlerErrors(t *testing.T) {
 // the same errors.
 func TestClientOverSocket(t *testing.T) {
 	svc := newService(t)
-	sock := filepath.Join(t.TempDir(), "admin.sock")
-	ln, err := Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: svc.Handler()}
-	go hs.Serve(ln)
-	defer hs.Close()
+	sock, c := serveSocket(t, svc)
 	if _, err := Listen(sock); err == nil {
 		t.Error("second Listen on a live socket succeeded")
-	}
-	c, err := Dial(sock)
-	if err != nil {
-		t.Fatal(err)
 	}
 	ctx := context.Background()
 	zero := Duration(0)
@@ -113,12 +127,7 @@ func typeName(c Caller) string {
 
 func TestAuditSince(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	st, err := storage.Open(t.TempDir(), storage.Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc := New(st, nil)
+	svc := newServiceOpts(t, storage.Options{Now: func() time.Time { return now }})
 	ctx := context.Background()
 	if err := svc.Call(ctx, "tenant.add", TenantArgs{Domain: "a.test"}, nil); err != nil {
 		t.Fatal(err)
@@ -132,7 +141,7 @@ func TestAuditSince(t *testing.T) {
 		ids[u] = string(p.ID)
 	}
 	rec := func(actor, action string) {
-		if err := st.Audit(storage.AuditRecord{Proto: "imap", Action: action, Actor: actor + "@a.test", ActorID: ids[actor],
+		if err := svc.st.Audit(storage.AuditRecord{Proto: "imap", Action: action, Actor: actor + "@a.test", ActorID: ids[actor],
 			Mailbox: "alice@a.test", MailboxID: ids["alice"], Decision: "allowed"}); err != nil {
 			t.Fatal(err)
 		}

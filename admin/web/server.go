@@ -127,10 +127,6 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Mount serves h for pattern (http.ServeMux syntax) on the admin center's
-// listener, outside the login: e.g. client autoconfiguration.
-func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
-
 // ServeHTTP sets the security headers on every answer and serves it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()

@@ -57,7 +57,7 @@ func (g *globals) openPostgres(ctx context.Context, log *slog.Logger) (*postgres
 // openPostgres opens the PostgreSQL store at dsn, which flag gave (log may
 // be nil); Open migrates it.
 func openPostgres(ctx context.Context, flag, dsn string, log *slog.Logger) (*postgres.Store, error) {
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+	if !isPostgresURL(dsn) {
 		return nil, &usageError{msg: fmt.Sprintf("%s %q: want postgres://user@host/db (or empty for the embedded database)", flag, redact(dsn))}
 	}
 	st, err := postgres.Open(ctx, dsn, postgres.Options{Logger: log})
@@ -65,6 +65,12 @@ func openPostgres(ctx context.Context, flag, dsn string, log *slog.Logger) (*pos
 		return nil, fmt.Errorf("store %s: %w", redact(dsn), err)
 	}
 	return st, nil
+}
+
+// isPostgresURL reports whether s names a PostgreSQL database
+// (postgres:// or postgresql://, as --store and copy-store --to take).
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
 // redact hides a password in a connection URL, for messages.

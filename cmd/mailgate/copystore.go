@@ -46,7 +46,7 @@ embedded one (back it up with pg_dump).`,
 			if to == "" {
 				to = g.store
 			}
-			if !strings.HasPrefix(to, "postgres://") && !strings.HasPrefix(to, "postgresql://") {
+			if !isPostgresURL(to) {
 				return &usageError{msg: fmt.Sprintf("--to %q: want the PostgreSQL database to fill, postgres://user@host/db", redact(to))}
 			}
 			if from == "" {

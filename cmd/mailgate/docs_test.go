@@ -5,8 +5,12 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // TestPackageDocs: every package has a doc comment that says its job and,
@@ -139,4 +143,46 @@ func TestPackageImports(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestREADMEListsCommandsAndFlags: the README names every command (in
+// "All commands") and every flag of every command, serve's in its flags
+// table, like TestREADMEListsOperations does for the admin API.
+func TestREADMEListsCommandsAndFlags(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	_, table, _ := strings.Cut(readme, "### `mailgate serve` flags")
+	table, _, _ = strings.Cut(table, "\n### ")
+	flagNamed := func(text, name string) bool {
+		return regexp.MustCompile(`(^|[^-\w])--` + regexp.QuoteMeta(name) + `($|[^-\w])`).MatchString(text)
+	}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
+			return
+		}
+		path := strings.TrimPrefix(c.CommandPath(), "mailgate ")
+		if c.HasParent() && c.Runnable() && !strings.Contains(readme, path) {
+			t.Errorf("README.md does not name the command %q", c.CommandPath())
+		}
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if f.Hidden || f.Name == "help" {
+				return
+			}
+			text := readme
+			if c.Name() == "serve" {
+				text = table
+			}
+			if !flagNamed(text, f.Name) {
+				t.Errorf("README.md does not tell %s --%s", c.CommandPath(), f.Name)
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRoot())
 }

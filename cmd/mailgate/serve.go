@@ -149,6 +149,12 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 		return err
 	}
 	defer st.Close()
+	var ac http.Handler // checks the --public-* flags before anything listens
+	if c.adminHTTPAddr != "" {
+		if ac, err = autoconfigHandler(c, st, log.With("component", "autoconfig")); err != nil {
+			return err
+		}
+	}
 
 	svc := admin.New(st, log.With("component", "admin"))
 	var logins []demoLogin
@@ -171,6 +177,11 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 	go releaseWhenIdle(ctx, log.With("component", "memory"))
 	errc := make(chan error, 16)
 	var closers []func(context.Context)
+	stopAll := func(ctx context.Context) { // in the reverse order of starting
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i](ctx)
+		}
+	}
 	var banner []string
 
 	sockPath := filepath.Join(g.data, "admin.sock")
@@ -185,6 +196,7 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 	if c.metricsAddr != "" {
 		ln, err := net.Listen("tcp", c.metricsAddr)
 		if err != nil {
+			stopAll(context.Background())
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		mux := http.NewServeMux()
@@ -205,28 +217,20 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 
 	c.spoolDir = filepath.Join(g.data, "spool")
 	if err := os.MkdirAll(c.spoolDir, 0o700); err != nil {
+		stopAll(context.Background())
 		return err
 	}
 	p, err := startProtocols(ctx, c, st, log, reg, tlsCfg, errc)
 	if err != nil {
-		for _, cl := range closers {
-			cl(context.Background())
-		}
+		stopAll(context.Background())
 		return err
 	}
 	closers = append(closers, p.closers...)
 	banner = append(p.banner, banner...)
 	if c.adminHTTPAddr != "" {
-		ac, err := autoconfigHandler(c, st, log.With("component", "autoconfig"))
-		var line string
-		var closeWeb func(context.Context)
-		if err == nil {
-			line, closeWeb, err = startWeb(c.adminHTTPAddr, svc, p.auth, tlsCfg, ac, log, errc)
-		}
+		line, closeWeb, err := startWeb(c.adminHTTPAddr, svc, p.auth, tlsCfg, ac, log, errc)
 		if err != nil {
-			for i := len(closers) - 1; i >= 0; i-- {
-				closers[i](context.Background())
-			}
+			stopAll(context.Background())
 			return err
 		}
 		closers = append(closers, closeWeb)
@@ -247,9 +251,7 @@ func serve(ctx context.Context, g *globals, c *serveConfig, out io.Writer) error
 	cancel()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
-	for i := len(closers) - 1; i >= 0; i-- {
-		closers[i](sctx)
-	}
+	stopAll(sctx)
 	return err
 }
 
