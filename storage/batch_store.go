@@ -58,8 +58,8 @@ func (s *Store) ApplyBatch(b Batch) (BatchResult, error) {
 	plan, err := PlanBatch(s.dir.Load(), b, s.now(), func(np, ng int) ([]delegation.ID, []string, error) {
 		err := s.view(func(txn *badger.Txn) error {
 			var err error
-			if nextP, err = counter(txn, keyNextID); err == nil {
-				nextG, err = counter(txn, keyNextGrant)
+			if nextP, err = counterTxn(txn, keyNextID); err == nil {
+				nextG, err = counterTxn(txn, keyNextGrant)
 			}
 			return err
 		})
@@ -142,7 +142,7 @@ func (s *Store) calendarWrites(cals []CalendarPlan) ([]kv, uint64, error) {
 	var next uint64
 	if err := s.view(func(txn *badger.Txn) error {
 		var err error
-		next, err = counter(txn, keyNextCal)
+		next, err = counterTxn(txn, keyNextCal)
 		return err
 	}); err != nil {
 		return nil, 0, err
@@ -180,22 +180,6 @@ func (s *Store) calendarWrites(cals []CalendarPlan) ([]kv, uint64, error) {
 		}
 	}
 	return out, next, nil
-}
-
-// counter reads a named counter (next's) without moving it.
-func counter(txn *badger.Txn, key []byte) (uint64, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	v, err := item.ValueCopy(nil)
-	if err != nil {
-		return 0, err
-	}
-	return binary.BigEndian.Uint64(v), nil
 }
 
 // batchWrites is every key a plan writes, with its value.

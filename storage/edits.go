@@ -51,43 +51,45 @@ func EditPassword(hash string) Edit {
 	}
 }
 
-// EditSettings changes mailbox settings; nil fields are left alone.
-func EditSettings(copySentAs, copySentOnBehalf *bool) Edit {
-	return Edit{Action: "mailbox_set", Apply: func(_ *delegation.Directory, r *Record) (string, error) {
+// mailboxEdit is an edit of a mailbox's settings: set changes r and
+// returns the audit detail; a group, which has no mailbox, is refused.
+func mailboxEdit(action string, set func(r *Record) string) Edit {
+	return Edit{Action: action, Apply: func(_ *delegation.Directory, r *Record) (string, error) {
 		if r.Kind == delegation.KindGroup {
 			return "", errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
 		}
+		return set(r), nil
+	}}
+}
+
+// EditSettings changes mailbox settings; nil fields are left alone.
+func EditSettings(copySentAs, copySentOnBehalf *bool) Edit {
+	return mailboxEdit("mailbox_set", func(r *Record) string {
 		if copySentAs != nil {
 			r.Settings.CopySentAs = *copySentAs
 		}
 		if copySentOnBehalf != nil {
 			r.Settings.CopySentOnBehalf = *copySentOnBehalf
 		}
-		return fmt.Sprintf("copy_sent_as %t, copy_sent_on_behalf %t", r.Settings.CopySentAs, r.Settings.CopySentOnBehalf), nil
-	}}
+		return fmt.Sprintf("copy_sent_as %t, copy_sent_on_behalf %t", r.Settings.CopySentAs, r.Settings.CopySentOnBehalf)
+	})
 }
 
 // EditDelegatesSeePrivate sets whether delegates see the mailbox's
 // CLASS:PRIVATE calendar items in full.
 func EditDelegatesSeePrivate(on bool) Edit {
-	return Edit{Action: "mailbox_set", Apply: func(_ *delegation.Directory, r *Record) (string, error) {
-		if r.Kind == delegation.KindGroup {
-			return "", errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
-		}
+	return mailboxEdit("mailbox_set", func(r *Record) string {
 		r.Settings.DelegatesSeePrivate = on
-		return fmt.Sprintf("delegates_see_private %t", on), nil
-	}}
+		return fmt.Sprintf("delegates_see_private %t", on)
+	})
 }
 
 // EditQuota sets a mailbox's quota in bytes (0: none).
 func EditQuota(quota uint64) Edit {
-	return Edit{Action: "quota_set", Apply: func(_ *delegation.Directory, r *Record) (string, error) {
-		if r.Kind == delegation.KindGroup {
-			return "", errorf(ErrInvalid, "%s is a group, not a mailbox", r.Address)
-		}
+	return mailboxEdit("quota_set", func(r *Record) string {
 		r.Settings.Quota = quota
-		return fmt.Sprintf("quota %d bytes", quota), nil
-	}}
+		return fmt.Sprintf("quota %d bytes", quota)
+	})
 }
 
 // EditRename gives a principal a new primary address in its tenant. The

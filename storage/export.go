@@ -44,31 +44,10 @@ func exportTxn(txn *badger.Txn, emit func(Item) error) error {
 	if err := emit(Item{Kind: RecordCounters, Counters: c}); err != nil {
 		return err
 	}
-	if err := scan(txn, prefTenant, func(_, v []byte) error {
-		it := Item{Kind: RecordTenant}
-		if err := unmarshal(v, &it.Tenant); err != nil {
-			return err
-		}
-		return emit(it)
-	}); err != nil {
-		return err
-	}
-	if err := scan(txn, prefPrincipal, func(_, v []byte) error {
-		it := Item{Kind: RecordPrincipal}
-		if err := unmarshal(v, &it.Principal); err != nil {
-			return err
-		}
-		return emit(it)
-	}); err != nil {
-		return err
-	}
-	if err := scan(txn, prefGrant, func(_, v []byte) error {
-		it := Item{Kind: RecordGrant}
-		if err := unmarshal(v, &it.Grant); err != nil {
-			return err
-		}
-		return emit(it)
-	}); err != nil {
+	if err := exportPlainTxn(txn, emit,
+		plainRecord{prefTenant, RecordTenant, func(it *Item) any { return &it.Tenant }},
+		plainRecord{prefPrincipal, RecordPrincipal, func(it *Item) any { return &it.Principal }},
+		plainRecord{prefGrant, RecordGrant, func(it *Item) any { return &it.Grant }}); err != nil {
 		return err
 	}
 	folders := map[uint64]bool{}
@@ -120,25 +99,36 @@ func exportTxn(txn *badger.Txn, emit func(Item) error) error {
 	}); err != nil {
 		return err
 	}
-	if err := scan(txn, prefQueue, func(_, v []byte) error {
-		it := Item{Kind: RecordQueue}
-		if err := unmarshal(v, &it.Queue); err != nil {
-			return err
-		}
-		return emit(it)
-	}); err != nil {
-		return err
-	}
-	if err := scan(txn, prefAudit, func(_, v []byte) error {
-		it := Item{Kind: RecordAudit}
-		if err := unmarshal(v, &it.Audit); err != nil {
-			return err
-		}
-		return emit(it)
-	}); err != nil {
+	if err := exportPlainTxn(txn, emit,
+		plainRecord{prefQueue, RecordQueue, func(it *Item) any { return &it.Queue }},
+		plainRecord{prefAudit, RecordAudit, func(it *Item) any { return &it.Audit }}); err != nil {
 		return err
 	}
 	return exportCalendarsTxn(txn, emit)
+}
+
+// plainRecord is a kind of record stored as one JSON value per key under
+// prefix, and the Item field it decodes into.
+type plainRecord struct {
+	prefix []byte
+	kind   RecordKind
+	field  func(*Item) any
+}
+
+// exportPlainTxn yields the records of each kind in turn, in key order.
+func exportPlainTxn(txn *badger.Txn, emit func(Item) error, kinds ...plainRecord) error {
+	for _, k := range kinds {
+		if err := scan(txn, k.prefix, func(_, v []byte) error {
+			it := Item{Kind: k.kind}
+			if err := unmarshal(v, k.field(&it)); err != nil {
+				return err
+			}
+			return emit(it)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // exportCalendarsTxn yields the calendars, then their objects and

@@ -120,10 +120,5 @@ func migrateSubscriptionsTxn(txn *badger.Txn) error {
 
 // scanKeys calls fn with each key under prefix, without reading values.
 func scanKeys(txn *badger.Txn, prefix []byte, fn func(key []byte)) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		fn(it.Item().Key())
-	}
-	return nil
+	return scanKeysErr(txn, prefix, func(k []byte) error { fn(k); return nil })
 }

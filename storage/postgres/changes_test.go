@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailgate/mailgate/internal/testenv"
 	"github.com/mailgate/mailgate/storage"
+	"github.com/mailgate/mailgate/storage/storagetest"
 )
 
 // TestSnapshotConsistent: snapshots taken on node B while node A
@@ -16,64 +17,7 @@ import (
 // more, no fewer.
 func TestSnapshotConsistent(t *testing.T) {
 	dsn := testenv.Postgres(t)
-	a, b := open(t, dsn, noPoll), open(t, dsn, noPoll)
-	f, err := a.Folder("p1", "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 100
-	var mu sync.Mutex
-	announced := 0
-	b.OnChange(func(c storage.Change) {
-		if c.Kind != storage.ChangeAppend || c.FolderID != f.ID {
-			return
-		}
-		mu.Lock()
-		announced++
-		mu.Unlock()
-	})
-	errs := make(chan error, 1)
-	go func() {
-		defer close(errs)
-		for i := range n {
-			if _, err := a.Deliver(storage.Delivery{Message: msgOf(fmt.Sprint(i)), Targets: []storage.Target{{Owner: "p1"}}}); err != nil {
-				errs <- err
-				return
-			}
-		}
-	}()
-	snapshots, overlapped := 0, 0
-	for running := true; running; {
-		select {
-		case err, ok := <-errs:
-			if ok {
-				t.Fatalf("Deliver: %v", err)
-			}
-			running = false
-		default:
-		}
-		err := b.Snapshot(f.ID, func(_ storage.Folder, msgs []storage.Message) {
-			mu.Lock()
-			defer mu.Unlock()
-			snapshots++
-			if announced > 0 && announced < n {
-				overlapped++
-			}
-			if len(msgs) != announced {
-				t.Errorf("snapshot has %d messages, %d announced", len(msgs), announced)
-			}
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "every append announced on B", func() bool { mu.Lock(); defer mu.Unlock(); return announced == n })
-	if overlapped == 0 {
-		t.Errorf("none of %d snapshots overlapped the deliveries", snapshots)
-	}
-	if err := b.Snapshot(1<<40, func(storage.Folder, []storage.Message) {}); err == nil {
-		t.Error("Snapshot of a missing folder succeeded")
-	}
+	storagetest.SnapshotAcross(t, open(t, dsn, noPoll), open(t, dsn, noPoll))
 }
 
 // TestLateCommitAnnounced: a log entry whose transaction took its seq

@@ -386,13 +386,21 @@ func bodies(t *testing.T, st storage.Backend) {
 // snapshot: a Snapshot taken while deliveries run sees exactly the
 // messages announced before it, no more, no fewer, and its folder record
 // agrees with them.
-func snapshot(t *testing.T, st storage.Backend) {
-	mb := seedMail(t, st)
-	f := folder(t, st, mb.alice, "INBOX")
+func snapshot(t *testing.T, st storage.Backend) { SnapshotAcross(t, st, st) }
+
+// SnapshotAcross is snapshot with the deliveries made on writer and the
+// announcements and snapshots taken on reader, two nodes of one database
+// (or one store twice). A reader other than writer is given 10 s to
+// announce every delivery; the same store must have announced them all
+// when the last delivery returns.
+func SnapshotAcross(t *testing.T, writer, reader storage.Backend) {
+	t.Helper()
+	mb := seedMail(t, writer)
+	f := folder(t, writer, mb.alice, "INBOX")
 	const n = 100
 	var mu sync.Mutex
 	announced := 0
-	st.OnChange(func(c storage.Change) {
+	reader.OnChange(func(c storage.Change) {
 		if c.Kind != storage.ChangeAppend || c.FolderID != f.ID {
 			return
 		}
@@ -404,7 +412,7 @@ func snapshot(t *testing.T, st storage.Backend) {
 	go func() {
 		defer close(errs)
 		for i := range n {
-			if _, err := st.Deliver(storage.Delivery{Message: msgOf(fmt.Sprint(i)), Targets: []storage.Target{{Owner: mb.alice}}}); err != nil {
+			if _, err := writer.Deliver(storage.Delivery{Message: msgOf(fmt.Sprint(i)), Targets: []storage.Target{{Owner: mb.alice}}}); err != nil {
 				errs <- err
 				return
 			}
@@ -420,7 +428,7 @@ func snapshot(t *testing.T, st storage.Backend) {
 			running = false
 		default:
 		}
-		err := st.Snapshot(f.ID, func(sf storage.Folder, msgs []storage.Message) {
+		err := reader.Snapshot(f.ID, func(sf storage.Folder, msgs []storage.Message) {
 			mu.Lock()
 			defer mu.Unlock()
 			snapshots++
@@ -444,14 +452,22 @@ func snapshot(t *testing.T, st storage.Backend) {
 			t.Fatal(err)
 		}
 	}
-	if mu.Lock(); announced != n {
-		t.Errorf("%d appends announced, want %d", announced, n)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		got := announced
+		mu.Unlock()
+		if got == n {
+			break
+		}
+		if reader == writer || time.Now().After(deadline) {
+			t.Errorf("%d appends announced, want %d", got, n)
+			break
+		}
 	}
-	mu.Unlock()
 	if overlapped == 0 {
 		t.Errorf("none of %d snapshots overlapped the deliveries", snapshots)
 	}
-	err := st.Snapshot(f.ID+1000, func(storage.Folder, []storage.Message) { t.Error("Snapshot of a missing folder called fn") })
+	err := reader.Snapshot(f.ID+1000, func(storage.Folder, []storage.Message) { t.Error("Snapshot of a missing folder called fn") })
 	wantKind(t, "Snapshot of a missing folder", err, storage.ErrNotFound)
 }
 
