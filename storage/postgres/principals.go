@@ -111,12 +111,12 @@ func (s *Store) modify(addr string, e storage.Edit) (storage.Principal, error) {
 
 // loadRecord reads p's stored record; addresses and members come from
 // the snapshot p, which the directory lock keeps current.
-func loadRecord(ctx context.Context, tx pgx.Tx, p *delegation.Principal) (storage.Record, error) {
+func loadRecord(ctx context.Context, q querier, p *delegation.Principal) (storage.Record, error) {
 	r := storage.Record{Principal: *p}
 	r.Aliases = append([]string(nil), p.Aliases...)
 	r.Members = append([]delegation.ID(nil), p.Members...)
 	var settings []byte
-	err := tx.QueryRow(ctx, "SELECT password_hash, settings, created_at FROM principals WHERE id = $1", p.ID).
+	err := q.QueryRow(ctx, "SELECT password_hash, settings, created_at FROM principals WHERE id = $1", p.ID).
 		Scan(&r.PasswordHash, &settings, &r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, storage.Errorf(storage.ErrNotFound, "no principal %s", p.ID)
@@ -197,12 +197,9 @@ func (s *Store) Principal(id delegation.ID) (storage.Principal, error) {
 	}
 	ctx, cancel := bg()
 	defer cancel()
-	var rec storage.Record
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var err error
-		rec, err = loadRecord(ctx, tx, p)
-		return err
-	})
+	// One statement: a transaction around it would only add BEGIN and
+	// COMMIT round trips.
+	rec, err := loadRecord(ctx, s.pool, p)
 	return rec.Public(), dbError(err)
 }
 
