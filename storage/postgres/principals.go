@@ -86,11 +86,8 @@ func (s *Store) RemoveMember(groupAddr, memberAddr string) (storage.Principal, e
 func (s *Store) modify(addr string, e storage.Edit) (storage.Principal, error) {
 	var rec storage.Record
 	err := s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
-		p, err := storage.Resolve(d, addr)
-		if err == nil {
-			rec, err = loadRecord(ctx, tx, p)
-		}
-		if err != nil {
+		var err error
+		if _, rec, err = resolveRecord(ctx, tx, d, addr); err != nil {
 			return storage.DirChange{}, err
 		}
 		detail, err := e.Apply(d, &rec)
@@ -107,6 +104,16 @@ func (s *Store) modify(addr string, e storage.Edit) (storage.Principal, error) {
 		return change, s.auditTx(ctx, tx, storage.AdminAudit(e.Action, rec.Address, rec.ID, detail))
 	})
 	return rec.Public(), err
+}
+
+// resolveRecord finds addr's principal in d and reads its record.
+func resolveRecord(ctx context.Context, q querier, d *delegation.Directory, addr string) (*delegation.Principal, storage.Record, error) {
+	p, err := storage.Resolve(d, addr)
+	if err != nil {
+		return nil, storage.Record{}, err
+	}
+	rec, err := loadRecord(ctx, q, p)
+	return p, rec, err
 }
 
 // loadRecord reads p's stored record; addresses and members come from
@@ -167,11 +174,8 @@ func saveRecord(ctx context.Context, tx pgx.Tx, r storage.Record) error {
 func (s *Store) RemovePrincipal(addr string) (storage.Principal, error) {
 	var rec storage.Record
 	err := s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
-		p, err := storage.Resolve(d, addr)
-		if err == nil {
-			rec, err = loadRecord(ctx, tx, p)
-		}
-		if err != nil {
+		p, r, err := resolveRecord(ctx, tx, d, addr)
+		if rec = r; err != nil {
 			return storage.DirChange{}, err
 		}
 		var grants []string
