@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,8 +193,9 @@ func (s *Store) writeCalendars(ctx context.Context, tx pgx.Tx, cals []storage.Ca
 		if err != nil {
 			return nil, fmt.Errorf("batch: calendar %s: %w", c.Name, err)
 		}
-		for name := range cp.Gone {
-			if _, err := tx.Exec(ctx, "DELETE FROM calendar_tombstones WHERE calendar_id = $1 AND name = $2", c.ID, name); err != nil {
+		if len(cp.Gone) > 0 { // one statement for all of the calendar's replaced tombstones
+			gone := slices.Collect(maps.Keys(cp.Gone))
+			if _, err := tx.Exec(ctx, "DELETE FROM calendar_tombstones WHERE calendar_id = $1 AND name = ANY($2)", c.ID, gone); err != nil {
 				return nil, fmt.Errorf("batch: calendar %s: %w", c.Name, err)
 			}
 		}

@@ -266,56 +266,67 @@ func (s *Store) CalendarObjects(cal uint64) ([]storage.CalendarObject, error) {
 	return s.QueryCalendarObjects(cal, time.Time{}, time.Time{})
 }
 
-// QueryCalendarObjects lists the objects overlapping [start, end).
+// QueryCalendarObjects lists the objects overlapping [start, end). The
+// objects are one statement's snapshot; only an empty answer needs the
+// second look that tells an empty collection from a missing one (objects
+// go with their collection, so a non-empty answer proves it exists).
 func (s *Store) QueryCalendarObjects(cal uint64, start, end time.Time) ([]storage.CalendarObject, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	var out []storage.CalendarObject
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, "SELECT id FROM calendars WHERE id = $1", cal).Scan(new(uint64)); err != nil {
-			return notFound(err, "no calendar %d", cal)
-		}
-		rows, err := tx.Query(ctx, `SELECT `+calObjectCols+` FROM calendar_objects WHERE calendar_id = $1
-			AND ($3::bigint IS NULL OR start_us IS NULL OR start_us < $3)
-			AND ($2::bigint IS NULL OR end_us IS NULL OR end_us > $2)
-			ORDER BY name COLLATE "C"`, cal, micros(storage.CalendarTime(start)), micros(storage.CalendarTime(end)))
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.CalendarObject, error) { return scanCalObject(r) })
-		return err
-	})
-	if len(out) == 0 {
-		out = nil
+	rows, err := s.pool.Query(ctx, `SELECT `+calObjectCols+` FROM calendar_objects WHERE calendar_id = $1
+		AND ($3::bigint IS NULL OR start_us IS NULL OR start_us < $3)
+		AND ($2::bigint IS NULL OR end_us IS NULL OR end_us > $2)
+		ORDER BY name COLLATE "C"`, cal, micros(storage.CalendarTime(start)), micros(storage.CalendarTime(end)))
+	if err != nil {
+		return nil, dbError(err)
 	}
-	return out, dbError(err)
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.CalendarObject, error) { return scanCalObject(r) })
+	if err != nil {
+		return nil, dbError(err)
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	if err := s.pool.QueryRow(ctx, "SELECT id FROM calendars WHERE id = $1", cal).Scan(new(uint64)); err != nil {
+		return nil, notFound(err, "no calendar %d", cal)
+	}
+	return nil, nil
 }
 
-// CalendarChanges lists what changed after since.
+// CalendarChanges lists what changed after since. One statement, so the
+// collection's seq and its changes are of the same moment: no row is a
+// missing collection, a row without a name one with no changes.
 func (s *Store) CalendarChanges(cal uint64, since uint64) ([]storage.CalendarChange, uint64, error) {
 	ctx, cancel := bg()
 	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT c.seq, x.name, x.deleted, x.seq FROM calendars c
+		LEFT JOIN LATERAL (SELECT name, false AS deleted, seq FROM calendar_objects WHERE calendar_id = c.id AND seq > $2
+			UNION ALL SELECT name, true, seq FROM calendar_tombstones WHERE calendar_id = c.id AND seq > $2) x ON true
+		WHERE c.id = $1 ORDER BY x.seq`, cal, since)
+	if err != nil {
+		return nil, 0, dbError(err)
+	}
+	defer rows.Close()
 	var out []storage.CalendarChange
 	var seq uint64
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, "SELECT seq FROM calendars WHERE id = $1", cal).Scan(&seq); err != nil {
-			return notFound(err, "no calendar %d", cal)
+	found := false
+	for rows.Next() {
+		var name *string
+		var deleted *bool
+		var cseq *uint64
+		if err := rows.Scan(&seq, &name, &deleted, &cseq); err != nil {
+			return nil, 0, dbError(err)
 		}
-		rows, err := tx.Query(ctx, `SELECT name, false, seq FROM calendar_objects WHERE calendar_id = $1 AND seq > $2
-			UNION ALL SELECT name, true, seq FROM calendar_tombstones WHERE calendar_id = $1 AND seq > $2
-			ORDER BY 3`, cal, since)
-		if err != nil {
-			return err
+		found = true
+		if name != nil {
+			out = append(out, storage.CalendarChange{Name: *name, Deleted: *deleted, Seq: *cseq})
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.CalendarChange, error) {
-			var c storage.CalendarChange
-			err := r.Scan(&c.Name, &c.Deleted, &c.Seq)
-			return c, err
-		})
-		return err
-	})
-	if len(out) == 0 {
-		out = nil
 	}
-	return out, seq, dbError(err)
+	if err := rows.Err(); err != nil {
+		return nil, 0, dbError(err)
+	}
+	if !found {
+		return nil, 0, storage.Errorf(storage.ErrNotFound, "no calendar %d", cal)
+	}
+	return out, seq, nil
 }

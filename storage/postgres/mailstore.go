@@ -351,10 +351,11 @@ func (s *Store) mailWriteOnce(ctx context.Context, fn func(ctx context.Context, 
 	// fn has written already (every change comes with a folder row
 	// written), so the transaction has its xid before it takes a seq: the
 	// gap rule of announceLocked depends on it.
-	if err := tx.QueryRow(ctx, "INSERT INTO mail_changes (changes) VALUES ($1) RETURNING seq", b).Scan(&seq); err != nil {
-		return 0, err
-	}
-	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, '')", mailChannel); err != nil {
+	// The log row and the notice go in one round trip (a pipeline).
+	var nb pgx.Batch
+	nb.Queue("INSERT INTO mail_changes (changes) VALUES ($1) RETURNING seq", b).QueryRow(func(r pgx.Row) error { return r.Scan(&seq) })
+	nb.Queue("SELECT pg_notify($1, '')", mailChannel)
+	if err := tx.SendBatch(ctx, &nb).Close(); err != nil {
 		return 0, err
 	}
 	s.mail.pmu.Lock()

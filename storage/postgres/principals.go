@@ -86,11 +86,8 @@ func (s *Store) RemoveMember(groupAddr, memberAddr string) (storage.Principal, e
 func (s *Store) modify(addr string, e storage.Edit) (storage.Principal, error) {
 	var rec storage.Record
 	err := s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
-		p, err := storage.Resolve(d, addr)
-		if err == nil {
-			rec, err = loadRecord(ctx, tx, p)
-		}
-		if err != nil {
+		var err error
+		if _, rec, err = resolveRecord(ctx, tx, d, addr); err != nil {
 			return storage.DirChange{}, err
 		}
 		detail, err := e.Apply(d, &rec)
@@ -109,14 +106,24 @@ func (s *Store) modify(addr string, e storage.Edit) (storage.Principal, error) {
 	return rec.Public(), err
 }
 
+// resolveRecord finds addr's principal in d and reads its record.
+func resolveRecord(ctx context.Context, q querier, d *delegation.Directory, addr string) (*delegation.Principal, storage.Record, error) {
+	p, err := storage.Resolve(d, addr)
+	if err != nil {
+		return nil, storage.Record{}, err
+	}
+	rec, err := loadRecord(ctx, q, p)
+	return p, rec, err
+}
+
 // loadRecord reads p's stored record; addresses and members come from
 // the snapshot p, which the directory lock keeps current.
-func loadRecord(ctx context.Context, tx pgx.Tx, p *delegation.Principal) (storage.Record, error) {
+func loadRecord(ctx context.Context, q querier, p *delegation.Principal) (storage.Record, error) {
 	r := storage.Record{Principal: *p}
 	r.Aliases = append([]string(nil), p.Aliases...)
 	r.Members = append([]delegation.ID(nil), p.Members...)
 	var settings []byte
-	err := tx.QueryRow(ctx, "SELECT password_hash, settings, created_at FROM principals WHERE id = $1", p.ID).
+	err := q.QueryRow(ctx, "SELECT password_hash, settings, created_at FROM principals WHERE id = $1", p.ID).
 		Scan(&r.PasswordHash, &settings, &r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, storage.Errorf(storage.ErrNotFound, "no principal %s", p.ID)
@@ -167,11 +174,8 @@ func saveRecord(ctx context.Context, tx pgx.Tx, r storage.Record) error {
 func (s *Store) RemovePrincipal(addr string) (storage.Principal, error) {
 	var rec storage.Record
 	err := s.dirWrite(func(ctx context.Context, tx pgx.Tx, d *delegation.Directory) (storage.DirChange, error) {
-		p, err := storage.Resolve(d, addr)
-		if err == nil {
-			rec, err = loadRecord(ctx, tx, p)
-		}
-		if err != nil {
+		p, r, err := resolveRecord(ctx, tx, d, addr)
+		if rec = r; err != nil {
 			return storage.DirChange{}, err
 		}
 		var grants []string
@@ -197,12 +201,9 @@ func (s *Store) Principal(id delegation.ID) (storage.Principal, error) {
 	}
 	ctx, cancel := bg()
 	defer cancel()
-	var rec storage.Record
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var err error
-		rec, err = loadRecord(ctx, tx, p)
-		return err
-	})
+	// One statement: a transaction around it would only add BEGIN and
+	// COMMIT round trips.
+	rec, err := loadRecord(ctx, s.pool, p)
 	return rec.Public(), dbError(err)
 }
 
