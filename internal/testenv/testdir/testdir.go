@@ -2,7 +2,7 @@
 // grants) that the smtp and imap tests share, so that bob, carol, dave and
 // the others hold the same rights in every package's tests; Snapshot gives
 // the same directory without storage, for the pure tests. Only tests
-// import it. It imports only storage and delegation, and must not import a
+// import it. It imports only storage, storage/auth and delegation, and must not import a
 // protocol package (smtp, imap), admin or cmd; it is a package of its own,
 // not part of internal/testenv, because storage's own tests use testenv.
 package testdir
