@@ -44,11 +44,13 @@ type Decision struct {
 	Address string    `json:"address,omitempty"` // the address asked about, normalised
 }
 
+// stamp is how explanations and refusals show an instant: RFC 3339, UTC.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
 // Text is a one-line human explanation, fit for an SMTP reply or the CLI.
 // It names the address, the right used or missing, and a pending grant's
 // effective time or an expired one's end, never other people's grants.
 func (dc Decision) Text() string {
-	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	switch dc.Reason {
 	case ReasonOwnAddress:
 		return fmt.Sprintf("%s is the sender's own address", dc.Address)

@@ -62,10 +62,10 @@ func (d *Directory) NewGrant(r GrantRequest) (Grant, error) {
 		if old.Trustee == t.ID && old.Right == r.Right {
 			if old.Expired(now) {
 				return Grant{}, fmt.Errorf("%w: %s still has the expired %s grant %s on %s (ended %s): remove it first", ErrGrantExists,
-					t.Address, r.Right, old.ID, m.Address, old.Until.UTC().Format(time.RFC3339))
+					t.Address, r.Right, old.ID, m.Address, stamp(old.Until))
 			}
 			return Grant{}, fmt.Errorf("%w: %s already has %s on %s (grant %s, effective %s)", ErrGrantExists, t.Address, r.Right,
-				m.Address, old.ID, old.EffectiveAt.UTC().Format(time.RFC3339))
+				m.Address, old.ID, stamp(old.EffectiveAt))
 		}
 	}
 	g := Grant{Mailbox: m.ID, Trustee: t.ID, Right: r.Right, CreatedAt: now, EffectiveAt: now, CreatedBy: r.CreatedBy}
@@ -84,7 +84,6 @@ func (d *Directory) NewGrant(r GrantRequest) (Grant, error) {
 // grantEnd is a request's end in whole seconds (UTC), or zero for none,
 // checked against the grant's creation (now) and effective time.
 func grantEnd(r GrantRequest, now, effective time.Time) (time.Time, error) {
-	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	var until time.Time
 	switch {
 	case !r.Until.IsZero() && r.For != 0:

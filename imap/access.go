@@ -15,25 +15,32 @@ func (c *session) access(sel *selected) delegation.Decision {
 	return c.srv.st.Directory().Open(c.actor, sel.pl.owner, c.now())
 }
 
-// accessEnd is when the rights the session stands on run out: the end of
-// the time-boxed grant behind a delegate login or behind the selected
-// folder of another principal, the earlier of the two; zero when neither
-// ends. IDLE wakes then, to end with BYE as for a revocation.
-func (c *session) accessEnd() time.Time {
-	var ends []time.Time
-	if c.actor != "" && c.owner != c.actor {
-		ends = append(ends, c.srv.st.Directory().Open(c.actor, c.owner, c.now()).Until)
-	}
-	if c.sel != nil {
-		ends = append(ends, c.access(c.sel).Until)
-	}
-	var first time.Time
-	for _, t := range ends {
-		if !t.IsZero() && (first.IsZero() || t.Before(first)) {
-			first = t
+// armGrantEnd arms the server's one timer for the next end of a
+// time-boxed grant strictly after after: at that instant every session is
+// woken, as for a directory change, so that those idling on the grant
+// re-check their rights and end with BYE. A grant ending changes no
+// directory, so without this nothing would wake them before the 30 s
+// tick. It is re-armed at every directory change and after each firing.
+func (s *Server) armGrantEnd(after time.Time) {
+	s.mu.Lock() // held while reading the directory: the last to arm sees the newest
+	defer s.mu.Unlock()
+	var next time.Time
+	for _, g := range s.st.Directory().Grants() {
+		if g.Until.After(after) && (next.IsZero() || g.Until.Before(next)) {
+			next = g.Until
 		}
 	}
-	return first
+	if s.grantEnd != nil {
+		s.grantEnd.Stop()
+		s.grantEnd = nil
+	}
+	if next.IsZero() || s.closed {
+		return
+	}
+	s.grantEnd = time.AfterFunc(next.Sub(s.now()), func() {
+		s.wakeAll()
+		s.armGrantEnd(next)
+	})
 }
 
 // lostAccess says why access to what is gone: its time-boxed grant

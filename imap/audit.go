@@ -13,7 +13,7 @@ type folderBindKey struct {
 }
 
 // auditFolderBind records that a delegate opened a folder of another
-// mailbox, once per folder and window (see folderBinds).
+// mailbox, once per folder and window (see storage.BindWindow).
 func (c *session) auditFolderBind(pl place, how string) {
 	k := folderBindKey{actor: c.actor, owner: pl.owner, folder: pl.folder}
 	if !c.srv.binds.First(k, c.now(), c.srv.cfg.FolderBindWindow) {

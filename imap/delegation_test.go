@@ -411,6 +411,9 @@ func TestRevocationMidSession(t *testing.T) {
 	// Other Users: the selected folder answers NO [NOPERM] from the next command on.
 	_, err := c.Fetch(goimap.SeqSetNum(1), &goimap.FetchOptions{Envelope: true}).Collect()
 	wantCode(t, "FETCH after revocation", err, goimap.ResponseCodeNoPerm)
+	if txt := imapErr(t, err).Text; txt != "access to this mailbox has been revoked: select another mailbox" {
+		t.Errorf("FETCH after revocation: %q, want it to say the access was revoked (not expired)", txt)
+	}
 	_, err = c.Store(goimap.SeqSetNum(1), &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Flags: []goimap.Flag{goimap.FlagDeleted}}, nil).Collect()
 	wantCode(t, "STORE after revocation", err, goimap.ResponseCodeNoPerm)
 	_, err = c.Status("Other Users/alice@example.test/Sent", &goimap.StatusOptions{NumMessages: true}).Wait()

@@ -38,9 +38,6 @@ func (c *session) cmdIdle(p *wire.Parser) error {
 	}
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
-	ends := time.NewTimer(time.Hour) // reset to the end of a time-boxed grant
-	ends.Stop()
-	defer ends.Stop()
 	for {
 		if reason := c.ending(); reason != "" {
 			return &errBye{text: reason}
@@ -57,15 +54,6 @@ func (c *session) cmdIdle(p *wire.Parser) error {
 		c.poll(true)
 		if err := c.flush(); err != nil {
 			return &errBye{text: "write failed"}
-		}
-		// A time-boxed grant behind the session ends on its own, with no
-		// change to wake it: wake at that instant.
-		var expiry <-chan time.Time
-		if end := c.accessEnd(); !end.IsZero() {
-			ends.Reset(end.Sub(c.now()))
-			expiry = ends.C
-		} else {
-			ends.Stop()
 		}
 		select {
 		case err := <-done:
@@ -86,9 +74,8 @@ func (c *session) cmdIdle(p *wire.Parser) error {
 			c.killed.Store(true)
 			return errHandled
 		case <-notify:
-		case <-c.wakeCh:
+		case <-c.wakeCh: // also at the end of a time-boxed grant (armGrantEnd)
 		case <-tick.C:
-		case <-expiry:
 		}
 	}
 }

@@ -83,6 +83,9 @@ type Server struct {
 	perIP  map[string]int               // guarded by mu
 	byUser map[delegation.ID][]*session // guarded by mu: logged-in sessions by actor
 	closed bool                         // guarded by mu
+	// grantEnd wakes every session at the next end of a time-boxed
+	// grant (armGrantEnd); guarded by mu.
+	grantEnd *time.Timer
 
 	recentMu sync.Mutex
 	recent   map[uint64]goimap.UID // guarded by recentMu: folder ID → first UID not yet claimed as \Recent (absent: 1)
@@ -128,6 +131,7 @@ func New(cfg Config, st storage.Backend, log *slog.Logger) *Server {
 	s.boxes = newRegistry(st)
 	st.OnChange(s.boxes.onChange)
 	st.OnDirectoryChange(s.onDirectoryChange)
+	s.armGrantEnd(s.now())
 	return s
 }
 
@@ -182,6 +186,9 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	if s.grantEnd != nil {
+		s.grantEnd.Stop()
+	}
 	lns := make([]net.Listener, 0, len(s.lns))
 	for ln := range s.lns {
 		lns = append(lns, ln)
@@ -266,14 +273,23 @@ func (s *Server) onDirectoryChange(ch storage.DirChange) {
 			reason[c] = "your password has been changed: log in again"
 		}
 	}
+	s.mu.Unlock()
+	for _, c := range end {
+		c.endSession(reason[c])
+	}
+	s.wakeAll()
+	s.armGrantEnd(s.now())
+}
+
+// wakeAll wakes every session, so that those waiting in IDLE re-check
+// their rights at once.
+func (s *Server) wakeAll() {
+	s.mu.Lock()
 	all := make([]*session, 0, len(s.conns))
 	for c := range s.conns {
 		all = append(all, c)
 	}
 	s.mu.Unlock()
-	for _, c := range end {
-		c.endSession(reason[c])
-	}
 	for _, c := range all {
 		c.wake()
 	}

@@ -85,7 +85,6 @@ var (
 	errReadOnly     = errNo(goimap.ResponseCodeCannot, "mailbox is read-only (EXAMINE)")
 	errThrottled    = errNo(goimap.ResponseCodeUnavailable, "too many failed logins, try again later")
 	errAuthFailed   = errNo(goimap.ResponseCodeAuthenticationFailed, "Authentication failed")
-	errRevoked      = errNo(goimap.ResponseCodeNoPerm, "access to this mailbox has been revoked: select another mailbox")
 	// A full disk or a refused write (storage.ErrNoSpace, ErrUnavailable):
 	// temporary, nothing was stored (RFC 5530 UNAVAILABLE).
 	errNoSpace     = errNo(goimap.ResponseCodeUnavailable, "insufficient storage on the server, try again later")
@@ -359,10 +358,7 @@ func (c *session) precheck(cmd *command) error {
 	}
 	if cmd.states == stSelected && c.sel != nil {
 		if dc := c.access(c.sel); !dc.Allowed {
-			if dc.Reason == delegation.ReasonExpired {
-				return errNo(goimap.ResponseCodeNoPerm, lostAccess("this mailbox", dc)+": select another mailbox")
-			}
-			return errRevoked
+			return errNo(goimap.ResponseCodeNoPerm, lostAccess("this mailbox", dc)+": select another mailbox")
 		}
 	}
 	return nil

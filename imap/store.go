@@ -287,12 +287,12 @@ func copyUID(res storage.CopyResult) string {
 	return fmt.Sprintf("COPYUID %d %s %s", res.UIDValidity, src.String(), dst.String())
 }
 
-// uidList renders UIDs compactly for audit details ("1:3,7").
 // auditExpunge is the audit of an EXPUNGE in pl.
 func (c *session) auditExpunge(pl place) storage.AuditFunc {
 	return c.auditIn("expunge", pl, func(o storage.Outcome) string { return uidList(o.UIDs) })
 }
 
+// uidList renders UIDs compactly for audit details ("1:3,7").
 func uidList(uids []uint32) string {
 	var set goimap.UIDSet
 	for _, u := range uids {

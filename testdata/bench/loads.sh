@@ -48,7 +48,7 @@ if [ "${STORE:-}" = local-postgres ]; then
   pgdir=$(mktemp -d /tmp/mailgate-bench-pg.XXXXXX)
   pgrun() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
   [ "$(id -u)" = 0 ] && chown postgres: "$pgdir"
-  pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  pgport=$(port)
   pgrun "$pgbin/initdb" -D "$pgdir/data" -U postgres --auth=trust -E UTF8 --no-locale > "$OUT/postgres-init.log"
   pgrun "$pgbin/pg_ctl" start -D "$pgdir/data" -w -l "$pgdir/log" -o "-h 127.0.0.1 -p $pgport -k $pgdir -c max_connections=200" > /dev/null
   pgstop() { pgrun "$pgbin/pg_ctl" stop -D "$pgdir/data" -m fast > /dev/null 2>&1 || true; rm -rf "$pgdir"; }

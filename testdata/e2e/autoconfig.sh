@@ -74,19 +74,13 @@ command -v Xvfb >/dev/null || usage "Xvfb not found (apt-get install xvfb)"
 command -v python3 >/dev/null || usage "python3 not found"
 [ -z "$SCREENSHOT" ] || command -v import >/dev/null || usage "import not found (apt-get install imagemagick)"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/thunderbird-autoconfig.XXXXXX")
-profile="$work/profile"
-mkdir -p "$profile" "$work/home" "$work/tmp"
+tb_workdir "${TMPDIR:-/tmp}/thunderbird-autoconfig"
 proxy_pid=
 
 cleanup() {
 	tb_stop
 	[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
-	if [ "${KEEP:-0}" = 1 ] || [ "${result:-FAIL}" = FAIL ]; then
-		echo "(work dir kept: $work; Thunderbird's output in $work/thunderbird.log, the proxy's in $work/proxy.log)" >&2
-	else
-		rm -rf "$work"
-	fi
+	tb_drop_work ", the proxy's in $work/proxy.log"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

@@ -107,17 +107,11 @@ command -v Xvfb >/dev/null || usage "Xvfb not found (apt-get install xvfb)"
 command -v python3 >/dev/null || usage "python3 not found"
 if [ -n "$SCREENSHOT$SHARING_SCREENSHOT" ]; then command -v import >/dev/null || usage "import not found (apt-get install imagemagick)"; fi
 
-work=$(mktemp -d /tmp/thunderbird-e2e.XXXXXX)
-profile="$work/profile"
-mkdir -p "$profile" "$work/home" "$work/tmp"
+tb_workdir /tmp/thunderbird-e2e
 
 cleanup() {
 	tb_stop
-	if [ "${KEEP:-0}" = 1 ] || [ "${result:-FAIL}" = FAIL ]; then
-		echo "(work dir kept: $work; Thunderbird's output in $work/thunderbird.log)" >&2
-	else
-		rm -rf "$work"
-	fi
+	tb_drop_work
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

@@ -10,6 +10,24 @@
 xvfb_pid= tb_pid= tb_error=
 tb_env=()
 
+# tb_workdir TEMPLATE: a fresh work dir (mktemp -d TEMPLATE.XXXXXX) with profile/, home/ and
+# tmp/; sets work and profile.
+tb_workdir() {
+	work=$(mktemp -d "$1.XXXXXX")
+	profile="$work/profile"
+	mkdir -p "$profile" "$work/home" "$work/tmp"
+}
+
+# tb_drop_work [NOTE]: for the EXIT trap, after tb_stop: removes the work dir, or keeps it
+# when KEEP=1 or the run failed and says where (NOTE: more logs to name, ", the x in y").
+tb_drop_work() {
+	if [ "${KEEP:-0}" = 1 ] || [ "${result:-FAIL}" = FAIL ]; then
+		echo "(work dir kept: $work; Thunderbird's output in $work/thunderbird.log${1:-})" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+
 tb_free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 tb_jsstr() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
 
